@@ -1,0 +1,1 @@
+"""The engine: lifecycle, operations and dependency types (not yet implemented)."""

@@ -1,0 +1,1 @@
+"""Pure workflow types: graphs, the flow carrier, reducers and value types (stdlib + pydantic)."""

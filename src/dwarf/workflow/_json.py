@@ -1,0 +1,81 @@
+"""JSON conversion shared by the carrier, the reducers and the engine.
+
+State is JSON. Values written by a task may be pydantic models, dataclasses, tuples, enums,
+datetimes or timedeltas; they are converted here, once, into plain JSON values so that what a
+later step reads back is exactly what the database stores. Two things are refused up front
+because a database would refuse them much later and far from the cause: NUL characters
+(PostgreSQL's JSONB cannot store ``\\u0000``) and non-finite floats (not JSON at all).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["canonical", "dumps", "loads", "to_json_value"]
+
+
+def to_json_value(value: Any, *, path: str = "value") -> Any:
+    """Convert ``value`` to plain JSON values (dict, list, str, int, float, bool, None).
+
+    ``path`` names the value in error messages (``state.items[3].name``). Raises ``ValueError``
+    for a string holding NUL or a non-finite float, ``TypeError`` for a value with no JSON form.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path}: a NUL character cannot be stored in state")
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value, path=path)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: {value!r} is not a JSON number")
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return to_json_value(value.model_dump(mode="json", by_alias=True), path=path)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json_value(dataclasses.asdict(value), path=path)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: object keys must be strings, got {type(key).__name__}")
+            if "\x00" in key:
+                raise ValueError(f"{path}: a NUL character cannot be stored in state")
+            out[key] = to_json_value(item, path=f"{path}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [to_json_value(item, path=f"{path}[{i}]") for i, item in enumerate(value)]
+    raise TypeError(f"{path}: {type(value).__name__} has no JSON form")
+
+
+def dumps(value: Any) -> str:
+    """Serialize plain JSON values compactly, keeping non-ASCII text as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical(value: Any) -> str:
+    """Serialize with sorted keys: equal JSON values give equal text (used for dedup and hashing)."""
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
+    )
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text; integers of any size come back exact."""
+    return json.loads(text)
