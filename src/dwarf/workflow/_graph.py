@@ -1,0 +1,619 @@
+"""The workflow graph: tasks, transitions and reducers, built by methods and frozen as JSON.
+
+A ``Graph`` is what a host's graph loader returns and what the engine freezes onto a flow at
+create, so three properties shape this module:
+
+* The JSON form is the contract (ENGINE §4.1). ``to_json`` writes a fixed key order, omits empty
+  optionals and sorts map keys, so equal graphs give equal text; ``from_json`` reads the same form
+  strictly (unknown keys, wrong types and unknown reducers are a ``BadRequestError`` naming the
+  field, never a pydantic traceback) and the pair round-trips exactly.
+* Builders check only what is local and cheap (empty names, empty expressions); everything that
+  needs the whole graph is left to ``validate()`` (``_validate.py``), because a graph is built one
+  call at a time and is legitimately incomplete in between. So ``set_fan_in``/``annotate`` may name
+  a task before it is added: the mark is held and applied when the task appears, and ``validate``
+  rejects a mark whose task never did.
+* The engine reads the graph on its hot path (``outgoing``, ``is_fan_out_source``, ``fan_in_of``),
+  so derived tables are memoised. The memo is keyed on the identity of the immutable ``Node`` and
+  ``Transition`` objects held, which every builder replaces rather than mutates, so no mutation
+  path (builders, assignment, ``model_copy``) can leave it stale.
+
+Transition endpoints name tasks. An endpoint that is not a task name but is the URL of exactly one
+task resolves to that task (builders store the resolved name; a hand-written JSON graph may keep the
+URL, which ``outgoing`` and ``validate`` resolve). An endpoint naming nothing auto-registers a task
+whose URL is its name, as upstream does, so ``g.add_transition("a", "b")`` is a complete edge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from dwarf.errors import BadRequestError
+from dwarf.workflow._json import dumps
+from dwarf.workflow._reducers import Reducer
+
+__all__ = ["END", "Graph", "Node", "Transition", "TransitionKind"]
+
+END: Final = "END"
+"""The terminal pseudo-node: a transition to ``END`` ends the path; it is never a task."""
+
+TransitionKind = Literal["plain", "when", "switch", "goto", "for_each", "on_error"]
+
+_DEFAULT_AS: Final = "item"
+
+
+class Node(BaseModel):
+    """A task of the graph: its ``name`` (its identity in the graph and on step rows) and the
+    ``url`` the engine dispatches it to. ``fan_in`` marks a convergence node; ``note`` is a short
+    annotation rendered under the node in Mermaid. An empty ``url`` means the name is the URL."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
+    )
+
+    name: str
+    url: str = ""
+    fan_in: bool = Field(default=False, alias="fanIn")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _url_defaults_to_name(self) -> Node:
+        if not self.url:
+            # Frozen: write through object.__setattr__, the documented way for after-validators.
+            object.__setattr__(self, "url", self.name)
+        return self
+
+
+class Transition(BaseModel):
+    """An edge of the graph. ``from_``/``to`` are task names (``to`` may be ``END``).
+
+    At most one flavour applies: ``when`` (taken iff the expression holds), ``switch`` (first match
+    wins among the source's switch edges), ``with_goto`` (taken only by ``flow.goto``),
+    ``for_each``/``as_`` (one branch per element of a state array) or ``on_error`` (taken when the
+    source task fails). None of them is a plain, unconditional edge."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
+    )
+
+    from_: str = Field(alias="from")
+    to: str
+    when: str = ""
+    with_goto: bool = Field(default=False, alias="withGoto")
+    for_each: str = Field(default="", alias="forEach")
+    as_: str = Field(default="", alias="as")
+    on_error: bool = Field(default=False, alias="onError")
+    switch: bool = False
+
+    @property
+    def kind(self) -> TransitionKind:
+        """The edge's flavour, for routing and rendering.
+
+        A hand-written edge may carry several flags (``validate`` rejects the bad mixes); the
+        order here is the order in which the engine lets them pre-empt each other."""
+        if self.on_error:
+            return "on_error"
+        if self.with_goto:
+            return "goto"
+        if self.switch:
+            return "switch"
+        if self.for_each:
+            return "for_each"
+        if self.when:
+            return "when"
+        return "plain"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this edge, in the fixed key order, empty optionals omitted."""
+        out: dict[str, Any] = {"from": self.from_, "to": self.to}
+        if self.when:
+            out["when"] = self.when
+        if self.with_goto:
+            out["withGoto"] = True
+        if self.for_each:
+            out["forEach"] = self.for_each
+        if self.as_:
+            out["as"] = self.as_
+        if self.on_error:
+            out["onError"] = True
+        if self.switch:
+            out["switch"] = True
+        return out
+
+
+class _GraphDocument(BaseModel):
+    """The JSON shape of a graph, read strictly: aliases only, no extra keys, exact types."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, validate_by_name=False, validate_by_alias=True
+    )
+
+    name: str
+    entry_point: str = Field(default="", alias="entryPoint")
+    tasks: list[Node] = Field(default_factory=list)
+    transitions: list[Transition] = Field(default_factory=list)
+    reducers: dict[str, Reducer] = Field(default_factory=dict)
+    fan_out_to_fan_in: dict[str, str] = Field(default_factory=dict, alias="fanOutToFanIn")
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """Tables computed from the graph's contents; valid while ``key_*`` are the same objects."""
+
+    key_entry: str
+    key_tasks: tuple[Node, ...]
+    key_edges: tuple[Transition, ...]
+    by_name: dict[str, Node]
+    by_url: dict[str, list[str]]
+    outgoing: dict[str, tuple[Transition, ...]]  # endpoints resolved to task names
+    fan_out_sources: frozenset[str]
+
+
+def _fan_out_sources(edges: list[Transition]) -> frozenset[str]:
+    # ENGINE §4.1: >= 2 edges that are not goto/onError/switch, or any forEach edge. The engine's
+    # routing and the lineage validator must agree on this, so it exists once, here.
+    counts: dict[str, int] = {}
+    sources: set[str] = set()
+    for edge in edges:
+        if edge.with_goto or edge.on_error or edge.switch:
+            continue
+        if edge.for_each:
+            sources.add(edge.from_)
+        counts[edge.from_] = counts.get(edge.from_, 0) + 1
+        if counts[edge.from_] >= 2:
+            sources.add(edge.from_)
+    return frozenset(sources)
+
+
+def _resolve_in(
+    name_or_url: str, by_name: dict[str, Node], by_url: dict[str, list[str]]
+) -> str | None:
+    if name_or_url == END or name_or_url in by_name:
+        return name_or_url
+    named = by_url.get(name_or_url, [])
+    return named[0] if len(named) == 1 else None
+
+
+def _same_objects(a: tuple[Any, ...], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
+
+
+def _require(value: str, what: str) -> str:
+    if not value:
+        raise BadRequestError(f"{what} must not be empty")
+    return value
+
+
+class Graph(BaseModel):
+    """A workflow definition: tasks, the transitions between them, and the reducers that merge
+    state at fan-in. Build it with the ``add_*``/``set_*`` methods, check it with ``validate()``,
+    freeze it with ``to_json()``.
+
+    The fields mirror the JSON form (``tasks``, ``edges`` as ``"transitions"``, ``field_reducers``
+    as ``"reducers"``); read them through ``nodes()``, ``transitions()`` and ``reducers()``, which
+    return copies, and change them only through the builders."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    name: str
+    entry_point: str = Field(default="", alias="entryPoint")
+    tasks: list[Node] = Field(default_factory=list)
+    edges: list[Transition] = Field(default_factory=list, alias="transitions")
+    field_reducers: dict[str, Reducer] = Field(default_factory=dict, alias="reducers")
+    fan_out_to_fan_in: dict[str, str] = Field(default_factory=dict, alias="fanOutToFanIn")
+
+    _pending_fan_in: set[str] = PrivateAttr(default_factory=set)
+    _pending_notes: dict[str, str] = PrivateAttr(default_factory=dict)
+    _derived: _Derived | None = PrivateAttr(default=None)
+    _lineage_memo: tuple[_Derived, dict[str, str]] | None = PrivateAttr(default=None)
+
+    def __init__(self, name: str | None = None, /, **data: Any) -> None:
+        """Create an empty graph: ``Graph("checkout")``."""
+        # Pydantic re-enters __init__ with keyword data when it validates a Graph, so the
+        # positional name is optional here and required by the field instead.
+        if name is not None:
+            data["name"] = name
+        super().__init__(**data)
+
+    def __eq__(self, other: object) -> bool:
+        # The memo is a cache, not content: two graphs with the same contents are equal whether
+        # or not either has been read by the engine yet.
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (
+            self.__dict__ == other.__dict__
+            and self._pending_fan_in == other._pending_fan_in
+            and self._pending_notes == other._pending_notes
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Builders
+
+    def add_task(self, name: str, url: str) -> None:
+        """Register task ``name`` dispatched to ``url`` (an empty URL means the name itself).
+
+        The first task added becomes the entry point. Re-adding a name updates its URL. One URL
+        may serve several names: that is how a task is reused at two positions of a graph."""
+        _require(name, "add_task: task name")
+        if name == END:
+            raise BadRequestError(f"add_task: {END!r} is reserved for the terminal pseudo-node")
+        url = url or name
+        for i, node in enumerate(self.tasks):
+            if node.name == name:
+                if node.url != url:
+                    self.tasks[i] = node.model_copy(update={"url": url})
+                return
+        self.tasks.append(
+            Node(
+                name=name,
+                url=url,
+                fan_in=name in self._pending_fan_in,
+                note=self._pending_notes.pop(name, ""),
+            )
+        )
+        self._pending_fan_in.discard(name)
+        if not self.entry_point:
+            self.entry_point = name
+
+    def set_entry_point(self, name: str) -> None:
+        """Make task ``name`` the entry point instead of the first task added."""
+        self.entry_point = _require(name, "set_entry_point: task name")
+
+    def add_transition(self, src: str, dst: str) -> None:
+        """Add an unconditional edge ``src -> dst`` (``dst`` may be ``END``).
+
+        Two unconditional edges out of one task make it a fan-out source: both run in parallel
+        and must converge on a ``set_fan_in`` task."""
+        self._add_edge("add_transition", src, dst)
+
+    def add_transition_when(self, src: str, dst: str, when: str) -> None:
+        """Add an edge taken iff ``when`` holds over the state after ``src`` ran.
+
+        Every ``when`` edge of a task is evaluated independently, so two of them are a
+        conditional parallel fan-out, not an if/else: use ``add_transition_switch`` for that."""
+        _require(when, "add_transition_when: 'when'")
+        self._add_edge("add_transition_when", src, dst, when=when)
+
+    def add_transition_switch(self, src: str, dst: str, when: str) -> None:
+        """Add a first-match-wins edge: ``src``'s switch edges are tried in the order added and
+        only the first whose ``when`` holds is taken (use ``"true"`` for the default branch)."""
+        _require(when, "add_transition_switch: 'when'")
+        self._add_edge("add_transition_switch", src, dst, when=when, switch=True)
+
+    def add_transition_goto(self, src: str, dst: str) -> None:
+        """Add an edge taken only when ``src``'s task calls ``flow.goto(dst)``."""
+        self._add_edge("add_transition_goto", src, dst, with_goto=True)
+
+    def add_transition_for_each(
+        self, src: str, dst: str, for_each: str, as_: str = _DEFAULT_AS
+    ) -> None:
+        """Add a dynamic fan-out: one ``dst`` branch per element of the state array ``for_each``.
+
+        A branch sees the element as ``<as_>``, its position as ``<as_>Index`` and the array's
+        length as ``<as_>Count`` (``as_`` defaults to ``"item"``); the branches must converge on a
+        ``set_fan_in`` task."""
+        _require(for_each, "add_transition_for_each: 'for_each'")
+        self._add_edge(
+            "add_transition_for_each", src, dst, for_each=for_each, as_=as_ or _DEFAULT_AS
+        )
+
+    def add_transition_on_error(self, src: str, dst: str) -> None:
+        """Add the edge taken when ``src``'s task fails (any exception), instead of failing the
+        flow. The handler reads the error from state field ``onErr``; the failed task's own
+        writes are discarded."""
+        self._add_edge("add_transition_on_error", src, dst, on_error=True)
+
+    def add_transition_fan_out(self, src: str, *dsts: str) -> None:
+        """Add an unconditional edge from ``src`` to each of ``dsts`` (a static fan-out)."""
+        for dst in dsts:
+            self._add_edge("add_transition_fan_out", src, dst)
+
+    def add_transition_chain(self, *names: str) -> None:
+        """Add unconditional edges between consecutive names: ``("a", "b", END)`` is ``a -> b``
+        and ``b -> END``. Fewer than two names add nothing."""
+        for src, dst in itertools.pairwise(names):
+            self._add_edge("add_transition_chain", src, dst)
+
+    def set_fan_in(self, name: str) -> None:
+        """Mark task ``name`` as a fan-in: the node where a fan-out's branches converge and
+        their changes are merged with the reducers. It may be called before the task exists."""
+        _require(name, "set_fan_in: task name")
+        if name == END:
+            raise BadRequestError(f"set_fan_in: {END!r} cannot be a fan-in")
+        index = self._index_of(name)
+        if index is None:
+            self._pending_fan_in.add(name)
+            return
+        node = self.tasks[index]
+        if not node.fan_in:
+            self.tasks[index] = node.model_copy(update={"fan_in": True})
+
+    def set_reducer(self, field: str, reducer: Reducer) -> None:
+        """Merge state field ``field`` with ``reducer`` at fan-in (the default is ``replace``)."""
+        _require(field, "set_reducer: field")
+        try:
+            self.field_reducers[field] = Reducer(reducer)
+        except ValueError:
+            raise BadRequestError(
+                f"set_reducer: unknown reducer {reducer!r} for field {field!r}"
+            ) from None
+
+    def annotate(self, name: str, note: str) -> None:
+        """Attach a short note to task ``name`` (rendered under it by ``mermaid()``); an empty
+        note removes it. It may be called before the task exists."""
+        _require(name, "annotate: task name")
+        index = self._index_of(name)
+        if index is None:
+            if note:
+                self._pending_notes[name] = note
+            else:
+                self._pending_notes.pop(name, None)
+            return
+        node = self.tasks[index]
+        if node.note != note:
+            self.tasks[index] = node.model_copy(update={"note": note})
+
+    # ----------------------------------------------------------------------------------------
+    # Inspectors
+
+    def nodes(self) -> list[Node]:
+        """The tasks, in the order added (a copy)."""
+        return list(self.tasks)
+
+    def transitions(self) -> list[Transition]:
+        """The transitions, in the order added (a copy)."""
+        return list(self.edges)
+
+    def reducers(self) -> dict[str, Reducer]:
+        """The reducer of each field that has one (a copy)."""
+        return dict(self.field_reducers)
+
+    def url_of(self, name: str) -> str:
+        """The dispatch URL of task ``name``; ``END`` for ``END``; ``""`` for an unknown name."""
+        if name == END:
+            return END
+        node = self._tables().by_name.get(name)
+        return node.url if node is not None else ""
+
+    def names_for_url(self, url: str) -> list[str]:
+        """The names of the tasks dispatched to ``url``, in the order added."""
+        return list(self._tables().by_url.get(url, []))
+
+    def is_fan_in(self, name: str) -> bool:
+        """Whether task ``name`` is marked as a fan-in."""
+        node = self._tables().by_name.get(name)
+        if node is None:
+            return name in self._pending_fan_in
+        return node.fan_in
+
+    def is_fan_out_source(self, name: str) -> bool:
+        """Whether task ``name`` fans out: it has two or more outgoing edges that are not
+        goto/onError/switch, or any forEach edge."""
+        return name in self._tables().fan_out_sources
+
+    def annotation(self, name: str) -> str:
+        """The note attached to task ``name`` with ``annotate``, or ``""``."""
+        node = self._tables().by_name.get(name)
+        if node is None:
+            return self._pending_notes.get(name, "")
+        return node.note
+
+    # ----------------------------------------------------------------------------------------
+    # Engine-facing helpers
+
+    def node(self, name: str) -> Node | None:
+        """The task named ``name``, or ``None``."""
+        return self._tables().by_name.get(name)
+
+    def resolve(self, name_or_url: str) -> str | None:
+        """The task a reference denotes: a task name as is, else the single task whose URL it
+        is; ``END`` as is; ``None`` when it names no task or a URL several tasks share."""
+        tables = self._tables()
+        return _resolve_in(name_or_url, tables.by_name, tables.by_url)
+
+    def outgoing(self, name: str) -> list[Transition]:
+        """The transitions leaving task ``name``, in declaration order, with both endpoints
+        resolved to task names (or ``END``)."""
+        return list(self._tables().outgoing.get(name, ()))
+
+    def fan_in_of(self, source: str) -> str | None:
+        """The fan-in the branches of fan-out source ``source`` converge on, or ``None``.
+
+        Computed by the lineage walk of ``validate()``, so it is available whether or not
+        ``validate()`` was called; on an invalid graph it reflects the walk up to the first
+        problem."""
+        found = self._lineage().get(source)
+        if found is None:
+            found = self.fan_out_to_fan_in.get(source)
+        return found
+
+    # ----------------------------------------------------------------------------------------
+    # Validation, JSON, rendering
+
+    # BaseModel.validate is pydantic v1's deprecated classmethod, unused by pydantic itself; the
+    # public API fixes this name, so it is overridden with an instance method.
+    def validate(self) -> None:  # type: ignore[override]
+        """Check the whole graph; raise ``BadRequestError`` naming the first problem found.
+
+        On success, record each fan-out source's fan-in (``fanOutToFanIn`` in the JSON)."""
+        from dwarf.workflow._validate import validate_graph
+
+        self._apply_pending_marks()
+        for name in sorted(self._pending_fan_in):
+            raise BadRequestError(
+                f"graph {self.name!r}: set_fan_in names {name!r}, which is not a task"
+            )
+        for name in sorted(self._pending_notes):
+            raise BadRequestError(
+                f"graph {self.name!r}: annotate names {name!r}, which is not a task"
+            )
+        self.fan_out_to_fan_in = validate_graph(self)
+
+    def to_json(self) -> str:
+        """The graph as JSON text (ENGINE §4.1): fixed key order, empty optionals omitted, map
+        keys sorted, so equal graphs give equal text. Marks naming no task are not written."""
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "entryPoint": self.entry_point,
+            "tasks": [_node_dict(node) for node in self.tasks],
+            "transitions": [edge.to_dict() for edge in self.edges],
+        }
+        if self.field_reducers:
+            doc["reducers"] = {k: str(self.field_reducers[k]) for k in sorted(self.field_reducers)}
+        if self.fan_out_to_fan_in:
+            doc["fanOutToFanIn"] = {
+                k: self.fan_out_to_fan_in[k] for k in sorted(self.fan_out_to_fan_in)
+            }
+        return dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Graph:
+        """Read a graph written by ``to_json`` (or by hand in the same form).
+
+        Raises ``BadRequestError`` naming the offending field for malformed JSON, an unknown or
+        misspelt key, a value of the wrong type, or an unknown reducer. It does not validate the
+        graph's structure: call ``validate()`` for that."""
+        try:
+            doc = _GraphDocument.model_validate_json(text, strict=True, by_name=False)
+        except ValidationError as exc:
+            raise BadRequestError(f"graph JSON: {_describe(exc)}") from None
+        graph = cls(doc.name)
+        graph.entry_point = doc.entry_point
+        graph.tasks = doc.tasks
+        graph.edges = doc.transitions
+        graph.field_reducers = doc.reducers
+        graph.fan_out_to_fan_in = doc.fan_out_to_fan_in
+        return graph
+
+    def mermaid(self) -> str:
+        """The graph as Mermaid ``flowchart TD`` text (deterministic; renders invalid graphs
+        too, since a diagram is how one finds out why a graph is invalid)."""
+        from dwarf.workflow._mermaid import render_graph
+
+        return render_graph(self)
+
+    # ----------------------------------------------------------------------------------------
+    # Internals
+
+    def _index_of(self, name_or_url: str) -> int | None:
+        target = self.resolve(name_or_url)
+        if target is None or target == END:
+            return None
+        for i, node in enumerate(self.tasks):
+            if node.name == target:
+                return i
+        return None  # pragma: no cover - resolve() only returns known names
+
+    def _apply_pending_marks(self) -> None:
+        # A mark made before its task existed may name the task by URL; now that the graph is
+        # complete, resolve it the way transition endpoints are resolved.
+        for name in sorted(self._pending_fan_in):
+            if self._index_of(name) is not None:
+                self._pending_fan_in.discard(name)
+                self.set_fan_in(name)
+        for name, note in sorted(self._pending_notes.items()):
+            if self._index_of(name) is not None:
+                del self._pending_notes[name]
+                self.annotate(name, note)
+
+    def _endpoint(self, method: str, role: str, ref: str) -> str:
+        _require(ref, f"{method}: {role}")
+        resolved = self.resolve(ref)
+        if resolved is not None:
+            return resolved
+        self.add_task(ref, ref)
+        return ref
+
+    def _add_edge(self, method: str, src: str, dst: str, **flags: Any) -> None:
+        edge = Transition(
+            from_=self._endpoint(method, "source", src),
+            to=self._endpoint(method, "target", dst),
+            **flags,
+        )
+        if edge not in self.edges:  # settled detail 9: an identical edge is a no-op
+            self.edges.append(edge)
+
+    def _tables(self) -> _Derived:
+        cached = self._derived
+        if (
+            cached is not None
+            and cached.key_entry == self.entry_point
+            and _same_objects(cached.key_tasks, self.tasks)
+            and _same_objects(cached.key_edges, self.edges)
+        ):
+            return cached
+        by_name: dict[str, Node] = {}
+        by_url: dict[str, list[str]] = {}
+        for node in self.tasks:
+            # A duplicate name is invalid (validate says so); the first one wins meanwhile.
+            if node.name in by_name:
+                continue
+            by_name[node.name] = node
+            by_url.setdefault(node.url, []).append(node.name)
+        resolved: list[Transition] = []
+        outgoing: dict[str, list[Transition]] = {}
+        for edge in self.edges:
+            src = _resolve_in(edge.from_, by_name, by_url) or edge.from_
+            dst = _resolve_in(edge.to, by_name, by_url) or edge.to
+            if src != edge.from_ or dst != edge.to:
+                edge = edge.model_copy(update={"from_": src, "to": dst})
+            resolved.append(edge)
+            outgoing.setdefault(src, []).append(edge)
+        cached = _Derived(
+            key_entry=self.entry_point,
+            key_tasks=tuple(self.tasks),
+            key_edges=tuple(self.edges),
+            by_name=by_name,
+            by_url=by_url,
+            outgoing={name: tuple(out) for name, out in outgoing.items()},
+            fan_out_sources=_fan_out_sources(resolved),
+        )
+        self._derived = cached
+        self._lineage_memo = None
+        return cached
+
+    def _lineage(self) -> dict[str, str]:
+        tables = self._tables()
+        memo = self._lineage_memo
+        if memo is not None and memo[0] is tables:
+            return memo[1]
+        from dwarf.workflow._validate import walk_lineage
+
+        mapping, _problem = walk_lineage(self)
+        self._lineage_memo = (tables, mapping)
+        return mapping
+
+
+def _node_dict(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": node.name, "url": node.url}
+    if node.fan_in:
+        out["fanIn"] = True
+    if node.note:
+        out["note"] = node.note
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line naming the first problem of a failed JSON read (path, then what is wrong)."""
+    error = exc.errors(include_url=False)[0]
+    loc = error.get("loc", ())
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return f"malformed JSON ({error.get('ctx', {}).get('error', error['msg'])})"
+    if kind == "enum" and loc and loc[0] == "reducers":
+        expected = ", ".join(r.value for r in Reducer)
+        shown = repr(error.get("input"))[:60]
+        return f"{path}: unknown reducer {shown} (expected one of {expected})"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    if kind == "model_type" and not path:
+        return "the graph must be a JSON object"
+    message = str(error["msg"])
+    return f"{path}: {message}" if path else message
