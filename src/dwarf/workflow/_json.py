@@ -70,7 +70,7 @@ def dumps(value: Any) -> str:
 
 
 def canonical(value: Any) -> str:
-    """Serialize with sorted keys: equal JSON values give equal text (used for dedup and hashing)."""
+    """Serialize with sorted keys: equal JSON values give equal text (for dedup and hashing)."""
     return json.dumps(
         value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
     )
