@@ -1,0 +1,58 @@
+-- Fan-out cohorts, fan-in folds and the execution DAG (PostgreSQL).
+-- Counters live on the spawn step; members carry lineage_id = spawn step_id (partial index
+-- idx_dwarf_steps_lineage serves every lineage lookup).
+
+-- name: AddCohortArrivals :execrows
+-- Add (possibly negative) deltas to a spawn step's arrivals and failures.
+UPDATE dwarf_steps
+SET cohort_arrivals = cohort_arrivals + sqlc.arg(arrivals)::integer,
+    cohort_failures = cohort_failures + sqlc.arg(failures)::integer
+WHERE step_id = sqlc.arg(step_id);
+
+-- name: GetCohort :one
+-- Read a spawn step's cohort counters and what a fan-in needs.
+SELECT cohort_size, cohort_arrivals, cohort_failures, lineage_id, flow_id, task_name, step_depth,
+       state, changes
+FROM dwarf_steps
+WHERE step_id = sqlc.arg(step_id);
+
+-- name: SetCohortSize :exec
+-- Record the number of branches spawned.
+UPDATE dwarf_steps
+SET cohort_size = sqlc.arg(cohort_size)
+WHERE step_id = sqlc.arg(step_id);
+
+-- name: SetStepSuccessor :exec
+-- Set a step's DAG successor.
+UPDATE dwarf_steps
+SET successor_id = sqlc.arg(successor_id)
+WHERE step_id = sqlc.arg(step_id);
+
+-- name: SetCohortExitSuccessors :exec
+-- Point every cohort exit (task in task_names, no successor yet) at the fan-in step.
+UPDATE dwarf_steps
+SET successor_id = sqlc.arg(successor_id)
+WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND successor_id = 0
+  AND task_name = ANY(sqlc.arg(task_names)::varchar[]);
+
+-- name: ListCohortChanges :many
+-- Completed members of a cohort in fold order (ordinal, step_id).
+SELECT step_id, task_name, fan_out_ordinal, changes
+FROM dwarf_steps
+WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND status = 'completed'
+ORDER BY fan_out_ordinal, step_id;
+
+-- name: MaxCohortDepth :one
+-- Deepest step of a cohort (fan-in depth = this + 1).
+SELECT COALESCE(MAX(step_depth), 0)::integer AS max_depth
+FROM dwarf_steps
+WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0;
+
+-- name: ListStepDAG :many
+-- Graph-walk columns of every step of a flow.
+SELECT step_id, step_token, predecessor_id, successor_id, lineage_id, status, task_name,
+       cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, step_depth,
+       interrupt_done, breakpoint_hit, parked, updated_at
+FROM dwarf_steps
+WHERE flow_id = sqlc.arg(flow_id)
+ORDER BY step_id;

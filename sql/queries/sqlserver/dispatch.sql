@@ -1,0 +1,141 @@
+-- Selection, claim, poll horizon, breaker parking and gauges (SQL Server, hand-written T-SQL).
+-- Every predicate starts with an inlined status literal and parked so the filtered selection
+-- and saturation indexes (WHERE status IN ('pending','running')) serve it.
+-- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
+
+-- name: ActivateFlowSteps :execrows
+-- Start: created steps of a flow become pending, lease = NOW.
+UPDATE dwarf_steps
+SET status = 'pending', lease_expires = SYSUTCDATETIME(), updated_at = SYSUTCDATETIME()
+WHERE flow_id = @flow_id AND status = 'created';
+
+-- name: ParkPendingStepsOfTask :execrows
+-- Bulk park: every active pending step of a task -> parked = 2.
+UPDATE dwarf_steps
+SET parked = 2, updated_at = SYSUTCDATETIME()
+WHERE status = 'pending' AND parked = 0 AND task_name = @task_name;
+
+-- name: ParkFlowStepsOfTask :execrows
+-- Start: park a flow's pending steps of a tripped task.
+UPDATE dwarf_steps
+SET parked = 2, updated_at = SYSUTCDATETIME()
+WHERE flow_id = @flow_id AND status = 'pending' AND parked = 0
+  AND task_name = @task_name;
+
+-- name: UnparkStepsOfTask :execrows
+-- Breaker close: parked = 2 -> 0 for a task.
+UPDATE dwarf_steps
+SET parked = 0, updated_at = SYSUTCDATETIME()
+WHERE status = 'pending' AND parked = 2 AND task_name = @task_name;
+
+-- name: OldestPendingStepOfTask :one
+-- Oldest pending step of a task (the breaker probe).
+SELECT step_id
+FROM dwarf_steps
+WHERE status = 'pending' AND parked IN (0, 2) AND task_name = @task_name
+ORDER BY created_at, step_id
+OFFSET 0 ROWS FETCH NEXT 1 ROWS ONLY;
+
+-- name: ScheduleProbe :execrows
+-- Elevate the probe: parked = 0, not_before = NOW + delay_ms.
+UPDATE dwarf_steps
+SET parked = 0,
+    not_before = DATEADD(MILLISECOND, @delay_ms % 1000, DATEADD(SECOND, @delay_ms / 1000, SYSUTCDATETIME())),
+    updated_at = SYSUTCDATETIME()
+WHERE step_id = @step_id AND status = 'pending' AND parked = 2;
+
+-- name: DistinctParkedTasks :many
+-- Tasks with breaker-parked steps (reconstitution at startup).
+SELECT DISTINCT task_name
+FROM dwarf_steps
+WHERE status = 'pending' AND parked = 2
+ORDER BY task_name;
+
+-- name: SelectDueBand :many
+-- Band scan: due steps of the smallest priority above above_priority, by step_id.
+SELECT step_id, task_name, fairness_key, fairness_weight, priority,
+       DATEDIFF_BIG(MILLISECOND, created_at, SYSUTCDATETIME()) AS age_ms
+FROM dwarf_steps
+WHERE status = 'pending'
+  AND parked = 0
+  AND not_before <= SYSUTCDATETIME()
+  AND lease_expires <= SYSUTCDATETIME()
+  AND priority = (
+      SELECT MIN(b.priority)
+      FROM dwarf_steps b
+      WHERE b.status = 'pending' AND b.parked = 0 AND b.not_before <= SYSUTCDATETIME()
+        AND b.lease_expires <= SYSUTCDATETIME() AND b.priority > @above_priority
+  )
+ORDER BY step_id
+OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY;
+
+-- name: ClaimSteps :execrows
+-- Claim CAS for a batch: running, lease_seq + 1, lease_owner, lease = NOW + budget + margin.
+UPDATE dwarf_steps
+SET status = 'running', lease_seq = lease_seq + 1, lease_owner = @lease_owner,
+    lease_expires = DATEADD(MILLISECOND, time_budget_ms + @lease_margin_ms, SYSUTCDATETIME()),
+    started_at = CASE WHEN attempt > 0 OR subgraph_done = 1 OR interrupt_done = 1
+                      THEN started_at ELSE SYSUTCDATETIME() END,
+    updated_at = SYSUTCDATETIME()
+WHERE step_id IN (/*SLICE:step_ids*/@step_ids)
+  AND status = 'pending'
+  AND parked = 0
+  AND not_before <= SYSUTCDATETIME()
+  AND lease_expires <= SYSUTCDATETIME();
+
+-- name: SelectClaimedSteps :many
+-- Read back the rows this claim won.
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
+       attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms, interrupt_done,
+       resume_data, subgraph_done, subgraph_result, subgraph_error, priority, fairness_key,
+       fairness_weight, lease_seq, created_at, started_at, updated_at
+FROM dwarf_steps
+WHERE step_id IN (/*SLICE:step_ids*/@step_ids)
+  AND status = 'running' AND lease_owner = @lease_owner
+ORDER BY step_id;
+
+-- name: RecoverExpiredLeases :execrows
+-- Lease recovery: expired running steps -> pending (lease_seq kept).
+UPDATE dwarf_steps
+SET status = 'pending', updated_at = SYSUTCDATETIME()
+WHERE status = 'running' AND parked = 0 AND lease_expires <= SYSUTCDATETIME();
+
+-- name: PollHorizon :one
+-- Timer input: due count and ms until the next due step / lease expiry within 5 minutes.
+-- nullable: next_due_ms, next_lease_ms
+SELECT
+    (SELECT COUNT_BIG(*)
+     FROM dwarf_steps d
+     WHERE d.status = 'pending' AND d.parked = 0 AND d.not_before <= SYSUTCDATETIME()
+       AND d.lease_expires <= SYSUTCDATETIME()) AS due_count,
+    (SELECT DATEDIFF_BIG(MILLISECOND, SYSUTCDATETIME(), MIN(n.not_before))
+     FROM dwarf_steps n
+     WHERE n.status = 'pending' AND n.parked = 0 AND n.not_before > SYSUTCDATETIME()
+       AND n.not_before <= DATEADD(MINUTE, 5, SYSUTCDATETIME())) AS next_due_ms,
+    (SELECT DATEDIFF_BIG(MILLISECOND, SYSUTCDATETIME(), MIN(l.lease_expires))
+     FROM dwarf_steps l
+     WHERE l.status = 'running' AND l.parked = 0 AND l.lease_expires > SYSUTCDATETIME()
+       AND l.lease_expires <= DATEADD(MINUTE, 5, SYSUTCDATETIME())) AS next_lease_ms;
+
+-- name: GetStepSchedule :one
+-- Doorbell read: a step's priority and ms until not_before (<= 0 = due).
+SELECT priority, DATEDIFF_BIG(MILLISECOND, SYSUTCDATETIME(), not_before) AS delay_ms
+FROM dwarf_steps
+WHERE step_id = @step_id;
+
+-- name: PendingByPriority :many
+-- Gauge: due pending steps per priority band and oldest age.
+SELECT priority, COUNT_BIG(*) AS pending_count,
+       DATEDIFF_BIG(MILLISECOND, MIN(created_at), SYSUTCDATETIME()) AS oldest_age_ms
+FROM dwarf_steps
+WHERE status = 'pending' AND parked = 0 AND not_before <= SYSUTCDATETIME()
+GROUP BY priority
+ORDER BY priority;
+
+-- name: RunningByTask :many
+-- Gauge: running (unparked) steps per task.
+SELECT task_name, COUNT_BIG(*) AS running_count
+FROM dwarf_steps
+WHERE status = 'running' AND parked = 0
+GROUP BY task_name
+ORDER BY task_name;
