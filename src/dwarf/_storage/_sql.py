@@ -1,0 +1,44 @@
+"""Runtime helpers the generated accessors (``_gen/``) call; nothing else should need them.
+
+Kept tiny and allocation-light because they sit on the hot path of every query:
+- timestamps come back timezone-aware UTC in every dialect, but drivers disagree on the raw form
+  (SQLite: ``YYYY-MM-DD HH:MM:SS.SSS`` text; MySQL/SQL Server: naive ``datetime`` in UTC because
+  the SQL only ever writes ``UTC_TIMESTAMP``/``SYSUTCDATETIME``);
+- list params (``IN (/*SLICE:x*/?)``) expand to one placeholder per item; an empty list becomes
+  ``NULL``, so ``col IN (NULL)`` matches nothing, as an empty set should.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from dwarf.errors import DwarfError
+
+
+def utc_from_text(value: str) -> datetime:
+    """A SQLite timestamp text (always UTC by construction) as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def utc_from_naive(value: datetime) -> datetime:
+    """A driver's naive datetime (UTC by construction) as an aware UTC datetime."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=512)
+def in_list(marker: str, count: int) -> str:
+    """``count`` placeholders joined by commas, or ``NULL`` when the list is empty."""
+    if count <= 0:
+        return "NULL"
+    return ", ".join([marker] * count)
+
+
+def missing_row(query: str) -> DwarfError:
+    """The error for an insert-and-return-id statement that returned no row (a driver bug)."""
+    return DwarfError(f"{query}: the database returned no row")

@@ -1,0 +1,764 @@
+"""The code generator (``python -m codegen``) on small fixture projects written to tmp dirs.
+
+A fixture project is a miniature of the real inputs: sqlc.yaml, one schema file and one query
+file per dialect. The generated modules are imported under a private package name and called:
+SQLite accessors against an in-memory database; MySQL, PostgreSQL and SQL Server accessors
+against recording fakes that apply the driver's own placeholder rules, so placeholder mapping,
+slice expansion and ``%`` escaping are checked by what the database would receive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiosqlite
+import pytest
+
+import codegen._types
+from codegen import FILES, OUTPUT_DIR, GenerationError, generate, write
+from codegen.__main__ import main
+from codegen._sqltext import split_statements
+from dwarf._storage._sql import in_list, utc_from_naive, utc_from_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+SQLC_YAML = """\
+version: "2"
+sql:
+""" + "".join(
+    f"""\
+  - engine: {d}
+    schema: sql/schema/{d}
+    queries: sql/queries/{d}
+    gen:
+      json:
+        out: build/sqlc/{d}
+        indent: "  "
+        filename: codegen_request.json
+"""
+    for d in ("postgresql", "mysql", "sqlite")
+)
+
+SCHEMA = {
+    "postgresql": """\
+-- flows; a ';' in a comment does not split;
+CREATE TABLE IF NOT EXISTS t_flows (
+    flow_id BIGSERIAL PRIMARY KEY,
+    flow_token VARCHAR(16) NOT NULL,
+    graph JSONB NOT NULL DEFAULT '{}',
+    status VARCHAR(16) NOT NULL DEFAULT 'a;b',
+    error TEXT,
+    priority INTEGER NOT NULL DEFAULT 5,
+    weight DOUBLE PRECISION NOT NULL DEFAULT 1,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS t_steps (
+    step_id BIGSERIAL PRIMARY KEY,
+    flow_id BIGINT NOT NULL,
+    task_name VARCHAR(512) NOT NULL
+);
+""",
+    "mysql": """\
+CREATE TABLE IF NOT EXISTS t_flows (
+    flow_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    flow_token VARCHAR(16) NOT NULL,
+    graph JSON NOT NULL,
+    status VARCHAR(16) NOT NULL DEFAULT 'a;b',
+    error TEXT,
+    priority INT NOT NULL DEFAULT 5,
+    weight DOUBLE NOT NULL DEFAULT 1,
+    created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    started_at DATETIME(3)
+);
+CREATE TABLE IF NOT EXISTS t_steps (
+    step_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    flow_id BIGINT NOT NULL,
+    task_name VARCHAR(512) NOT NULL
+);
+""",
+    "sqlite": """\
+CREATE TABLE IF NOT EXISTS t_flows (
+    flow_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    flow_token TEXT NOT NULL,
+    graph TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'a;b',
+    error TEXT,
+    priority INTEGER NOT NULL DEFAULT 5,
+    weight REAL NOT NULL DEFAULT 1,
+    created_at DATETIME NOT NULL DEFAULT (STRFTIME('%Y-%m-%d %H:%M:%f', 'now')),
+    started_at DATETIME
+);
+CREATE TABLE IF NOT EXISTS t_steps (
+    step_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    flow_id INTEGER NOT NULL,
+    task_name TEXT NOT NULL
+);
+""",
+    "sqlserver": """\
+CREATE TABLE t_flows (
+    flow_id BIGINT IDENTITY(1,1) PRIMARY KEY,
+    flow_token NVARCHAR(16) NOT NULL,
+    graph NVARCHAR(MAX) NOT NULL DEFAULT '{}',
+    status NVARCHAR(16) NOT NULL DEFAULT 'a;b',
+    error NVARCHAR(MAX),
+    priority INT NOT NULL DEFAULT 5,
+    weight FLOAT NOT NULL DEFAULT 1,
+    created_at DATETIME2(3) NOT NULL DEFAULT SYSUTCDATETIME(),
+    started_at DATETIME2(3)
+);
+CREATE TABLE t_steps (
+    step_id BIGINT IDENTITY(1,1) PRIMARY KEY,
+    flow_id BIGINT NOT NULL,
+    task_name NVARCHAR(512) NOT NULL
+);
+""",
+}
+
+QUERIES = {
+    "postgresql": """\
+-- name: InsertFlow :one
+-- Insert a flow.
+INSERT INTO t_flows (flow_token, graph, status, priority)
+VALUES (sqlc.arg(flow_token), sqlc.arg(graph), 'created', sqlc.arg(priority))
+RETURNING flow_id;
+
+-- name: GetFlow :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id) AND flow_token = sqlc.arg(flow_token);
+
+-- name: GetFlowByID :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: ClaimFlows :execrows
+UPDATE t_flows SET status = 'running', error = sqlc.arg(owner)::text,
+    started_at = now() + make_interval(secs => sqlc.arg(margin_ms)::bigint / 1000.0)
+WHERE flow_id = ANY(sqlc.arg(flow_ids)::bigint[]) AND flow_token NOT LIKE '%x'
+  AND (sqlc.arg(owner)::text = '' OR flow_token <> sqlc.arg(owner)::text);
+
+-- name: SetError :execrows
+UPDATE t_flows SET error = sqlc.narg(error) WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: Stats :one
+SELECT COUNT(*) AS n, MAX(created_at)::timestamptz AS newest,
+       (EXTRACT(EPOCH FROM now() - MIN(created_at)) * 1000)::float8 AS age_ms
+FROM t_flows;
+
+-- name: CountFlows :one
+SELECT COUNT(*) AS flow_count FROM t_flows WHERE flow_token NOT LIKE '%z';
+
+-- name: ListFlows :many
+SELECT f.flow_id, s.task_name, f.weight FROM t_flows f
+LEFT JOIN t_steps s ON s.flow_id = f.flow_id
+ORDER BY f.flow_id LIMIT sqlc.arg(row_limit);
+""",
+    "mysql": """\
+-- name: InsertFlow :execlastid
+INSERT INTO t_flows (flow_token, graph, status, priority)
+VALUES (sqlc.arg(flow_token), sqlc.arg(graph), 'created', sqlc.arg(priority));
+
+-- name: GetFlow :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id) AND flow_token = sqlc.arg(flow_token);
+
+-- name: GetFlowByID :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: ClaimFlows :execrows
+UPDATE t_flows SET status = 'running', error = sqlc.arg(owner),
+    started_at = DATE_ADD(UTC_TIMESTAMP(), INTERVAL sqlc.arg(margin_ms) * 1000 MICROSECOND)
+WHERE flow_id IN (sqlc.slice(flow_ids)) AND flow_token NOT LIKE '%x'
+  AND (sqlc.arg(owner) = '' OR flow_token <> sqlc.arg(owner));
+
+-- name: SetError :execrows
+UPDATE t_flows SET error = sqlc.narg(error) WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: Stats :one
+SELECT COUNT(*) AS n, MAX(created_at) AS newest,
+       TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP()) / 1000.0 AS age_ms
+FROM t_flows;
+
+-- name: CountFlows :one
+SELECT COUNT(*) AS flow_count FROM t_flows WHERE flow_token NOT LIKE '%z';
+
+-- name: ListFlows :many
+SELECT f.flow_id, s.task_name, f.weight FROM t_flows f
+LEFT JOIN t_steps s ON s.flow_id = f.flow_id
+ORDER BY f.flow_id LIMIT ?;
+""",
+    "sqlite": """\
+-- name: InsertFlow :one
+INSERT INTO t_flows (flow_token, graph, status, priority)
+VALUES (sqlc.arg(flow_token), sqlc.arg(graph), 'created', sqlc.arg(priority))
+RETURNING flow_id;
+
+-- name: GetFlow :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id) AND flow_token = sqlc.arg(flow_token);
+
+-- name: GetFlowByID :one
+SELECT * FROM t_flows WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: ClaimFlows :execrows
+UPDATE t_flows SET status = 'running', error = sqlc.arg(owner),
+    started_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now',
+                          '+' || (sqlc.arg(margin_ms) / 1000.0) || ' seconds')
+WHERE flow_id IN (sqlc.slice(flow_ids)) AND flow_token NOT LIKE '%x'
+  AND (sqlc.arg(owner) = '' OR flow_token <> sqlc.arg(owner));
+
+-- name: SetError :execrows
+UPDATE t_flows SET error = sqlc.narg(error) WHERE flow_id = sqlc.arg(flow_id);
+
+-- name: Stats :one
+SELECT COUNT(*) AS n, MAX(created_at) AS newest,
+       (JULIANDAY('now') - JULIANDAY(MIN(created_at))) * 86400000.0 AS age_ms
+FROM t_flows;
+
+-- name: CountFlows :one
+SELECT COUNT(*) AS flow_count FROM t_flows WHERE flow_token NOT LIKE '%z';
+
+-- name: ListFlows :many
+SELECT f.flow_id, s.task_name, f.weight FROM t_flows f
+LEFT JOIN t_steps s ON s.flow_id = f.flow_id
+ORDER BY f.flow_id LIMIT sqlc.arg(row_limit);
+""",
+    "sqlserver": """\
+-- name: InsertFlow :one
+INSERT INTO t_flows (flow_token, graph, status, priority) OUTPUT INSERTED.flow_id
+VALUES (@flow_token, @graph, 'created', @priority);
+
+-- name: GetFlow :one
+SELECT flow_id, flow_token, graph, status, error, priority, weight, created_at, started_at
+FROM t_flows WHERE flow_id = @flow_id AND flow_token = @flow_token;
+
+-- name: GetFlowByID :one
+SELECT flow_id, flow_token, graph, status, error, priority, weight, created_at, started_at
+FROM t_flows WHERE flow_id = @flow_id;
+
+-- name: ClaimFlows :execrows
+UPDATE t_flows SET status = 'running', error = @owner,
+    started_at = DATEADD(MILLISECOND, @margin_ms, SYSUTCDATETIME())
+WHERE flow_id IN (/*SLICE:flow_ids*/@flow_ids) AND flow_token NOT LIKE '%x'
+  AND (@owner = '' OR flow_token <> @owner);
+
+-- name: SetError :execrows
+UPDATE t_flows SET error = @error WHERE flow_id = @flow_id;
+
+-- name: Stats :one
+SELECT COUNT_BIG(*) AS n, MAX(created_at) AS newest,
+       CAST(DATEDIFF_BIG(MILLISECOND, MIN(created_at), SYSUTCDATETIME()) AS FLOAT) AS age_ms
+FROM t_flows;
+
+-- name: CountFlows :one
+SELECT COUNT_BIG(*) AS flow_count FROM t_flows WHERE flow_token NOT LIKE '%z';
+
+-- name: ListFlows :many
+SELECT f.flow_id, s.task_name, f.weight FROM t_flows f
+LEFT JOIN t_steps s ON s.flow_id = f.flow_id
+ORDER BY f.flow_id OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY;
+""",
+}
+
+
+def make_project(
+    root: Path,
+    queries: Mapping[str, str] = QUERIES,
+    schema: Mapping[str, str] = SCHEMA,
+) -> Path:
+    """Write a fixture project (sqlc.yaml + sql/) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sqlc.yaml").write_text(SQLC_YAML)
+    (root / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    for dialect in ("postgresql", "mysql", "sqlite", "sqlserver"):
+        (root / "sql" / "schema" / dialect).mkdir(parents=True, exist_ok=True)
+        (root / "sql" / "queries" / dialect).mkdir(parents=True, exist_ok=True)
+        (root / "sql" / "schema" / dialect / "0001_tables.sql").write_text(schema[dialect])
+        (root / "sql" / "queries" / dialect / "queries.sql").write_text(queries[dialect])
+    return root
+
+
+def with_query(dialect: str, old: str, new: str) -> dict[str, str]:
+    """QUERIES with one text replacement in one dialect."""
+    assert old in QUERIES[dialect]
+    return {**QUERIES, dialect: QUERIES[dialect].replace(old, new)}
+
+
+_package_ids = itertools.count()
+
+
+def load_generated(files: Mapping[str, str], tmp: Path) -> dict[str, ModuleType]:
+    """Import generated sources under a private package name; return modules by file stem."""
+    package = f"_codegen_fixture_{next(_package_ids)}"
+    pkg_dir = tmp / package
+    pkg_dir.mkdir()
+    (pkg_dir / "__init__.py").write_text("")
+    modules: dict[str, ModuleType] = {}
+    spec = importlib.util.spec_from_file_location(package, pkg_dir / "__init__.py")
+    assert spec is not None
+    assert spec.loader is not None
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules[package] = pkg
+    spec.loader.exec_module(pkg)
+    for name in ("rows", "migrations", "postgresql", "mysql", "sqlite", "sqlserver"):
+        source = files[f"{name}.py"].replace("dwarf._storage._gen.rows", f"{package}.rows")
+        (pkg_dir / f"{name}.py").write_text(source)
+        spec = importlib.util.spec_from_file_location(f"{package}.{name}", pkg_dir / f"{name}.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"{package}.{name}"] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated fixture project shared by the read-only tests."""
+    root = make_project(tmp_path_factory.mktemp("project"))
+    write(root, generate(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def files(project: Path) -> dict[str, str]:
+    """The generated sources of the shared fixture project."""
+    return {name: (project / OUTPUT_DIR / name).read_text() for name in FILES}
+
+
+@pytest.fixture(scope="module")
+def gen(files: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The generated modules of the shared fixture project, imported."""
+    modules = load_generated(files, tmp_path_factory.mktemp("modules"))
+    yield modules
+    for name in [n for n in sys.modules if n.startswith("_codegen_fixture_")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+async def sqlite_conn(gen: Any) -> Any:
+    """An in-memory SQLite database with the fixture schema applied from MIGRATIONS."""
+    async with aiosqlite.connect(":memory:") as conn:
+        for migration in gen["migrations"].MIGRATIONS["sqlite"]:
+            for statement in migration.statements:
+                await conn.execute(statement)
+        yield conn
+
+
+# ----------------------------------------------------------------------------------------------
+# Recording fakes that apply each driver's placeholder rules.
+
+
+class FakeMySQLCursor:
+    """Formats like asyncmy (``query % escaped_args``) and returns canned results."""
+
+    def __init__(self, log: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        self.log = log
+        self.rows = list(rows)
+        self.lastrowid = 41
+
+    async def __aenter__(self) -> FakeMySQLCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def execute(self, query: str, args: Sequence[object] | None = None) -> int:
+        sent = query if args is None else query % tuple(repr(a) for a in args)
+        self.log.append(sent)
+        return 3
+
+    async def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    async def fetchall(self) -> Sequence[Any]:
+        return self.rows
+
+
+class FakeMySQL:
+    """An asyncmy-shaped connection recording the SQL it would send."""
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        self.log: list[str] = []
+        self.rows = rows
+
+    def cursor(self) -> FakeMySQLCursor:
+        return FakeMySQLCursor(self.log, self.rows)
+
+
+class FakeSqlServerCursor:
+    """Records ``execute(sql, *params)`` like aioodbc and checks the placeholder count."""
+
+    def __init__(self, log: list[tuple[str, tuple[object, ...]]], rows: list[Any]) -> None:
+        self.log = log
+        self.rows = rows
+        self.rowcount = 2
+
+    async def execute(self, sql: str, *params: object) -> None:
+        assert sql.count("?") == len(params)
+        self.log.append((sql, params))
+
+    async def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    async def fetchall(self) -> list[Any]:
+        return self.rows
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeSqlServer:
+    """An aioodbc-shaped connection recording statements and params."""
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        self.log: list[tuple[str, tuple[object, ...]]] = []
+        self.rows = list(rows)
+
+    async def cursor(self) -> FakeSqlServerCursor:
+        return FakeSqlServerCursor(self.log, self.rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Placeholders, repeated params, slices, escaping
+
+
+async def test_sqlite_repeated_params_and_slices_bind_by_occurrence(
+    gen: Any, sqlite_conn: Any
+) -> None:
+    sqlite = gen["sqlite"]
+    ids = [
+        await sqlite.insert_flow(sqlite_conn, flow_token=t, graph="{}", priority=1) for t in "abc"
+    ]
+    claimed = await sqlite.claim_flows(sqlite_conn, owner="b", margin_ms=500, flow_ids=ids[:2])
+    # owner "b" appears three times: as the error text, and twice in the token filter.
+    assert claimed == 1
+    first = await sqlite.get_flow_by_id(sqlite_conn, flow_id=ids[0])
+    assert (first.status, first.error) == ("running", "b")
+    assert (await sqlite.get_flow_by_id(sqlite_conn, flow_id=ids[2])).status == "created"
+
+
+async def test_sqlite_empty_slice_matches_nothing(gen: Any, sqlite_conn: Any) -> None:
+    sqlite = gen["sqlite"]
+    await sqlite.insert_flow(sqlite_conn, flow_token="a", graph="{}", priority=1)
+    assert await sqlite.claim_flows(sqlite_conn, owner="", margin_ms=0, flow_ids=[]) == 0
+
+
+async def test_mysql_repeats_params_in_text_order_and_keeps_literal_percent(gen: Any) -> None:
+    conn = FakeMySQL()
+    count = await gen["mysql"].claim_flows(conn, owner="o", margin_ms=7, flow_ids=[4, 5])
+    assert count == 3
+    (sent,) = conn.log
+    assert "error = 'o'" in sent
+    assert "INTERVAL 7 * 1000 MICROSECOND" in sent
+    assert "flow_id IN (4, 5)" in sent
+    assert "NOT LIKE '%x'" in sent
+    assert "('o' = '' OR flow_token <> 'o')" in sent
+
+
+async def test_mysql_empty_slice_becomes_in_null(gen: Any) -> None:
+    conn = FakeMySQL()
+    await gen["mysql"].claim_flows(conn, owner="o", margin_ms=7, flow_ids=[])
+    assert "flow_id IN (NULL)" in conn.log[0]
+
+
+async def test_mysql_bare_limit_takes_the_reference_param_name(gen: Any) -> None:
+    conn = FakeMySQL(rows=[(1, None, 2.0)])
+    rows = await gen["mysql"].list_flows(conn, row_limit=9)
+    assert conn.log[0].endswith("LIMIT 9")
+    assert rows == [gen["rows"].ListFlowsRow(flow_id=1, task_name=None, weight=2.0)]
+
+
+async def test_mysql_insert_id_comes_from_lastrowid(gen: Any) -> None:
+    assert await gen["mysql"].insert_flow(FakeMySQL(), flow_token="t", graph="{}", priority=1) == 41
+
+
+def test_postgresql_uses_named_placeholders_and_doubles_percent(gen: Any) -> None:
+    sql = gen["postgresql"]._CLAIM_FLOWS
+    assert "$" not in sql
+    assert "?" not in sql
+    bound = sql % {"owner": "'o'", "margin_ms": "7", "flow_ids": "'{1}'"}
+    assert "error = 'o'::text" in bound
+    assert "NOT LIKE '%x'" in bound
+    assert "ANY('{1}'::bigint[])" in bound
+
+
+async def test_statement_without_params_keeps_single_percent(gen: Any) -> None:
+    # No params means the driver does no %-formatting, so a literal % must not be doubled.
+    assert "NOT LIKE '%z'" in gen["postgresql"]._COUNT_FLOWS
+    conn = FakeMySQL(rows=[(2,)])
+    assert await gen["mysql"].count_flows(conn) == 2
+    assert conn.log == ["SELECT COUNT(*) AS flow_count FROM t_flows WHERE flow_token NOT LIKE '%z'"]
+
+
+async def test_sqlserver_expands_slices_and_passes_params_positionally(gen: Any) -> None:
+    conn = FakeSqlServer()
+    count = await gen["sqlserver"].claim_flows(conn, owner="o", margin_ms=7, flow_ids=[1, 2, 3])
+    assert count == 2
+    ((sql, params),) = conn.log
+    assert "IN (?, ?, ?)" in sql
+    assert params == ("o", 7, 1, 2, 3, "o", "o")
+    await gen["sqlserver"].claim_flows(conn, owner="o", margin_ms=7, flow_ids=[])
+    assert "IN (NULL)" in conn.log[1][0]
+
+
+async def test_sqlserver_naive_datetimes_come_back_aware_utc(gen: Any) -> None:
+    naive = datetime(2024, 5, 6, 7, 8, 9, 123000)
+    conn = FakeSqlServer(rows=[(3, naive, 12)])
+    stats = await gen["sqlserver"].stats(conn)
+    assert stats.newest == naive.replace(tzinfo=UTC)
+    assert stats.age_ms == 12.0
+    assert isinstance(stats.age_ms, float)
+
+
+# ----------------------------------------------------------------------------------------------
+# Types and nullability
+
+
+def test_rows_are_typed_from_the_reference(gen: Any) -> None:
+    rows = gen["rows"]
+    assert rows.GetFlowRow.__annotations__ == {
+        "flow_id": "int",
+        "flow_token": "str",
+        "graph": "str",
+        "status": "str",
+        "error": "str | None",
+        "priority": "int",
+        "weight": "float",
+        "created_at": "datetime",
+        "started_at": "datetime | None",
+    }
+    # aggregates are nullable on an empty table even where sqlc says NOT NULL
+    assert rows.StatsRow.__annotations__ == {
+        "n": "int",
+        "newest": "datetime | None",
+        "age_ms": "float | None",
+    }
+    # a LEFT JOINed column is nullable
+    assert rows.ListFlowsRow.__annotations__["task_name"] == "str | None"
+
+
+def test_one_class_per_shape_named_after_the_shortest_query(gen: Any) -> None:
+    assert gen["sqlite"].get_flow.__annotations__["return"] == "GetFlowRow | None"
+    assert gen["sqlite"].get_flow_by_id.__annotations__["return"] == "GetFlowRow | None"
+    assert not hasattr(gen["rows"], "GetFlowByIDRow")
+
+
+def test_return_kinds(gen: Any) -> None:
+    for dialect in ("postgresql", "mysql", "sqlite", "sqlserver"):
+        module = gen[dialect]
+        assert module.insert_flow.__annotations__["return"] == "int"
+        assert module.claim_flows.__annotations__["return"] == "int"
+        assert module.count_flows.__annotations__["return"] == "int | None"
+        assert module.list_flows.__annotations__["return"] == "list[ListFlowsRow]"
+
+
+def test_narg_param_is_optional_and_lists_are_sequences(gen: Any) -> None:
+    for dialect in ("postgresql", "mysql", "sqlite", "sqlserver"):
+        module = gen[dialect]
+        assert module.set_error.__annotations__["error"] == "str | None"
+        assert module.claim_flows.__annotations__["flow_ids"] == "Sequence[int]"
+
+
+async def test_sqlite_timestamps_and_json_come_back_typed(gen: Any, sqlite_conn: Any) -> None:
+    sqlite = gen["sqlite"]
+    flow_id = await sqlite.insert_flow(sqlite_conn, flow_token="tok", graph='{"a": 1}', priority=2)
+    row = await sqlite.get_flow(sqlite_conn, flow_id=flow_id, flow_token="tok")
+    assert row.graph == '{"a": 1}'
+    assert row.created_at.tzinfo is UTC
+    assert row.started_at is None
+    assert await sqlite.get_flow(sqlite_conn, flow_id=flow_id, flow_token="nope") is None
+    assert await sqlite.set_error(sqlite_conn, flow_id=flow_id, error=None) == 1
+    stats = await sqlite.stats(sqlite_conn)
+    assert stats.n == 1
+    assert isinstance(stats.age_ms, float)
+    assert stats.newest == row.created_at
+
+
+async def test_sqlite_aggregates_on_an_empty_table_are_none(gen: Any, sqlite_conn: Any) -> None:
+    stats = await gen["sqlite"].stats(sqlite_conn)
+    assert (stats.n, stats.newest, stats.age_ms) == (0, None, None)
+    assert await gen["sqlite"].count_flows(sqlite_conn) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Parity and input errors
+
+
+def _generation_error(tmp_path: Path, **kwargs: Any) -> str:
+    root = make_project(tmp_path / "p", **kwargs)
+    with pytest.raises(GenerationError) as info:
+        generate(root)
+    return str(info.value)
+
+
+def test_param_name_mismatch_is_a_parity_error(tmp_path: Path) -> None:
+    queries = with_query("sqlite", "flow_id = sqlc.arg(flow_id);", "flow_id = sqlc.arg(id);")
+    message = _generation_error(tmp_path, queries=queries)
+    assert "sqlite: GetFlowByID: params differ from postgresql" in message
+    assert "extra id" in message
+    assert "missing flow_id" in message
+
+
+def test_missing_query_is_a_parity_error(tmp_path: Path) -> None:
+    queries = with_query("sqlserver", "-- name: CountFlows :one", "-- name: CountFlowz :one")
+    message = _generation_error(tmp_path, queries=queries)
+    assert "sqlserver: missing queries CountFlows" in message
+
+
+def test_column_type_mismatch_is_a_parity_error(tmp_path: Path) -> None:
+    schema = {**SCHEMA, "mysql": SCHEMA["mysql"].replace("weight DOUBLE", "weight BIGINT")}
+    message = _generation_error(tmp_path, schema=schema)
+    assert "mysql: GetFlow: column weight is int, float in postgresql" in message
+
+
+def test_result_column_names_must_match_in_sqlserver(tmp_path: Path) -> None:
+    queries = with_query("sqlserver", "COUNT_BIG(*) AS flow_count", "COUNT_BIG(*) AS flows")
+    message = _generation_error(tmp_path, queries=queries)
+    assert "sqlserver: CountFlows: result columns ['flows'] differ" in message
+
+
+def test_uncast_computed_column_in_reference_is_rejected(tmp_path: Path) -> None:
+    queries = with_query(
+        "postgresql", "MAX(created_at)::timestamptz AS newest", "MAX(created_at) AS newest"
+    )
+    message = _generation_error(tmp_path, queries=queries)
+    assert "postgresql: Stats: cannot infer the type of computed column newest" in message
+
+
+def test_override_table_types_a_computed_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        codegen._types, "COLUMN_OVERRIDES", {("Stats", "newest"): "datetime | None"}
+    )
+    queries = with_query(
+        "postgresql", "MAX(created_at)::timestamptz AS newest", "MAX(created_at) AS newest"
+    )
+    root = make_project(tmp_path / "p", queries=queries)
+    rows = generate(root)["rows.py"]
+    assert "    newest: datetime | None\n" in rows
+
+
+def test_override_naming_no_column_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codegen._types, "COLUMN_OVERRIDES", {("Stats", "nope"): "int"})
+    message = _generation_error(tmp_path)
+    assert "override ('Stats', 'nope') names no result column" in message
+
+
+def test_timestamp_params_are_rejected(tmp_path: Path) -> None:
+    queries = with_query(
+        "postgresql", "WHERE flow_id = sqlc.arg(flow_id);", "WHERE created_at < sqlc.arg(flow_id);"
+    )
+    message = _generation_error(tmp_path, queries=queries)
+    assert "GetFlowByID: param flow_id binds a timestamp" in message
+
+
+def test_migration_versions_must_match_across_dialects(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    (root / "sql/schema/sqlite/0002_more.sql").write_text("CREATE TABLE x (a INTEGER);\n")
+    with pytest.raises(GenerationError, match=r"sql/schema/\w+: migrations .* differ"):
+        generate(root)
+
+
+# ----------------------------------------------------------------------------------------------
+# Migrations
+
+
+def test_schema_files_split_on_semicolons_that_end_a_line() -> None:
+    text = (
+        "-- a; b;\nCREATE TABLE a (x TEXT DEFAULT 'p;\n q;');\n\n"
+        "/* c;\n */ CREATE INDEX i ON a (x) ;\n"
+    )
+    assert split_statements(text, "postgresql") == [
+        "-- a; b;\nCREATE TABLE a (x TEXT DEFAULT 'p;\n q;')",
+        "/* c;\n */ CREATE INDEX i ON a (x)",
+    ]
+    assert split_statements("SELECT 1; SELECT 2;\n-- only a comment;\n", "sqlite") == [
+        "SELECT 1; SELECT 2"
+    ]
+
+
+def test_migrations_embed_statements_and_file_checksums(project: Path, gen: Any) -> None:
+    migrations = gen["migrations"].MIGRATIONS
+    assert sorted(migrations) == ["mysql", "postgresql", "sqlite", "sqlserver"]
+    (first,) = migrations["postgresql"]
+    assert (first.version, first.name) == (1, "tables")
+    source = (project / "sql/schema/postgresql/0001_tables.sql").read_bytes()
+    assert first.checksum == hashlib.sha256(source).hexdigest()
+    assert len(first.statements) == 2
+    assert first.statements[0].startswith("-- flows; a ';' in a comment")
+    assert "DEFAULT 'a;b'" in first.statements[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reproducibility and --check
+
+
+def test_output_is_byte_identical_across_runs(project: Path, files: dict[str, str]) -> None:
+    again = generate(project)
+    assert again == files
+    assert write(project, again) == []
+    for text in files.values():
+        assert text.startswith("# Code generated by codegen from sql/")
+        assert "DO NOT EDIT." in text.splitlines()[0]
+        assert "# sqlc v" in text.splitlines()[1]
+        assert str(project) not in text
+
+
+def test_check_passes_when_clean_and_reports_drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_project(tmp_path / "p")
+    assert main(["--root", str(root)]) == 0
+    assert main(["--root", str(root), "--check"]) == 0
+    target = root / OUTPUT_DIR / "sqlite.py"
+    target.write_text(target.read_text().replace("LIMIT ?", "LIMIT 5"))
+    capsys.readouterr()
+    assert main(["--root", str(root), "--check"]) == 1
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert any(ln.startswith("-") and "LIMIT 5" in ln for ln in lines)
+    assert any(ln.startswith("+") and "LIMIT ?" in ln for ln in lines)
+    assert "+++ b/src/dwarf/_storage/_gen/sqlite.py" in out.out
+    assert "out of date" in out.err
+
+
+def test_check_detects_changed_inputs(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    assert main(["--root", str(root)]) == 0
+    query = root / "sql/queries/sqlite/queries.sql"
+    query.write_text(query.read_text().replace("ORDER BY f.flow_id", "ORDER BY f.flow_id DESC"))
+    assert main(["--root", str(root), "--check"]) == 1
+
+
+def test_generation_errors_exit_1_with_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_project(tmp_path / "p", queries=with_query("mysql", "LIMIT ?", "LIMIT ?,"))
+    assert main(["--root", str(root)]) == 1
+    assert "sqlc generate failed" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Runtime helpers (dwarf._storage._sql)
+
+
+def test_in_list_expands_or_matches_nothing() -> None:
+    assert in_list("?", 3) == "?, ?, ?"
+    assert in_list("%s", 1) == "%s"
+    assert in_list("?", 0) == "NULL"
+
+
+def test_timestamp_helpers_return_aware_utc() -> None:
+    assert utc_from_text("2024-01-02 03:04:05.678") == datetime(2024, 1, 2, 3, 4, 5, 678000, UTC)
+    assert utc_from_text("2024-01-02 03:04:05") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    naive = datetime(2024, 1, 2, 3, 4, 5)
+    assert utc_from_naive(naive) == naive.replace(tzinfo=UTC)
