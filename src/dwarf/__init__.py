@@ -6,6 +6,7 @@ loads only when ``new_engine()`` is first called.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,3 +22,6 @@ def new_engine() -> Engine:
     from dwarf.engine import Engine
 
     return Engine()
+
+# A library logs through its own logger and leaves output to the host (silent until configured).
+logging.getLogger("dwarf").addHandler(logging.NullHandler())

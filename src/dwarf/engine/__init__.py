@@ -1,1 +1,22 @@
-"""The engine: lifecycle, operations and dependency types (not yet implemented)."""
+"""The engine: lifecycle, operations and the dependency types a host injects."""
+
+from dwarf.engine._engine import Engine
+from dwarf.engine._proxy import Handler, TestProxy
+from dwarf.engine._types import (
+    FlowStoppedCallback,
+    GraphLoader,
+    PeerNotifier,
+    ShardSummary,
+    TaskExecutor,
+)
+
+__all__ = [
+    "Engine",
+    "FlowStoppedCallback",
+    "GraphLoader",
+    "Handler",
+    "PeerNotifier",
+    "ShardSummary",
+    "TaskExecutor",
+    "TestProxy",
+]

@@ -1,0 +1,32 @@
+"""The smallest dwarf program (API.md): one task greets by name on in-memory SQLite."""
+
+import asyncio
+
+import dwarf
+from dwarf.engine import TestProxy
+from dwarf.workflow import END, Flow, Graph
+
+proxy = TestProxy()
+g = Graph("greet")
+g.add_task("hello", "hello")
+g.add_transition("hello", END)
+proxy.handle_graph("greet", g)
+
+
+@proxy.task("hello")
+async def hello(flow: Flow) -> None:
+    flow.set_string("greeting", "hello " + flow.get_string("name"))
+
+
+async def main() -> None:
+    eng = (
+        dwarf.new_engine()
+        .with_graph_loader(proxy.load_graph)
+        .with_task_executor(proxy.execute_task)
+    )
+    async with eng.run_in_test():  # SQLite in memory, dropped on exit
+        out = await eng.run("greet", {"name": "ada"})
+        print(out.state["greeting"])  # hello ada
+
+
+asyncio.run(main())

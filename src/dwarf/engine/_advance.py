@@ -1,0 +1,296 @@
+"""The transition transaction: complete a step and create what follows it, atomically.
+
+One transaction (re-run whole on lock contention) per finished step: the fenced completion,
+the successor inserts, fan-in arrival counting, and the flow-row update or the flow's
+completion. Writing the completion and the transitions together leaves no window in which a
+crash strands a completed step without successors (a later-upstream fix).
+
+Fan-out and fan-in (ENGINE.md §4.3, §5): a fan-out source's successors form a cohort whose
+counters live on the source ("spawn") step; branches carry ``lineage_id = spawn`` and their
+ordinal. A step routed into a fan-in node inserts nothing: it counts an arrival on its
+cohort's spawn, and the transaction that sees ``arrivals == size`` (increment and read on the
+same row, so exactly one does) merges the members' changes with the graph's reducers in
+ordinal order and inserts the fan-in step once. A non-final arrival writes no flow row, so
+siblings finishing together do not queue on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
+from dwarf._storage._store import Shard
+from dwarf.engine._finalize import compute_final_state
+from dwarf.engine._keys import format_key, new_token
+from dwarf.engine._routing import Route
+from dwarf.engine._runtime import Runtime
+from dwarf.engine._settle import announce_stop, fail_upward
+from dwarf.workflow import FlowOutcome, Graph, Reducer, Status, fold_changes, merge_state
+from dwarf.workflow._json import dumps, loads
+
+__all__ = ["Advance", "AdvanceResult", "advance"]
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """What the finished step decided."""
+
+    changes: dict[str, Any]
+    """The step's accumulated delta, stored on its row."""
+    input_state: dict[str, Any]
+    successor_state: dict[str, Any]
+    """Input state overlaid by ``changes``: what successors start from."""
+    route: Route
+    sleep: timedelta | None
+    goto: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceResult:
+    """What the transaction did, for the after-commit signals."""
+
+    lost: bool = False
+    """The fenced completion matched no row: the lease was lost or the step cancelled."""
+    failure: str = ""
+    """Why the step cannot advance (the caller fails it instead); nothing was written."""
+    inserted: tuple[int, ...] = ()
+    stopped: FlowOutcome | None = None
+
+
+class _FlowGone(Exception):
+    """The flow became terminal under us: roll the transition back."""
+
+
+async def advance(
+    rt: Runtime,
+    shard: Shard,
+    flow: GetFlowRow,
+    graph: Graph,
+    row: SelectClaimedStepsRow,
+    decision: Advance,
+) -> AdvanceResult:
+    """Commit ``decision`` for the claimed ``row`` and send the after-commit signals."""
+    route = decision.route
+    if not route.branches and row.lineage_id and not route.fan_out and not route.ended:
+        return AdvanceResult(
+            failure=f"task {row.task_name!r} has no successor inside its fan-out branch"
+        )
+    try:
+        result = await shard.transact(
+            lambda conn: _transition(rt, shard, conn, flow, graph, row, decision)
+        )
+    except _FlowGone:
+        await shard.transact(lambda conn: _adopt_flow_status(shard, conn, flow.flow_id, row))
+        return AdvanceResult(lost=True)
+    except _ArrivalError as exc:
+        return AdvanceResult(failure=str(exc))
+    if result.stopped is not None:
+        announce_stop(rt, shard, flow, result.stopped)
+    elif result.inserted:
+        if decision.sleep and decision.sleep > timedelta(0):
+            rt.wake_in(decision.sleep)
+        else:
+            rt.doorbell(shard, result.inserted[0])
+    return result
+
+
+async def _adopt_flow_status(
+    shard: Shard, conn: Any, flow_id: int, row: SelectClaimedStepsRow
+) -> None:
+    current = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
+    status = current.status if current is not None else "cancelled"
+    if status in ("completed", "failed", "cancelled"):
+        await shard.q.set_step_status_from_flow(
+            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status
+        )
+
+
+async def _transition(
+    rt: Runtime,
+    shard: Shard,
+    conn: Any,
+    flow: GetFlowRow,
+    graph: Graph,
+    row: SelectClaimedStepsRow,
+    decision: Advance,
+) -> AdvanceResult:
+    q = shard.q
+    completed = await q.complete_step(
+        conn,
+        step_id=row.step_id,
+        lease_seq=row.lease_seq,
+        changes=dumps(decision.changes),
+        goto_next=decision.goto,
+    )
+    if not completed:
+        return AdvanceResult(lost=True)
+    reducers = graph.reducers()
+    route = decision.route
+    sleep_ms = _millis(decision.sleep)
+    inserter = _Inserter(rt, shard, conn, flow, row, sleep_ms)
+
+    if not route.branches:
+        fan_in = graph.fan_in_of(row.task_name) if route.fan_out and not route.ended else None
+        if fan_in is not None:
+            # An empty cohort (forEach over nothing) fires its fan-in straight away, with the
+            # source's own delta reduced into its state (later-upstream behaviour).
+            await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=0)
+            state = merge_state(decision.input_state, decision.changes, reducers)
+            step_id = await inserter.insert(fan_in, state, row.lineage_id, row.fan_out_ordinal)
+            await q.set_step_successor(conn, step_id=row.step_id, successor_id=step_id)
+            await _touch(shard, conn, flow.flow_id, step_id)
+            return AdvanceResult(inserted=(step_id,))
+        final = await compute_final_state(shard, conn, flow.flow_id, reducers)
+        if not await q.complete_flow(conn, flow_id=flow.flow_id, final_state=dumps(final)):
+            raise _FlowGone
+        key = format_key(shard.index, flow.flow_id, flow.flow_token)
+        return AdvanceResult(
+            stopped=FlowOutcome(flow_key=key, status=Status.COMPLETED, state=final)
+        )
+
+    push = route.fan_out
+    spawn = row.step_id if push else row.lineage_id
+    inserted: list[int] = []
+    arrivals: list[str] = []
+    for ordinal, branch in enumerate(route.branches):
+        if graph.is_fan_in(branch.node):
+            arrivals.append(branch.node)
+            continue
+        state = decision.successor_state
+        if branch.bindings:
+            state = {**state, **branch.bindings}
+        inserted.append(
+            await inserter.insert(
+                branch.node, state, spawn, ordinal if push else row.fan_out_ordinal
+            )
+        )
+    if push:
+        await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=len(route.branches))
+    if inserted:
+        await q.set_step_successor(conn, step_id=row.step_id, successor_id=inserted[0])
+    stopped: FlowOutcome | None = None
+    if arrivals:
+        fired, stopped = await _arrive(
+            shard, conn, flow, graph, row, spawn, arrivals, inserter, reducers
+        )
+        if fired is not None:
+            inserted.append(fired)
+            await q.set_step_successor(conn, step_id=row.step_id, successor_id=fired)
+    if stopped is None and (inserted or push):
+        current = inserted[0] if len(inserted) == 1 else 0
+        await _touch(shard, conn, flow.flow_id, current)
+    return AdvanceResult(inserted=tuple(inserted), stopped=stopped)
+
+
+async def _arrive(
+    shard: Shard,
+    conn: Any,
+    flow: GetFlowRow,
+    graph: Graph,
+    row: SelectClaimedStepsRow,
+    spawn: int,
+    fan_ins: list[str],
+    inserter: _Inserter,
+    reducers: Mapping[str, Reducer],
+) -> tuple[int | None, FlowOutcome | None]:
+    """Count this step's arrival at its cohort's fan-in; fire it if this completes the cohort."""
+    q = shard.q
+    if spawn == 0:
+        raise _ArrivalError(
+            f"task {row.task_name!r} reached fan-in {fan_ins[0]!r} outside a fan-out"
+        )
+    await q.add_cohort_arrivals(conn, step_id=spawn, arrivals=len(fan_ins), failures=0)
+    cohort = await q.get_cohort(conn, step_id=spawn)
+    if cohort is None or cohort.cohort_size <= 0 or cohort.cohort_arrivals < cohort.cohort_size:
+        return None, None
+    if cohort.cohort_failures:
+        final = await fail_upward(
+            shard, conn, flow.flow_id, cohort.lineage_id, reducers, "cohort failed"
+        )
+        if final is None:
+            return None, None
+        error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
+        key = format_key(shard.index, flow.flow_id, flow.flow_token)
+        return None, FlowOutcome(flow_key=key, status=Status.FAILED, state=final, error=error)
+    fan_in = fan_ins[0]
+    base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)
+    members = await q.list_cohort_changes(conn, lineage_id=spawn)
+    merged = fold_changes(base, [loads(member.changes) for member in members], reducers)
+    for edge in graph.outgoing(cohort.task_name):
+        if edge.for_each:
+            name = edge.as_ or "item"
+            for key_name in (name, f"{name}Index", f"{name}Count"):
+                merged.pop(key_name, None)
+    depth = (await q.max_cohort_depth(conn, lineage_id=spawn) or row.step_depth) + 1
+    step_id = await inserter.insert(fan_in, merged, cohort.lineage_id, 0, depth=depth)
+    feeders = [edge.from_ for edge in graph.transitions() if graph.resolve(edge.to) == fan_in]
+    await q.set_cohort_exit_successors(
+        conn, lineage_id=spawn, successor_id=step_id, task_names=sorted(set(feeders))
+    )
+    return step_id, None
+
+
+class _ArrivalError(Exception):
+    pass
+
+
+class _Inserter:
+    """Inserts successor steps carrying the flow's scheduling fields."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        shard: Shard,
+        conn: Any,
+        flow: GetFlowRow,
+        row: SelectClaimedStepsRow,
+        delay_ms: int,
+    ) -> None:
+        self._rt, self._shard, self._conn = rt, shard, conn
+        self._flow, self._row, self._delay_ms = flow, row, delay_ms
+
+    async def insert(
+        self,
+        node: str,
+        state: Mapping[str, Any],
+        lineage: int,
+        ordinal: int,
+        *,
+        depth: int | None = None,
+    ) -> int:
+        flow = self._flow
+        budget_ms = flow.time_budget_ms or int(self._rt.config.time_budget.total_seconds() * 1000)
+        step_id: int = await self._shard.q.insert_step(
+            self._conn,
+            flow_id=flow.flow_id,
+            step_depth=depth if depth is not None else self._row.step_depth + 1,
+            step_token=new_token(),
+            task_name=node,
+            state=dumps(state),
+            changes="{}",
+            status="pending",
+            time_budget_ms=budget_ms,
+            lineage_id=lineage,
+            fan_out_ordinal=ordinal,
+            predecessor_id=self._row.step_id,
+            priority=flow.priority,
+            fairness_key=flow.fairness_key,
+            fairness_weight=flow.fairness_weight,
+            parked=0,
+            delay_ms=self._delay_ms,
+        )
+        return step_id
+
+
+async def _touch(shard: Shard, conn: Any, flow_id: int, step_id: int) -> None:
+    if not await shard.q.touch_flow(conn, flow_id=flow_id, step_id=step_id):
+        raise _FlowGone
+
+
+def _millis(delay: timedelta | None) -> int:
+    if delay is None or delay <= timedelta(0):
+        return 0
+    return int(delay.total_seconds() * 1000)

@@ -1,0 +1,280 @@
+"""The dispatch loop of one replica: a refiller that claims batches, workers, and a poll timer.
+
+Design (ENGINE.md §3, adapted for asyncio and batch claims):
+- The refiller scans the best due priority band on every shard, plans a batch with weighted
+  fairness across fairness keys (``plan_batch``), and claims the whole batch with one optimistic
+  UPDATE per shard (``ClaimSteps``, then ``SelectClaimedSteps`` to read back what it won). It
+  claims only as many steps as there are idle workers, so a claimed step never waits long for a
+  worker and its lease (time budget + 30 s) is not eaten by queueing.
+- Workers take claimed steps and run them; no connection is held while a task runs.
+- Refill requests coalesce: any number of doorbells trigger at most one pending scan.
+- The poll timer recovers expired leases, learns when the next delayed step becomes due, and
+  requests a refill; doorbells and ``wake_in`` shorten its sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from datetime import timedelta
+from typing import Any
+
+from dwarf._scheduling._cache import RefillSignal
+from dwarf._scheduling._planner import Candidate, pick_band, plan_batch
+from dwarf._storage._gen.rows import SelectClaimedStepsRow, SelectDueBandRow
+from dwarf._storage._store import Shard
+from dwarf.engine._config import LEASE_MARGIN
+from dwarf.engine._execution import process_step
+from dwarf.engine._runtime import Runtime
+
+__all__ = ["Dispatcher"]
+
+MAX_POLL = 300.0
+BACKLOG_POLL = 60.0
+LOWEST_BAND = -(2**31)
+
+Claimed = tuple[Shard, SelectClaimedStepsRow]
+
+
+class Dispatcher:
+    """Claims due steps and runs them on ``workers`` asyncio workers."""
+
+    def __init__(self, rt: Runtime, workers: int, *, shutdown_grace: float = 10.0) -> None:
+        self._rt = rt
+        self._workers = workers
+        self._grace = shutdown_grace
+        self._queue: asyncio.Queue[Claimed] = asyncio.Queue()
+        self._idle = workers
+        self._signal = RefillSignal()
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._next_poll = self._loop.time()
+        self._rng = random.Random()
+        self._stopping = False
+        self._service: list[asyncio.Task[None]] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[None]] = set()
+        self._margin_ms = int(LEASE_MARGIN.total_seconds() * 1000)
+
+    def start(self) -> None:
+        """Start the refiller, the poll timer and the workers."""
+        self._rt.request_refill = self._signal.request
+        self._rt.wake_in = self.wake_in
+        if self._workers <= 0:
+            return
+        self._service = [
+            self._loop.create_task(self._refiller(), name="dwarf-refiller"),
+            self._loop.create_task(self._poller(), name="dwarf-poller"),
+        ]
+        self._worker_tasks = [
+            self._loop.create_task(self._worker(), name=f"dwarf-worker-{i}")
+            for i in range(self._workers)
+        ]
+
+    def wake_in(self, delay: timedelta) -> None:
+        """Make sure the poll timer fires no later than ``delay`` from now."""
+        when = self._loop.time() + max(delay.total_seconds(), 0.0)
+        if when < self._next_poll:
+            self._next_poll = when
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, let running steps finish (bounded), and hand back unstarted claims."""
+        self._stopping = True
+        for task in self._service:
+            task.cancel()
+        await asyncio.gather(*self._service, return_exceptions=True)
+        # Idle workers wait on the queue: cancel them; busy ones get the grace period.
+        for task in self._worker_tasks:
+            if task not in self._busy:
+                task.cancel()
+        if self._busy:
+            await asyncio.wait(self._busy, timeout=self._grace)
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        await self._release_unstarted()
+
+    async def _release_unstarted(self) -> None:
+        while not self._queue.empty():
+            shard, row = self._queue.get_nowait()
+            with contextlib.suppress(Exception):
+                await _hand_back(shard, row)
+
+    # --- workers ------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        while not self._stopping:
+            shard, row = await self._queue.get()
+            self._idle -= 1
+            self._busy.add(current)
+            try:
+                await self._run(shard, row)
+            finally:
+                self._busy.discard(current)
+                self._idle += 1
+                if not self._stopping:
+                    self._signal.request()
+
+    async def _run(self, shard: Shard, row: SelectClaimedStepsRow) -> None:
+        try:
+            await process_step(self._rt, shard, row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._rt.log.exception(
+                "Failed to process step %s of flow %s on shard %s",
+                row.step_id,
+                row.flow_id,
+                shard.index,
+            )
+            # Hand the step back so it runs again soon rather than after its lease expires.
+            with contextlib.suppress(Exception):
+                await _hand_back(shard, row)
+            self.wake_in(timedelta(seconds=1))
+
+    # --- refiller -----------------------------------------------------------------------
+
+    async def _refiller(self) -> None:
+        while not self._stopping:
+            await self._signal.wait()
+            try:
+                await self._fill()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._rt.log.exception("Refilling candidate cache")
+                self.wake_in(timedelta(seconds=1))
+
+    async def _fill(self) -> None:
+        while not self._stopping:
+            wanted = self._idle - self._queue.qsize()
+            if wanted <= 0:
+                return
+            claimed = await self._claim(wanted)
+            for item in claimed:
+                self._queue.put_nowait(item)
+            if len(claimed) < wanted:
+                return
+
+    async def _claim(self, wanted: int) -> list[Claimed]:
+        above = LOWEST_BAND
+        limit = max(4 * wanted, 64)
+        shards = self._rt.shards
+        while True:
+            scans = await asyncio.gather(*(_scan(shard, above, limit) for shard in shards))
+            band = pick_band(rows[0].priority if rows else None for rows in scans)
+            if band is None:
+                return []
+            candidates = [
+                _candidate(shard, row)
+                for shard, rows in zip(shards, scans, strict=True)
+                for row in rows
+                if row.priority == band
+            ]
+            plan = plan_batch(
+                candidates, wanted, admit=lambda task: True, commit=lambda task: None, rng=self._rng
+            )
+            if not plan.batch:
+                above = band
+                continue
+            by_shard: dict[int, list[int]] = {}
+            for candidate in plan.batch:
+                by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
+            won = await asyncio.gather(
+                *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
+            )
+            claimed = {
+                (shard.index, row.step_id): (shard, row) for group in won for shard, row in group
+            }
+            return [
+                claimed[key] for key in ((c.shard, c.step_id) for c in plan.batch) if key in claimed
+            ]
+
+    async def _claim_on(self, shard: Shard, step_ids: list[int]) -> list[Claimed]:
+        q, owner = shard.q, self._rt.owner
+
+        async def tx(conn: Any) -> list[SelectClaimedStepsRow]:
+            won = await q.claim_steps(
+                conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=self._margin_ms
+            )
+            if not won:
+                return []
+            rows: list[SelectClaimedStepsRow] = await q.select_claimed_steps(
+                conn, step_ids=step_ids, lease_owner=owner
+            )
+            return rows
+
+        return [(shard, row) for row in await shard.transact(tx)]
+
+    # --- poll timer ---------------------------------------------------------------------
+
+    async def _poller(self) -> None:
+        while not self._stopping:
+            timeout = self._next_poll - self._loop.time()
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                if self._loop.time() < self._next_poll:
+                    continue
+            try:
+                delay = await self._poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._rt.log.exception("Polling pending steps")
+                delay = 1.0
+            self._next_poll = self._loop.time() + delay
+            self._signal.request()
+
+    async def _poll_once(self) -> float:
+        async def one(shard: Shard) -> float:
+            await shard.transact(lambda conn: shard.q.recover_expired_leases(conn))
+            horizon = await shard.read(lambda conn: shard.q.poll_horizon(conn))
+            delay = MAX_POLL
+            if horizon is None:
+                return delay
+            if horizon.due_count:
+                delay = min(delay, BACKLOG_POLL)
+            for ms in (horizon.next_due_ms, horizon.next_lease_ms):
+                if ms is not None:
+                    delay = min(delay, max(ms, 0) / 1000.0)
+            return delay
+
+        delays = await asyncio.gather(*(one(shard) for shard in self._rt.shards))
+        return min(delays, default=MAX_POLL)
+
+
+async def _scan(shard: Shard, above: int, limit: int) -> list[SelectDueBandRow]:
+    async def read(conn: Any) -> list[SelectDueBandRow]:
+        rows: list[SelectDueBandRow] = await shard.q.select_due_band(
+            conn, above_priority=above, row_limit=limit
+        )
+        return rows
+
+    return await shard.read(read)
+
+
+async def _hand_back(shard: Shard, row: SelectClaimedStepsRow) -> None:
+    """Return a claimed step to pending (fenced), so it runs again without waiting out its lease."""
+    await shard.transact(
+        lambda conn: shard.q.reset_contended_step(
+            conn, step_id=row.step_id, lease_seq=row.lease_seq
+        )
+    )
+
+
+def _candidate(shard: Shard, row: SelectDueBandRow) -> Candidate:
+    return Candidate(
+        step_id=row.step_id,
+        shard=shard.index,
+        task_name=row.task_name,
+        fairness_key=row.fairness_key,
+        fairness_weight=row.fairness_weight,
+        priority=row.priority,
+        age_ms=float(row.age_ms),
+    )

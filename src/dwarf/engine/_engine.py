@@ -1,0 +1,285 @@
+"""``Engine``: configuration, lifecycle, and the public operations (delegated to _ops_* modules).
+
+Configuration methods return the engine so they chain. ``time_budget`` and ``default_priority``
+take effect live (they are read when steps and flows are created); everything else applies at
+``startup()``. Every operation on an engine that is not running raises ``UnavailableError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from dwarf._migrate import migrate
+from dwarf._storage._dsn import parse_dsn, shard_dsns
+from dwarf._storage._store import Shard, open_shard
+from dwarf.engine import _ops_flows as flows
+from dwarf.engine._config import Config, as_timedelta
+from dwarf.engine._dispatch import Dispatcher
+from dwarf.engine._keys import new_token
+from dwarf.engine._runtime import Runtime
+from dwarf.engine._types import (
+    FlowStoppedCallback,
+    GraphLoader,
+    PeerNotifier,
+    TaskExecutor,
+)
+from dwarf.errors import BadRequestError, ConflictError, UnavailableError
+from dwarf.workflow import FlowOptions, FlowOutcome
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """A dwarf engine replica: configure with ``with_*``, then ``startup()`` (or ``async with``)."""
+
+    def __init__(self) -> None:
+        self._config = Config()
+        self._rt: Runtime | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    # --- configuration ------------------------------------------------------------------
+
+    def _before_startup(self, what: str) -> None:
+        if self._rt is not None:
+            raise ConflictError(f"{what} cannot change after startup")
+
+    def with_dsn(self, dsn: str) -> Engine:
+        """The database: ``postgresql://``, ``mysql://``, ``sqlite:///path``; ``%d`` = shard."""
+        self._before_startup("the DSN")
+        if not isinstance(dsn, str):
+            raise BadRequestError("dsn must be a string")
+        self._config.dsn = dsn
+        return self
+
+    def with_num_shards(self, n: int) -> Engine:
+        """How many shard databases (default 1); more than 1 needs ``%d`` in the DSN."""
+        self._before_startup("the number of shards")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise BadRequestError("num_shards must be a whole number of 1 or more")
+        self._config.num_shards = n
+        return self
+
+    def with_workers(self, n: int) -> Engine:
+        """How many steps this replica runs at once (default 64; 0 = dispatch nothing)."""
+        self._before_startup("the number of workers")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise BadRequestError("workers must be a whole number of 0 or more")
+        self._config.workers = n
+        return self
+
+    def with_time_budget(self, d: timedelta | float) -> Engine:
+        """Default time budget of a task call (default 2 min); applies to new flows live."""
+        budget = as_timedelta(d, "time_budget")
+        if budget <= timedelta(0) or budget > flows.MAX_TIME_BUDGET:
+            raise BadRequestError("time_budget must be positive and at most 24 days")
+        self._config.time_budget = budget
+        return self
+
+    def with_default_priority(self, p: int) -> Engine:
+        """Priority of flows created without one (default 100; lower runs first); live."""
+        if not isinstance(p, int) or isinstance(p, bool) or p < 1:
+            raise BadRequestError("default_priority must be a whole number of 1 or more")
+        self._config.default_priority = p
+        return self
+
+    def with_max_open_conns(self, n: int) -> Engine:
+        """Connections per shard (default 8)."""
+        self._before_startup("max_open_conns")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise BadRequestError("max_open_conns must be a whole number of 1 or more")
+        self._config.max_open_conns = n
+        return self
+
+    def with_graph_loader(self, fn: GraphLoader) -> Engine:
+        """How workflow names become graphs (required)."""
+        self._before_startup("the graph loader")
+        self._config.graph_loader = fn
+        return self
+
+    def with_task_executor(self, fn: TaskExecutor) -> Engine:
+        """How task URLs are called (required)."""
+        self._before_startup("the task executor")
+        self._config.task_executor = fn
+        return self
+
+    def with_flow_stopped_callback(self, fn: FlowStoppedCallback) -> Engine:
+        """Called when a flow started with ``start_notify`` stops."""
+        self._config.flow_stopped_callback = fn
+        return self
+
+    def with_peer_notifier(self, pn: PeerNotifier) -> Engine:
+        """How this replica signals its peers (optional)."""
+        self._before_startup("the peer notifier")
+        self._config.peer_notifier = pn
+        return self
+
+    def with_logger(self, logger: logging.Logger) -> Engine:
+        """Where the engine logs (default: the ``dwarf`` logger, silent until configured)."""
+        self._before_startup("the logger")
+        self._config.logger = logger
+        return self
+
+    def with_meter_provider(self, mp: Any) -> Engine:
+        """OpenTelemetry MeterProvider for dwarf's metrics."""
+        self._before_startup("the meter provider")
+        self._config.meter_provider = mp
+        return self
+
+    def with_tracer_provider(self, tp: Any) -> Engine:
+        """OpenTelemetry TracerProvider for dwarf's spans."""
+        self._before_startup("the tracer provider")
+        self._config.tracer_provider = tp
+        return self
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Migrate and open every shard, then start dispatching."""
+        if self._rt is not None:
+            raise ConflictError("the engine is already started")
+        config = self._config
+        if config.graph_loader is None:
+            raise BadRequestError("no graph loader: call with_graph_loader() before startup")
+        if config.task_executor is None:
+            raise BadRequestError("no task executor: call with_task_executor() before startup")
+        if not config.dsn:
+            raise BadRequestError("no DSN: call with_dsn() (or use run_in_test()) before startup")
+        dsns = shard_dsns(parse_dsn(config.dsn), config.num_shards)
+        shards: list[Shard] = []
+        try:
+            for index, dsn in enumerate(dsns, start=1):
+                shard = await open_shard(index, dsn, max_open_conns=config.max_open_conns)
+                shards.append(shard)
+                await migrate(dsn)
+        except BaseException:
+            for shard in shards:
+                await shard.close()
+            raise
+        rt = Runtime(config, shards, owner=new_token())
+        self._rt = rt
+        self._dispatcher = Dispatcher(rt, config.workers)
+        self._dispatcher.start()
+
+    async def shutdown(self) -> None:
+        """Stop dispatching (running steps get a bounded grace period), wake waiters, close."""
+        rt, dispatcher = self._rt, self._dispatcher
+        if rt is None:
+            return
+        self._rt = None
+        self._dispatcher = None
+        if dispatcher is not None:
+            await dispatcher.stop()
+        rt.waiters.close()
+        await rt.drain_background()
+        for shard in rt.shards:
+            await shard.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.startup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    @contextlib.asynccontextmanager
+    async def run_in_test(self, name: str | None = None) -> AsyncIterator[Engine]:
+        """Run on fresh in-memory SQLite (one per shard), dropped on exit.
+
+        Engines entering with the same ``name`` share the databases: two replicas in one test.
+        """
+        label = name if name else uuid.uuid4().hex
+        self.with_dsn(f"sqlite:///dwarf-test-{_safe(label)}-%d?mode=memory&cache=shared")
+        await self.startup()
+        try:
+            yield self
+        finally:
+            await self.shutdown()
+
+    def _running(self) -> Runtime:
+        if self._rt is None:
+            raise UnavailableError("the engine is not running")
+        return self._rt
+
+    # --- operations ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        workflow_name: str,
+        initial_state: Mapping[str, Any] | None = None,
+        options: FlowOptions | None = None,
+    ) -> str:
+        """Create a flow (status ``created``); return its key."""
+        return await flows.create(self._running(), workflow_name, initial_state, options)
+
+    async def create_task(
+        self,
+        task_name: str,
+        initial_state: Mapping[str, Any] | None = None,
+        options: FlowOptions | None = None,
+    ) -> str:
+        """Create a flow of the single task ``task_name``; return its key."""
+        return await flows.create_task(self._running(), task_name, initial_state, options)
+
+    async def start(self, flow_key: str) -> None:
+        """Start a created flow."""
+        await flows.start(self._running(), flow_key)
+
+    async def start_notify(self, flow_key: str, hostname: str) -> None:
+        """Start a created flow; the flow-stopped callback gets ``hostname`` when it stops."""
+        if not isinstance(hostname, str):
+            raise BadRequestError("hostname must be a string")
+        await flows.start(self._running(), flow_key, hostname)
+
+    async def run(
+        self,
+        workflow_name: str,
+        initial_state: Mapping[str, Any] | None = None,
+        options: FlowOptions | None = None,
+        *,
+        timeout: timedelta | float | None = None,
+    ) -> FlowOutcome:
+        """Create, start and await a flow. A timeout raises ``TimeoutError``; the flow runs on."""
+        seconds = flows.timeout_seconds(timeout, "timeout")
+        rt = self._running()
+        key = await flows.create(rt, workflow_name, initial_state, options)
+        await flows.start(rt, key)
+        return await flows.await_flow(rt, key, seconds)
+
+    async def await_flow(
+        self, flow_key: str, *, timeout: timedelta | float | None = None
+    ) -> FlowOutcome:
+        """Wait for the flow to stop; ``TimeoutError`` when ``timeout`` passes first."""
+        seconds = flows.timeout_seconds(timeout, "timeout")
+        return await flows.await_flow(self._running(), flow_key, seconds)
+
+    async def poll(self, flow_key: str, *, timeout: timedelta | float) -> FlowOutcome:
+        """Wait up to ``timeout`` for the flow to stop; return its outcome either way."""
+        seconds = flows.timeout_seconds(timeout, "timeout")
+        return await flows.poll(self._running(), flow_key, seconds or 0.0)
+
+    async def snapshot(self, flow_key: str) -> FlowOutcome:
+        """The flow's outcome now."""
+        return await flows.snapshot(self._running(), flow_key)
+
+    async def resume(self, flow_key: str, resume_data: Mapping[str, Any] | None = None) -> None:
+        """Resume an interrupted flow; its task's ``interrupt()`` returns ``resume_data``."""
+        await flows.resume(self._running(), flow_key, resume_data)
+
+    async def cancel(self, flow_key: str, reason: str = "") -> None:
+        """Cancel a created, running or interrupted flow and its subgraphs."""
+        await flows.cancel(self._running(), flow_key, reason)
+
+
+def _safe(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]

@@ -1,0 +1,295 @@
+"""Running one claimed step: build the carrier, call the task, and record what it decided.
+
+The order is ENGINE.md §3.5: read the flow (a terminal flow ends the step), parse the frozen
+graph, build the carrier, check the breakpoint, call the executor under the step's time budget
+with the flow's baggage, classify the outcome, then write it. Every write after the task ran is
+fenced by the claim's ``lease_seq``: a worker that lost its lease (crash recovery re-queued the
+step) finds zero rows and walks away, so state is written exactly once even though a task may
+run more than once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
+from dwarf._storage._store import Shard
+from dwarf.engine._advance import Advance, advance
+from dwarf.engine._finalize import merge_replace
+from dwarf.engine._keys import format_key
+from dwarf.engine._outcomes import stop_outcome
+from dwarf.engine._routing import RoutingError, route
+from dwarf.engine._runtime import Runtime
+from dwarf.engine._settle import fail_step
+from dwarf.errors import BadRequestError
+from dwarf.workflow import (
+    BackpressureError,
+    BreakerTripError,
+    Flow,
+    FlowOutcome,
+    Graph,
+    Status,
+    Yield,
+)
+from dwarf.workflow._baggage import baggage_scope
+from dwarf.workflow._json import dumps, loads
+from dwarf.workflow._signals import error_payload
+
+__all__ = ["TimeBudgetError", "process_step"]
+
+_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+_BOUNCE_DELAY = timedelta(milliseconds=100)
+
+
+class TimeBudgetError(Exception):
+    """The task ran past its time budget and was cancelled."""
+
+
+@dataclass(slots=True)
+class _Step:
+    """Everything about the claimed step that the outcome handlers need."""
+
+    rt: Runtime
+    shard: Shard
+    flow: GetFlowRow
+    graph: Graph
+    row: SelectClaimedStepsRow
+    input_state: dict[str, Any]
+    prior_changes: dict[str, Any]
+
+    @property
+    def flow_key(self) -> str:
+        return format_key(self.shard.index, self.flow.flow_id, self.flow.flow_token)
+
+
+async def process_step(rt: Runtime, shard: Shard, row: SelectClaimedStepsRow) -> None:
+    """Run the claimed step ``row`` to its next durable state."""
+    q = shard.q
+    flow = await shard.read(lambda conn: q.get_flow_by_id(conn, flow_id=row.flow_id))
+    if flow is None:
+        return  # deleted while queued: its steps went with it
+    if flow.status in _TERMINAL:
+        await shard.transact(
+            lambda conn: q.set_step_status_from_flow(
+                conn, step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status
+            )
+        )
+        return
+    input_state = loads(row.state)
+    prior = loads(row.changes)
+    try:
+        graph = rt.graph_of(shard, flow)
+    except BadRequestError as exc:
+        step = _Step(
+            rt, shard, flow, Graph(flow.workflow_name or "unknown"), row, input_state, prior
+        )
+        await fail_step(step.rt, step.shard, step.flow, step.graph, step.row, f"bad graph: {exc}")
+        return
+    step = _Step(rt, shard, flow, graph, row, input_state, prior)
+    if _breakpoint_applies(step):
+        await _pause_at_breakpoint(step)
+        return
+    await _execute(step)
+
+
+def _breakpoint_applies(step: _Step) -> bool:
+    if step.row.breakpoint_hit:
+        return False
+    breakpoints = loads(step.flow.breakpoints)
+    if not isinstance(breakpoints, dict) or not breakpoints:
+        return False
+    task = step.row.task_name
+    if breakpoints.get(task) == "b":
+        return True
+    url = step.graph.url_of(task)
+    return breakpoints.get(url) == "b" and len(step.graph.names_for_url(url)) == 1
+
+
+async def _pause_at_breakpoint(step: _Step) -> None:
+    q = step.shard.q
+
+    async def tx(conn: Any) -> bool:
+        if not await q.breakpoint_leaf_step(
+            conn, step_id=step.row.step_id, lease_seq=step.row.lease_seq
+        ):
+            return False
+        await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
+        return True
+
+    if await step.shard.transact(tx):
+        await _announce_interrupt(step)
+
+
+async def _execute(step: _Step) -> None:
+    rt, row, flow = step.rt, step.row, step.flow
+    state = merge_replace(step.input_state, step.prior_changes)
+    baggage = loads(flow.baggage)
+    carrier = Flow(
+        state=state,
+        changes=step.prior_changes,
+        flow_key=step.flow_key,
+        step_key=format_key(step.shard.index, row.step_id, row.step_token),
+        attempt=row.attempt,
+        created_at=flow.created_at,
+        updated_at=flow.updated_at,
+        baggage=baggage,
+        step_created_at=row.created_at,
+        resume_data=loads(row.resume_data) if row.interrupt_done else None,
+        subgraph_outcome=(
+            (loads(row.subgraph_result), row.subgraph_error) if row.subgraph_done else None
+        ),
+    )
+    executor = rt.config.task_executor
+    assert executor is not None  # startup refuses to run without one
+    url = step.graph.url_of(row.task_name) or row.task_name
+    budget = max(row.time_budget_ms, 1) / 1000.0
+    error: BaseException | None = None
+    parked = False
+    timer = asyncio.timeout(budget)
+    try:
+        with baggage_scope(baggage):
+            async with timer:
+                await executor(url, carrier)
+    except Yield:
+        parked = True
+    except TimeoutError as exc:
+        error = (
+            TimeBudgetError(f"task {row.task_name!r} exceeded its time budget of {budget:g}s")
+            if timer.expired()
+            else exc
+        )
+    except Exception as exc:
+        error = exc
+    if error is not None:
+        await _on_error(step, error)
+        return
+    signals = carrier.signals
+    competing = carrier.competing_signals()
+    if len(competing) > 1:
+        await fail_step(
+            rt,
+            step.shard,
+            flow,
+            step.graph,
+            row,
+            f"task {row.task_name!r} set multiple competing control signals: "
+            + ", ".join(competing),
+        )
+        return
+    changes = carrier.changes
+    if signals.interrupt_payload is not None:
+        await _interrupt(step, changes, signals.interrupt_payload)
+        return
+    if signals.subgraph is not None or parked:
+        await fail_step(
+            rt,
+            step.shard,
+            flow,
+            step.graph,
+            row,
+            "subgraphs are not supported by this engine yet",
+        )
+        return
+    if signals.retry_delay is not None:
+        await _retry(step, changes, signals.retry_delay)
+        return
+    successor_state = merge_replace(step.input_state, changes)
+    try:
+        routed = route(step.graph, row.task_name, successor_state, goto=signals.goto)
+    except (RoutingError, BadRequestError) as exc:
+        await fail_step(rt, step.shard, flow, step.graph, row, str(exc))
+        return
+    await _advance(step, changes, successor_state, routed, signals.sleep, signals.goto or "")
+
+
+async def _on_error(step: _Step, error: BaseException) -> None:
+    rt, row = step.rt, step.row
+    if isinstance(error, BackpressureError | BreakerTripError):
+        # The valve and the breaker arrive with their own issue; until then a transport
+        # refusal hands the step back un-run and due again shortly, consuming no attempt.
+        await step.shard.transact(
+            lambda conn: step.shard.q.bounce_step(
+                conn, step_id=row.step_id, lease_seq=row.lease_seq
+            )
+        )
+        rt.wake_in(_BOUNCE_DELAY)
+        return
+    message = str(error) or type(error).__name__
+    if not any(edge.on_error for edge in step.graph.outgoing(row.task_name)):
+        await fail_step(rt, step.shard, step.flow, step.graph, row, message)
+        return
+    # An error voids the task's writes (and earlier attempts'): only onErr goes forward.
+    changes = {"onErr": error_payload(error)}
+    successor_state = merge_replace(step.input_state, changes)
+    routed = route(step.graph, row.task_name, successor_state, error_routed=True)
+    await _advance(step, changes, successor_state, routed, None, "")
+
+
+async def _advance(
+    step: _Step,
+    changes: dict[str, Any],
+    successor_state: dict[str, Any],
+    routed: Any,
+    sleep: timedelta | None,
+    goto: str,
+) -> None:
+    result = await advance(
+        step.rt,
+        step.shard,
+        step.flow,
+        step.graph,
+        step.row,
+        Advance(changes, step.input_state, successor_state, routed, sleep, goto),
+    )
+    if result.failure:
+        await fail_step(step.rt, step.shard, step.flow, step.graph, step.row, result.failure)
+
+
+async def _retry(step: _Step, changes: dict[str, Any], delay: timedelta) -> None:
+    row, q = step.row, step.shard.q
+    delay_ms = int(delay.total_seconds() * 1000)
+    done = await step.shard.transact(
+        lambda conn: q.retry_step(
+            conn,
+            step_id=row.step_id,
+            lease_seq=row.lease_seq,
+            changes=dumps(changes),
+            delay_ms=delay_ms,
+        )
+    )
+    if not done:
+        return
+    if delay_ms <= 0:
+        step.rt.doorbell(step.shard, row.step_id)
+    else:
+        step.rt.wake_in(delay)
+
+
+async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, Any]) -> None:
+    row, q = step.row, step.shard.q
+
+    async def tx(conn: Any) -> bool:
+        written = await q.interrupt_leaf_step(
+            conn,
+            step_id=row.step_id,
+            lease_seq=row.lease_seq,
+            changes=dumps(changes),
+            interrupt_payload=dumps(payload),
+        )
+        if not written:
+            return False
+        await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
+        return True
+
+    if await step.shard.transact(tx):
+        await _announce_interrupt(step)
+
+
+async def _announce_interrupt(step: _Step) -> None:
+    """Tell waiters and the stop callback that the flow is interrupted."""
+    outcome: FlowOutcome = await stop_outcome(step.shard, step.flow.flow_id)
+    step.rt.flow_stopped(step.flow_key, Status.INTERRUPTED)
+    step.rt.notify_host(step.flow.notify_hostname, outcome)

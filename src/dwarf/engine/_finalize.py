@@ -1,0 +1,52 @@
+"""Ending a flow: its final state, and the guarded terminal writes (inside a transaction).
+
+Final state (ENGINE.md §5.5) is the merge of the execution DAG's tail steps: completed steps
+with no successor, by step id, the first one's input state as the base and every tail's changes
+folded with the graph's reducers. With no completed tail, every tail counts; with no steps, it
+is ``{}``. Tombstones (JSON null from ``delete``) are dropped: a deleted key is absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dwarf._storage._store import Shard
+from dwarf.workflow import Reducer, fold_changes, strip_tombstones
+from dwarf.workflow._json import dumps, loads
+
+__all__ = ["compute_final_state", "fail_flow_in_tx", "merge_replace"]
+
+
+def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's view of its state: input overlaid by its accumulated changes (replace)."""
+    merged = dict(state)
+    merged.update(changes)
+    return merged
+
+
+async def compute_final_state(
+    shard: Shard, conn: Any, flow_id: int, reducers: Mapping[str, Reducer]
+) -> dict[str, Any]:
+    """The flow's final state from its tail steps (call inside the terminal transaction)."""
+    tails = await shard.q.select_tail_steps(conn, flow_id=flow_id)
+    if not tails:
+        return {}
+    chosen = [tail for tail in tails if tail.status == "completed"] or list(tails)
+    base = loads(chosen[0].state)
+    try:
+        merged = fold_changes(base, [loads(tail.changes) for tail in chosen], reducers)
+    except (TypeError, ValueError):
+        # A reducer cannot combine the tails: keep the last tail's own view rather than
+        # losing the outcome (the flow's status already tells what happened).
+        merged = merge_replace(loads(chosen[-1].state), loads(chosen[-1].changes))
+    return strip_tombstones(merged)
+
+
+async def fail_flow_in_tx(
+    shard: Shard, conn: Any, flow_id: int, error: str, reducers: Mapping[str, Reducer]
+) -> tuple[bool, dict[str, Any]]:
+    """Fail the flow (first failure wins). Returns whether this call changed it, and its state."""
+    final = await compute_final_state(shard, conn, flow_id, reducers)
+    changed = await shard.q.fail_flow(conn, flow_id=flow_id, error=error, final_state=dumps(final))
+    return changed > 0, final

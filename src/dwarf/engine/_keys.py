@@ -1,0 +1,58 @@
+"""Flow, step and thread keys: ``"{shard}-{id}-{token}"``.
+
+The shard is 1-based, the id is the row's per-shard primary key and the token is 16 lowercase hex
+characters from a CSPRNG. The token is the capability: every lookup matches id AND token, so a
+wrong token is indistinguishable from a missing row and ids cannot be guessed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from dwarf.errors import BadRequestError, NotFoundError
+
+__all__ = ["Key", "format_key", "new_token", "parse_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A parsed key: which shard, which row, and the row's token."""
+
+    shard: int
+    id: int
+    token: str
+
+    def __str__(self) -> str:
+        return format_key(self.shard, self.id, self.token)
+
+
+def new_token() -> str:
+    """A fresh 64-bit token as 16 lowercase hex characters."""
+    return secrets.token_hex(8)
+
+
+def format_key(shard: int, row_id: int, token: str) -> str:
+    """Render a key from its parts."""
+    return f"{shard}-{row_id}-{token}"
+
+
+def parse_key(text: str, *, kind: str, num_shards: int) -> Key:
+    """Parse a flow/step/thread key; ``kind`` ("flow", "step", "thread") names it in errors.
+
+    Malformed text is a 400; a shard beyond the open shards is a 404 (the row cannot exist).
+    """
+    if not isinstance(text, str):
+        raise BadRequestError(f"invalid {kind} key: expected a string")
+    parts = text.split("-", 2)
+    if len(parts) != 3 or not parts[2]:
+        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+    shard_text, id_text, token = parts
+    if not (shard_text.isdigit() and id_text.isdigit()) or not shard_text.isascii():
+        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+    shard, row_id = int(shard_text), int(id_text)
+    if shard < 1 or row_id < 1 or len(token) > 16:
+        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+    if shard > num_shards:
+        raise NotFoundError(f"{kind} not found")
+    return Key(shard, row_id, token)

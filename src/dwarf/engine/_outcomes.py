@@ -1,0 +1,58 @@
+"""What a flow looks like from outside: ``FlowOutcome`` built from the stored rows.
+
+A terminal flow reports its stored final state; an interrupted one reports the interrupted step
+the next ``resume`` releases (earliest ``updated_at``) with that step's merged state and payload;
+a created or running flow reports an empty state (there is no consistent view mid-fan-out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwarf._storage._gen.rows import GetFlowRow
+from dwarf._storage._store import Shard
+from dwarf.engine._finalize import merge_replace
+from dwarf.engine._keys import format_key
+from dwarf.errors import NotFoundError
+from dwarf.workflow import FlowOutcome, Status
+from dwarf.workflow._json import loads
+
+__all__ = ["outcome_in_tx", "stop_outcome"]
+
+
+async def outcome_in_tx(shard: Shard, conn: Any, flow: GetFlowRow) -> FlowOutcome:
+    """The outcome of ``flow`` as of this transaction."""
+    key = format_key(shard.index, flow.flow_id, flow.flow_token)
+    status = Status(flow.status)
+    if status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        return FlowOutcome(
+            flow_key=key,
+            status=status,
+            state=loads(flow.final_state) or {},
+            error=flow.error if status is Status.FAILED else "",
+            cancel_reason=flow.cancel_reason if status is Status.CANCELLED else "",
+        )
+    if status is Status.INTERRUPTED:
+        interrupted = await shard.q.get_interrupted_steps(conn, flow_id=flow.flow_id)
+        if interrupted:
+            leaf = interrupted[0]
+            payload = loads(leaf.interrupt_payload)
+            return FlowOutcome(
+                flow_key=key,
+                status=status,
+                state=merge_replace(loads(leaf.state), loads(leaf.changes)),
+                interrupt_payload=payload if isinstance(payload, dict) else {},
+            )
+    return FlowOutcome(flow_key=key, status=status, state={})
+
+
+async def stop_outcome(shard: Shard, flow_id: int) -> FlowOutcome:
+    """Read the current outcome of flow ``flow_id`` (for stop callbacks)."""
+
+    async def read(conn: Any) -> FlowOutcome:
+        flow = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
+        if flow is None:
+            raise NotFoundError("flow not found")
+        return await outcome_in_tx(shard, conn, flow)
+
+    return await shard.read(read)

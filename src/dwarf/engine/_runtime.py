@@ -1,0 +1,125 @@
+"""The running engine's shared state: config, shards, waiters, caches and stop signalling.
+
+Operations and the dispatch loop both work through a ``Runtime``; the public ``Engine`` only
+configures it, starts it and delegates to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import timedelta
+
+from dwarf._storage._gen.rows import GetFlowRow
+from dwarf._storage._store import Shard
+from dwarf.engine._config import Config
+from dwarf.engine._keys import Key, format_key, parse_key
+from dwarf.engine._waiters import Waiters
+from dwarf.errors import NotFoundError
+from dwarf.workflow import FlowOutcome, Graph
+
+__all__ = ["GRAPH_CACHE_SIZE", "Runtime"]
+
+GRAPH_CACHE_SIZE = 4096
+
+
+class Runtime:
+    """What every part of a started engine shares."""
+
+    def __init__(self, config: Config, shards: list[Shard], owner: str) -> None:
+        self.config = config
+        self.shards = shards
+        self.owner = owner
+        """This replica's claim identity (``lease_owner`` on claimed rows)."""
+        self.waiters = Waiters()
+        self.log: logging.Logger = config.logger
+        self._graphs: OrderedDict[tuple[int, int], Graph] = OrderedDict()
+        self._background: set[asyncio.Task[None]] = set()
+        # Set by the dispatcher at startup; no-ops for an engine that dispatches nothing.
+        self.request_refill: Callable[[], None] = lambda: None
+        self.wake_in: Callable[[timedelta], None] = lambda delay: None
+
+    # --- shards and keys ----------------------------------------------------------------
+
+    @property
+    def num_shards(self) -> int:
+        """How many shards are open."""
+        return len(self.shards)
+
+    def shard(self, index: int) -> Shard:
+        """Shard ``index`` (1-based); an index outside the open shards is a 404."""
+        if 1 <= index <= len(self.shards):
+            return self.shards[index - 1]
+        raise NotFoundError(f"shard {index} is not open")
+
+    def random_shard(self) -> Shard:
+        """A uniformly random shard for a new root flow."""
+        return random.choice(self.shards)
+
+    def parse(self, text: str, kind: str) -> tuple[Shard, Key]:
+        """Parse a flow/step/thread key and return its shard."""
+        key = parse_key(text, kind=kind, num_shards=self.num_shards)
+        return self.shard(key.shard), key
+
+    @staticmethod
+    def flow_key(shard: Shard, flow_id: int, token: str) -> str:
+        """Render a flow key."""
+        return format_key(shard.index, flow_id, token)
+
+    # --- graphs: frozen at create, so a parsed copy can be cached forever -------------------
+
+    def graph_of(self, shard: Shard, flow: GetFlowRow) -> Graph:
+        """The flow's frozen graph, parsed once per (shard, flow)."""
+        key = (shard.index, flow.flow_id)
+        graph = self._graphs.get(key)
+        if graph is None:
+            graph = Graph.from_json(flow.graph)
+            self._graphs[key] = graph
+            if len(self._graphs) > GRAPH_CACHE_SIZE:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        return graph
+
+    # --- signalling ---------------------------------------------------------------------
+
+    def doorbell(self, shard: Shard, step_id: int) -> None:
+        """A step became pending: claim it soon, and tell peers."""
+        self.request_refill()
+        notifier = self.config.peer_notifier
+        if notifier is not None:
+            self.spawn(notifier.enqueue(shard.index, step_id), "peer enqueue")
+
+    def flow_stopped(self, flow_key: str, status: str) -> None:
+        """A flow stopped (or moved): wake local waiters and tell peers."""
+        self.waiters.notify(flow_key)
+        notifier = self.config.peer_notifier
+        if notifier is not None:
+            self.spawn(notifier.notify_status_change(flow_key, status), "peer status change")
+
+    def notify_host(self, hostname: str, outcome: FlowOutcome) -> None:
+        """Invoke the flow-stopped callback for a flow started with ``start_notify``."""
+        callback = self.config.flow_stopped_callback
+        if callback is not None and hostname:
+            self.spawn(callback(hostname, outcome), "flow stopped callback")
+
+    def spawn(self, coro: object, what: str) -> None:
+        """Run ``coro`` in the background, logging (never raising) its failure."""
+
+        async def guarded() -> None:
+            try:
+                await coro  # type: ignore[misc]
+            except Exception:
+                self.log.exception("%s failed", what)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain_background(self) -> None:
+        """Wait for background callbacks to finish (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

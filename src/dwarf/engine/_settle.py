@@ -1,0 +1,107 @@
+"""Failing steps and flows, and telling the world a flow stopped.
+
+A failed step outside any fan-out fails its flow at once. Inside a cohort it counts as an
+arrival with a failure on the cohort's spawn step; only when the whole cohort has arrived does
+the failure travel up (to the parent cohort, or to the flow), so siblings keep running until
+then (ENGINE.md §5.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from dwarf._storage._gen.rows import GetFlowRow
+from dwarf._storage._store import Shard
+from dwarf.engine._finalize import fail_flow_in_tx
+from dwarf.engine._keys import format_key
+from dwarf.engine._runtime import Runtime
+from dwarf.workflow import FlowOutcome, Graph, Reducer, Status
+
+__all__ = ["announce_stop", "fail_step", "fail_upward"]
+
+
+class _StepRef(Protocol):
+    @property
+    def step_id(self) -> int: ...
+    @property
+    def lease_seq(self) -> int: ...
+    @property
+    def lineage_id(self) -> int: ...
+
+
+async def fail_upward(
+    shard: Shard,
+    conn: Any,
+    flow_id: int,
+    lineage: int,
+    reducers: Mapping[str, Reducer],
+    error: str,
+) -> dict[str, Any] | None:
+    """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
+
+    Returns the flow's final state when this failure failed the flow, else None (the cohort is
+    still waiting for siblings, or another failure already failed the flow).
+    """
+    q = shard.q
+    while lineage != 0:
+        await q.add_cohort_arrivals(conn, step_id=lineage, arrivals=1, failures=1)
+        cohort = await q.get_cohort(conn, step_id=lineage)
+        if cohort is None or cohort.cohort_arrivals < cohort.cohort_size:
+            return None
+        lineage = cohort.lineage_id
+        error = await q.first_failed_step_error(conn, flow_id=flow_id) or "cohort failed"
+    changed, final = await fail_flow_in_tx(shard, conn, flow_id, error, reducers)
+    return final if changed else None
+
+
+async def fail_step(
+    rt: Runtime,
+    shard: Shard,
+    flow: GetFlowRow,
+    graph: Graph,
+    step: _StepRef,
+    error: str,
+) -> None:
+    """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
+    reducers = graph.reducers()
+
+    async def tx(conn: Any) -> dict[str, Any] | None:
+        failed = await shard.q.fail_step(
+            conn, error=error, step_id=step.step_id, lease_seq=step.lease_seq
+        )
+        if not failed:
+            return None
+        return await fail_upward(shard, conn, flow.flow_id, step.lineage_id, reducers, error)
+
+    final = await shard.transact(tx)
+    if final is not None:
+        flow_error = error
+        if step.lineage_id:
+            flow_error = (
+                await shard.read(
+                    lambda conn: shard.q.first_failed_step_error(conn, flow_id=flow.flow_id)
+                )
+                or error
+            )
+        announce_stop(
+            rt,
+            shard,
+            flow,
+            FlowOutcome(
+                flow_key=format_key(shard.index, flow.flow_id, flow.flow_token),
+                status=Status.FAILED,
+                state=final,
+                error=flow_error,
+            ),
+        )
+
+
+def announce_stop(rt: Runtime, shard: Shard, flow: GetFlowRow, outcome: FlowOutcome) -> None:
+    """After commit: wake waiters, tell peers, call the host's stop callback."""
+    key = format_key(shard.index, flow.flow_id, flow.flow_token)
+    rt.flow_stopped(key, outcome.status)
+    rt.notify_host(flow.notify_hostname, outcome)
+    if outcome.status is Status.COMPLETED and rt.config.peer_notifier is not None:
+        # Wake idle peers: a completion may free capacity for work they can claim.
+        rt.spawn(rt.config.peer_notifier.enqueue(0, 0), "peer enqueue")
