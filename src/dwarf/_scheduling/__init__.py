@@ -1,0 +1,60 @@
+"""The pure scheduling core the engine's dispatch loop is built from.
+
+Nothing here touches a database, a clock or a metrics API: rows, times and random sources are
+passed in, and counts come back for the engine to emit. That keeps every rule of ENGINE.md §3 and
+§7 testable with exact numbers.
+
+* ``_planner``: one band's rows -> a fair, valve-gated batch (§3.4 steps 3-5).
+* ``_cache``: the candidate cache and the refiller's coalescing trigger (§3.1-3.3).
+* ``_valve``: per-task sliding-window counter under a CUBIC ceiling (§7.1).
+* ``_breaker``: per-task trip/probe/close schedule (§7.2).
+"""
+
+from dwarf._scheduling._breaker import (
+    BREAKER_INITIAL_PROBE_DELAY,
+    BREAKER_MAX_PROBE_DELAY,
+    CAUSE_ACK_TIMEOUT,
+    CAUSE_OVERLOADED,
+    CAUSE_UNAVAILABLE,
+    Breaker,
+    BreakerBank,
+    backoff,
+)
+from dwarf._scheduling._cache import MAX_PRIORITY, CandidateCache, Job, RefillSignal
+from dwarf._scheduling._planner import Candidate, CandidateRow, Plan, pick_band, plan_batch
+from dwarf._scheduling._valve import (
+    CUBIC_BETA,
+    CUBIC_C,
+    MAX_RATE,
+    VALVE_WINDOW,
+    Valve,
+    ValveBank,
+    recover_rate,
+)
+
+__all__ = [
+    "BREAKER_INITIAL_PROBE_DELAY",
+    "BREAKER_MAX_PROBE_DELAY",
+    "CAUSE_ACK_TIMEOUT",
+    "CAUSE_OVERLOADED",
+    "CAUSE_UNAVAILABLE",
+    "CUBIC_BETA",
+    "CUBIC_C",
+    "MAX_PRIORITY",
+    "MAX_RATE",
+    "VALVE_WINDOW",
+    "Breaker",
+    "BreakerBank",
+    "Candidate",
+    "CandidateCache",
+    "CandidateRow",
+    "Job",
+    "Plan",
+    "RefillSignal",
+    "Valve",
+    "ValveBank",
+    "backoff",
+    "pick_band",
+    "plan_batch",
+    "recover_rate",
+]
