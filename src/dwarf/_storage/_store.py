@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import Dsn, scrub
+from dwarf._storage._gen.queries import Queries
 from dwarf.errors import DwarfError, UnavailableError
 
 __all__ = ["Shard", "StorageError", "is_contention", "open_shard"]
@@ -68,7 +69,7 @@ class Shard:
 
     index: int
     dsn: Dsn
-    q: Any
+    q: Queries
     _acquire: Callable[[], contextlib.AbstractAsyncContextManager[Any]]
     _begin: Callable[[Any], Awaitable[None]]
     _commit: Callable[[Any], Awaitable[None]]
@@ -93,8 +94,22 @@ class Shard:
         raise AssertionError("unreachable")
 
     async def read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run read-only ``fn(conn)`` (a transaction too, so it sees one snapshot)."""
-        return await self.transact(fn)
+        """Run read-only ``fn(conn)`` outside a transaction (connections are in autocommit).
+
+        A read needs no BEGIN/COMMIT round trips; a read that must see several rows as of one
+        instant belongs in ``transact`` instead.
+        """
+        for attempt in range(MAX_TX_ATTEMPTS):
+            try:
+                if self._closed:
+                    raise UnavailableError(f"shard {self.index} is closed")
+                async with self._acquire() as conn:
+                    return await fn(conn)
+            except Exception as exc:
+                if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
+                    raise self._translate(exc) from exc
+            await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
+        raise AssertionError("unreachable")
 
     async def _once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         if self._closed:
@@ -136,10 +151,6 @@ async def open_shard(index: int, dsn: Dsn, *, max_open_conns: int) -> Shard:
     raise UnavailableError("no SQL Server driver installed: the engine cannot run on SQL Server")
 
 
-async def _noop(conn: Any) -> None:
-    del conn
-
-
 # --- PostgreSQL: a small bounded pool of psycopg connections --------------------------------
 
 
@@ -149,18 +160,23 @@ async def _open_postgresql(index: int, dsn: Dsn, size: int) -> Shard:
     async def make() -> Any:
         conn = await connect_postgresql(dsn)
         await q.configure_connection(conn)
+        # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
+        await conn.set_autocommit(True)
         return conn
 
     pool = _Pool(make, size, close=_close_async, alive=lambda conn: not conn.closed)
 
+    async def begin(conn: Any) -> None:
+        await conn.execute("BEGIN")
+
     async def commit(conn: Any) -> None:
-        await conn.commit()
+        await conn.execute("COMMIT")
 
     async def rollback(conn: Any) -> None:
-        await conn.rollback()
+        await conn.execute("ROLLBACK")
 
     await pool.warm()
-    return Shard(index, dsn, q, pool.connection, _noop, commit, rollback, pool.close)
+    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close)
 
 
 # --- MySQL / MariaDB --------------------------------------------------------------------------
@@ -170,7 +186,10 @@ async def _open_mysql(index: int, dsn: Dsn, size: int) -> Shard:
     from dwarf._storage._gen import mysql as q
 
     async def make() -> Any:
-        return await connect_mysql(dsn)
+        conn = await connect_mysql(dsn)
+        # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
+        await conn.autocommit(True)
+        return conn
 
     async def close(conn: Any) -> None:
         conn.close()

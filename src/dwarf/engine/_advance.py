@@ -64,6 +64,10 @@ class _FlowGone(Exception):
     """The flow became terminal under us: roll the transition back."""
 
 
+class _Lost(Exception):
+    """The fenced completion matched no row: roll the transition back."""
+
+
 async def advance(
     rt: Runtime,
     shard: Shard,
@@ -82,6 +86,8 @@ async def advance(
         result = await shard.transact(
             lambda conn: _transition(rt, shard, conn, flow, graph, row, decision)
         )
+    except _Lost:
+        return AdvanceResult(lost=True)
     except _FlowGone:
         await shard.transact(lambda conn: _adopt_flow_status(shard, conn, flow.flow_id, row))
         return AdvanceResult(lost=True)
@@ -118,31 +124,46 @@ async def _transition(
     decision: Advance,
 ) -> AdvanceResult:
     q = shard.q
-    completed = await q.complete_step(
-        conn,
-        step_id=row.step_id,
-        lease_seq=row.lease_seq,
-        changes=dumps(decision.changes),
-        goto_next=decision.goto,
-    )
-    if not completed:
-        return AdvanceResult(lost=True)
     reducers = graph.reducers()
     route = decision.route
-    sleep_ms = _millis(decision.sleep)
-    inserter = _Inserter(rt, shard, conn, flow, row, sleep_ms)
+    inserter = _Inserter(rt, shard, conn, flow, row, _millis(decision.sleep))
+    changes_json = dumps(decision.changes)
+
+    async def complete(successor_id: int = 0) -> None:
+        # The fenced write: zero rows means the lease was lost or the step cancelled, and the
+        # whole transaction (successors included) rolls back.
+        if successor_id:
+            done = await q.complete_step_linked(
+                conn,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+                changes=changes_json,
+                goto_next=decision.goto,
+                successor_id=successor_id,
+            )
+        else:
+            done = await q.complete_step(
+                conn,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+                changes=changes_json,
+                goto_next=decision.goto,
+            )
+        if not done:
+            raise _Lost
 
     if not route.branches:
         fan_in = graph.fan_in_of(row.task_name) if route.fan_out and not route.ended else None
         if fan_in is not None:
             # An empty cohort (forEach over nothing) fires its fan-in straight away, with the
             # source's own delta reduced into its state (later-upstream behaviour).
-            await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=0)
             state = merge_state(decision.input_state, decision.changes, reducers)
             step_id = await inserter.insert(fan_in, state, row.lineage_id, row.fan_out_ordinal)
-            await q.set_step_successor(conn, step_id=row.step_id, successor_id=step_id)
+            await complete(step_id)
+            await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=0)
             await _touch(shard, conn, flow.flow_id, step_id)
             return AdvanceResult(inserted=(step_id,))
+        await complete()
         final = await compute_final_state(shard, conn, flow.flow_id, reducers)
         if not await q.complete_flow(conn, flow_id=flow.flow_id, final_state=dumps(final)):
             raise _FlowGone
@@ -167,18 +188,18 @@ async def _transition(
                 branch.node, state, spawn, ordinal if push else row.fan_out_ordinal
             )
         )
+    await complete(inserted[0] if inserted else 0)
     if push:
         await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=len(route.branches))
-    if inserted:
-        await q.set_step_successor(conn, step_id=row.step_id, successor_id=inserted[0])
     stopped: FlowOutcome | None = None
     if arrivals:
+        # The fan-in, if this arrival fires it, becomes this step's successor through
+        # SetCohortExitSuccessors (this step is one of the cohort's exits).
         fired, stopped = await _arrive(
             shard, conn, flow, graph, row, spawn, arrivals, inserter, reducers
         )
         if fired is not None:
             inserted.append(fired)
-            await q.set_step_successor(conn, step_id=row.step_id, successor_id=fired)
     if stopped is None and (inserted or push):
         current = inserted[0] if len(inserted) == 1 else 0
         await _touch(shard, conn, flow.flow_id, current)
@@ -207,14 +228,14 @@ async def _arrive(
     if cohort is None or cohort.cohort_size <= 0 or cohort.cohort_arrivals < cohort.cohort_size:
         return None, None
     if cohort.cohort_failures:
-        final = await fail_upward(
-            shard, conn, flow.flow_id, cohort.lineage_id, reducers, "cohort failed"
-        )
-        if final is None:
-            return None, None
         error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
+        failed = await fail_upward(shard, conn, flow.flow_id, cohort.lineage_id, reducers, error)
+        if failed is None:
+            return None, None
         key = format_key(shard.index, flow.flow_id, flow.flow_token)
-        return None, FlowOutcome(flow_key=key, status=Status.FAILED, state=final, error=error)
+        return None, FlowOutcome(
+            flow_key=key, status=Status.FAILED, state=failed[0], error=failed[1]
+        )
     fan_in = fan_ins[0]
     base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)
     members = await q.list_cohort_changes(conn, lineage_id=spawn)

@@ -22,7 +22,7 @@ from typing import Any
 
 from dwarf._scheduling._cache import RefillSignal
 from dwarf._scheduling._planner import Candidate, pick_band, plan_batch
-from dwarf._storage._gen.rows import SelectClaimedStepsRow, SelectDueBandRow
+from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow
 from dwarf._storage._store import Shard
 from dwarf.engine._config import LEASE_MARGIN
 from dwarf.engine._execution import process_step
@@ -34,7 +34,7 @@ MAX_POLL = 300.0
 BACKLOG_POLL = 60.0
 LOWEST_BAND = -(2**31)
 
-Claimed = tuple[Shard, SelectClaimedStepsRow]
+Claimed = tuple[Shard, SelectClaimedStepsRow, GetFlowRow | None]
 
 
 class Dispatcher:
@@ -98,7 +98,7 @@ class Dispatcher:
 
     async def _release_unstarted(self) -> None:
         while not self._queue.empty():
-            shard, row = self._queue.get_nowait()
+            shard, row, _ = self._queue.get_nowait()
             with contextlib.suppress(Exception):
                 await _hand_back(shard, row)
 
@@ -108,20 +108,20 @@ class Dispatcher:
         current = asyncio.current_task()
         assert current is not None
         while not self._stopping:
-            shard, row = await self._queue.get()
+            shard, row, flow = await self._queue.get()
             self._idle -= 1
             self._busy.add(current)
             try:
-                await self._run(shard, row)
+                await self._run(shard, row, flow)
             finally:
                 self._busy.discard(current)
                 self._idle += 1
                 if not self._stopping:
                     self._signal.request()
 
-    async def _run(self, shard: Shard, row: SelectClaimedStepsRow) -> None:
+    async def _run(self, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None) -> None:
         try:
-            await process_step(self._rt, shard, row)
+            await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -187,9 +187,7 @@ class Dispatcher:
             won = await asyncio.gather(
                 *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
             )
-            claimed = {
-                (shard.index, row.step_id): (shard, row) for group in won for shard, row in group
-            }
+            claimed = {(item[0].index, item[1].step_id): item for group in won for item in group}
             return [
                 claimed[key] for key in ((c.shard, c.step_id) for c in plan.batch) if key in claimed
             ]
@@ -197,18 +195,21 @@ class Dispatcher:
     async def _claim_on(self, shard: Shard, step_ids: list[int]) -> list[Claimed]:
         q, owner = shard.q, self._rt.owner
 
-        async def tx(conn: Any) -> list[SelectClaimedStepsRow]:
+        async def tx(conn: Any) -> list[Claimed]:
             won = await q.claim_steps(
                 conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=self._margin_ms
             )
             if not won:
                 return []
-            rows: list[SelectClaimedStepsRow] = await q.select_claimed_steps(
-                conn, step_ids=step_ids, lease_owner=owner
+            rows = await q.select_claimed_steps(conn, step_ids=step_ids, lease_owner=owner)
+            # One read of the batch's flows instead of one per step.
+            flows = await q.list_flows_of_batch(
+                conn, flow_ids=sorted({row.flow_id for row in rows})
             )
-            return rows
+            by_id = {flow.flow_id: flow for flow in flows}
+            return [(shard, row, by_id.get(row.flow_id)) for row in rows]
 
-        return [(shard, row) for row in await shard.transact(tx)]
+        return await shard.transact(tx)
 
     # --- poll timer ---------------------------------------------------------------------
 

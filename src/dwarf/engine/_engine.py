@@ -11,14 +11,17 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from dwarf._migrate import migrate
 from dwarf._storage._dsn import parse_dsn, shard_dsns
 from dwarf._storage._store import Shard, open_shard
+from dwarf.engine import _ops_breakpoints as breakpoints
 from dwarf.engine import _ops_flows as flows
+from dwarf.engine import _ops_inspect as inspect
+from dwarf.engine import _ops_rewind as rewind
 from dwarf.engine._config import Config, as_timedelta
 from dwarf.engine._dispatch import Dispatcher
 from dwarf.engine._keys import new_token
@@ -27,10 +30,18 @@ from dwarf.engine._types import (
     FlowStoppedCallback,
     GraphLoader,
     PeerNotifier,
+    ShardSummary,
     TaskExecutor,
 )
 from dwarf.errors import BadRequestError, ConflictError, UnavailableError
-from dwarf.workflow import FlowOptions, FlowOutcome
+from dwarf.workflow import (
+    FlowOptions,
+    FlowOutcome,
+    FlowStep,
+    FlowSummary,
+    Query,
+    Status,
+)
 
 __all__ = ["Engine"]
 
@@ -154,9 +165,13 @@ class Engine:
         shards: list[Shard] = []
         try:
             for index, dsn in enumerate(dsns, start=1):
+                # An in-memory database lives only while a connection holds it: open first.
+                if not dsn.is_memory:
+                    await migrate(dsn)
                 shard = await open_shard(index, dsn, max_open_conns=config.max_open_conns)
                 shards.append(shard)
-                await migrate(dsn)
+                if dsn.is_memory:
+                    await migrate(dsn)
         except BaseException:
             for shard in shards:
                 await shard.close()
@@ -252,8 +267,7 @@ class Engine:
         """Create, start and await a flow. A timeout raises ``TimeoutError``; the flow runs on."""
         seconds = flows.timeout_seconds(timeout, "timeout")
         rt = self._running()
-        key = await flows.create(rt, workflow_name, initial_state, options)
-        await flows.start(rt, key)
+        key = await flows.create(rt, workflow_name, initial_state, options, start=True)
         return await flows.await_flow(rt, key, seconds)
 
     async def await_flow(
@@ -279,6 +293,94 @@ class Engine:
     async def cancel(self, flow_key: str, reason: str = "") -> None:
         """Cancel a created, running or interrupted flow and its subgraphs."""
         await flows.cancel(self._running(), flow_key, reason)
+
+    async def fingerprint(self, flow_key: str) -> tuple[str, Status]:
+        """A digest that changes whenever the flow (or a subgraph of it) makes progress."""
+        return await inspect.fingerprint(self._running(), flow_key)
+
+    async def history(self, flow_key: str) -> list[FlowStep]:
+        """The flow's steps in execution order (subgraph callers carry ``sub_history``)."""
+        return await inspect.history(self._running(), flow_key)
+
+    async def step(self, step_key: str) -> FlowStep:
+        """One step with its state, changes and navigation keys."""
+        return await inspect.step(self._running(), step_key)
+
+    async def list_flows(self, query: Query) -> tuple[list[FlowSummary], str]:
+        """Root flows matching ``query`` and the cursor of the next page ("" when done)."""
+        return await inspect.list_flows(self._running(), query)
+
+    async def history_mermaid(self, flow_key: str) -> str:
+        """Mermaid flowchart text of what ran."""
+        return await inspect.history_mermaid(self._running(), flow_key)
+
+    async def shard_info(self) -> list[ShardSummary]:
+        """Every shard's latency, size and error (a shard's failure is reported, not raised)."""
+        return await inspect.shard_info(self._running())
+
+    async def restart(self, flow_key: str, overrides: Mapping[str, Any] | None = None) -> None:
+        """Re-run a stopped flow from its entry step, its input overlaid by ``overrides``."""
+        await rewind.restart(self._running(), flow_key, overrides)
+
+    async def restart_from(self, step_key: str, overrides: Mapping[str, Any] | None = None) -> None:
+        """Re-run a stopped flow from one of its steps (and everything after it)."""
+        await rewind.restart_from(self._running(), step_key, overrides)
+
+    async def fork(self, step_key: str, overrides: Mapping[str, Any] | None = None) -> str:
+        """A new running flow that re-runs from a copy of ``step_key``; the origin is untouched."""
+        return await rewind.fork(self._running(), step_key, overrides)
+
+    async def continue_thread(
+        self,
+        thread_key: str,
+        additional_state: Mapping[str, Any] | None = None,
+        options: FlowOptions | None = None,
+    ) -> str:
+        """A new ``created`` flow continuing the thread's latest completed flow."""
+        return await rewind.continue_thread(self._running(), thread_key, additional_state, options)
+
+    async def delete(self, flow_key: str) -> None:
+        """Delete a flow that is not running, with its steps."""
+        await rewind.delete(self._running(), flow_key)
+
+    async def purge(self, query: Query) -> int:
+        """Delete non-running root flows matching ``query``; return how many."""
+        return await rewind.purge(self._running(), query)
+
+    async def break_before(self, flow_key: str, task_name: str, enabled: bool) -> None:
+        """Pause the flow before ``task_name`` runs (or stop doing so)."""
+        await breakpoints.break_before(self._running(), flow_key, task_name, enabled)
+
+    async def resume_break(self, flow_key: str, overrides: Mapping[str, Any] | None = None) -> None:
+        """Continue a flow paused at a breakpoint, its paused step's input overlaid."""
+        await breakpoints.resume_break(self._running(), flow_key, overrides)
+
+    # --- replica coordination -----------------------------------------------------------
+
+    def breaker_tripped(self, task_name: str) -> bool:
+        """Whether this replica's circuit breaker for ``task_name`` is tripped."""
+        del task_name
+        return False
+
+    async def handle_enqueue(self, shard: int, step_id: int) -> None:
+        """A peer made a step pending: look for work."""
+        del shard, step_id
+        if self._rt is not None:
+            self._rt.request_refill()
+
+    async def handle_sync_valve(self, task_name: str, w_cong: int, t_cong: datetime) -> None:
+        """A peer cut a task's rate (the valve arrives with its own issue; ignored until then)."""
+        del task_name, w_cong, t_cong
+
+    async def handle_trip_breaker(self, task_name: str) -> None:
+        """A peer tripped a task's breaker (arrives with its own issue; ignored until then)."""
+        del task_name
+
+    async def handle_notify_status_change(self, flow_key: str, status: str) -> None:
+        """A peer saw a flow stop: wake local waiters on it."""
+        del status
+        if self._rt is not None:
+            self._rt.waiters.notify(flow_key)
 
 
 def _safe(label: str) -> str:

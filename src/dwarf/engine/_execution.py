@@ -65,10 +65,16 @@ class _Step:
         return format_key(self.shard.index, self.flow.flow_id, self.flow.flow_token)
 
 
-async def process_step(rt: Runtime, shard: Shard, row: SelectClaimedStepsRow) -> None:
-    """Run the claimed step ``row`` to its next durable state."""
+async def process_step(
+    rt: Runtime, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None = None
+) -> None:
+    """Run the claimed step ``row`` to its next durable state.
+
+    ``flow`` is the step's flow row when the claim already read it (one read per batch).
+    """
     q = shard.q
-    flow = await shard.read(lambda conn: q.get_flow_by_id(conn, flow_id=row.flow_id))
+    if flow is None:
+        flow = await shard.read(lambda conn: q.get_flow_by_id(conn, flow_id=row.flow_id))
     if flow is None:
         return  # deleted while queued: its steps went with it
     if flow.status in _TERMINAL:
@@ -291,5 +297,5 @@ async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, An
 async def _announce_interrupt(step: _Step) -> None:
     """Tell waiters and the stop callback that the flow is interrupted."""
     outcome: FlowOutcome = await stop_outcome(step.shard, step.flow.flow_id)
-    step.rt.flow_stopped(step.flow_key, Status.INTERRUPTED)
+    step.rt.flow_stopped(step.flow_key, Status.INTERRUPTED, outcome)
     step.rt.notify_host(step.flow.notify_hostname, outcome)

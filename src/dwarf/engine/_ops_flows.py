@@ -99,14 +99,19 @@ async def create(
     workflow_name: str,
     initial_state: Mapping[str, Any] | None,
     options: FlowOptions | None,
+    *,
+    start: bool = False,
 ) -> str:
-    """Create a flow of ``workflow_name`` (status ``created``) and return its key."""
+    """Create a flow of ``workflow_name`` and return its key.
+
+    It is ``created``; with ``start`` it is also started in the same transaction (``run``).
+    """
     if not isinstance(workflow_name, str) or not workflow_name.strip():
         raise BadRequestError("workflow_name must not be empty")
     opts = options if options is not None else FlowOptions()
     baggage = to_json_value(opts.baggage, path="options.baggage")
     graph = await _load_graph(rt, workflow_name, baggage)
-    return await insert_flow(rt, workflow_name, graph, initial_state, opts)
+    return await insert_flow(rt, workflow_name, graph, initial_state, opts, start=start)
 
 
 async def create_task(
@@ -135,8 +140,12 @@ async def insert_flow(
     *,
     shard: Shard | None = None,
     thread: tuple[int, str] | None = None,
+    start: bool = False,
 ) -> str:
-    """Insert a ``created`` flow and its entry step in one transaction; return the flow key."""
+    """Insert a ``created`` flow and its entry step in one transaction; return the flow key.
+
+    With ``start`` the same transaction starts it, and the entry step is rung in afterwards.
+    """
     state = json_object(initial_state, "initial_state")
     baggage = to_json_value(opts.baggage, path="options.baggage")
     priority = opts.priority if opts.priority > 0 else rt.config.default_priority
@@ -165,7 +174,7 @@ async def insert_flow(
     token = new_token()
     entry = graph.entry_point
 
-    async def tx(conn: Any) -> int:
+    async def tx(conn: Any) -> tuple[int, int]:
         q = target.q
         flow_id: int = await q.insert_flow(
             conn,
@@ -210,9 +219,14 @@ async def insert_flow(
             delay_ms=delay_ms,
         )
         await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
-        return flow_id
+        if start:
+            await q.activate_flow_steps(conn, flow_id=flow_id)
+            await q.start_flow(conn, flow_id=flow_id, notify_hostname="")
+        return flow_id, step_id
 
-    flow_id = await target.transact(tx)
+    flow_id, entry_step_id = await target.transact(tx)
+    if start:
+        rt.doorbell(target, entry_step_id)
     return format_key(target.index, flow_id, token)
 
 
@@ -230,7 +244,6 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
         return flow.step_id
 
     step_id = await shard.transact(tx)
-    rt.waiters.notify(format_key(shard.index, key.id, key.token))
     rt.doorbell(shard, step_id)
 
 
@@ -261,10 +274,12 @@ async def _wait(
     canonical = format_key(shard.index, key.id, key.token)
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
-    event = rt.waiters.register(canonical)
+    waiter = rt.waiters.register(canonical)
     try:
         while True:
-            outcome = await snapshot(rt, canonical)
+            handed = waiter.outcome
+            outcome = handed if handed is not None else await snapshot(rt, canonical)
+            waiter.outcome = None
             if outcome.stopped:
                 return outcome
             if rt.waiters.closed:
@@ -278,10 +293,10 @@ async def _wait(
                     return outcome
                 wait = min(wait, remaining)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), wait)
-            event.clear()
+                await asyncio.wait_for(waiter.event.wait(), wait)
+            waiter.event.clear()
     finally:
-        rt.waiters.unregister(canonical, event)
+        rt.waiters.unregister(canonical, waiter)
 
 
 async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
@@ -315,11 +330,11 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
 
     flow, final = await shard.transact(tx)
     canonical = format_key(shard.index, key.id, key.token)
-    rt.flow_stopped(canonical, Status.CANCELLED)
-    rt.notify_host(
-        flow.notify_hostname,
-        FlowOutcome(flow_key=canonical, status=Status.CANCELLED, state=final, cancel_reason=reason),
+    outcome = FlowOutcome(
+        flow_key=canonical, status=Status.CANCELLED, state=final, cancel_reason=reason
     )
+    rt.flow_stopped(canonical, Status.CANCELLED, outcome)
+    rt.notify_host(flow.notify_hostname, outcome)
 
 
 async def _descendants(shard: Shard, conn: Any, flow_id: int) -> list[int]:
@@ -356,7 +371,6 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
         return released
 
     step_id = await shard.transact(tx)
-    rt.waiters.notify(format_key(shard.index, key.id, key.token))
     rt.doorbell(shard, step_id)
 
 

@@ -93,9 +93,9 @@ class Runtime:
         if notifier is not None:
             self.spawn(notifier.enqueue(shard.index, step_id), "peer enqueue")
 
-    def flow_stopped(self, flow_key: str, status: str) -> None:
-        """A flow stopped (or moved): wake local waiters and tell peers."""
-        self.waiters.notify(flow_key)
+    def flow_stopped(self, flow_key: str, status: str, outcome: FlowOutcome | None = None) -> None:
+        """A flow stopped: wake local waiters (with the outcome if known) and tell peers."""
+        self.waiters.notify(flow_key, outcome)
         notifier = self.config.peer_notifier
         if notifier is not None:
             self.spawn(notifier.notify_status_change(flow_key, status), "peer status change")

@@ -37,11 +37,12 @@ async def fail_upward(
     lineage: int,
     reducers: Mapping[str, Reducer],
     error: str,
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], str] | None:
     """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
 
-    Returns the flow's final state when this failure failed the flow, else None (the cohort is
-    still waiting for siblings, or another failure already failed the flow).
+    Returns the flow's final state and error when this failure failed the flow, else None (the
+    cohort is still waiting for siblings, or another failure already failed the flow). A flow
+    failed through a cohort reports its first failed step's error.
     """
     q = shard.q
     while lineage != 0:
@@ -52,7 +53,7 @@ async def fail_upward(
         lineage = cohort.lineage_id
         error = await q.first_failed_step_error(conn, flow_id=flow_id) or "cohort failed"
     changed, final = await fail_flow_in_tx(shard, conn, flow_id, error, reducers)
-    return final if changed else None
+    return (final, error) if changed else None
 
 
 async def fail_step(
@@ -66,7 +67,7 @@ async def fail_step(
     """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
     reducers = graph.reducers()
 
-    async def tx(conn: Any) -> dict[str, Any] | None:
+    async def tx(conn: Any) -> tuple[dict[str, Any], str] | None:
         failed = await shard.q.fail_step(
             conn, error=error, step_id=step.step_id, lease_seq=step.lease_seq
         )
@@ -74,16 +75,9 @@ async def fail_step(
             return None
         return await fail_upward(shard, conn, flow.flow_id, step.lineage_id, reducers, error)
 
-    final = await shard.transact(tx)
-    if final is not None:
-        flow_error = error
-        if step.lineage_id:
-            flow_error = (
-                await shard.read(
-                    lambda conn: shard.q.first_failed_step_error(conn, flow_id=flow.flow_id)
-                )
-                or error
-            )
+    failed = await shard.transact(tx)
+    if failed is not None:
+        final, flow_error = failed
         announce_stop(
             rt,
             shard,
@@ -100,7 +94,7 @@ async def fail_step(
 def announce_stop(rt: Runtime, shard: Shard, flow: GetFlowRow, outcome: FlowOutcome) -> None:
     """After commit: wake waiters, tell peers, call the host's stop callback."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
-    rt.flow_stopped(key, outcome.status)
+    rt.flow_stopped(key, outcome.status, outcome)
     rt.notify_host(flow.notify_hostname, outcome)
     if outcome.status is Status.COMPLETED and rt.config.peer_notifier is not None:
         # Wake idle peers: a completion may free capacity for work they can claim.
