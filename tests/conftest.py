@@ -1,3 +1,3 @@
 """Shared pytest configuration: fixtures live in ``tests.fixtures``."""
 
-pytest_plugins = ["tests.fixtures.databases"]
+pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.engines"]
