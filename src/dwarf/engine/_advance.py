@@ -28,6 +28,7 @@ from dwarf.engine._keys import format_key, new_token
 from dwarf.engine._routing import Route
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._settle import announce_stop, fail_upward
+from dwarf.engine._subgraph import revive_caller
 from dwarf.workflow import FlowOutcome, Graph, Reducer, Status, fold_changes, merge_state
 from dwarf.workflow._json import dumps, loads
 
@@ -58,6 +59,8 @@ class AdvanceResult:
     """Why the step cannot advance (the caller fails it instead); nothing was written."""
     inserted: tuple[int, ...] = ()
     stopped: FlowOutcome | None = None
+    revived: int = 0
+    """The surgraph caller step this flow's end made due again (0: none)."""
 
 
 class _FlowGone(Exception):
@@ -95,6 +98,8 @@ async def advance(
         return AdvanceResult(failure=str(exc))
     if result.stopped is not None:
         announce_stop(rt, shard, flow, result.stopped)
+        if result.revived:
+            rt.doorbell(shard, result.revived)
     elif result.inserted:
         if decision.sleep and decision.sleep > timedelta(0):
             rt.wake_in(decision.sleep)
@@ -167,9 +172,11 @@ async def _transition(
         final = await compute_final_state(shard, conn, flow.flow_id, reducers)
         if not await q.complete_flow(conn, flow_id=flow.flow_id, final_state=dumps(final)):
             raise _FlowGone
+        revived = await revive_caller(shard, conn, flow, final, "")
         key = format_key(shard.index, flow.flow_id, flow.flow_token)
         return AdvanceResult(
-            stopped=FlowOutcome(flow_key=key, status=Status.COMPLETED, state=final)
+            stopped=FlowOutcome(flow_key=key, status=Status.COMPLETED, state=final),
+            revived=revived,
         )
 
     push = route.fan_out
@@ -229,12 +236,12 @@ async def _arrive(
         return None, None
     if cohort.cohort_failures:
         error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
-        failed = await fail_upward(shard, conn, flow.flow_id, cohort.lineage_id, reducers, error)
+        failed = await fail_upward(shard, conn, flow, cohort.lineage_id, reducers, error)
         if failed is None:
             return None, None
         key = format_key(shard.index, flow.flow_id, flow.flow_token)
         return None, FlowOutcome(
-            flow_key=key, status=Status.FAILED, state=failed[0], error=failed[1]
+            flow_key=key, status=Status.FAILED, state=failed.final_state, error=failed.error
         )
     fan_in = fan_ins[0]
     base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)

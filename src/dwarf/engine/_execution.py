@@ -24,12 +24,12 @@ from dwarf.engine._outcomes import stop_outcome
 from dwarf.engine._routing import RoutingError, route
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._settle import fail_step
+from dwarf.engine._subgraph import load_child_graph, propagate_pause, spawn_child
 from dwarf.errors import BadRequestError
 from dwarf.workflow import (
     BackpressureError,
     BreakerTripError,
     Flow,
-    FlowOutcome,
     Graph,
     Status,
     Yield,
@@ -117,16 +117,17 @@ def _breakpoint_applies(step: _Step) -> bool:
 async def _pause_at_breakpoint(step: _Step) -> None:
     q = step.shard.q
 
-    async def tx(conn: Any) -> bool:
+    async def tx(conn: Any) -> list[GetFlowRow] | None:
         if not await q.breakpoint_leaf_step(
             conn, step_id=step.row.step_id, lease_seq=step.row.lease_seq
         ):
-            return False
+            return None
         await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return True
+        return await propagate_pause(step.shard, conn, step.flow, None)
 
-    if await step.shard.transact(tx):
-        await _announce_interrupt(step)
+    ancestors = await step.shard.transact(tx)
+    if ancestors is not None:
+        await _announce_interrupt(step, ancestors)
 
 
 async def _execute(step: _Step) -> None:
@@ -189,15 +190,12 @@ async def _execute(step: _Step) -> None:
     if signals.interrupt_payload is not None:
         await _interrupt(step, changes, signals.interrupt_payload)
         return
-    if signals.subgraph is not None or parked:
-        await fail_step(
-            rt,
-            step.shard,
-            flow,
-            step.graph,
-            row,
-            "subgraphs are not supported by this engine yet",
-        )
+    if signals.subgraph is not None:
+        await _call_subgraph(step, changes, *signals.subgraph)
+        return
+    if parked:
+        # A Yield without an armed signal: a task raised it by hand.
+        await fail_step(rt, step.shard, flow, step.graph, row, "task raised Yield without a signal")
         return
     if signals.retry_delay is not None:
         await _retry(step, changes, signals.retry_delay)
@@ -277,7 +275,7 @@ async def _retry(step: _Step, changes: dict[str, Any], delay: timedelta) -> None
 async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, Any]) -> None:
     row, q = step.row, step.shard.q
 
-    async def tx(conn: Any) -> bool:
+    async def tx(conn: Any) -> list[GetFlowRow] | None:
         written = await q.interrupt_leaf_step(
             conn,
             step_id=row.step_id,
@@ -286,16 +284,59 @@ async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, An
             interrupt_payload=dumps(payload),
         )
         if not written:
-            return False
+            return None
         await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return True
+        return await propagate_pause(step.shard, conn, step.flow, payload)
 
-    if await step.shard.transact(tx):
-        await _announce_interrupt(step)
+    ancestors = await step.shard.transact(tx)
+    if ancestors is not None:
+        await _announce_interrupt(step, ancestors)
 
 
-async def _announce_interrupt(step: _Step) -> None:
-    """Tell waiters and the stop callback that the flow is interrupted."""
-    outcome: FlowOutcome = await stop_outcome(step.shard, step.flow.flow_id)
-    step.rt.flow_stopped(step.flow_key, Status.INTERRUPTED, outcome)
-    step.rt.notify_host(step.flow.notify_hostname, outcome)
+async def _announce_interrupt(step: _Step, ancestors: list[GetFlowRow]) -> None:
+    """Tell waiters on every paused flow, and the root's stop callback, about the pause."""
+    for flow in (step.flow, *ancestors):
+        outcome = await stop_outcome(step.shard, flow.flow_id)
+        step.rt.flow_stopped(outcome.flow_key, Status.INTERRUPTED, outcome)
+        if flow is (ancestors[-1] if ancestors else step.flow):
+            step.rt.notify_host(flow.notify_hostname, outcome)
+
+
+async def _call_subgraph(
+    step: _Step, changes: dict[str, Any], workflow_name: str, input_state: dict[str, Any]
+) -> None:
+    row = step.row
+    try:
+        graph = await load_child_graph(step.rt, step.flow, workflow_name)
+    except Exception as exc:
+        await fail_step(
+            step.rt,
+            step.shard,
+            step.flow,
+            step.graph,
+            row,
+            f"cannot start subgraph {workflow_name!r}: {exc}",
+        )
+        return
+    q = step.shard.q
+
+    async def tx(conn: Any) -> int:
+        parked = await q.park_step_for_subgraph(
+            conn, step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps(changes)
+        )
+        if not parked:
+            return 0
+        return await spawn_child(
+            step.shard,
+            conn,
+            step.flow,
+            row.step_id,
+            row.step_depth,
+            workflow_name,
+            graph,
+            input_state,
+        )
+
+    entry = await step.shard.transact(tx)
+    if entry:
+        step.rt.doorbell(step.shard, entry)

@@ -21,6 +21,7 @@ from dwarf.engine._finalize import compute_final_state
 from dwarf.engine._keys import Key, format_key, new_token
 from dwarf.engine._outcomes import outcome_in_tx
 from dwarf.engine._runtime import Runtime
+from dwarf.engine._subgraph import find_interrupted_leaf
 from dwarf.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
 from dwarf.workflow import END, FlowOptions, FlowOutcome, Graph, Status
 from dwarf.workflow._baggage import baggage_scope
@@ -358,15 +359,16 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
         flow = await get_flow(shard, key, conn)
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not interrupted")
-        interrupted = await shard.q.get_interrupted_steps(conn, flow_id=flow.flow_id)
-        if not interrupted:
-            raise ConflictError("flow has no interrupted step")
-        leaf = interrupted[0]
+        # Walk from the root down the interrupted subgraph callers to the step to release.
+        chain, leaf_flow, leaf = await find_interrupted_leaf(shard, conn, flow)
         if not leaf.interrupt_done:
             raise ConflictError("the flow is paused at a breakpoint: use resume_break")
         if not await shard.q.resume_leaf_step(conn, step_id=leaf.step_id, resume_data=dumps(data)):
             raise ConflictError("the interrupted step was released by another caller")
-        await shard.q.resume_flow(conn, flow_id=flow.flow_id)
+        await shard.q.resume_flow(conn, flow_id=leaf_flow.flow_id)
+        for caller_flow, caller in reversed(chain):
+            await shard.q.resume_caller_step(conn, step_id=caller.step_id)
+            await shard.q.resume_flow(conn, flow_id=caller_flow.flow_id)
         released: int = leaf.step_id
         return released
 

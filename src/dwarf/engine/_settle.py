@@ -9,6 +9,7 @@ then (ENGINE.md §5.4).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dwarf._storage._gen.rows import GetFlowRow
@@ -16,9 +17,10 @@ from dwarf._storage._store import Shard
 from dwarf.engine._finalize import fail_flow_in_tx
 from dwarf.engine._keys import format_key
 from dwarf.engine._runtime import Runtime
+from dwarf.engine._subgraph import revive_caller
 from dwarf.workflow import FlowOutcome, Graph, Reducer, Status
 
-__all__ = ["announce_stop", "fail_step", "fail_upward"]
+__all__ = ["FlowFailure", "announce_stop", "fail_step", "fail_upward"]
 
 
 class _StepRef(Protocol):
@@ -30,19 +32,29 @@ class _StepRef(Protocol):
     def lineage_id(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class FlowFailure:
+    """A failure that failed the flow: its final state, its error, the caller revived (or 0)."""
+
+    final_state: dict[str, Any]
+    error: str
+    revived: int
+
+
 async def fail_upward(
     shard: Shard,
     conn: Any,
-    flow_id: int,
+    flow: GetFlowRow,
     lineage: int,
     reducers: Mapping[str, Reducer],
     error: str,
-) -> tuple[dict[str, Any], str] | None:
+) -> FlowFailure | None:
     """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
 
-    Returns the flow's final state and error when this failure failed the flow, else None (the
-    cohort is still waiting for siblings, or another failure already failed the flow). A flow
-    failed through a cohort reports its first failed step's error.
+    Returns the flow's failure when this one failed the flow, else None (the cohort is still
+    waiting for siblings, or another failure already failed the flow). A flow failed through a
+    cohort reports its first failed step's error. A failed subgraph child revives its caller,
+    whose ``subgraph()`` then raises ``SubgraphFailedError``.
     """
     q = shard.q
     while lineage != 0:
@@ -51,9 +63,12 @@ async def fail_upward(
         if cohort is None or cohort.cohort_arrivals < cohort.cohort_size:
             return None
         lineage = cohort.lineage_id
-        error = await q.first_failed_step_error(conn, flow_id=flow_id) or "cohort failed"
-    changed, final = await fail_flow_in_tx(shard, conn, flow_id, error, reducers)
-    return (final, error) if changed else None
+        error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
+    changed, final = await fail_flow_in_tx(shard, conn, flow.flow_id, error, reducers)
+    if not changed:
+        return None
+    revived = await revive_caller(shard, conn, flow, final, error)
+    return FlowFailure(final, error, revived)
 
 
 async def fail_step(
@@ -67,17 +82,18 @@ async def fail_step(
     """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
     reducers = graph.reducers()
 
-    async def tx(conn: Any) -> tuple[dict[str, Any], str] | None:
+    async def tx(conn: Any) -> FlowFailure | None:
         failed = await shard.q.fail_step(
             conn, error=error, step_id=step.step_id, lease_seq=step.lease_seq
         )
         if not failed:
             return None
-        return await fail_upward(shard, conn, flow.flow_id, step.lineage_id, reducers, error)
+        return await fail_upward(shard, conn, flow, step.lineage_id, reducers, error)
 
-    failed = await shard.transact(tx)
-    if failed is not None:
-        final, flow_error = failed
+    failure = await shard.transact(tx)
+    if failure is not None:
+        if failure.revived:
+            rt.doorbell(shard, failure.revived)
         announce_stop(
             rt,
             shard,
@@ -85,8 +101,8 @@ async def fail_step(
             FlowOutcome(
                 flow_key=format_key(shard.index, flow.flow_id, flow.flow_token),
                 status=Status.FAILED,
-                state=final,
-                error=flow_error,
+                state=failure.final_state,
+                error=failure.error,
             ),
         )
 

@@ -1,0 +1,186 @@
+"""Subgraphs: a caller step launches a child flow, parks, and is revived by the child's end.
+
+The caller is parked (``parked = 1``: no lease, invisible to claims and lease recovery) in the
+same transaction that creates and starts the child, so a child that finishes at once still finds
+its caller parked (the later-upstream fix). The child runs on the caller's shard with the parent's
+baggage, breakpoints, priority and fairness, and only ``input`` as its state. When the child
+completes or fails, the transaction that ends it also revives the caller with the child's final
+state (or its error); the caller's task runs again and its ``subgraph()`` call returns.
+
+Interrupts and breakpoints deep in a child travel up the chain of callers, so the root flow
+reports ``interrupted``; ``resume`` on the root walks back down to the leaf.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwarf._storage._gen.rows import GetFlowRow, GetInterruptedStepsRow
+from dwarf._storage._store import Shard
+from dwarf.engine._keys import new_token
+from dwarf.engine._runtime import Runtime
+from dwarf.errors import BadRequestError, ConflictError
+from dwarf.workflow import Graph
+from dwarf.workflow._baggage import baggage_scope
+from dwarf.workflow._json import dumps, loads
+
+__all__ = [
+    "NothingInterrupted",
+    "find_interrupted_leaf",
+    "load_child_graph",
+    "propagate_pause",
+    "revive_caller",
+    "spawn_child",
+]
+
+
+class NothingInterrupted(ConflictError):
+    """The flow has no interrupted step to release."""
+
+
+async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) -> Graph:
+    """Load and validate the child's graph with the parent's baggage in scope."""
+    loader = rt.config.graph_loader
+    assert loader is not None
+    with baggage_scope(loads(flow.baggage)):
+        graph = await loader(workflow_name)
+    if not isinstance(graph, Graph):
+        raise BadRequestError(f"the graph loader returned no graph for {workflow_name!r}")
+    graph.validate()
+    return graph
+
+
+async def spawn_child(
+    shard: Shard,
+    conn: Any,
+    flow: GetFlowRow,
+    caller_step_id: int,
+    caller_depth: int,
+    workflow_name: str,
+    graph: Graph,
+    input_state: dict[str, Any],
+) -> int:
+    """Create and start the child flow (inside the caller's parking transaction).
+
+    Returns the child's entry step id, to ring in after commit.
+    """
+    q = shard.q
+    child_id: int = await q.insert_flow(
+        conn,
+        flow_token=new_token(),
+        workflow_name=workflow_name,
+        graph=graph.to_json(),
+        baggage=flow.baggage,
+        status="created",
+        surgraph_flow_id=flow.flow_id,
+        surgraph_step_depth=caller_depth,
+        surgraph_step_id=caller_step_id,
+        root_flow_id=flow.root_flow_id or flow.flow_id,
+        thread_id=0,
+        thread_token="",
+        forked_from_step=0,
+        trace_parent="",
+        breakpoints=flow.breakpoints,
+        priority=flow.priority,
+        fairness_key=flow.fairness_key,
+        fairness_weight=flow.fairness_weight,
+        time_budget_ms=flow.time_budget_ms,
+        delete_on_completion=0,
+    )
+    await q.adopt_flow_identity(conn, flow_id=child_id)
+    entry: int = await q.insert_step(
+        conn,
+        flow_id=child_id,
+        step_depth=caller_depth + 1,
+        step_token=new_token(),
+        task_name=graph.entry_point,
+        state=dumps(input_state),
+        changes="{}",
+        status="created",
+        time_budget_ms=flow.time_budget_ms,
+        lineage_id=0,
+        fan_out_ordinal=0,
+        predecessor_id=0,
+        priority=flow.priority,
+        fairness_key=flow.fairness_key,
+        fairness_weight=flow.fairness_weight,
+        parked=0,
+        delay_ms=0,
+    )
+    await q.touch_flow(conn, flow_id=child_id, step_id=entry)
+    await q.activate_flow_steps(conn, flow_id=child_id)
+    await q.start_flow(conn, flow_id=child_id, notify_hostname="")
+    return entry
+
+
+async def revive_caller(
+    shard: Shard, conn: Any, child: GetFlowRow, final_state: dict[str, Any], error: str
+) -> int:
+    """Deliver a finished child's outcome to its parked caller; return the caller id (0: none)."""
+    if not child.surgraph_step_id:
+        return 0
+    revived = await shard.q.revive_caller_step(
+        conn,
+        step_id=child.surgraph_step_id,
+        subgraph_result=dumps(final_state),
+        subgraph_error=error,
+    )
+    return child.surgraph_step_id if revived else 0
+
+
+async def propagate_pause(
+    shard: Shard, conn: Any, flow: GetFlowRow, payload: dict[str, Any] | None
+) -> list[GetFlowRow]:
+    """Mark every caller step and ancestor flow above ``flow`` interrupted.
+
+    ``payload`` is the interrupt payload (first writer wins on each caller); None for a
+    breakpoint, whose callers keep their parking. Returns the ancestors, nearest first.
+    """
+    q = shard.q
+    ancestors: list[GetFlowRow] = []
+    current = flow
+    while current.surgraph_flow_id:
+        if payload is None:
+            await q.breakpoint_caller_step(conn, step_id=current.surgraph_step_id)
+        else:
+            await q.interrupt_caller_step(
+                conn, step_id=current.surgraph_step_id, interrupt_payload=dumps(payload)
+            )
+        parent = await q.get_flow_by_id(conn, flow_id=current.surgraph_flow_id)
+        if parent is None:
+            break
+        await q.interrupt_flow(conn, flow_id=parent.flow_id)
+        ancestors.append(parent)
+        current = parent
+    return ancestors
+
+
+async def find_interrupted_leaf(
+    shard: Shard, conn: Any, flow: GetFlowRow, *, from_root: bool = True
+) -> tuple[list[tuple[GetFlowRow, GetInterruptedStepsRow]], GetFlowRow, GetInterruptedStepsRow]:
+    """Walk down the interrupted callers to the step a resume releases.
+
+    The walk starts at ``flow``'s root (or at ``flow`` itself). Returns the (flow, caller step)
+    pairs passed on the way, the leaf's flow and the leaf step. Raises ``NothingInterrupted``
+    when no step is interrupted.
+    """
+    q = shard.q
+    current = flow
+    while from_root and current.surgraph_flow_id:
+        parent = await q.get_flow_by_id(conn, flow_id=current.surgraph_flow_id)
+        if parent is None:
+            break
+        current = parent
+    chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]] = []
+    while True:
+        interrupted = await q.get_interrupted_steps(conn, flow_id=current.flow_id)
+        if not interrupted:
+            raise NothingInterrupted("the flow has no interrupted step")
+        top = interrupted[0]
+        if not top.interrupt_done and not top.breakpoint_hit:
+            child = await q.get_child_flow_of_step(conn, surgraph_step_id=top.step_id)
+            if child is not None and child.status == "interrupted":
+                chain.append((current, top))
+                current = child
+                continue
+        return chain, current, top
