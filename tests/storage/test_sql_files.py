@@ -37,7 +37,7 @@ TIMESTAMP_COLUMNS = frozenset(
 )
 # The only queries allowed to compare status with a parameter: ListFlows and Purge filter on a
 # user-chosen status (flows table, no partial index involved); everything else inlines literals.
-USER_STATUS_FILTERS = frozenset({"ListFlows", "SelectPurgeCandidates"})
+USER_STATUS_FILTERS = frozenset({"ListFlows", "SearchFlows", "SelectPurgeCandidates"})
 
 FLOW_COLUMNS = [
     "flow_id",
