@@ -245,15 +245,19 @@ async def _arrive(
         )
     fan_in = fan_ins[0]
     base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)
-    members = await q.list_cohort_changes(conn, lineage_id=spawn)
-    merged = fold_changes(base, [loads(member.changes) for member in members], reducers)
+    try:
+        merged = fold_changes(base, await _cohort_deltas(shard, conn, spawn), reducers)
+    except (TypeError, ValueError) as exc:
+        raise _ArrivalError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
     for edge in graph.outgoing(cohort.task_name):
         if edge.for_each:
             name = edge.as_ or "item"
             for key_name in (name, f"{name}Index", f"{name}Count"):
                 merged.pop(key_name, None)
     depth = (await q.max_cohort_depth(conn, lineage_id=spawn) or row.step_depth) + 1
-    step_id = await inserter.insert(fan_in, merged, cohort.lineage_id, 0, depth=depth)
+    # The fan-in continues the spawn's own branch (if the spawn sat in an outer cohort).
+    ordinal = await q.get_step_ordinal(conn, step_id=spawn) or 0
+    step_id = await inserter.insert(fan_in, merged, cohort.lineage_id, ordinal, depth=depth)
     feeders = [edge.from_ for edge in graph.transitions() if graph.resolve(edge.to) == fan_in]
     await q.set_cohort_exit_successors(
         conn, lineage_id=spawn, successor_id=step_id, task_names=sorted(set(feeders))
@@ -261,8 +265,23 @@ async def _arrive(
     return step_id, None
 
 
+async def _cohort_deltas(shard: Shard, conn: Any, spawn: int) -> list[dict[str, Any]]:
+    """Every completed member's delta in branch input order, nested cohorts inlined.
+
+    A member that spawned an inner cohort is followed by that cohort's deltas (recursively), so
+    what an inner branch wrote reaches the outer fan-in even though only the inner fan-in step
+    carries it in its input state. Order: ordinal, then step id (never completion order).
+    """
+    deltas: list[dict[str, Any]] = []
+    for member in await shard.q.list_cohort_members(conn, lineage_id=spawn):
+        deltas.append(loads(member.changes))
+        if member.cohort_size > 0:
+            deltas.extend(await _cohort_deltas(shard, conn, member.step_id))
+    return deltas
+
+
 class _ArrivalError(Exception):
-    pass
+    """The arrival cannot be recorded (no cohort, or the branches cannot be merged)."""
 
 
 class _Inserter:

@@ -93,7 +93,11 @@ class Dispatcher:
             await asyncio.wait(self._busy, timeout=self._grace)
         for task in self._worker_tasks:
             task.cancel()
-        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        # A task that swallows cancellation must not hang shutdown: its step is left to lease
+        # recovery (and the fenced writes keep a late finish harmless).
+        _, stuck = await asyncio.wait(self._worker_tasks, timeout=1.0)
+        if stuck:
+            self._rt.log.error("%d worker(s) ignored cancellation at shutdown", len(stuck))
         await self._release_unstarted()
 
     async def _release_unstarted(self) -> None:
