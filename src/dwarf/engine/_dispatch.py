@@ -95,7 +95,9 @@ class Dispatcher:
             task.cancel()
         # A task that swallows cancellation must not hang shutdown: its step is left to lease
         # recovery (and the fenced writes keep a late finish harmless).
-        _, stuck = await asyncio.wait(self._worker_tasks, timeout=1.0)
+        stuck: set[asyncio.Task[None]] = set()
+        if self._worker_tasks:
+            _, stuck = await asyncio.wait(self._worker_tasks, timeout=1.0)
         if stuck:
             self._rt.log.error("%d worker(s) ignored cancellation at shutdown", len(stuck))
         await self._release_unstarted()
