@@ -153,7 +153,17 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         query = reference[query_names[0]]
         out.append("\n\n@dataclass(frozen=True, slots=True)\n")
         out.append(f"class {cls}:\n")
-        out.append(docstring(f"Row of {', '.join(sorted(query_names))}.", (), "    "))
+        names = sorted(query_names)
+        if len(names) == 1:
+            out.append(docstring(f"Row of {names[0]}.", (), "    "))
+        else:
+            out.append(
+                docstring(
+                    "A row shape several queries share.",
+                    [f"Returned by {', '.join(names)}."],
+                    "    ",
+                )
+            )
         out.append("\n")
         for column in query.columns:
             out.append(f"    {column.name}: {_annotation(column)}\n")

@@ -71,7 +71,11 @@ class GetCohortRow:
 
 @dataclass(frozen=True, slots=True)
 class GetFlowRow:
-    """Row of GetChildFlowOfStep, GetFlow, GetFlowByID, GetLatestThreadFlow, ListChildFlows, ListFlowsOfBatch."""
+    """A row shape several queries share.
+
+    Returned by GetChildFlowOfStep, GetFlow, GetFlowByID, GetLatestThreadFlow,
+    ListChildFlows, ListFlowsOfBatch.
+    """
 
     flow_id: int
     flow_token: str
@@ -123,7 +127,10 @@ class GetInterruptedStepsRow:
 
 @dataclass(frozen=True, slots=True)
 class GetStepRow:
-    """Row of GetStep, GetStepByID."""
+    """A row shape several queries share.
+
+    Returned by GetStep, GetStepByID.
+    """
 
     step_id: int
     flow_id: int
@@ -204,7 +211,10 @@ class ListCohortMembersRow:
 
 @dataclass(frozen=True, slots=True)
 class ListFlowStepsRow:
-    """Row of ListFlowSteps, ListStepsOfFlows."""
+    """A row shape several queries share.
+
+    Returned by ListFlowSteps, ListStepsOfFlows.
+    """
 
     step_id: int
     step_token: str
@@ -231,7 +241,10 @@ class ListFlowStepsRow:
 
 @dataclass(frozen=True, slots=True)
 class ListFlowsRow:
-    """Row of ListFlows, SearchFlows."""
+    """A row shape several queries share.
+
+    Returned by ListFlows, SearchFlows.
+    """
 
     flow_id: int
     flow_token: str
