@@ -168,6 +168,12 @@ async def _execute(step: _Step) -> None:
             if timer.expired()
             else exc
         )
+    except asyncio.CancelledError as exc:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the engine is shutting down: leave the step to lease recovery
+        # The task cancelled itself (or something it awaited): an ordinary failure.
+        error = exc
     except Exception as exc:
         error = exc
     if error is not None:
