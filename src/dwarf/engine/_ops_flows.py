@@ -91,8 +91,7 @@ async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> Graph:
         raise NotFoundError(f"workflow {workflow_name!r} not found")
     if not isinstance(graph, Graph):
         raise BadRequestError(f"the graph loader returned {type(graph).__name__}, not a Graph")
-    graph.validate()
-    return graph
+    return rt.validated(graph)[0]
 
 
 async def create(
@@ -127,7 +126,7 @@ async def create_task(
     graph = Graph(task_name)
     graph.add_task(task_name, task_name)
     graph.add_transition(task_name, END)
-    graph.validate()
+    graph = rt.validated(graph)[0]
     opts = options if options is not None else FlowOptions()
     return await insert_flow(rt, task_name, graph, initial_state, opts)
 
@@ -173,6 +172,7 @@ async def insert_flow(
         shard, thread = thread_shard, (latest.thread_id, latest.thread_token)
     target = shard if shard is not None else rt.random_shard()
     token = new_token()
+    graph_text = graph.to_json()
     entry = graph.entry_point
 
     async def tx(conn: Any) -> tuple[int, int]:
@@ -181,7 +181,7 @@ async def insert_flow(
             conn,
             flow_token=token,
             workflow_name=workflow_name,
-            graph=graph.to_json(),
+            graph=graph_text,
             baggage=dumps(baggage),
             status="created",
             surgraph_flow_id=0,

@@ -36,7 +36,8 @@ class Runtime:
         """This replica's claim identity (``lease_owner`` on claimed rows)."""
         self.waiters = Waiters()
         self.log: logging.Logger = config.logger
-        self._graphs: OrderedDict[tuple[int, int], Graph] = OrderedDict()
+        self._graphs: OrderedDict[str, Graph] = OrderedDict()
+        self._validated: dict[str, tuple[Graph, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Set by the dispatcher at startup; no-ops for an engine that dispatches nothing.
         self.request_refill: Callable[[], None] = lambda: None
@@ -72,17 +73,40 @@ class Runtime:
     # --- graphs: frozen at create, so a parsed copy can be cached forever -------------------
 
     def graph_of(self, shard: Shard, flow: GetFlowRow) -> Graph:
-        """The flow's frozen graph, parsed once per (shard, flow)."""
-        key = (shard.index, flow.flow_id)
+        """The flow's frozen graph, parsed once per distinct graph text.
+
+        Keyed by the JSON text itself: every flow of a workflow version shares one parsed (and
+        frozen) graph, and a flow's text never changes, so the cache cannot go stale.
+        """
+        del shard
+        key = flow.graph
         graph = self._graphs.get(key)
         if graph is None:
-            graph = Graph.from_json(flow.graph)
+            graph = Graph.from_json(key).freeze()
             self._graphs[key] = graph
             if len(self._graphs) > GRAPH_CACHE_SIZE:
                 self._graphs.popitem(last=False)
         else:
             self._graphs.move_to_end(key)
         return graph
+
+    def validated(self, graph: Graph) -> tuple[Graph, str]:
+        """``graph`` validated and frozen, with its JSON text; validates each distinct graph once.
+
+        Validation fills ``fanOutToFanIn``, so the returned text (what a flow freezes) is the
+        validated form; the cache is keyed by the text the loader's graph had.
+        """
+        text = graph.to_json()
+        known = self._validated.get(text)
+        if known is not None:
+            return known
+        graph.validate()
+        frozen_text = graph.to_json()
+        frozen = Graph.from_json(frozen_text).freeze()
+        self._validated[text] = (frozen, frozen_text)
+        if len(self._validated) > GRAPH_CACHE_SIZE:
+            self._validated.pop(next(iter(self._validated)))
+        return frozen, frozen_text
 
     # --- signalling ---------------------------------------------------------------------
 

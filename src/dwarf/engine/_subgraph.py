@@ -46,8 +46,7 @@ async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) ->
         graph = await loader(workflow_name)
     if not isinstance(graph, Graph):
         raise BadRequestError(f"the graph loader returned no graph for {workflow_name!r}")
-    graph.validate()
-    return graph
+    return rt.validated(graph)[0]
 
 
 async def spawn_child(

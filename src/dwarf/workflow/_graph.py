@@ -210,6 +210,7 @@ class Graph(BaseModel):
     _pending_notes: dict[str, str] = PrivateAttr(default_factory=dict)
     _derived: _Derived | None = PrivateAttr(default=None)
     _lineage_memo: tuple[_Derived, dict[str, str]] | None = PrivateAttr(default=None)
+    _frozen: bool = PrivateAttr(default=False)
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
         """Create an empty graph: ``Graph("checkout")``."""
@@ -537,8 +538,20 @@ class Graph(BaseModel):
         if edge not in self.edges:  # settled detail 9: an identical edge is a no-op
             self.edges.append(edge)
 
+    def freeze(self) -> Graph:
+        """Promise that this graph will not change again, and return it (engine-facing).
+
+        The engine freezes the graphs it parses from flows (frozen at create by definition), so
+        its lookups skip the per-call check that the graph was not edited since they were
+        derived. Editing a frozen graph afterwards is a bug with undefined lookup results.
+        """
+        self._frozen = True
+        return self
+
     def _tables(self) -> _Derived:
         cached = self._derived
+        if cached is not None and self._frozen:
+            return cached
         if (
             cached is not None
             and cached.key_entry == self.entry_point
