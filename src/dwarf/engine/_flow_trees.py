@@ -1,0 +1,63 @@
+"""Subgraph trees: finding the flows below a set of flows, and dropping them with their steps.
+
+A subgraph child points at its parent through ``surgraph_flow_id``; a tree is walked one level
+per query (children of a whole level at once), so its cost follows the tree's depth, not its
+size. Id lists are sent in chunks: SQL Server caps a statement at 2,100 parameters, and no
+dialect likes a multi-thousand-element IN list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dwarf._storage._store import Shard
+
+__all__ = ["CHUNK", "Descendant", "chunks", "descendants", "drop_flows"]
+
+CHUNK = 500
+"""Ids per IN list."""
+
+
+@dataclass(frozen=True, slots=True)
+class Descendant:
+    """A flow below one of the walked roots."""
+
+    flow_id: int
+    root_id: int
+    """Which of the walked flows it descends from."""
+    status: str
+
+
+def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    """``ids`` in lists of at most ``CHUNK``."""
+    for start in range(0, len(ids), CHUNK):
+        yield list(ids[start : start + CHUNK])
+
+
+async def descendants(shard: Shard, conn: Any, roots: Iterable[int]) -> list[Descendant]:
+    """Every subgraph flow below ``roots`` (any depth, any status), parents before children."""
+    root_of = {flow_id: flow_id for flow_id in roots}
+    found: list[Descendant] = []
+    level = list(root_of)
+    while level:
+        next_level: list[int] = []
+        for ids in chunks(level):
+            for child in await shard.q.list_child_flows_of(conn, flow_ids=ids):
+                if child.flow_id in root_of:
+                    continue  # a malformed link must not loop forever
+                root = root_of[child.surgraph_flow_id]
+                root_of[child.flow_id] = root
+                found.append(Descendant(child.flow_id, root, child.status))
+                next_level.append(child.flow_id)
+        level = next_level
+    return found
+
+
+async def drop_flows(shard: Shard, conn: Any, flow_ids: Sequence[int]) -> None:
+    """Delete the flows and all their steps, whatever their status (steps first)."""
+    for ids in chunks(flow_ids):
+        await shard.q.drop_steps_of_flows(conn, flow_ids=ids)
+    for ids in chunks(flow_ids):
+        await shard.q.drop_flows(conn, flow_ids=ids)

@@ -1,0 +1,228 @@
+"""Fork: a new running flow that re-runs from a copy of one step; the origin is never touched.
+
+The origin's steps that the chosen step did not cause (everything but the step and its DAG
+descendants) are copied into a new root flow in one transaction, with new ids and tokens and
+their predecessor, successor and lineage links remapped; the chosen step is inserted fresh and
+pending, its input state overlaid by the overrides (a null override deletes the key). Copies
+keep their payloads and their timestamps (re-stamped from the database clock by age).
+
+Rules that keep the copy runnable (they follow the later-upstream Fork):
+- A kept step that had not settled (a straggler still created, pending or running when the
+  origin stopped) is copied as ``cancelled``: copied live it would run again in the fork, or
+  never arrive at its fan-in.
+- A kept ``interrupted`` step is a 409: it could never be resumed in a running fork and would
+  hold its cohort open forever.
+- Cohort counters of kept spawn steps are recounted by branches (``_rewind_dag``), the chosen
+  step's branch not arrived, so the fork's fan-ins fire exactly when they should.
+
+The fork is its own thread (``continue_thread`` never bases a turn on a fork), inherits the
+origin's graph, baggage, priority, fairness and time budget, records ``forked_from_step``,
+starts with no breakpoints and no stop-callback host, and is never deleted on completion.
+
+Limits: the step must belong to a root flow (a step inside a subgraph is a 400), and subgraph
+children of kept caller steps are not copied: the fork runs correctly (those callers already
+hold their child's result) but its history does not show those children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dwarf._storage._gen.rows import GetFlowRow, ListStepsForCopyRow
+from dwarf._storage._store import Shard
+from dwarf.engine._keys import format_key, new_token
+from dwarf.engine._ops_flows import json_object
+from dwarf.engine._rewind_dag import LIVE_STATUSES, Node, count_branches, overlay, sweep
+from dwarf.engine._runtime import Runtime
+from dwarf.errors import BadRequestError, ConflictError, NotFoundError
+from dwarf.workflow import Status
+from dwarf.workflow._json import dumps, loads
+
+__all__ = ["fork"]
+
+_FORKABLE = frozenset({"completed", "failed", "cancelled", "interrupted"})
+
+
+async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) -> str:
+    """Copy the flow of ``step_key`` up to that step into a new running flow; return its key."""
+    shard, key = rt.parse(step_key, "step")
+    changes = json_object(overrides, "overrides")
+    token = new_token()
+
+    async def tx(conn: Any) -> tuple[int, int]:
+        q = shard.q
+        step = await q.get_step(conn, step_id=key.id, step_token=key.token)
+        if step is None:
+            raise NotFoundError("step not found")
+        origin = await q.get_flow_by_id(conn, flow_id=step.flow_id)
+        if origin is None:
+            raise NotFoundError("step not found")
+        if origin.surgraph_flow_id:
+            raise BadRequestError(
+                "the step belongs to a subgraph flow: fork from a step of its root flow"
+            )
+        if origin.status not in _FORKABLE:
+            raise ConflictError(
+                f"flow is {origin.status}: only a completed, failed, cancelled or interrupted"
+                " flow can be forked"
+            )
+        rows = {
+            row.step_id: row for row in await q.list_steps_for_copy(conn, flow_id=origin.flow_id)
+        }
+        state = overlay(loads(step.state), changes, nulls_delete=True)
+        return await _clone(shard, conn, origin, rows, step.step_id, state, token)
+
+    flow_id, leaf = await shard.transact(tx)
+    rt.doorbell(shard, leaf)
+    return format_key(shard.index, flow_id, token)
+
+
+async def _clone(
+    shard: Shard,
+    conn: Any,
+    origin: GetFlowRow,
+    rows: dict[int, ListStepsForCopyRow],
+    chosen: int,
+    state: dict[str, Any],
+    token: str,
+) -> tuple[int, int]:
+    """Insert the fork and its steps; return ``(new flow id, new id of the chosen step)``."""
+    q = shard.q
+    pruned = sweep(_nodes(rows, {}), chosen) | {chosen}
+    kept = [row for step_id, row in sorted(rows.items()) if step_id not in pruned]
+    for row in kept:
+        if row.status == Status.INTERRUPTED:
+            raise ConflictError(
+                f"cannot fork: step {row.step_id} ({row.task_name!r}) is interrupted and is not"
+                " re-run by this fork; resume or cancel the flow first"
+            )
+    # Stragglers are frozen as cancelled, and counted as such when the cohorts are recounted.
+    status_of = {
+        row.step_id: ("cancelled" if row.status in LIVE_STATUSES else row.status) for row in kept
+    }
+    # The chosen step stays in the graph being counted: its branch is the one re-running.
+    nodes = _nodes({**{row.step_id: row for row in kept}, chosen: rows[chosen]}, status_of)
+    flow_id: int = await q.insert_flow(
+        conn,
+        flow_token=token,
+        workflow_name=origin.workflow_name,
+        graph=origin.graph,
+        baggage=origin.baggage,
+        status="running",
+        surgraph_flow_id=0,
+        surgraph_step_depth=0,
+        surgraph_step_id=0,
+        root_flow_id=0,
+        thread_id=0,
+        thread_token="",
+        forked_from_step=chosen,
+        trace_parent="",
+        breakpoints="{}",
+        priority=origin.priority,
+        fairness_key=origin.fairness_key,
+        fairness_weight=origin.fairness_weight,
+        time_budget_ms=origin.time_budget_ms,
+        delete_on_completion=0,
+    )
+    await q.adopt_flow_identity(conn, flow_id=flow_id)
+    new_id: dict[int, int] = {}
+    # Ascending ids: a step's predecessor and lineage spawn always precede it, so both are
+    # already mapped when it is inserted; successors point forward and are linked afterwards.
+    for step_id in sorted(set(rows) - (pruned - {chosen})):
+        if step_id == chosen:
+            new_id[step_id] = await _insert_chosen(
+                shard, conn, origin, rows[step_id], flow_id, state, new_id
+            )
+            continue
+        row = rows[step_id]
+        arrivals = failures = 0
+        if row.cohort_size > 0:
+            arrivals, failures = count_branches(nodes, step_id, chosen)
+        new_id[step_id] = await q.insert_step_copy(
+            conn,
+            flow_id=flow_id,
+            step_depth=row.step_depth,
+            step_token=new_token(),
+            task_name=row.task_name,
+            state=row.state,
+            changes=row.changes,
+            interrupt_payload=row.interrupt_payload,
+            status=status_of[step_id],
+            goto_next=row.goto_next,
+            error=row.error,
+            time_budget_ms=row.time_budget_ms,
+            breakpoint_hit=row.breakpoint_hit,
+            attempt=row.attempt,
+            lineage_id=new_id.get(row.lineage_id, 0),
+            cohort_size=row.cohort_size,
+            cohort_arrivals=arrivals,
+            cohort_failures=failures,
+            fan_out_ordinal=row.fan_out_ordinal,
+            predecessor_id=new_id.get(row.predecessor_id, 0),
+            priority=origin.priority,
+            fairness_key=origin.fairness_key,
+            fairness_weight=origin.fairness_weight,
+            interrupt_done=row.interrupt_done,
+            resume_data=row.resume_data,
+            subgraph_done=row.subgraph_done,
+            subgraph_result=row.subgraph_result,
+            subgraph_error=row.subgraph_error,
+            created_age_ms=max(row.created_age_ms, 0),
+            started_age_ms=max(row.started_age_ms, 0),
+            updated_age_ms=max(row.updated_age_ms, 0),
+        )
+    for row in kept:
+        successor = new_id.get(row.successor_id, 0)
+        if successor:
+            await q.set_step_successor(conn, step_id=new_id[row.step_id], successor_id=successor)
+    leaf = new_id[chosen]
+    await q.touch_flow(conn, flow_id=flow_id, step_id=leaf)
+    return flow_id, leaf
+
+
+async def _insert_chosen(
+    shard: Shard,
+    conn: Any,
+    origin: GetFlowRow,
+    row: ListStepsForCopyRow,
+    flow_id: int,
+    state: dict[str, Any],
+    new_id: Mapping[int, int],
+) -> int:
+    """The chosen step, fresh: pending now, overlaid input, no output, counters or park slots."""
+    step_id: int = await shard.q.insert_step(
+        conn,
+        flow_id=flow_id,
+        step_depth=row.step_depth,
+        step_token=new_token(),
+        task_name=row.task_name,
+        state=dumps(state),
+        changes="{}",
+        status="pending",
+        time_budget_ms=row.time_budget_ms,
+        lineage_id=new_id.get(row.lineage_id, 0),
+        fan_out_ordinal=row.fan_out_ordinal,
+        predecessor_id=new_id.get(row.predecessor_id, 0),
+        priority=origin.priority,
+        fairness_key=origin.fairness_key,
+        fairness_weight=origin.fairness_weight,
+        parked=0,
+        delay_ms=0,
+    )
+    return step_id
+
+
+def _nodes(
+    rows: Mapping[int, ListStepsForCopyRow], status_of: Mapping[int, str]
+) -> dict[int, Node]:
+    return {
+        step_id: Node(
+            step_id,
+            row.predecessor_id,
+            row.successor_id,
+            row.lineage_id,
+            status_of.get(step_id, row.status),
+        )
+        for step_id, row in rows.items()
+    }

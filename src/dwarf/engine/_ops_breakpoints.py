@@ -1,0 +1,86 @@
+"""Breakpoints: pause a flow before a task runs, then let it go on (ENGINE.md §6.5).
+
+``break_before`` edits the flow row's ``breakpoints`` map (task name or URL -> ``"b"``); the
+dispatcher checks it just before a step runs and, on a match, parks the step ``interrupted``
+with ``breakpoint_hit = 1`` and the flow ``interrupted`` (``_execution``). ``resume_break``
+releases such a step: its input is overlaid by the overrides (a null override is stored as
+null) and it is dispatched again; ``breakpoint_hit`` stays set, so this time the task runs.
+
+A breakpoint pause is not an ``interrupt()``: ``resume`` refuses it (409 "use resume_break")
+and ``resume_break`` refuses an interrupt (409 "use resume"). Subgraph flows inherit their
+parent's breakpoints when they start; a pause deep in a subgraph is released from any flow of
+the chain, like ``resume``: the walk goes down from the root to the paused step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dwarf.engine._keys import format_key
+from dwarf.engine._ops_flows import get_flow, json_object
+from dwarf.engine._rewind_dag import overlay
+from dwarf.engine._runtime import Runtime
+from dwarf.engine._subgraph import find_interrupted_leaf
+from dwarf.errors import BadRequestError, ConflictError
+from dwarf.workflow import Status
+from dwarf.workflow._json import dumps, loads
+
+__all__ = ["break_before", "resume_break"]
+
+BREAK = "b"
+"""The breakpoints map's value for "pause before this task"."""
+
+
+async def break_before(rt: Runtime, flow_key: str, task_name: str, enabled: bool) -> None:
+    """Pause the flow before ``task_name`` (a node name or task URL) runs, or stop doing so."""
+    shard, key = rt.parse(flow_key, "flow")
+    if not isinstance(task_name, str) or not task_name.strip():
+        raise BadRequestError("task_name must be a non-empty string")
+    if not isinstance(enabled, bool):
+        raise BadRequestError("enabled must be a bool")
+
+    async def tx(conn: Any) -> None:
+        # Write first: two edits of one flow's map must not lose each other's change.
+        await shard.q.lock_flow(conn, flow_id=key.id)
+        flow = await get_flow(shard, key, conn)
+        current = loads(flow.breakpoints)
+        breakpoints = dict(current) if isinstance(current, dict) else {}
+        if enabled:
+            breakpoints[task_name] = BREAK
+        else:
+            breakpoints.pop(task_name, None)
+        await shard.q.set_flow_breakpoints(
+            conn, flow_id=flow.flow_id, breakpoints=dumps(breakpoints)
+        )
+
+    await shard.transact(tx)
+
+
+async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | None) -> None:
+    """Run the step the flow is paused at, its input overlaid by ``overrides``."""
+    shard, key = rt.parse(flow_key, "flow")
+    changes = json_object(overrides, "overrides")
+
+    async def tx(conn: Any) -> int:
+        q = shard.q
+        flow = await get_flow(shard, key, conn)
+        if flow.status != Status.INTERRUPTED:
+            raise ConflictError(f"flow is {flow.status}, not paused at a breakpoint")
+        # Walk from the root down the paused subgraph callers to the step to release.
+        chain, leaf_flow, leaf = await find_interrupted_leaf(shard, conn, flow)
+        if not leaf.breakpoint_hit or leaf.interrupt_done:
+            raise ConflictError("the flow is paused by an interrupt, not a breakpoint: use resume")
+        state = overlay(loads(leaf.state), changes, nulls_delete=False)
+        if not await q.resume_break_step(conn, state=dumps(state), step_id=leaf.step_id):
+            raise ConflictError("the paused step was released by another caller")
+        await q.resume_flow(conn, flow_id=leaf_flow.flow_id)
+        for caller_flow, caller in reversed(chain):
+            await q.resume_caller_step(conn, step_id=caller.step_id)
+            await q.resume_flow(conn, flow_id=caller_flow.flow_id)
+        released: int = leaf.step_id
+        return released
+
+    step_id = await shard.transact(tx)
+    rt.waiters.notify(format_key(shard.index, key.id, key.token))
+    rt.doorbell(shard, step_id)
