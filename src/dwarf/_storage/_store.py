@@ -23,11 +23,14 @@ import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import Dsn, scrub
 from dwarf._storage._gen.queries import Queries
+from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
 from dwarf.errors import DwarfError, UnavailableError
 
 __all__ = ["Shard", "StorageError", "is_contention", "open_shard"]
@@ -79,7 +82,7 @@ class Shard:
 
     @property
     def dialect(self) -> str:
-        """"postgresql", "mysql" or "sqlite"."""
+        """ "postgresql", "mysql" or "sqlite"."""
         return self.dsn.dialect
 
     async def transact(self, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -214,7 +217,7 @@ async def _open_mysql(index: int, dsn: Dsn, size: int) -> Shard:
 
 @dataclass(eq=False)
 class _SqliteHandle:
-    conn: Any
+    conn: InlineSqlite
     lock: asyncio.Lock
     users: int = 0
 
@@ -222,18 +225,32 @@ class _SqliteHandle:
 _shared_sqlite: dict[str, _SqliteHandle] = {}
 
 
+def _sqlite_target(dsn: Dsn) -> tuple[str, bool]:
+    params = {k: v for k, v in dsn.params.items() if k in {"mode", "cache"}}
+    if dsn.path == ":memory:" and not params:
+        return ":memory:", False
+    target = "file:" + quote(dsn.path, safe="/:")
+    if params:
+        target += "?" + urlencode(params)
+    return target, True
+
+
 async def _open_sqlite(index: int, dsn: Dsn) -> Shard:
     from dwarf._storage._gen import sqlite as q
 
+    # Engines in one process share one connection per database (memory or file): SQLite has
+    # one writer, and a second connection in the same process would only wait on the first.
     key = dsn.path if dsn.is_memory and dsn.path != ":memory:" else ""
+    if not dsn.is_memory:
+        key = str(Path(dsn.path).resolve())
     handle = _shared_sqlite.get(key) if key else None
     if handle is None:
-        conn = await connect_sqlite(dsn)
-        if not dsn.is_memory:
-            # WAL + NORMAL: a commit is durable against process crashes (the WAL is written
-            # before COMMIT returns) without an fsync per transaction; only an OS crash or power
-            # loss can roll back the newest commits. FULL would cap throughput at disk fsyncs.
-            await conn.execute("PRAGMA synchronous = NORMAL")
+        # Let connect_sqlite validate the DSN and create the file with its settings, then drive
+        # the database inline (no thread hop per statement).
+        probe = await connect_sqlite(dsn)
+        await probe.close()
+        target, uri = _sqlite_target(dsn)
+        conn = open_inline_sqlite(target, uri=uri, memory=dsn.is_memory)
         handle = _SqliteHandle(conn, asyncio.Lock())
         if key:
             _shared_sqlite[key] = handle
@@ -241,6 +258,9 @@ async def _open_sqlite(index: int, dsn: Dsn) -> Shard:
 
     @contextlib.asynccontextmanager
     async def acquire() -> AsyncIterator[Any]:
+        # Inline statements never yield to the event loop: yield once per transaction so the
+        # engine's other coroutines (and other engines on this loop) get their turn.
+        await asyncio.sleep(0)
         async with handle.lock:
             yield handle.conn
 
@@ -327,4 +347,3 @@ class _Pool:
             self._all.discard(conn)
             with contextlib.suppress(Exception):
                 await self._close_conn(conn)
-
