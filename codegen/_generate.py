@@ -1,4 +1,4 @@
-"""Orchestration: inputs -> six formatted modules; write them, or diff them against the tree.
+"""Orchestration: inputs -> seven formatted modules; write them, or diff them against the tree.
 
 Reproducibility: the inputs digest covers ``sqlc.yaml`` and every file under ``sql/`` (paths and
 bytes, sorted); nothing time- or machine-dependent enters the output; every file goes through the
@@ -18,12 +18,21 @@ from codegen._emit import Header, render_dialect, render_rows
 from codegen._migrations import load_migrations, render_migrations
 from codegen._model import DIALECTS, REFERENCE, GenerationError, Query
 from codegen._parity import check_unique_signatures, resolve
+from codegen._protocol import render_protocol
 from codegen._sqlc import SQLC_DIALECTS, load_queries, run_sqlc
 from codegen._sqlserver import load_sqlserver
 from codegen._sqltext import Dialect
 
 OUTPUT_DIR = Path("src/dwarf/_storage/_gen")
-FILES = ("migrations.py", "mysql.py", "postgresql.py", "rows.py", "sqlite.py", "sqlserver.py")
+FILES = (
+    "migrations.py",
+    "mysql.py",
+    "postgresql.py",
+    "queries.py",
+    "rows.py",
+    "sqlite.py",
+    "sqlserver.py",
+)
 KEEP = frozenset({"__init__.py"})
 
 
@@ -52,7 +61,10 @@ def generate(root: Path) -> dict[str, str]:
     resolved = resolve(loaded)
     check_unique_signatures(resolved)
     reference = resolved[REFERENCE]
-    sources = {"rows.py": render_rows(reference, header)}
+    sources = {
+        "rows.py": render_rows(reference, header),
+        "queries.py": render_protocol(reference, header),
+    }
     for dialect in DIALECTS:
         sources[f"{dialect}.py"] = render_dialect(dialect, resolved[dialect], reference, header)
     sources["migrations.py"] = render_migrations(load_migrations(root), header)

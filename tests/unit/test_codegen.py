@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import itertools
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -304,7 +305,7 @@ def load_generated(files: Mapping[str, str], tmp: Path) -> dict[str, ModuleType]
     pkg = importlib.util.module_from_spec(spec)
     sys.modules[package] = pkg
     spec.loader.exec_module(pkg)
-    for name in ("rows", "migrations", "postgresql", "mysql", "sqlite", "sqlserver"):
+    for name in ("rows", "queries", "migrations", "postgresql", "mysql", "sqlite", "sqlserver"):
         source = files[f"{name}.py"].replace("dwarf._storage._gen.rows", f"{package}.rows")
         (pkg_dir / f"{name}.py").write_text(source)
         spec = importlib.util.spec_from_file_location(f"{package}.{name}", pkg_dir / f"{name}.py")
@@ -563,6 +564,31 @@ def test_narg_param_is_optional_and_lists_are_sequences(gen: Any) -> None:
         module = gen[dialect]
         assert module.set_error.__annotations__["error"] == "str | None"
         assert module.claim_flows.__annotations__["flow_ids"] == "Sequence[int]"
+
+
+def test_protocol_declares_each_query_like_the_dialect_modules(gen: Any) -> None:
+    queries = gen["queries"].Queries
+    declared = {n for n, v in vars(queries).items() if inspect.iscoroutinefunction(v)}
+    assert {"insert_flow", "claim_flows", "list_flows", "set_error"} <= declared
+    for dialect in ("postgresql", "mysql", "sqlite", "sqlserver"):
+        module = gen[dialect]
+        accessors = {
+            n
+            for n, v in vars(module).items()
+            if inspect.iscoroutinefunction(v)
+            and v.__module__ == module.__name__
+            and n != "configure_connection"
+        }
+        assert accessors == declared, dialect
+        for name in declared:
+            mine = dict(getattr(module, name).__annotations__)
+            theirs = dict(getattr(queries, name).__annotations__)
+            assert theirs.pop("conn") == "Any", name
+            mine.pop("conn")
+            assert mine == theirs, f"{dialect}.{name}"
+    set_error = inspect.signature(queries.set_error)
+    assert list(set_error.parameters)[:2] == ["self", "conn"]
+    assert set_error.parameters["error"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 async def test_sqlite_timestamps_and_json_come_back_typed(gen: Any, sqlite_conn: Any) -> None:
