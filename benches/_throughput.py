@@ -1,0 +1,358 @@
+"""Shared harness of the throughput benchmark: the workload, one measured round, and the table.
+
+Both ``test_throughput.py`` (pytest-benchmark) and ``profile_throughput.py`` (a plain script for
+py-spy/cProfile) drive the engine through this module, so the two report the same numbers.
+
+The workload is a linear ``T0 -> T1 -> T2 -> END`` of no-op tasks. Submitters are asyncio tasks
+that take flow numbers from a shared counter and, for each, create, start and await a flow; a
+flow's latency is measured from just before ``create`` to ``await_flow`` returning. The engine is
+started outside the measured region (``BenchEngine``), so a round measures steady-state work only.
+
+Benchmarks are not CI: an unreachable server raises ``DatabaseUnavailableError`` for the caller to
+skip that dialect. Databases are dedicated (``dwarf_bench``) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncmy
+import psycopg
+
+from dwarf.engine import Engine, TestProxy
+from dwarf.workflow import END, Flow, Graph, Status
+
+__all__ = [
+    "DIALECTS",
+    "FLOWS_PER_ROUND",
+    "STEPS_PER_FLOW",
+    "SUBMITTERS",
+    "WORKERS",
+    "WORKFLOW",
+    "BenchEngine",
+    "DatabaseUnavailableError",
+    "RoundResult",
+    "StepCounter",
+    "Summary",
+    "bench_database",
+    "format_table",
+    "linear_proxy",
+    "run_round",
+    "summarize",
+]
+
+DIALECTS = ("sqlite", "postgresql", "mysql")
+FLOWS_PER_ROUND = 1000
+SUBMITTERS = 32
+WORKERS = 32
+WORKFLOW = "bench_linear"
+TASKS = ("T0", "T1", "T2")
+STEPS_PER_FLOW = len(TASKS)
+"""Task steps one flow runs; ``END`` is a transition target, not a step."""
+
+BENCH_DATABASE = "dwarf_bench"
+FLOW_TIMEOUT = 120.0
+"""Upper bound on one flow's await, so a stuck engine fails the round instead of hanging it."""
+
+POSTGRES_SERVER_DSN = os.environ.get(
+    "DWARF_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+MYSQL_SERVER_DSN = os.environ.get("DWARF_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
+
+
+class DatabaseUnavailableError(Exception):
+    """The dialect's server cannot be reached: the benchmark of that dialect is skipped."""
+
+
+# --- workload -----------------------------------------------------------------------------
+
+
+class StepCounter:
+    """Counts task calls: steps/s reports the steps that ran, not the steps that should have."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+def linear_proxy(counter: StepCounter) -> TestProxy:
+    """A proxy serving ``bench_linear``: ``T0 -> T1 -> T2 -> END`` of no-op tasks.
+
+    Each task only bumps ``counter``, so a round measures the engine and not the tasks.
+    """
+
+    # A plain coroutine function: TestProxy runs anything else in a worker thread.
+    async def no_op(flow: Flow) -> None:
+        del flow
+        counter.calls += 1
+
+    proxy = TestProxy()
+    graph = Graph(WORKFLOW)
+    graph.add_transition_chain(*TASKS, END)
+    proxy.handle_graph(WORKFLOW, graph)
+    for task in TASKS:
+        proxy.handle_task(task, no_op)
+    return proxy
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One round: flows completed, task steps run, wall and CPU time, each flow's latency (s).
+
+    ``cpu`` is this process's CPU time (every thread, so aiosqlite's too): on a shared machine
+    wall-clock numbers swing with the neighbours' load, CPU per flow much less.
+    """
+
+    flows: int
+    steps: int
+    elapsed: float
+    cpu: float
+    latencies: tuple[float, ...]
+
+    @property
+    def flows_per_s(self) -> float:
+        """Completed flows per second of wall time."""
+        return self.flows / self.elapsed
+
+    @property
+    def steps_per_s(self) -> float:
+        """Task steps run per second of wall time."""
+        return self.steps / self.elapsed
+
+    @property
+    def cpu_ms_per_flow(self) -> float:
+        """Milliseconds of this process's CPU time per completed flow."""
+        return self.cpu * 1000 / self.flows
+
+    def percentile(self, p: int) -> float:
+        """The ``p``-th percentile (1..99) of flow latency, in seconds."""
+        if len(self.latencies) < 2:
+            return self.latencies[0]
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1]
+
+
+async def _submit(engine: Engine, counter: itertools.count[int], flows: int) -> list[float]:
+    """Run flows until the shared counter passes ``flows``; return their latencies."""
+    latencies: list[float] = []
+    while next(counter) < flows:
+        started = time.perf_counter()
+        key = await engine.create(WORKFLOW)
+        await engine.start(key)
+        outcome = await engine.await_flow(key, timeout=FLOW_TIMEOUT)
+        latencies.append(time.perf_counter() - started)
+        if outcome.status is not Status.COMPLETED:
+            # A failed flow is cheap: counting it would flatter the numbers.
+            raise RuntimeError(f"flow {key} ended {outcome.status.value}: {outcome.error}")
+    return latencies
+
+
+async def run_round(
+    engine: Engine,
+    steps: StepCounter,
+    flows: int = FLOWS_PER_ROUND,
+    submitters: int = SUBMITTERS,
+) -> RoundResult:
+    """Run ``flows`` flows through ``submitters`` concurrent submitters; time the whole batch."""
+    counter = itertools.count()
+    steps_before = steps.calls
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_submit(engine, counter, flows)) for _ in range(submitters)]
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    latencies = tuple(latency for task in tasks for latency in task.result())
+    return RoundResult(
+        flows=len(latencies),
+        steps=steps.calls - steps_before,
+        elapsed=elapsed,
+        cpu=cpu,
+        latencies=latencies,
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A dialect's numbers: the median of each metric over the measured rounds."""
+
+    dialect: str
+    rounds: int
+    flows_per_s: float
+    steps_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    cpu_ms_per_flow: float
+
+    def as_extra_info(self) -> dict[str, float | int | str]:
+        """The numbers as pytest-benchmark ``extra_info`` (carried by ``--benchmark-json``)."""
+        return {
+            "dialect": self.dialect,
+            "rounds": self.rounds,
+            "flows_per_s": round(self.flows_per_s, 1),
+            "steps_per_s": round(self.steps_per_s, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "cpu_ms_per_flow": round(self.cpu_ms_per_flow, 3),
+        }
+
+
+def summarize(dialect: str, rounds: Sequence[RoundResult]) -> Summary:
+    """Medians over ``rounds`` of throughput and of each round's latency percentiles."""
+    if not rounds:
+        raise ValueError("no rounds to summarize")
+    return Summary(
+        dialect=dialect,
+        rounds=len(rounds),
+        flows_per_s=statistics.median(r.flows_per_s for r in rounds),
+        steps_per_s=statistics.median(r.steps_per_s for r in rounds),
+        p50_ms=statistics.median(r.percentile(50) for r in rounds) * 1000,
+        p95_ms=statistics.median(r.percentile(95) for r in rounds) * 1000,
+        p99_ms=statistics.median(r.percentile(99) for r in rounds) * 1000,
+        cpu_ms_per_flow=statistics.median(r.cpu_ms_per_flow for r in rounds),
+    )
+
+
+def format_table(summaries: Iterable[Summary]) -> str:
+    """A fixed-width table: dialect | flows/s | steps/s | p50 | p95 | p99 (ms)."""
+    header = (
+        f"{'dialect':<12} {'flows/s':>9} {'steps/s':>9} "
+        f"{'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'rounds':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for s in summaries:
+        lines.append(
+            f"{s.dialect:<12} {s.flows_per_s:>9.1f} {s.steps_per_s:>9.1f} "
+            f"{s.p50_ms:>9.1f} {s.p95_ms:>9.1f} {s.p99_ms:>9.1f} {s.rounds:>6}"
+        )
+    return "\n".join(lines)
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+def _with_database(server_dsn: str, name: str) -> str:
+    parts = urlsplit(server_dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def _postgres_execute(statements: Sequence[str]) -> None:
+    try:
+        conn = await psycopg.AsyncConnection.connect(POSTGRES_SERVER_DSN, autocommit=True)
+    except (OSError, psycopg.OperationalError) as exc:
+        raise DatabaseUnavailableError(f"PostgreSQL is not reachable: {exc}") from exc
+    async with conn:
+        for statement in statements:
+            await conn.execute(statement)
+
+
+async def _mysql_execute(statements: Sequence[str]) -> None:
+    parts = urlsplit(MYSQL_SERVER_DSN)
+    try:
+        conn = await asyncmy.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+        )
+    except (OSError, asyncmy.errors.OperationalError) as exc:
+        raise DatabaseUnavailableError(f"MariaDB is not reachable: {exc}") from exc
+    try:
+        async with conn.cursor() as cur:
+            # "DROP ... IF EXISTS" of a missing database raises a note asyncmy would log.
+            await cur.execute("SET SESSION sql_notes = 0")
+            for statement in statements:
+                await cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def bench_database(dialect: str) -> AsyncIterator[str]:
+    """A fresh, dedicated database of ``dialect`` for the benchmark; dropped on exit."""
+    if dialect == "sqlite":
+        # A file, not memory: the target is SQLite as deployed, with its fsyncs and file locks.
+        with tempfile.TemporaryDirectory(prefix="dwarf-bench-") as directory:
+            yield f"sqlite:///{Path(directory) / 'dwarf.sqlite'}"
+        return
+    if dialect == "postgresql":
+        drop = f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'
+        await _postgres_execute([drop, f'CREATE DATABASE "{BENCH_DATABASE}"'])
+        try:
+            yield _with_database(POSTGRES_SERVER_DSN, BENCH_DATABASE)
+        finally:
+            await _postgres_execute([drop])
+        return
+    if dialect == "mysql":
+        drop = f"DROP DATABASE IF EXISTS `{BENCH_DATABASE}`"
+        create = f"CREATE DATABASE `{BENCH_DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        await _mysql_execute([drop, create])
+        try:
+            yield _with_database(MYSQL_SERVER_DSN, BENCH_DATABASE)
+        finally:
+            await _mysql_execute([drop])
+        return
+    raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
+
+
+class BenchEngine:
+    """A started engine on a fresh benchmark database, driven from synchronous code.
+
+    pytest-benchmark times a plain function, so the engine lives in an ``asyncio.Runner`` whose
+    loop is re-entered for each round: startup and migration stay outside the timed region.
+    """
+
+    def __init__(self, dialect: str, workers: int = WORKERS) -> None:
+        self.dialect = dialect
+        self._workers = workers
+        self._runner = asyncio.Runner()
+        self._stack = contextlib.AsyncExitStack()
+        self.engine: Engine | None = None
+        self.steps = StepCounter()
+
+    def start(self) -> None:
+        """Create the database and start the engine (raises ``DatabaseUnavailableError``)."""
+        try:
+            self._runner.run(self._start())
+        except BaseException:
+            self.close()
+            raise
+
+    async def _start(self) -> None:
+        dsn = await self._stack.enter_async_context(bench_database(self.dialect))
+        proxy = linear_proxy(self.steps)
+        engine = (
+            Engine()
+            .with_dsn(dsn)
+            .with_graph_loader(proxy.load_graph)
+            .with_task_executor(proxy.execute_task)
+            .with_workers(self._workers)
+        )
+        self.engine = await self._stack.enter_async_context(engine)
+
+    def round(self, flows: int = FLOWS_PER_ROUND, submitters: int = SUBMITTERS) -> RoundResult:
+        """Run one round of ``flows`` flows on the started engine."""
+        if self.engine is None:
+            raise RuntimeError("the benchmark engine is not started")
+        return self._runner.run(run_round(self.engine, self.steps, flows, submitters))
+
+    def close(self) -> None:
+        """Shut the engine down, drop the database and close the event loop."""
+        try:
+            self._runner.run(self._stack.aclose())
+        finally:
+            self.engine = None
+            self._runner.close()

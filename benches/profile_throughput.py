@@ -1,0 +1,60 @@
+"""One round of the throughput benchmark as a plain script, for py-spy and cProfile.
+
+    python benches/profile_throughput.py --dialect sqlite --flows 1000
+    python -m cProfile -s cumulative benches/profile_throughput.py --dialect postgresql --flows 500
+    py-spy record -o flame.svg -- python benches/profile_throughput.py --dialect mysql
+
+It runs the same workload as ``test_throughput.py`` (``_throughput.py``), without a warm-up round
+so a profile sees one batch, and prints the same table. Engine startup and migration happen
+before the round and are not in the numbers (they are in a profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _throughput import (
+    DIALECTS,
+    FLOWS_PER_ROUND,
+    SUBMITTERS,
+    WORKERS,
+    BenchEngine,
+    DatabaseUnavailableError,
+    format_table,
+    summarize,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one round on the chosen dialect and print the numbers; 2 when its server is down."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--dialect", choices=DIALECTS, default="sqlite")
+    parser.add_argument("--flows", type=int, default=FLOWS_PER_ROUND, help="flows in the round")
+    parser.add_argument("--submitters", type=int, default=SUBMITTERS)
+    parser.add_argument("--workers", type=int, default=WORKERS)
+    args = parser.parse_args(argv)
+    if args.flows < 1 or args.submitters < 1 or args.workers < 1:
+        parser.error("--flows, --submitters and --workers must be at least 1")
+
+    bench = BenchEngine(args.dialect, workers=args.workers)
+    try:
+        bench.start()
+    except DatabaseUnavailableError as exc:
+        print(f"skipped: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = bench.round(args.flows, args.submitters)
+    finally:
+        bench.close()
+    print(
+        f"{args.dialect}: {result.flows} flows, {args.submitters} submitters, "
+        f"{args.workers} workers, {result.elapsed:.2f} s wall, "
+        f"{result.cpu_ms_per_flow:.2f} ms CPU per flow"
+    )
+    print(format_table([summarize(args.dialect, [result])]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
