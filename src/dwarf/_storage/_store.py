@@ -162,9 +162,13 @@ async def _open_postgresql(index: int, dsn: Dsn, size: int) -> Shard:
 
     async def make() -> Any:
         conn = await connect_postgresql(dsn)
-        await q.configure_connection(conn)
-        # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
-        await conn.set_autocommit(True)
+        try:
+            await q.configure_connection(conn)
+            # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
+            await conn.set_autocommit(True)
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     pool = _Pool(make, size, close=_close_async, alive=lambda conn: not conn.closed)
@@ -340,10 +344,10 @@ class _Pool:
                         await self._close_conn(conn)
 
     async def close(self) -> None:
-        """Close every connection; borrowed ones close when returned."""
+        """Close every connection, borrowed ones included (a straggler gets a closed one)."""
         self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            self._all.discard(conn)
+        self._idle = []
+        every, self._all = list(self._all), set()
+        for conn in every:
             with contextlib.suppress(Exception):
                 await self._close_conn(conn)

@@ -97,7 +97,7 @@ class Dispatcher:
         # recovery (and the fenced writes keep a late finish harmless).
         stuck: set[asyncio.Task[None]] = set()
         if self._worker_tasks:
-            _, stuck = await asyncio.wait(self._worker_tasks, timeout=1.0)
+            _, stuck = await asyncio.wait(self._worker_tasks, timeout=5.0)
         if stuck:
             self._rt.log.error("%d worker(s) ignored cancellation at shutdown", len(stuck))
         await self._release_unstarted()

@@ -37,6 +37,15 @@ def format_key(shard: int, row_id: int, token: str) -> str:
     return f"{shard}-{row_id}-{token}"
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(token: str) -> bool:
+    # Tokens are exactly what new_token() makes; anything else cannot match a row (and must
+    # not reach SQL, where MariaDB's PAD SPACE collation would ignore trailing spaces).
+    return all(ch in _HEX for ch in token)
+
+
 def parse_key(text: str, *, kind: str, num_shards: int) -> Key:
     """Parse a flow/step/thread key; ``kind`` ("flow", "step", "thread") names it in errors.
 
@@ -51,7 +60,7 @@ def parse_key(text: str, *, kind: str, num_shards: int) -> Key:
     if not (shard_text.isdigit() and id_text.isdigit()) or not shard_text.isascii():
         raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
     shard, row_id = int(shard_text), int(id_text)
-    if shard < 1 or row_id < 1 or len(token) > 16:
+    if shard < 1 or row_id < 1 or len(token) != 16 or not _is_hex(token):
         raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
     if shard > num_shards:
         raise NotFoundError(f"{kind} not found")

@@ -21,7 +21,7 @@ from dwarf.engine._keys import format_key
 from dwarf.engine._ops_flows import get_flow, json_object
 from dwarf.engine._rewind_dag import overlay
 from dwarf.engine._runtime import Runtime
-from dwarf.engine._subgraph import find_interrupted_leaf
+from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads
@@ -74,10 +74,7 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
         state = overlay(loads(leaf.state), changes, nulls_delete=False)
         if not await q.resume_break_step(conn, state=dumps(state), step_id=leaf.step_id):
             raise ConflictError("the paused step was released by another caller")
-        await q.resume_flow(conn, flow_id=leaf_flow.flow_id)
-        for caller_flow, caller in reversed(chain):
-            await q.resume_caller_step(conn, step_id=caller.step_id)
-            await q.resume_flow(conn, flow_id=caller_flow.flow_id)
+        await release_chain(shard, conn, leaf_flow, chain)
         released: int = leaf.step_id
         return released
 

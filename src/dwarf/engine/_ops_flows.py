@@ -21,7 +21,7 @@ from dwarf.engine._finalize import compute_final_state
 from dwarf.engine._keys import Key, format_key, new_token
 from dwarf.engine._outcomes import outcome_in_tx
 from dwarf.engine._runtime import Runtime
-from dwarf.engine._subgraph import find_interrupted_leaf
+from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
 from dwarf.workflow import END, FlowOptions, FlowOutcome, Graph, Status
 from dwarf.workflow._baggage import baggage_scope
@@ -44,6 +44,9 @@ __all__ = [
 
 MAX_TIME_BUDGET = timedelta(days=24)
 """Budgets are stored as INT milliseconds; this keeps them (and leases) in range everywhere."""
+
+MAX_TEXT = 16_384
+"""Longest cancel reason accepted (errors are cut to this length before they are stored)."""
 
 WAIT_RECHECK = 0.5
 """Waiters re-read the flow this often, so a stop on another replica is never missed for long."""
@@ -278,6 +281,8 @@ async def _wait(
     waiter = rt.waiters.register(canonical)
     try:
         while True:
+            if rt.waiters.closed:
+                raise UnavailableError("the engine shut down while awaiting the flow")
             handed = waiter.outcome
             outcome = handed if handed is not None else await snapshot(rt, canonical)
             waiter.outcome = None
@@ -305,9 +310,12 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     shard, key = rt.parse(flow_key, "flow")
     if not isinstance(reason, str):
         raise BadRequestError("reason must be a string")
+    if len(reason) > MAX_TEXT:
+        raise BadRequestError(f"reason must be at most {MAX_TEXT} characters")
 
     async def tx(conn: Any) -> tuple[GetFlowRow, dict[str, Any]]:
         flow = await get_flow(shard, key, conn)
+        _require_root(flow, "cancel")
         if flow.status not in (Status.CREATED, Status.RUNNING, Status.INTERRUPTED):
             raise ConflictError(f"flow is already {flow.status}")
         graph = rt.graph_of(shard, flow)
@@ -338,6 +346,12 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     rt.notify_host(flow.notify_hostname, outcome)
 
 
+def _require_root(flow: GetFlowRow, operation: str) -> None:
+    """Subgraph flows are driven through their root: acting on a child would strand its caller."""
+    if flow.surgraph_flow_id:
+        raise BadRequestError(f"cannot {operation} a subgraph flow: {operation} its root flow")
+
+
 async def _descendants(shard: Shard, conn: Any, flow_id: int) -> list[int]:
     """Ids of every subgraph flow below ``flow_id``, deepest first."""
     found: list[int] = []
@@ -357,6 +371,7 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
 
     async def tx(conn: Any) -> int:
         flow = await get_flow(shard, key, conn)
+        _require_root(flow, "resume")
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not interrupted")
         # Walk from the root down the interrupted subgraph callers to the step to release.
@@ -365,10 +380,7 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
             raise ConflictError("the flow is paused at a breakpoint: use resume_break")
         if not await shard.q.resume_leaf_step(conn, step_id=leaf.step_id, resume_data=dumps(data)):
             raise ConflictError("the interrupted step was released by another caller")
-        await shard.q.resume_flow(conn, flow_id=leaf_flow.flow_id)
-        for caller_flow, caller in reversed(chain):
-            await shard.q.resume_caller_step(conn, step_id=caller.step_id)
-            await shard.q.resume_flow(conn, flow_id=caller_flow.flow_id)
+        await release_chain(shard, conn, leaf_flow, chain)
         released: int = leaf.step_id
         return released
 

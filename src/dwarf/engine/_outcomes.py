@@ -7,14 +7,12 @@ a created or running flow reports an empty state (there is no consistent view mi
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
 from dwarf.engine._finalize import merge_replace
 from dwarf.engine._keys import format_key
-from dwarf.engine._subgraph import NothingInterrupted, find_interrupted_leaf
 from dwarf.errors import NotFoundError
 from dwarf.workflow import FlowOutcome, Status
 from dwarf.workflow._json import loads
@@ -35,8 +33,11 @@ async def outcome_in_tx(shard: Shard, conn: Any, flow: GetFlowRow) -> FlowOutcom
             cancel_reason=flow.cancel_reason if status is Status.CANCELLED else "",
         )
     if status is Status.INTERRUPTED:
-        with contextlib.suppress(NothingInterrupted):
-            _, _, leaf = await find_interrupted_leaf(shard, conn, flow, from_root=False)
+        # The flow's own earliest interrupted step: the one the next resume releases (for a
+        # paused subgraph, the caller step, which carries the leaf's payload).
+        interrupted = await shard.q.get_interrupted_steps(conn, flow_id=flow.flow_id)
+        if interrupted:
+            leaf = interrupted[0]
             payload = loads(leaf.interrupt_payload)
             return FlowOutcome(
                 flow_key=key,

@@ -20,7 +20,10 @@ from dwarf.engine._runtime import Runtime
 from dwarf.engine._subgraph import revive_caller
 from dwarf.workflow import FlowOutcome, Graph, Reducer, Status
 
-__all__ = ["FlowFailure", "announce_stop", "fail_step", "fail_upward"]
+MAX_ERROR = 16_384
+"""Longest error text stored on a step or flow."""
+
+__all__ = ["MAX_ERROR", "FlowFailure", "announce_stop", "fail_step", "fail_upward"]
 
 
 class _StepRef(Protocol):
@@ -81,6 +84,9 @@ async def fail_step(
 ) -> None:
     """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
     reducers = graph.reducers()
+    if len(error) > MAX_ERROR:
+        # Error texts can be huge (a whole response body); MariaDB's TEXT holds 64 KB.
+        error = error[: MAX_ERROR - 1] + "…"
 
     async def tx(conn: Any) -> FlowFailure | None:
         failed = await shard.q.fail_step(

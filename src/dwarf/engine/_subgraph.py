@@ -29,6 +29,7 @@ __all__ = [
     "find_interrupted_leaf",
     "load_child_graph",
     "propagate_pause",
+    "release_chain",
     "revive_caller",
     "spawn_child",
 ]
@@ -155,17 +156,16 @@ async def propagate_pause(
 
 
 async def find_interrupted_leaf(
-    shard: Shard, conn: Any, flow: GetFlowRow, *, from_root: bool = True
+    shard: Shard, conn: Any, flow: GetFlowRow
 ) -> tuple[list[tuple[GetFlowRow, GetInterruptedStepsRow]], GetFlowRow, GetInterruptedStepsRow]:
-    """Walk down the interrupted callers to the step a resume releases.
+    """Walk from ``flow``'s root down the interrupted callers to the step a resume releases.
 
-    The walk starts at ``flow``'s root (or at ``flow`` itself). Returns the (flow, caller step)
-    pairs passed on the way, the leaf's flow and the leaf step. Raises ``NothingInterrupted``
-    when no step is interrupted.
+    Returns the (flow, caller step) pairs passed on the way, the leaf's flow and the leaf step.
+    Raises ``NothingInterrupted`` when no step is interrupted.
     """
     q = shard.q
     current = flow
-    while from_root and current.surgraph_flow_id:
+    while current.surgraph_flow_id:
         parent = await q.get_flow_by_id(conn, flow_id=current.surgraph_flow_id)
         if parent is None:
             break
@@ -183,3 +183,40 @@ async def find_interrupted_leaf(
                 current = child
                 continue
         return chain, current, top
+
+
+async def release_chain(
+    shard: Shard,
+    conn: Any,
+    leaf_flow: GetFlowRow,
+    chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]],
+) -> None:
+    """After the leaf was released: flip its flow to running, then each caller and flow above.
+
+    A flow with another interrupted step (a second paused branch) stays interrupted, and so
+    does everything above it: its caller is still waiting on a paused child.
+    """
+    q = shard.q
+    paused = leaf_flow
+    if await q.resume_flow(conn, flow_id=leaf_flow.flow_id):
+        for caller_flow, caller in reversed(chain):
+            await q.resume_caller_step(conn, step_id=caller.step_id)
+            if not await q.resume_flow(conn, flow_id=caller_flow.flow_id):
+                paused = caller_flow
+                break
+        else:
+            return
+    # ``paused`` keeps another interrupted step: the callers above it now wait on THAT one, so
+    # they show its payload (clear, then re-pause: the payload is first-writer-wins).
+    remaining = await q.get_interrupted_steps(conn, flow_id=paused.flow_id)
+    if not remaining:
+        return
+    payload = remaining[0].interrupt_payload
+    # ``chain`` runs root-first: the callers above ``paused`` sit in the flows before it.
+    depth = next(
+        (i for i, (caller_flow, _) in enumerate(chain) if caller_flow.flow_id == paused.flow_id),
+        len(chain),
+    )
+    for _, caller in reversed(chain[:depth]):
+        await q.resume_caller_step(conn, step_id=caller.step_id)
+        await q.interrupt_caller_step(conn, step_id=caller.step_id, interrupt_payload=payload)
