@@ -206,6 +206,10 @@ async def _transition(
             shard, conn, flow, graph, row, spawn, arrivals, inserter, reducers
         )
         if fired is not None:
+            if not inserted:
+                # A source whose only way on was straight into its own fan-in: link it, or it
+                # would stay a DAG tail and the final state would start from it.
+                await q.set_step_successor(conn, step_id=row.step_id, successor_id=fired)
             inserted.append(fired)
     if stopped is None and (inserted or push):
         current = inserted[0] if len(inserted) == 1 else 0

@@ -136,7 +136,8 @@ async def _execute(step: _Step) -> None:
     baggage = loads(flow.baggage)
     carrier = Flow(
         state=state,
-        changes=step.prior_changes,
+        changes=dict(step.prior_changes),
+        trusted_json=True,
         flow_key=step.flow_key,
         step_key=format_key(step.shard.index, row.step_id, row.step_token),
         attempt=row.attempt,

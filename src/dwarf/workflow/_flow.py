@@ -180,9 +180,11 @@ class Flow:
     * ``resume_data`` - not None when this step armed an interrupt and was resumed;
     * ``subgraph_outcome`` - ``(final_state, error)`` once the child of ``subgraph`` finished
       (``error`` empty when it completed);
-    * ``now`` - the clock ``retry(give_up_after=...)`` reads (default: UTC now).
+    * ``now`` - the clock ``retry(give_up_after=...)`` reads (default: UTC now);
+    * ``trusted_json`` - engine-facing: ``state`` and ``changes`` are fresh JSON dicts owned by
+      the carrier from now on, adopted without the copy and check.
 
-    Inputs are copied: the carrier never aliases the caller's dicts.
+    Inputs are copied (unless trusted): the carrier never aliases the caller's dicts.
     """
 
     def __init__(
@@ -200,13 +202,21 @@ class Flow:
         resume_data: Mapping[str, Any] | None = None,
         subgraph_outcome: tuple[Mapping[str, Any], str] | None = None,
         now: Callable[[], datetime] = _utc_now,
+        trusted_json: bool = False,
     ) -> None:
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
             raise ValueError(f"attempt must be a non-negative int, got {attempt!r}")
         self._now = now
         started = _as_utc(now(), "now()")
-        self._state: dict[str, Any] = to_json_value(dict(state or {}), path="state")
-        self._changes: dict[str, Any] = to_json_value(dict(changes or {}), path="changes")
+        if trusted_json and isinstance(state, dict) and isinstance(changes, dict):
+            # Engine-facing: dicts the engine just parsed from the database are valid JSON and
+            # referenced by nothing else, so they are adopted without the (per-step, O(state))
+            # copy and check.
+            self._state: dict[str, Any] = state
+            self._changes: dict[str, Any] = changes
+        else:
+            self._state = to_json_value(dict(state or {}), path="state")
+            self._changes = to_json_value(dict(changes or {}), path="changes")
         self._flow_key = flow_key
         self._step_key = step_key
         self._attempt = attempt
