@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -229,6 +229,13 @@ class _SqliteHandle:
 _shared_sqlite: dict[str, _SqliteHandle] = {}
 
 
+def _sqlite_key(dsn: Dsn) -> str:
+    """Which in-process connection a DSN shares ("" = its own private one)."""
+    if dsn.is_memory:
+        return "" if dsn.path == ":memory:" else dsn.path
+    return os.path.abspath(dsn.path)
+
+
 def _sqlite_target(dsn: Dsn) -> tuple[str, bool]:
     params = {k: v for k, v in dsn.params.items() if k in {"mode", "cache"}}
     if dsn.path == ":memory:" and not params:
@@ -244,9 +251,7 @@ async def _open_sqlite(index: int, dsn: Dsn) -> Shard:
 
     # Engines in one process share one connection per database (memory or file): SQLite has
     # one writer, and a second connection in the same process would only wait on the first.
-    key = dsn.path if dsn.is_memory and dsn.path != ":memory:" else ""
-    if not dsn.is_memory:
-        key = str(Path(dsn.path).resolve())
+    key = _sqlite_key(dsn)
     handle = _shared_sqlite.get(key) if key else None
     if handle is None:
         # Let connect_sqlite validate the DSN and create the file with its settings, then drive
