@@ -23,5 +23,6 @@ def new_engine() -> Engine:
 
     return Engine()
 
+
 # A library logs through its own logger and leaves output to the host (silent until configured).
 logging.getLogger("dwarf").addHandler(logging.NullHandler())
