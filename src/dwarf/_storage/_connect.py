@@ -104,6 +104,10 @@ async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...
         raise UnavailableError(
             f"PostgreSQL at {where} failed while setting up the session: {_one_line(exc, dsn)}"
         ) from None
+    except BaseException:
+        # Cancelled mid-setup (an engine shutting down): never leak the open connection.
+        await conn.close()
+        raise
     return conn
 
 
@@ -151,6 +155,9 @@ async def connect_mysql(dsn: Dsn) -> Any:
     except asyncmy.errors.MySQLError as exc:
         conn.close()
         raise _mysql_error(exc, dsn, where) from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -29,7 +29,15 @@ from dwarf.engine._routing import Route
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._settle import announce_stop, fail_upward
 from dwarf.engine._subgraph import revive_caller
-from dwarf.workflow import FlowOutcome, Graph, Reducer, Status, fold_changes, merge_state
+from dwarf.workflow import (
+    FlowOutcome,
+    Graph,
+    Reducer,
+    Status,
+    fold_changes,
+    merge_state,
+    strip_tombstones,
+)
 from dwarf.workflow._json import dumps, loads
 
 __all__ = ["Advance", "AdvanceResult", "advance"]
@@ -320,7 +328,7 @@ class _Inserter:
             step_depth=depth if depth is not None else self._row.step_depth + 1,
             step_token=new_token(),
             task_name=node,
-            state=dumps(state),
+            state=dumps(strip_tombstones(state)),
             changes="{}",
             status="pending",
             time_budget_ms=budget_ms,

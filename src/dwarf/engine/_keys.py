@@ -37,6 +37,9 @@ def format_key(shard: int, row_id: int, token: str) -> str:
     return f"{shard}-{row_id}-{token}"
 
 
+MAX_ID = 2**63 - 1
+"""Ids are signed 64-bit in every dialect: a larger one names no row."""
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -62,6 +65,6 @@ def parse_key(text: str, *, kind: str, num_shards: int) -> Key:
     shard, row_id = int(shard_text), int(id_text)
     if shard < 1 or row_id < 1 or len(token) != 16 or not _is_hex(token):
         raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
-    if shard > num_shards:
+    if shard > num_shards or row_id > MAX_ID:
         raise NotFoundError(f"{kind} not found")
     return Key(shard, row_id, token)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
 from dwarf.engine._config import as_timedelta
@@ -22,7 +23,13 @@ from dwarf.engine._keys import Key, format_key, new_token
 from dwarf.engine._outcomes import outcome_in_tx
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
-from dwarf.errors import BadRequestError, ConflictError, NotFoundError, UnavailableError
+from dwarf.errors import (
+    BadRequestError,
+    ConflictError,
+    DwarfError,
+    NotFoundError,
+    UnavailableError,
+)
 from dwarf.workflow import END, FlowOptions, FlowOutcome, Graph, Status
 from dwarf.workflow._baggage import baggage_scope
 from dwarf.workflow._json import dumps, to_json_value
@@ -32,6 +39,9 @@ __all__ = [
     "cancel",
     "create",
     "create_task",
+    "flow_options",
+    "json_value",
+    "ring",
     "get_flow",
     "insert_flow",
     "json_object",
@@ -50,6 +60,23 @@ MAX_TEXT = 16_384
 
 WAIT_RECHECK = 0.5
 """Waiters re-read the flow this often, so a stop on another replica is never missed for long."""
+
+
+def flow_options(options: FlowOptions | None) -> FlowOptions:
+    """The caller's options (None = defaults); anything but a ``FlowOptions`` is a 400."""
+    if options is None:
+        return FlowOptions()
+    if not isinstance(options, FlowOptions):
+        raise BadRequestError(f"options must be a FlowOptions, got {type(options).__name__}")
+    return options
+
+
+def json_value(value: Any, what: str) -> Any:
+    """Convert a caller's JSON value; a value with no JSON form is a 400 naming ``what``."""
+    try:
+        return to_json_value(value, path=what)
+    except (TypeError, ValueError) as exc:
+        raise BadRequestError(str(exc)) from None
 
 
 def json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
@@ -111,8 +138,8 @@ async def create(
     """
     if not isinstance(workflow_name, str) or not workflow_name.strip():
         raise BadRequestError("workflow_name must not be empty")
-    opts = options if options is not None else FlowOptions()
-    baggage = to_json_value(opts.baggage, path="options.baggage")
+    opts = flow_options(options)
+    baggage = json_value(opts.baggage, "options.baggage")
     graph = await _load_graph(rt, workflow_name, baggage)
     return await insert_flow(rt, workflow_name, graph, initial_state, opts, start=start)
 
@@ -130,7 +157,7 @@ async def create_task(
     graph.add_task(task_name, task_name)
     graph.add_transition(task_name, END)
     graph = rt.validated(graph)[0]
-    opts = options if options is not None else FlowOptions()
+    opts = flow_options(options)
     return await insert_flow(rt, task_name, graph, initial_state, opts)
 
 
@@ -150,7 +177,7 @@ async def insert_flow(
     With ``start`` the same transaction starts it, and the entry step is rung in afterwards.
     """
     state = json_object(initial_state, "initial_state")
-    baggage = to_json_value(opts.baggage, path="options.baggage")
+    baggage = json_value(opts.baggage, "options.baggage")
     priority = opts.priority if opts.priority > 0 else rt.config.default_priority
     weight = opts.fairness_weight if opts.fairness_weight > 0 else 1.0
     budget_ms = _budget_ms(rt, opts)
@@ -230,25 +257,34 @@ async def insert_flow(
 
     flow_id, entry_step_id = await target.transact(tx)
     if start:
-        rt.doorbell(target, entry_step_id)
+        ring(rt, target, entry_step_id, delay_ms)
     return format_key(target.index, flow_id, token)
+
+
+def ring(rt: Runtime, shard: Shard, step_id: int, delay_ms: int) -> None:
+    """Make a newly pending step run: now, or (``start_at``) when its ``not_before`` comes."""
+    if delay_ms > 0:
+        rt.wake_in(timedelta(milliseconds=delay_ms))
+    else:
+        rt.doorbell(shard, step_id)
 
 
 async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     """Start a ``created`` flow: its entry step becomes pending (409 if not ``created``)."""
     shard, key = rt.parse(flow_key, "flow")
 
-    async def tx(conn: Any) -> int:
+    async def tx(conn: Any) -> tuple[int, int]:
         flow = await get_flow(shard, key, conn)
         if flow.status != Status.CREATED:
             raise ConflictError(f"flow is {flow.status}, not created")
         await shard.q.activate_flow_steps(conn, flow_id=flow.flow_id)
         if not await shard.q.start_flow(conn, flow_id=flow.flow_id, notify_hostname=hostname):
             raise ConflictError("flow is no longer created")
-        return flow.step_id
+        schedule = await shard.q.get_step_schedule(conn, step_id=flow.step_id)
+        return flow.step_id, schedule.delay_ms if schedule is not None else 0
 
-    step_id = await shard.transact(tx)
-    rt.doorbell(shard, step_id)
+    step_id, delay_ms = await shard.transact(tx)
+    ring(rt, shard, step_id, delay_ms)
 
 
 async def snapshot(rt: Runtime, flow_key: str) -> FlowOutcome:
@@ -284,7 +320,12 @@ async def _wait(
             if rt.waiters.closed:
                 raise UnavailableError("the engine shut down while awaiting the flow")
             handed = waiter.outcome
-            outcome = handed if handed is not None else await snapshot(rt, canonical)
+            try:
+                outcome = handed if handed is not None else await snapshot(rt, canonical)
+            except DwarfError:
+                if rt.waiters.closed:  # the shards closed under the read: a shutdown, not a bug
+                    raise UnavailableError("the engine shut down while awaiting the flow") from None
+                raise
             waiter.outcome = None
             if outcome.stopped:
                 return outcome

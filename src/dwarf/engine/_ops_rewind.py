@@ -34,7 +34,7 @@ from dwarf._storage._store import Shard
 from dwarf.engine._flow_trees import chunks, descendants, drop_flows
 from dwarf.engine._fork import fork as _fork
 from dwarf.engine._keys import format_key, new_token
-from dwarf.engine._ops_flows import MAX_TIME_BUDGET, get_flow, json_object
+from dwarf.engine._ops_flows import MAX_TIME_BUDGET, flow_options, get_flow, json_object
 from dwarf.engine._rewind_dag import Node, count_branches, lineage_chain, overlay, sweep
 from dwarf.engine._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
@@ -209,9 +209,7 @@ async def continue_thread(
     """
     shard, key = rt.parse(thread_key, "thread")
     additional = json_object(additional_state, "additional_state")
-    if options is not None and not isinstance(options, FlowOptions):
-        raise BadRequestError(f"options must be FlowOptions, got {type(options).__name__}")
-    opts = options if options is not None else FlowOptions()
+    opts = flow_options(options)
     latest = await shard.read(lambda conn: _latest_turn(shard, conn, key.id, key.token))
     _root_only(latest, "continue")
     if latest.status != Status.COMPLETED:
