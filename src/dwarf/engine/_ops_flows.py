@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
 from dwarf.engine._config import as_timedelta
