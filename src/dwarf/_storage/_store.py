@@ -92,7 +92,10 @@ class Shard:
                 return await self._once(fn)
             except Exception as exc:
                 if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
-                    raise self._translate(exc) from exc
+                    translated = self._translate(exc)
+                    if translated is exc:
+                        raise
+                    raise translated from exc
             await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
         raise AssertionError("unreachable")
 
@@ -110,7 +113,10 @@ class Shard:
                     return await fn(conn)
             except Exception as exc:
                 if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
-                    raise self._translate(exc) from exc
+                    translated = self._translate(exc)
+                    if translated is exc:
+                        raise
+                    raise translated from exc
             await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
         raise AssertionError("unreachable")
 
