@@ -23,7 +23,7 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._finalize import compute_final_state
+from dwarf.engine._finalize import compute_final_state, for_each_bindings
 from dwarf.engine._keys import format_key, new_token
 from dwarf.engine._routing import Route
 from dwarf.engine._runtime import Runtime
@@ -189,9 +189,18 @@ async def _transition(
 
     push = route.fan_out
     spawn = row.step_id if push else row.lineage_id
+    # A fan-out source sent (by goto) straight into its own fan-in fans nothing out: the fan-in
+    # fires at once, as for an empty cohort.
+    own_fan_in = None if push else graph.fan_in_of(row.task_name)
     inserted: list[int] = []
     arrivals: list[str] = []
     for ordinal, branch in enumerate(route.branches):
+        if branch.node == own_fan_in:
+            state = merge_state(decision.input_state, decision.changes, reducers)
+            inserted.append(
+                await inserter.insert(branch.node, state, row.lineage_id, row.fan_out_ordinal)
+            )
+            continue
         if graph.is_fan_in(branch.node):
             arrivals.append(branch.node)
             continue
@@ -248,7 +257,9 @@ async def _arrive(
         return None, None
     if cohort.cohort_failures:
         error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
-        failed = await fail_upward(shard, conn, flow, cohort.lineage_id, reducers, error)
+        failed = await fail_upward(
+            shard, conn, flow, cohort.lineage_id, graph, error, [cohort.task_name]
+        )
         if failed is None:
             return None, None
         key = format_key(shard.index, flow.flow_id, flow.flow_token)
@@ -261,11 +272,8 @@ async def _arrive(
         merged = fold_changes(base, await _cohort_deltas(shard, conn, spawn), reducers)
     except (TypeError, ValueError) as exc:
         raise _ArrivalError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
-    for edge in graph.outgoing(cohort.task_name):
-        if edge.for_each:
-            name = edge.as_ or "item"
-            for key_name in (name, f"{name}Index", f"{name}Count"):
-                merged.pop(key_name, None)
+    for key_name in for_each_bindings(graph, cohort.task_name):
+        merged.pop(key_name, None)
     depth = (await q.max_cohort_depth(conn, lineage_id=spawn) or row.step_depth) + 1
     # The fan-in continues the spawn's own branch (if the spawn sat in an outer cohort).
     ordinal = await q.get_step_ordinal(conn, step_id=spawn) or 0

@@ -33,6 +33,7 @@ __all__ = ["Dispatcher"]
 MAX_POLL = 300.0
 BACKLOG_POLL = 60.0
 LOWEST_BAND = -(2**31)
+MAX_LOST_ROUNDS = 3
 
 Claimed = tuple[Shard, SelectClaimedStepsRow, GetFlowRow | None]
 
@@ -50,6 +51,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._next_poll = self._loop.time()
+        # The earliest wake-up asked for since the last poll began: a wake_in that arrives while
+        # a poll runs must survive that poll's own (older) view of the schedule.
+        self._requested = float("inf")
         self._rng = random.Random()
         self._stopping = False
         self._service: list[asyncio.Task[None]] = []
@@ -75,6 +79,7 @@ class Dispatcher:
     def wake_in(self, delay: timedelta) -> None:
         """Make sure the poll timer fires no later than ``delay`` from now."""
         when = self._loop.time() + max(delay.total_seconds(), 0.0)
+        self._requested = min(self._requested, when)
         if when < self._next_poll:
             self._next_poll = when
             self._wake.set()
@@ -156,17 +161,26 @@ class Dispatcher:
                 self.wake_in(timedelta(seconds=1))
 
     async def _fill(self) -> None:
+        lost_rounds = 0
         while not self._stopping:
             wanted = self._idle - self._queue.qsize()
             if wanted <= 0:
                 return
-            claimed = await self._claim(wanted)
+            claimed, planned = await self._claim(wanted)
             for item in claimed:
                 self._queue.put_nowait(item)
-            if len(claimed) < wanted:
-                return
+            if planned < wanted:
+                return  # nothing more is due
+            if len(claimed) < planned:
+                # Peers won some of the planned steps: scan again for the rest, a few times,
+                # rather than idling until the next poll while work is due.
+                lost_rounds += 1
+                if lost_rounds > MAX_LOST_ROUNDS:
+                    self.wake_in(timedelta(milliseconds=50))
+                    return
 
-    async def _claim(self, wanted: int) -> list[Claimed]:
+    async def _claim(self, wanted: int) -> tuple[list[Claimed], int]:
+        """Plan and claim up to ``wanted`` due steps: (what this replica won, how many planned)."""
         above = LOWEST_BAND
         limit = max(4 * wanted, 64)
         shards = self._rt.shards
@@ -174,7 +188,7 @@ class Dispatcher:
             scans = await asyncio.gather(*(_scan(shard, above, limit) for shard in shards))
             band = pick_band(rows[0].priority if rows else None for rows in scans)
             if band is None:
-                return []
+                return [], 0
             candidates = [
                 _candidate(shard, row)
                 for shard, rows in zip(shards, scans, strict=True)
@@ -194,9 +208,10 @@ class Dispatcher:
                 *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
             )
             claimed = {(item[0].index, item[1].step_id): item for group in won for item in group}
-            return [
+            mine = [
                 claimed[key] for key in ((c.shard, c.step_id) for c in plan.batch) if key in claimed
             ]
+            return mine, len(plan.batch)
 
     async def _claim_on(self, shard: Shard, step_ids: list[int]) -> list[Claimed]:
         q, owner = shard.q, self._rt.owner
@@ -228,6 +243,7 @@ class Dispatcher:
                 self._wake.clear()
                 if self._loop.time() < self._next_poll:
                     continue
+            self._requested = float("inf")
             try:
                 delay = await self._poll_once()
             except asyncio.CancelledError:
@@ -235,7 +251,7 @@ class Dispatcher:
             except Exception:
                 self._rt.log.exception("Polling pending steps")
                 delay = 1.0
-            self._next_poll = self._loop.time() + delay
+            self._next_poll = min(self._loop.time() + delay, self._requested)
             self._signal.request()
 
     async def _poll_once(self) -> float:

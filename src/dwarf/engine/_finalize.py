@@ -8,14 +8,14 @@ is ``{}``. Tombstones (JSON null from ``delete``) are dropped: a deleted key is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dwarf._storage._store import Shard
-from dwarf.workflow import Reducer, fold_changes, strip_tombstones
+from dwarf.workflow import Graph, Reducer, fold_changes, strip_tombstones
 from dwarf.workflow._json import dumps, loads
 
-__all__ = ["compute_final_state", "fail_flow_in_tx", "merge_replace"]
+__all__ = ["compute_final_state", "fail_flow_in_tx", "for_each_bindings", "merge_replace"]
 
 
 def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,9 +44,30 @@ async def compute_final_state(
 
 
 async def fail_flow_in_tx(
-    shard: Shard, conn: Any, flow_id: int, error: str, reducers: Mapping[str, Reducer]
+    shard: Shard,
+    conn: Any,
+    flow_id: int,
+    error: str,
+    reducers: Mapping[str, Reducer],
+    strip: Iterable[str] = (),
 ) -> tuple[bool, dict[str, Any]]:
-    """Fail the flow (first failure wins). Returns whether this call changed it, and its state."""
+    """Fail the flow (first failure wins). Returns whether this call changed it, and its state.
+
+    ``strip`` names fields to drop from the final state: the per-branch forEach bindings of
+    the failed cohorts, which are bookkeeping, not results.
+    """
     final = await compute_final_state(shard, conn, flow_id, reducers)
+    for name in strip:
+        final.pop(name, None)
     changed = await shard.q.fail_flow(conn, flow_id=flow_id, error=error, final_state=dumps(final))
     return changed > 0, final
+
+
+def for_each_bindings(graph: Graph, task: str) -> list[str]:
+    """The ``<as>``, ``<as>Index``, ``<as>Count`` fields the forEach edges out of ``task`` bind."""
+    names: list[str] = []
+    for edge in graph.outgoing(task):
+        if edge.for_each:
+            name = edge.as_ or "item"
+            names += [name, f"{name}Index", f"{name}Count"]
+    return names

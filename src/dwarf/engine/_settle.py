@@ -8,17 +8,17 @@ then (ENGINE.md §5.4).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
-from dwarf.engine._finalize import fail_flow_in_tx
+from dwarf.engine._finalize import fail_flow_in_tx, for_each_bindings
 from dwarf.engine._keys import format_key
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._subgraph import revive_caller
-from dwarf.workflow import FlowOutcome, Graph, Reducer, Status
+from dwarf.workflow import FlowOutcome, Graph, Status
 
 MAX_ERROR = 16_384
 """Longest error text stored on a step or flow."""
@@ -49,25 +49,32 @@ async def fail_upward(
     conn: Any,
     flow: GetFlowRow,
     lineage: int,
-    reducers: Mapping[str, Reducer],
+    graph: Graph,
     error: str,
+    failed_spawns: Iterable[str] = (),
 ) -> FlowFailure | None:
     """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
 
     Returns the flow's failure when this one failed the flow, else None (the cohort is still
     waiting for siblings, or another failure already failed the flow). A flow failed through a
-    cohort reports its first failed step's error. A failed subgraph child revives its caller,
-    whose ``subgraph()`` then raises ``SubgraphFailedError``.
+    cohort reports its first failed step's error, and its final state drops the failed cohorts'
+    forEach bindings (``failed_spawns``: tasks of cohorts already known to have failed). A
+    failed subgraph child revives its caller, whose ``subgraph()`` raises ``SubgraphFailedError``.
     """
     q = shard.q
+    spawns = list(failed_spawns)
     while lineage != 0:
         await q.add_cohort_arrivals(conn, step_id=lineage, arrivals=1, failures=1)
         cohort = await q.get_cohort(conn, step_id=lineage)
         if cohort is None or cohort.cohort_arrivals < cohort.cohort_size:
             return None
+        spawns.append(cohort.task_name)
         lineage = cohort.lineage_id
         error = await q.first_failed_step_error(conn, flow_id=flow.flow_id) or "cohort failed"
-    changed, final = await fail_flow_in_tx(shard, conn, flow.flow_id, error, reducers)
+    strip = [name for task in spawns for name in for_each_bindings(graph, task)]
+    changed, final = await fail_flow_in_tx(
+        shard, conn, flow.flow_id, error, graph.reducers(), strip
+    )
     if not changed:
         return None
     revived = await revive_caller(shard, conn, flow, final, error)
@@ -83,7 +90,6 @@ async def fail_step(
     error: str,
 ) -> None:
     """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
-    reducers = graph.reducers()
     if len(error) > MAX_ERROR:
         # Error texts can be huge (a whole response body); MariaDB's TEXT holds 64 KB.
         error = error[: MAX_ERROR - 1] + "…"
@@ -94,7 +100,7 @@ async def fail_step(
         )
         if not failed:
             return None
-        return await fail_upward(shard, conn, flow, step.lineage_id, reducers, error)
+        return await fail_upward(shard, conn, flow, step.lineage_id, graph, error)
 
     failure = await shard.transact(tx)
     if failure is not None:
