@@ -87,17 +87,7 @@ class Shard:
 
     async def transact(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` in one transaction, re-running it whole on lock contention."""
-        for attempt in range(MAX_TX_ATTEMPTS):
-            try:
-                return await self._once(fn)
-            except Exception as exc:
-                if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
-                    translated = self._translate(exc)
-                    if translated is exc:
-                        raise
-                    raise translated from exc
-            await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
-        raise AssertionError("unreachable")
+        return await self._retrying(self._once, fn)
 
     async def read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run read-only ``fn(conn)`` outside a transaction (connections are in autocommit).
@@ -105,12 +95,16 @@ class Shard:
         A read needs no BEGIN/COMMIT round trips; a read that must see several rows as of one
         instant belongs in ``transact`` instead.
         """
+        return await self._retrying(self._bare, fn)
+
+    async def _retrying(
+        self,
+        run: Callable[[Callable[[Any], Awaitable[T]]], Awaitable[T]],
+        fn: Callable[[Any], Awaitable[T]],
+    ) -> T:
         for attempt in range(MAX_TX_ATTEMPTS):
             try:
-                if self._closed:
-                    raise UnavailableError(f"shard {self.index} is closed")
-                async with self._acquire() as conn:
-                    return await fn(conn)
+                return await run(fn)
             except Exception as exc:
                 if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
                     translated = self._translate(exc)
@@ -119,6 +113,12 @@ class Shard:
                     raise translated from exc
             await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
         raise AssertionError("unreachable")
+
+    async def _bare(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        if self._closed:
+            raise UnavailableError(f"shard {self.index} is closed")
+        async with self._acquire() as conn:
+            return await fn(conn)
 
     async def _once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         if self._closed:

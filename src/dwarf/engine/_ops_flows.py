@@ -19,6 +19,7 @@ from dwarf._storage._store import Shard
 from dwarf.engine._config import as_timedelta
 from dwarf.engine._finalize import compute_final_state
 from dwarf.engine._keys import Key, format_key, new_token
+from dwarf.engine._newflow import NewFlow, insert_flow_rows
 from dwarf.engine._outcomes import outcome_in_tx
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
@@ -204,55 +205,24 @@ async def insert_flow(
     graph_text = graph.to_json()
     entry = graph.entry_point
 
+    new = NewFlow(
+        token=token,
+        workflow_name=workflow_name,
+        graph=graph_text,
+        entry=entry,
+        state=dumps(state),
+        baggage=dumps(baggage),
+        priority=priority,
+        fairness_key=opts.fairness_key,
+        fairness_weight=weight,
+        time_budget_ms=budget_ms,
+        delay_ms=delay_ms,
+        delete_on_completion=opts.delete_on_completion,
+        thread=thread,
+    )
+
     async def tx(conn: Any) -> tuple[int, int]:
-        q = target.q
-        flow_id: int = await q.insert_flow(
-            conn,
-            flow_token=token,
-            workflow_name=workflow_name,
-            graph=graph_text,
-            baggage=dumps(baggage),
-            status="created",
-            surgraph_flow_id=0,
-            surgraph_step_depth=0,
-            surgraph_step_id=0,
-            root_flow_id=0,
-            thread_id=thread[0] if thread else 0,
-            thread_token=thread[1] if thread else "",
-            forked_from_step=0,
-            trace_parent="",
-            breakpoints="{}",
-            priority=priority,
-            fairness_key=opts.fairness_key,
-            fairness_weight=weight,
-            time_budget_ms=budget_ms,
-            delete_on_completion=1 if opts.delete_on_completion else 0,
-        )
-        await q.adopt_flow_identity(conn, flow_id=flow_id)
-        step_id = await q.insert_step(
-            conn,
-            flow_id=flow_id,
-            step_depth=1,
-            step_token=new_token(),
-            task_name=entry,
-            state=dumps(state),
-            changes="{}",
-            status="created",
-            time_budget_ms=budget_ms,
-            lineage_id=0,
-            fan_out_ordinal=0,
-            predecessor_id=0,
-            priority=priority,
-            fairness_key=opts.fairness_key,
-            fairness_weight=weight,
-            parked=0,
-            delay_ms=delay_ms,
-        )
-        await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
-        if start:
-            await q.activate_flow_steps(conn, flow_id=flow_id)
-            await q.start_flow(conn, flow_id=flow_id, notify_hostname="")
-        return flow_id, step_id
+        return await insert_flow_rows(target, conn, new, start=start)
 
     flow_id, entry_step_id = await target.transact(tx)
     if start:

@@ -34,6 +34,7 @@ from dwarf._storage._store import Shard
 from dwarf.engine._flow_trees import chunks, descendants, drop_flows
 from dwarf.engine._fork import fork as _fork
 from dwarf.engine._keys import format_key, new_token
+from dwarf.engine._newflow import NewFlow, insert_flow_rows
 from dwarf.engine._ops_flows import MAX_TIME_BUDGET, flow_options, get_flow, json_object
 from dwarf.engine._rewind_dag import Node, count_branches, lineage_chain, overlay, sweep
 from dwarf.engine._runtime import Runtime
@@ -240,6 +241,21 @@ async def continue_thread(
     fairness_key = opts.fairness_key or latest.fairness_key
     weight = opts.fairness_weight if opts.fairness_weight > 0 else latest.fairness_weight
     token = new_token()
+    new = NewFlow(
+        token=token,
+        workflow_name=latest.workflow_name,
+        graph=latest.graph,
+        entry=graph.entry_point,
+        state=dumps(state),
+        baggage=baggage,
+        priority=priority,
+        fairness_key=fairness_key,
+        fairness_weight=weight,
+        time_budget_ms=budget_ms,
+        delay_ms=delay_ms,
+        delete_on_completion=opts.delete_on_completion,
+        thread=(latest.thread_id, latest.thread_token),
+    )
 
     async def tx(conn: Any) -> int:
         q = shard.q
@@ -253,49 +269,7 @@ async def continue_thread(
             raise NotFoundError("thread not found")
         if current.flow_id != latest.flow_id or current.status != Status.COMPLETED:
             raise ConflictError("the thread was continued concurrently: only one turn may follow")
-        flow_id: int = await q.insert_flow(
-            conn,
-            flow_token=token,
-            workflow_name=latest.workflow_name,
-            graph=latest.graph,
-            baggage=baggage,
-            status="created",
-            surgraph_flow_id=0,
-            surgraph_step_depth=0,
-            surgraph_step_id=0,
-            root_flow_id=0,
-            thread_id=latest.thread_id,
-            thread_token=latest.thread_token,
-            forked_from_step=0,
-            trace_parent="",
-            breakpoints="{}",
-            priority=priority,
-            fairness_key=fairness_key,
-            fairness_weight=weight,
-            time_budget_ms=budget_ms,
-            delete_on_completion=1 if opts.delete_on_completion else 0,
-        )
-        await q.adopt_flow_identity(conn, flow_id=flow_id)
-        step_id = await q.insert_step(
-            conn,
-            flow_id=flow_id,
-            step_depth=1,
-            step_token=new_token(),
-            task_name=graph.entry_point,
-            state=dumps(state),
-            changes="{}",
-            status="created",
-            time_budget_ms=budget_ms,
-            lineage_id=0,
-            fan_out_ordinal=0,
-            predecessor_id=0,
-            priority=priority,
-            fairness_key=fairness_key,
-            fairness_weight=weight,
-            parked=0,
-            delay_ms=delay_ms,
-        )
-        await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
+        flow_id, _ = await insert_flow_rows(shard, conn, new, start=False)
         return flow_id
 
     flow_id = await shard.transact(tx)

@@ -18,6 +18,7 @@ from typing import Any
 from dwarf._storage._gen.rows import GetFlowRow, GetInterruptedStepsRow
 from dwarf._storage._store import Shard
 from dwarf.engine._keys import new_token
+from dwarf.engine._newflow import NewFlow, insert_flow_rows
 from dwarf.engine._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Graph
@@ -64,52 +65,24 @@ async def spawn_child(
 
     Returns the child's entry step id, to ring in after commit.
     """
-    q = shard.q
-    child_id: int = await q.insert_flow(
-        conn,
-        flow_token=new_token(),
+    new = NewFlow(
+        token=new_token(),
         workflow_name=workflow_name,
         graph=graph.to_json(),
-        baggage=flow.baggage,
-        status="created",
-        surgraph_flow_id=flow.flow_id,
-        surgraph_step_depth=caller_depth,
-        surgraph_step_id=caller_step_id,
-        root_flow_id=flow.root_flow_id or flow.flow_id,
-        thread_id=0,
-        thread_token="",
-        forked_from_step=0,
-        trace_parent="",
-        breakpoints=flow.breakpoints,
-        priority=flow.priority,
-        fairness_key=flow.fairness_key,
-        fairness_weight=flow.fairness_weight,
-        time_budget_ms=flow.time_budget_ms,
-        delete_on_completion=0,
-    )
-    await q.adopt_flow_identity(conn, flow_id=child_id)
-    entry: int = await q.insert_step(
-        conn,
-        flow_id=child_id,
-        step_depth=caller_depth + 1,
-        step_token=new_token(),
-        task_name=graph.entry_point,
+        entry=graph.entry_point,
         state=dumps(input_state),
-        changes="{}",
-        status="created",
-        time_budget_ms=flow.time_budget_ms,
-        lineage_id=0,
-        fan_out_ordinal=0,
-        predecessor_id=0,
+        baggage=flow.baggage,
         priority=flow.priority,
         fairness_key=flow.fairness_key,
         fairness_weight=flow.fairness_weight,
-        parked=0,
-        delay_ms=0,
+        time_budget_ms=flow.time_budget_ms,
+        breakpoints=flow.breakpoints,
+        parent_flow_id=flow.flow_id,
+        caller_step_id=caller_step_id,
+        caller_depth=caller_depth,
+        root_flow_id=flow.root_flow_id or flow.flow_id,
     )
-    await q.touch_flow(conn, flow_id=child_id, step_id=entry)
-    await q.activate_flow_steps(conn, flow_id=child_id)
-    await q.start_flow(conn, flow_id=child_id, notify_hostname="")
+    _, entry = await insert_flow_rows(shard, conn, new, start=True)
     return entry
 
 

@@ -1,0 +1,97 @@
+"""Inserting a flow with its entry step: one helper for create, continue and subgraph spawn.
+
+Every new flow is inserted ``created`` with its entry step ``created`` in the caller's
+transaction, then made its own thread and root (unless it joins a thread or has a parent), and
+optionally started in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dwarf._storage._store import Shard
+from dwarf.engine._keys import new_token
+
+__all__ = ["NewFlow", "insert_flow_rows"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewFlow:
+    """The values of a new flow row and its entry step (JSON fields as text)."""
+
+    token: str
+    workflow_name: str
+    graph: str
+    entry: str
+    state: str
+    baggage: str
+    priority: int
+    fairness_key: str
+    fairness_weight: float
+    time_budget_ms: int
+    delay_ms: int = 0
+    delete_on_completion: bool = False
+    thread: tuple[int, str] | None = None
+    breakpoints: str = "{}"
+    parent_flow_id: int = 0
+    caller_step_id: int = 0
+    caller_depth: int = 0
+    root_flow_id: int = 0
+
+
+async def insert_flow_rows(
+    shard: Shard, conn: Any, new: NewFlow, *, start: bool
+) -> tuple[int, int]:
+    """Insert the flow and its entry step (inside ``conn``'s transaction); start it if asked.
+
+    Returns ``(flow_id, entry_step_id)``.
+    """
+    q = shard.q
+    flow_id = await q.insert_flow(
+        conn,
+        flow_token=new.token,
+        workflow_name=new.workflow_name,
+        graph=new.graph,
+        baggage=new.baggage,
+        status="created",
+        surgraph_flow_id=new.parent_flow_id,
+        surgraph_step_depth=new.caller_depth,
+        surgraph_step_id=new.caller_step_id,
+        root_flow_id=new.root_flow_id,
+        thread_id=new.thread[0] if new.thread else 0,
+        thread_token=new.thread[1] if new.thread else "",
+        forked_from_step=0,
+        trace_parent="",
+        breakpoints=new.breakpoints,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        time_budget_ms=new.time_budget_ms,
+        delete_on_completion=1 if new.delete_on_completion else 0,
+    )
+    await q.adopt_flow_identity(conn, flow_id=flow_id)
+    step_id = await q.insert_step(
+        conn,
+        flow_id=flow_id,
+        step_depth=new.caller_depth + 1,
+        step_token=new_token(),
+        task_name=new.entry,
+        state=new.state,
+        changes="{}",
+        status="created",
+        time_budget_ms=new.time_budget_ms,
+        lineage_id=0,
+        fan_out_ordinal=0,
+        predecessor_id=0,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        parked=0,
+        delay_ms=new.delay_ms,
+    )
+    await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
+    if start:
+        await q.activate_flow_steps(conn, flow_id=flow_id)
+        await q.start_flow(conn, flow_id=flow_id, notify_hostname="")
+    return flow_id, step_id
