@@ -23,7 +23,7 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._finalize import compute_final_state, for_each_bindings
+from dwarf.engine._finalize import compute_final_state, final_state_of_tail, for_each_bindings
 from dwarf.engine._keys import format_key, new_token
 from dwarf.engine._routing import Route
 from dwarf.engine._runtime import Runtime
@@ -177,7 +177,11 @@ async def _transition(
             await _touch(shard, conn, flow.flow_id, step_id)
             return AdvanceResult(inserted=(step_id,))
         await complete()
-        final = await compute_final_state(shard, conn, flow.flow_id, reducers)
+        if row.lineage_id == 0 and not graph.has_fan_out():
+            # Without fan-outs this step is the flow's only DAG tail: no need to read it back.
+            final = final_state_of_tail(decision.input_state, decision.changes, reducers)
+        else:
+            final = await compute_final_state(shard, conn, flow.flow_id, reducers)
         if not await q.complete_flow(conn, flow_id=flow.flow_id, final_state=dumps(final)):
             raise _FlowGone
         revived = await revive_caller(shard, conn, flow, final, "")

@@ -268,7 +268,7 @@ class Engine:
         seconds = flows.timeout_seconds(timeout, "timeout")
         rt = self._running()
         key = await flows.create(rt, workflow_name, initial_state, options, start=True)
-        return await flows.await_flow(rt, key, seconds)
+        return await flows.await_flow(rt, key, seconds, just_started=True)
 
     async def await_flow(
         self, flow_key: str, *, timeout: timedelta | float | None = None

@@ -15,7 +15,13 @@ from dwarf._storage._store import Shard
 from dwarf.workflow import Graph, Reducer, fold_changes, strip_tombstones
 from dwarf.workflow._json import dumps, loads
 
-__all__ = ["compute_final_state", "fail_flow_in_tx", "for_each_bindings", "merge_replace"]
+__all__ = [
+    "compute_final_state",
+    "fail_flow_in_tx",
+    "final_state_of_tail",
+    "for_each_bindings",
+    "merge_replace",
+]
 
 
 def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,13 +39,34 @@ async def compute_final_state(
     if not tails:
         return {}
     chosen = [tail for tail in tails if tail.status == "completed"] or list(tails)
-    base = loads(chosen[0].state)
+    return _fold_tails(
+        loads(chosen[0].state),
+        [loads(tail.changes) for tail in chosen],
+        reducers,
+        fallback=(loads(chosen[-1].state), loads(chosen[-1].changes)),
+    )
+
+
+def final_state_of_tail(
+    state: Mapping[str, Any], changes: Mapping[str, Any], reducers: Mapping[str, Reducer]
+) -> dict[str, Any]:
+    """The final state when one known step is the only tail (a flow without fan-outs)."""
+    return _fold_tails(state, [changes], reducers, fallback=(state, changes))
+
+
+def _fold_tails(
+    base: Mapping[str, Any],
+    deltas: list[Any],
+    reducers: Mapping[str, Reducer],
+    *,
+    fallback: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> dict[str, Any]:
     try:
-        merged = fold_changes(base, [loads(tail.changes) for tail in chosen], reducers)
+        merged = fold_changes(base, deltas, reducers)
     except (TypeError, ValueError):
         # A reducer cannot combine the tails: keep the last tail's own view rather than
         # losing the outcome (the flow's status already tells what happened).
-        merged = merge_replace(loads(chosen[-1].state), loads(chosen[-1].changes))
+        merged = merge_replace(*fallback)
     return strip_tombstones(merged)
 
 

@@ -79,7 +79,8 @@ async def insert_flow_rows(
         task_name=new.entry,
         state=new.state,
         changes="{}",
-        status="created",
+        # Started in the same transaction: the entry step is pending from the start.
+        status="pending" if start else "created",
         time_budget_ms=new.time_budget_ms,
         lineage_id=0,
         fan_out_ordinal=0,
@@ -92,6 +93,5 @@ async def insert_flow_rows(
     )
     await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
     if start:
-        await q.activate_flow_steps(conn, flow_id=flow_id)
         await q.start_flow(conn, flow_id=flow_id, notify_hostname="")
     return flow_id, step_id

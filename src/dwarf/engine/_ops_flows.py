@@ -266,9 +266,16 @@ async def snapshot(rt: Runtime, flow_key: str) -> FlowOutcome:
     return await shard.read(read)
 
 
-async def await_flow(rt: Runtime, flow_key: str, timeout: float | None) -> FlowOutcome:
-    """Wait until the flow stops (terminal or interrupted); ``TimeoutError`` after ``timeout``."""
-    return await _wait(rt, flow_key, timeout, raise_on_timeout=True)
+async def await_flow(
+    rt: Runtime, flow_key: str, timeout: float | None, *, just_started: bool = False
+) -> FlowOutcome:
+    """Wait until the flow stops (terminal or interrupted); ``TimeoutError`` after ``timeout``.
+
+    ``just_started``: the caller started the flow without yielding since, so it cannot have
+    stopped yet on this replica; the first read is skipped (another replica finishing it first
+    is still seen by the periodic re-check).
+    """
+    return await _wait(rt, flow_key, timeout, raise_on_timeout=True, skip_first=just_started)
 
 
 async def poll(rt: Runtime, flow_key: str, timeout: float) -> FlowOutcome:
@@ -277,7 +284,12 @@ async def poll(rt: Runtime, flow_key: str, timeout: float) -> FlowOutcome:
 
 
 async def _wait(
-    rt: Runtime, flow_key: str, timeout: float | None, *, raise_on_timeout: bool
+    rt: Runtime,
+    flow_key: str,
+    timeout: float | None,
+    *,
+    raise_on_timeout: bool,
+    skip_first: bool = False,
 ) -> FlowOutcome:
     shard, key = rt.parse(flow_key, "flow")
     canonical = format_key(shard.index, key.id, key.token)
@@ -288,6 +300,12 @@ async def _wait(
         while True:
             if rt.waiters.closed:
                 raise UnavailableError("the engine shut down while awaiting the flow")
+            if skip_first:
+                skip_first = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), _first_wait(loop, deadline))
+                waiter.event.clear()
+                continue
             handed = waiter.outcome
             try:
                 outcome = handed if handed is not None else await snapshot(rt, canonical)
@@ -354,6 +372,12 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     )
     rt.flow_stopped(canonical, Status.CANCELLED, outcome)
     rt.notify_host(flow.notify_hostname, outcome)
+
+
+def _first_wait(loop: asyncio.AbstractEventLoop, deadline: float | None) -> float:
+    if deadline is None:
+        return WAIT_RECHECK
+    return max(min(WAIT_RECHECK, deadline - loop.time()), 0.0)
 
 
 def _require_root(flow: GetFlowRow, operation: str) -> None:

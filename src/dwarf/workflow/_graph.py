@@ -421,6 +421,10 @@ class Graph(BaseModel):
         resolved to task names (or ``END``)."""
         return list(self._tables().outgoing.get(name, ()))
 
+    def has_fan_out(self) -> bool:
+        """Whether any node is a fan-out source (engine-facing; cached with the lookups)."""
+        return bool(self._tables().fan_out_sources)
+
     def fan_in_of(self, source: str) -> str | None:
         """The fan-in the branches of fan-out source ``source`` converge on, or ``None``.
 
