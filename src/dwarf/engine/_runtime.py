@@ -100,10 +100,9 @@ class Runtime:
         known = self._validated.get(text)
         if known is not None:
             return known
-        frozen = Graph.from_json(text)  # a private copy: never mutate the host's graph
-        frozen.validate()
-        frozen_text = frozen.to_json()
-        frozen.freeze()
+        graph.validate()  # on the host's graph: only it knows about marks held for absent tasks
+        frozen_text = graph.to_json()
+        frozen = Graph.from_json(frozen_text).freeze()
         self._validated[text] = (frozen, frozen_text)
         if len(self._validated) > GRAPH_CACHE_SIZE:
             self._validated.pop(next(iter(self._validated)))
