@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 )
 
 from dwarf.engine import Engine, TestProxy
-from dwarf.errors import ConflictError, NotFoundError
+from dwarf.errors import ConflictError
 from dwarf.workflow import END, Flow, FlowOutcome, FlowStep, Graph, Status
 
 T = TypeVar("T")
@@ -78,7 +78,6 @@ PROGRESS: dict[str, frozenset[Status]] = {
 """Legal moves, those that move a flow forward first (Hypothesis favours early choices)."""
 SETTLE_TIMEOUT = 30.0
 MAX_FLOWS = 6
-ABSENT_KEY = "1-999999999-0123456789abcdef"
 
 
 @dataclass
@@ -160,16 +159,6 @@ def _proxy(gates: Gates) -> TestProxy:
     return proxy
 
 
-async def _implemented(probe: Awaitable[object]) -> bool:
-    try:
-        await probe
-    except NotImplementedError:
-        return False
-    except NotFoundError:
-        return True
-    return True
-
-
 class LifecycleMachine(RuleBasedStateMachine):
     """Random lifecycle operations against one engine, checked against a model."""
 
@@ -187,8 +176,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         )
         self.scope: contextlib.AbstractAsyncContextManager[Engine] = self.engine.run_in_test()
         self.run(self.scope.__aenter__())
-        self.has_restart = self.run(_implemented(self.engine.restart(ABSENT_KEY)))
-        self.has_history = self.run(_implemented(self.engine.history(ABSENT_KEY)))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this example's event loop."""
@@ -222,9 +209,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             }[expected.mode]
         ), (expected, outcome)
 
-    async def _observe(self, key: str) -> tuple[FlowOutcome, list[FlowStep] | None]:
+    async def _observe(self, key: str) -> tuple[FlowOutcome, list[FlowStep]]:
         outcome = await self.engine.snapshot(key)
-        steps = await self.engine.history(key) if self.has_history else None
+        steps = await self.engine.history(key)
         return outcome, steps
 
     async def _refused(self, key: str, operation: Awaitable[object]) -> None:
@@ -263,11 +250,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """An operation the flow's status allows (or releasing a held task)."""
         key = self._draw(data, FLOW_STATUSES)
         status = self.model[key].status
-        legal = [
-            name
-            for name, allowed in PROGRESS.items()
-            if status in allowed and (name != "restart" or self.has_restart)
-        ]
+        legal = [name for name, allowed in PROGRESS.items() if status in allowed]
         if not legal:
             event(f"nothing to do with a {status} flow")
             return
@@ -321,11 +304,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """An operation the flow's status forbids: a 409 that changes nothing."""
         key = self._draw(data, FLOW_STATUSES)
         status = self.model[key].status
-        illegal = [
-            name
-            for name, allowed in ALLOWED.items()
-            if status not in allowed and (name != "restart" or self.has_restart)
-        ]
+        illegal = [name for name, allowed in ALLOWED.items() if status not in allowed]
         operation = data.draw(st.sampled_from(sorted(illegal)), label="operation")
         event(f"refused: {operation} a {status} flow")
         calls: dict[str, Callable[[], Awaitable[object]]] = {
@@ -347,7 +326,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self._check(expected, outcome, steps)
 
     def _check(
-        self, expected: Expected, outcome: FlowOutcome, steps: list[FlowStep] | None
+        self, expected: Expected, outcome: FlowOutcome, steps: list[FlowStep]
     ) -> None:
         status, n = outcome.status, expected.n
         if status is Status.COMPLETED:
@@ -360,8 +339,6 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert outcome.cancel_reason == expected.reason
         elif status is Status.INTERRUPTED:
             assert outcome.interrupt_payload == {"ask": n}
-        if steps is None:
-            return
         step_statuses = [step.status for step in steps]
         if status in TERMINAL:
             assert not LIVE_STEP.intersection(step_statuses), (status, step_statuses)
