@@ -11,8 +11,8 @@ The tests:
 * the last two siblings of a cohort finish at the same instant on two different replicas: each
   replica has one worker and a branch holds it until its sibling runs too, so the siblings run on
   different replicas and return together, and their transition transactions race on the spawn
-  row (an xfail companion pins that, today, the second replica may not find its sibling by
-  itself);
+  row (a companion test pins that a replica which loses a claim race keeps looking for due work
+  instead of idling until its next poll);
 * a sustained load on PostgreSQL: two replicas with 64 workers between them run rounds of flows
   that each fan out over 50 elements; every fan-in must run once with exact totals, checked both
   by counting fan-in invocations and by reading the stored rows, and no ERROR may be logged.
@@ -102,9 +102,8 @@ class _Bridge:
 class _Meeting:
     """Holds a flow's two branches until both are running, then releases them together.
 
-    ``pinged`` engines are asked to look for work (``handle_enqueue``) while a branch waits, the
-    way a later poll would eventually make them: see the xfail test below for why that is
-    needed today.
+    ``pinged`` engines are asked to look for work (``handle_enqueue``) while a branch waits, as a
+    peer notifier would; the companion test below shows a replica finds the sibling without it.
     """
 
     def __init__(self, pinged: list[Engine]) -> None:

@@ -1,8 +1,8 @@
 """``history`` lists a flow's steps in execution order with their fields, and nests subgraphs.
 
-Subgraphs are not dispatched by the engine yet, so the subgraph test links a child flow to a
-caller step by writing the rows a subgraph launch writes (``insert_child_flow``). When subgraphs
-land, these tests can drive a real ``flow.subgraph`` call instead.
+The nesting tests here link child flows to caller steps by writing the rows a subgraph launch
+writes (``insert_child_flow``), so they can shape trees precisely; real ``flow.subgraph`` calls
+are covered by tests/engine/test_subgraph.py (history nesting included).
 """
 
 from __future__ import annotations
