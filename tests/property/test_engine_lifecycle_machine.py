@@ -325,9 +325,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert outcome.status is expected.status, (key, expected, outcome)
             self._check(expected, outcome, steps)
 
-    def _check(
-        self, expected: Expected, outcome: FlowOutcome, steps: list[FlowStep]
-    ) -> None:
+    def _check(self, expected: Expected, outcome: FlowOutcome, steps: list[FlowStep]) -> None:
         status, n = outcome.status, expected.n
         if status is Status.COMPLETED:
             assert outcome.state["done"] == n
