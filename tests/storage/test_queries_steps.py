@@ -114,6 +114,13 @@ async def test_post_execution_writes_are_fenced_by_lease_seq_and_status(db: Db) 
 
     step = await new_step()
     row = await fenced(
+        db, step, lambda seq: q.defer_step(conn, step_id=step, lease_seq=seq, delay_ms=3_600_000)
+    )
+    assert (row.status, row.attempt) == ("pending", 0)  # no attempt consumed
+    assert await db.claim(step) == 0  # not due before the delay
+
+    step = await new_step()
+    row = await fenced(
         db, step, lambda seq: q.park_step_for_breaker(conn, step_id=step, lease_seq=seq)
     )
     assert (row.status, row.parked) == ("pending", 2)

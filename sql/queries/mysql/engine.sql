@@ -31,3 +31,10 @@ ORDER BY fan_out_ordinal, step_id;
 SELECT fan_out_ordinal
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
+
+-- name: DeferStep :execrows
+-- Hand the claimed step back un-run, due after delay_ms; no attempt consumed.
+UPDATE dwarf_steps
+SET status = 'pending', not_before = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND + INTERVAL 1000 * CAST(sqlc.arg(delay_ms) AS SIGNED) MICROSECOND),
+    lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND), updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
+WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';

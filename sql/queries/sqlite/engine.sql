@@ -31,3 +31,10 @@ ORDER BY fan_out_ordinal, step_id;
 SELECT fan_out_ordinal
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
+
+-- name: DeferStep :execrows
+-- Hand the claimed step back un-run, due after delay_ms; no attempt consumed.
+UPDATE dwarf_steps
+SET status = 'pending', not_before = STRFTIME('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', CAST(sqlc.arg(delay_ms) AS INTEGER) / 1000.0)),
+    lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'), updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
+WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';

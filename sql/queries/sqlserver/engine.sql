@@ -31,3 +31,10 @@ ORDER BY fan_out_ordinal, step_id;
 SELECT fan_out_ordinal
 FROM dwarf_steps
 WHERE step_id = @step_id;
+
+-- name: DeferStep :execrows
+-- Hand the claimed step back un-run, due after delay_ms; no attempt consumed.
+UPDATE dwarf_steps
+SET status = 'pending', not_before = DATEADD(MILLISECOND, @delay_ms % 1000, DATEADD(SECOND, @delay_ms / 1000, SYSUTCDATETIME())),
+    lease_expires = SYSUTCDATETIME(), updated_at = SYSUTCDATETIME()
+WHERE step_id = @step_id AND lease_seq = @lease_seq AND status = 'running';

@@ -221,9 +221,12 @@ async def _on_error(step: _Step, error: BaseException) -> None:
     if isinstance(error, BackpressureError | BreakerTripError):
         # The valve and the breaker arrive with their own issue; until then a transport
         # refusal hands the step back un-run and due again shortly, consuming no attempt.
+        # Deferred rather than bounced as due: bounced, the freed worker would claim it again
+        # at once and hot-loop on a downstream that keeps refusing.
+        delay_ms = int(_BOUNCE_DELAY.total_seconds() * 1000)
         await step.shard.transact(
-            lambda conn: step.shard.q.bounce_step(
-                conn, step_id=row.step_id, lease_seq=row.lease_seq
+            lambda conn: step.shard.q.defer_step(
+                conn, step_id=row.step_id, lease_seq=row.lease_seq, delay_ms=delay_ms
             )
         )
         rt.wake_in(_BOUNCE_DELAY)
