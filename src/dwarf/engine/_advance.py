@@ -59,10 +59,12 @@ class Advance:
 
 @dataclass(frozen=True, slots=True)
 class AdvanceResult:
-    """What the transaction did, for the after-commit signals."""
+    """What the transaction did, for the after-commit signals.
 
-    lost: bool = False
-    """The fenced completion matched no row: the lease was lost or the step cancelled."""
+    An empty result means nothing was written: the fenced completion matched no row (the lease
+    was lost or the step cancelled), so there is nothing to signal.
+    """
+
     failure: str = ""
     """Why the step cannot advance (the caller fails it instead); nothing was written."""
     inserted: tuple[int, ...] = ()
@@ -98,10 +100,10 @@ async def advance(
             lambda conn: _transition(rt, shard, conn, flow, graph, row, decision)
         )
     except _Lost:
-        return AdvanceResult(lost=True)
+        return AdvanceResult()
     except _FlowGone:
         await shard.transact(lambda conn: _adopt_flow_status(shard, conn, flow.flow_id, row))
-        return AdvanceResult(lost=True)
+        return AdvanceResult()
     except _ArrivalError as exc:
         return AdvanceResult(failure=str(exc))
     if result.stopped is not None:

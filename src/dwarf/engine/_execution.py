@@ -66,17 +66,16 @@ class _Step:
 
 
 async def process_step(
-    rt: Runtime, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None = None
+    rt: Runtime, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None
 ) -> None:
     """Run the claimed step ``row`` to its next durable state.
 
-    ``flow`` is the step's flow row when the claim already read it (one read per batch).
+    ``flow`` is the step's flow row as the claim read it (one read per batch); None means the
+    flow was deleted while the step was queued, and its steps went with it.
     """
+    if flow is None:
+        return
     q = shard.q
-    if flow is None:
-        flow = await shard.read(lambda conn: q.get_flow_by_id(conn, flow_id=row.flow_id))
-    if flow is None:
-        return  # deleted while queued: its steps went with it
     if flow.status in _TERMINAL:
         await shard.transact(
             lambda conn: q.set_step_status_from_flow(
@@ -87,12 +86,10 @@ async def process_step(
     input_state = loads(row.state)
     prior = loads(row.changes)
     try:
-        graph = rt.graph_of(shard, flow)
+        graph = rt.graph_of(flow)
     except BadRequestError as exc:
-        step = _Step(
-            rt, shard, flow, Graph(flow.workflow_name or "unknown"), row, input_state, prior
-        )
-        await fail_step(step.rt, step.shard, step.flow, step.graph, step.row, f"bad graph: {exc}")
+        placeholder = Graph(flow.workflow_name or "unknown")
+        await fail_step(rt, shard, flow, placeholder, row, f"bad graph: {exc}")
         return
     step = _Step(rt, shard, flow, graph, row, input_state, prior)
     if _breakpoint_applies(step):

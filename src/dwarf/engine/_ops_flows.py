@@ -346,13 +346,13 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
         _require_root(flow, "cancel")
         if flow.status not in (Status.CREATED, Status.RUNNING, Status.INTERRUPTED):
             raise ConflictError(f"flow is already {flow.status}")
-        graph = rt.graph_of(shard, flow)
+        graph = rt.graph_of(flow)
         for child_id in await _descendants(shard, conn, flow.flow_id):
             await shard.q.cancel_flow_steps(conn, flow_id=child_id)
             child = await shard.q.get_flow_by_id(conn, flow_id=child_id)
             if child is not None and child.status in ("created", "running", "interrupted"):
                 child_final = await compute_final_state(
-                    shard, conn, child_id, rt.graph_of(shard, child).reducers()
+                    shard, conn, child_id, rt.graph_of(child).reducers()
                 )
                 await shard.q.cancel_flow(
                     conn, flow_id=child_id, cancel_reason=reason, final_state=dumps(child_final)

@@ -217,7 +217,7 @@ async def continue_thread(
         raise ConflictError(
             f"the thread's latest flow is {latest.status}: only a completed flow can be continued"
         )
-    graph = rt.graph_of(shard, latest)
+    graph = rt.graph_of(latest)
     try:
         state = strip_tombstones(
             merge_state(loads(latest.final_state), additional, graph.reducers())

@@ -72,13 +72,12 @@ class Runtime:
 
     # --- graphs: frozen at create, so a parsed copy can be cached forever -------------------
 
-    def graph_of(self, shard: Shard, flow: GetFlowRow) -> Graph:
+    def graph_of(self, flow: GetFlowRow) -> Graph:
         """The flow's frozen graph, parsed once per distinct graph text.
 
         Keyed by the JSON text itself: every flow of a workflow version shares one parsed (and
         frozen) graph, and a flow's text never changes, so the cache cannot go stale.
         """
-        del shard
         key = flow.graph
         graph = self._graphs.get(key)
         if graph is None:
