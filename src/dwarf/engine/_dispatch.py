@@ -273,13 +273,9 @@ class Dispatcher:
 
 
 async def _scan(shard: Shard, above: int, limit: int) -> list[SelectDueBandRow]:
-    async def read(conn: Any) -> list[SelectDueBandRow]:
-        rows: list[SelectDueBandRow] = await shard.q.select_due_band(
-            conn, above_priority=above, row_limit=limit
-        )
-        return rows
-
-    return await shard.read(read)
+    return await shard.read(
+        lambda conn: shard.q.select_due_band(conn, above_priority=above, row_limit=limit)
+    )
 
 
 async def _hand_back(shard: Shard, row: SelectClaimedStepsRow) -> None:

@@ -290,22 +290,19 @@ class _Navigator:
 
     async def _through_forward(self, step_id: int) -> int:
         """Pass through callers into their child's entry step, nested callers included."""
-        for _ in range(_MAX_TREE_DEPTH):
-            child = await self._child_of(step_id)
-            entry = await self._entry_of(child) if child else 0
-            if not entry:
-                return step_id
-            step_id = entry
-        return step_id
+        return await self._through(step_id, self._entry_of)
 
     async def _through_backward(self, step_id: int) -> int:
         """Pass through callers into their child's last completed tail, nested callers included."""
+        return await self._through(step_id, self._exit_of)
+
+    async def _through(self, step_id: int, into: Callable[[int], Awaitable[int]]) -> int:
         for _ in range(_MAX_TREE_DEPTH):
             child = await self._child_of(step_id)
-            exit_id = await self._exit_of(child) if child else 0
-            if not exit_id:
+            inner = await into(child) if child else 0
+            if not inner:
                 return step_id
-            step_id = exit_id
+            step_id = inner
         return step_id
 
     async def _child_of(self, step_id: int) -> int:
