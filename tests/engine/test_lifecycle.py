@@ -68,18 +68,20 @@ async def test_several_shards_need_a_shard_placeholder(tmp_path: Path) -> None:
         await engine.startup()
 
 
-def test_configuration_rejects_bad_values() -> None:
-    engine = Engine()
-    for call in (
-        lambda: engine.with_workers(-1),
-        lambda: engine.with_num_shards(0),
-        lambda: engine.with_max_open_conns(0),
-        lambda: engine.with_default_priority(0),
-        lambda: engine.with_time_budget(-1),
-        lambda: engine.with_time_budget(0),
-    ):
-        with pytest.raises(BadRequestError):
-            call()
+@pytest.mark.parametrize(
+    ("knob", "value"),
+    [
+        ("with_workers", -1),
+        ("with_num_shards", 0),
+        ("with_max_open_conns", 0),
+        ("with_default_priority", 0),
+        ("with_time_budget", -1),
+        ("with_time_budget", 0),
+    ],
+)
+def test_configuration_rejects_bad_values(knob: str, value: int) -> None:
+    with pytest.raises(BadRequestError):
+        getattr(Engine(), knob)(value)
 
 
 @pytest.mark.sqlite_only
