@@ -17,6 +17,9 @@ Kind = Literal[":one", ":many", ":exec", ":execrows", ":execlastid"]
 KINDS: tuple[Kind, ...] = (":one", ":many", ":exec", ":execrows", ":execlastid")
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite", "sqlserver")
 REFERENCE: Dialect = "postgresql"
+# A query whose documentation opens with this is a fast path: one statement standing in for a
+# transaction of portable queries. Other dialects may leave it out; the engine then falls back.
+FAST_PATH_MARK = "Fast path"
 
 
 class GenerationError(Exception):
@@ -88,6 +91,11 @@ class Query:
     columns: tuple[Column, ...]
     is_insert: bool
     comments: tuple[str, ...]
+
+    @property
+    def optional(self) -> bool:
+        """True for a fast path (its comments open with ``FAST_PATH_MARK``)."""
+        return bool(self.comments) and self.comments[0].startswith(FAST_PATH_MARK)
 
     @property
     def returns_insert_id(self) -> bool:

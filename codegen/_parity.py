@@ -1,11 +1,12 @@
 """Parity by construction: every dialect must expose the same typed interface as PostgreSQL.
 
 PostgreSQL is the reference because its SQL carries explicit casts, so sqlc types it best. For each
-query the other dialects must have the same name, the same command (insert-and-return-id is one
-command whatever the mechanism), the same param names with the same list-ness, Python type and
-nullability, and the same result column names. A table column's type must match the reference
-exactly (that is schema parity); a computed column, or any type a dialect cannot tell (``any``,
-all of SQL Server), takes the reference's type and is converted per row.
+query the other dialects must have the same name (only a fast path, ``Query.optional``, may be
+left out), the same command (insert-and-return-id is one command whatever the mechanism), the
+same param names with the same list-ness, Python type and nullability, and the same result
+column names. A table column's type must match the reference exactly (that is schema parity); a
+computed column, or any type a dialect cannot tell (``any``, all of SQL Server), takes the
+reference's type and is converted per row.
 
 All problems are collected and reported at once, each naming the dialect, query and field.
 """
@@ -41,8 +42,10 @@ def resolve(
         overrides = _types.COLUMN_OVERRIDES
     errors: list[str] = []
     names = sorted(set().union(*(set(q) for q in loaded.values())))
+    reference = loaded.get(REFERENCE, {})
+    optional = {n for n in names if n in reference and reference[n].optional}
     for dialect in DIALECTS:
-        missing = [n for n in names if n not in loaded.get(dialect, {})]
+        missing = [n for n in names if n not in loaded.get(dialect, {}) and n not in optional]
         if missing:
             errors.append(f"{dialect}: missing queries {', '.join(missing)}")
     if errors:
@@ -56,7 +59,7 @@ def resolve(
         ref = _resolve_reference(loaded[REFERENCE][name], overrides, errors)
         out[REFERENCE][name] = ref
         for dialect in DIALECTS:
-            if dialect != REFERENCE:
+            if dialect != REFERENCE and name in loaded[dialect]:
                 out[dialect][name] = _resolve_against(loaded[dialect][name], ref, errors)
     if errors:
         raise GenerationError("\n".join(errors))

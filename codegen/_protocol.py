@@ -20,7 +20,8 @@ _MODULE_DOC = (
     " (postgresql, mysql, sqlite, sqlserver).\n"
     "\n"
     "Each dialect module, as a module object, is a ``Queries``: ``q: Queries = postgresql``"
-    " type-checks.\n"
+    " type-checks;\n"
+    "a module with the fast paths is also a ``FastPaths``.\n"
     "Methods take the dialect's connection first (``Any`` here; the module types it precisely),"
     " then\n"
     "the keyword-only params of the query. Rows come from ``dwarf._storage._gen.rows``.\n"
@@ -29,9 +30,9 @@ _MODULE_DOC = (
 
 
 def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
-    """Source of ``queries.py``."""
+    """Source of ``queries.py``: ``Queries`` (every dialect) and ``FastPaths`` (optional)."""
     classes = row_classes(reference)
-    methods: list[str] = []
+    methods: dict[bool, list[str]] = {False: [], True: []}
     rows_used: set[str] = set()
     needs_sequence = False
     needs_datetime = False
@@ -46,7 +47,7 @@ def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
         signature = "self, conn: Any" + (f", *, {params}" if params else "")
         kind = "insert-id" if query.returns_insert_id else query.kind
         doc = docstring(f"{query.name} ({kind}).", query.comments, "        ")
-        methods.append(
+        methods[query.optional].append(
             f"    async def {snake(query.name)}({signature}) -> {result}:\n{doc}        ...\n"
         )
     imports = ["from __future__ import annotations", ""]
@@ -63,9 +64,16 @@ def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
         "\n\n",
         "\n".join(imports),
         "\n\n",
-        '__all__ = ["Queries"]\n\n\n',
+        '__all__ = ["FastPaths", "Queries"]\n\n\n',
         "class Queries(Protocol):\n",
         '    """One accessor per named query; every generated dialect module satisfies it."""\n',
     ]
-    out.extend(f"\n{m}" for m in methods)
+    out.extend(f"\n{m}" for m in methods[False])
+    out += [
+        "\n\nclass FastPaths(Protocol):\n",
+        '    """The fast paths: single statements standing in for hot-path transactions.\n\n'
+        "    Only dialects that can chain writes in one statement have them (a module that does\n"
+        '    satisfies this protocol too); elsewhere the engine runs the portable queries."""\n',
+    ]
+    out.extend(f"\n{m}" for m in methods[True])
     return "".join(out)

@@ -44,7 +44,7 @@ from asyncmy.constants import CLIENT
 
 from dwarf._storage._gen import mysql, postgresql, sqlite
 from dwarf._storage._gen.migrations import MIGRATIONS
-from dwarf._storage._gen.queries import Queries
+from dwarf._storage._gen.queries import FastPaths, Queries
 from dwarf._storage._gen.rows import GetFlowRow, GetStepRow, GetStepScheduleRow, ListFlowsRow
 
 BACKENDS = ("sqlite-file", "sqlite-memory", "postgresql", "mysql")
@@ -102,7 +102,7 @@ def assert_conforms(value: Any, hint: Any, where: str) -> None:
 
 
 class Recorder:
-    """A dialect module seen as ``Queries``: records each accessor called, checks its result."""
+    """A dialect module seen as ``Queries`` (and ``FastPaths``): records calls, checks results."""
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
@@ -110,7 +110,8 @@ class Recorder:
 
     def __getattr__(self, name: str) -> Any:
         func = getattr(self.module, name)
-        declared = get_type_hints(getattr(Queries, name))["return"]
+        protocol = Queries if hasattr(Queries, name) else FastPaths
+        declared = get_type_hints(getattr(protocol, name))["return"]
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             self.called.add(name)

@@ -637,6 +637,32 @@ def test_missing_query_is_a_parity_error(tmp_path: Path) -> None:
     assert "sqlserver: missing queries CountFlows" in message
 
 
+FAST_PATH = """
+-- name: BumpFlow :one
+-- Fast path for a read-modify-write: one statement.
+UPDATE t_flows SET priority = priority + 1 WHERE flow_id = sqlc.arg(flow_id)::bigint
+RETURNING priority;
+"""
+
+
+def test_a_fast_path_may_exist_in_the_reference_only(tmp_path: Path) -> None:
+    queries = {**QUERIES, "postgresql": QUERIES["postgresql"] + FAST_PATH}
+    root = make_project(tmp_path / "p", queries=queries)
+    modules = load_generated(generate(root), tmp_path)
+    fast = modules["queries"].FastPaths
+    assert inspect.iscoroutinefunction(vars(fast)["bump_flow"])
+    assert "bump_flow" not in vars(modules["queries"].Queries)
+    assert inspect.iscoroutinefunction(modules["postgresql"].bump_flow)
+    assert not hasattr(modules["mysql"], "bump_flow")
+
+
+def test_an_unmarked_reference_only_query_is_still_a_parity_error(tmp_path: Path) -> None:
+    unmarked = FAST_PATH.replace("-- Fast path for", "-- A shortcut for")
+    queries = {**QUERIES, "postgresql": QUERIES["postgresql"] + unmarked}
+    message = _generation_error(tmp_path, queries=queries)
+    assert "mysql: missing queries BumpFlow" in message
+
+
 def test_column_type_mismatch_is_a_parity_error(tmp_path: Path) -> None:
     schema = {**SCHEMA, "mysql": SCHEMA["mysql"].replace("weight DOUBLE", "weight BIGINT")}
     message = _generation_error(tmp_path, schema=schema)

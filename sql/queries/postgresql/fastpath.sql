@@ -1,0 +1,153 @@
+-- Fast paths: single statements that each replace a whole transaction of the portable
+-- queries on the hot path (create, start, advance, finish). PostgreSQL can chain writes in one
+-- statement with data-modifying CTEs, so each runs in autocommit: one round trip instead of
+-- BEGIN + three or four statements + COMMIT. Dialects without them use the portable queries.
+-- Every query here opens with "Fast path", which makes it optional for the other dialects.
+
+-- name: CreateFlowWithEntry :one
+-- Fast path for InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow (+ StartFlow): both ids
+-- are drawn from their sequences first, so the flow row carries its own identity and its entry
+-- step from the start. started = 1 inserts a running flow with a pending entry step.
+WITH ids AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('dwarf_flows', 'flow_id'))::bigint AS flow_id,
+           nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
+), new_flow AS (
+    INSERT INTO dwarf_flows (
+        flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
+        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
+        thread_id, thread_token, breakpoints,
+        priority, fairness_key, fairness_weight, time_budget_ms, delete_on_completion,
+        created_at, started_at, updated_at
+    )
+    SELECT ids.flow_id, sqlc.arg(flow_token)::varchar, sqlc.arg(workflow_name)::varchar,
+           sqlc.arg(graph)::jsonb, sqlc.arg(baggage)::jsonb,
+           CASE WHEN sqlc.arg(started)::integer = 1 THEN 'running' ELSE 'created' END,
+           ids.step_id,
+           sqlc.arg(surgraph_flow_id)::bigint, sqlc.arg(surgraph_step_depth)::integer,
+           sqlc.arg(surgraph_step_id)::bigint,
+           CASE WHEN sqlc.arg(root_flow_id)::bigint = 0 THEN ids.flow_id
+                ELSE sqlc.arg(root_flow_id)::bigint END,
+           CASE WHEN sqlc.arg(thread_id)::bigint = 0 THEN ids.flow_id
+                ELSE sqlc.arg(thread_id)::bigint END,
+           CASE WHEN sqlc.arg(thread_id)::bigint = 0 THEN sqlc.arg(flow_token)::varchar
+                ELSE sqlc.arg(thread_token)::varchar END,
+           sqlc.arg(breakpoints)::jsonb,
+           sqlc.arg(priority)::integer, sqlc.arg(fairness_key)::varchar,
+           sqlc.arg(fairness_weight)::double precision, sqlc.arg(time_budget_ms)::integer,
+           sqlc.arg(delete_on_completion)::smallint,
+           now(), now(), now()
+    FROM ids
+), entry_step AS (
+    INSERT INTO dwarf_steps (
+        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        time_budget_ms, priority, fairness_key, fairness_weight,
+        not_before, lease_expires, created_at, started_at, updated_at
+    )
+    SELECT ids.step_id, ids.flow_id, sqlc.arg(step_depth)::integer,
+           sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
+           '{}', CASE WHEN sqlc.arg(started)::integer = 1 THEN 'pending' ELSE 'created' END,
+           sqlc.arg(time_budget_ms)::integer, sqlc.arg(priority)::integer,
+           sqlc.arg(fairness_key)::varchar, sqlc.arg(fairness_weight)::double precision,
+           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond', now(), now(), now(),
+           now()
+    FROM ids
+)
+SELECT ids.flow_id, ids.step_id FROM ids;
+
+-- name: StartCreatedFlow :one
+-- Fast path for the start transaction (StartFlow + ActivateFlowSteps + GetStepSchedule): no row
+-- when the key matches no created flow, and then nothing was written.
+WITH started AS (
+    UPDATE dwarf_flows
+    SET status = 'running', notify_hostname = sqlc.arg(notify_hostname)::varchar,
+        started_at = now(), updated_at = now()
+    WHERE flow_id = sqlc.arg(flow_id)::bigint AND flow_token = sqlc.arg(flow_token)::varchar
+      AND status = 'created'
+    RETURNING flow_id, step_id
+), activated AS (
+    UPDATE dwarf_steps
+    SET status = 'pending', lease_expires = now(), updated_at = now()
+    WHERE flow_id = (SELECT started.flow_id FROM started) AND status = 'created'
+    RETURNING step_id, not_before
+)
+SELECT started.step_id,
+       COALESCE((SELECT (EXTRACT(EPOCH FROM activated.not_before - now()) * 1000)::bigint
+                 FROM activated WHERE activated.step_id = started.step_id), 0)::bigint AS delay_ms
+FROM started;
+
+-- name: AdvanceToSuccessor :one
+-- Fast path for CompleteStepLinked + InsertStep + TouchFlow: the claimed step (fenced on its
+-- lease, and only while its flow is live) completes and links to one pending successor. Each
+-- write depends on the one before: the flow row is touched only if the completion matched,
+-- the successor inserted only if the flow row was touched. completed = 0: nothing was written.
+WITH next_step AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
+), done AS (
+    UPDATE dwarf_steps
+    SET status = 'completed', changes = sqlc.arg(changes)::jsonb,
+        goto_next = sqlc.arg(goto_next)::varchar,
+        successor_id = (SELECT next_step.step_id FROM next_step), parked = 0,
+        lease_expires = now(), updated_at = now()
+    WHERE step_id = sqlc.arg(step_id)::bigint AND lease_seq = sqlc.arg(lease_seq)::bigint
+      AND status = 'running'
+      AND EXISTS (
+          SELECT 1 FROM dwarf_flows
+          WHERE flow_id = sqlc.arg(flow_id)::bigint
+            AND status NOT IN ('completed', 'failed', 'cancelled')
+      )
+    RETURNING step_id
+), touched AS (
+    UPDATE dwarf_flows
+    SET step_id = (SELECT next_step.step_id FROM next_step), updated_at = now()
+    WHERE flow_id = sqlc.arg(flow_id)::bigint
+      AND status NOT IN ('completed', 'failed', 'cancelled')
+      AND EXISTS (SELECT 1 FROM done)
+    RETURNING flow_id
+), successor AS (
+    INSERT INTO dwarf_steps (
+        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
+        fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
+    )
+    SELECT next_step.step_id, touched.flow_id, sqlc.arg(step_depth)::integer,
+           sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
+           '{}', 'pending', sqlc.arg(time_budget_ms)::integer, sqlc.arg(lineage_id)::bigint,
+           sqlc.arg(fan_out_ordinal)::integer, sqlc.arg(step_id)::bigint,
+           sqlc.arg(priority)::integer, sqlc.arg(fairness_key)::varchar,
+           sqlc.arg(fairness_weight)::double precision, 0,
+           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond', now(), now(), now(),
+           now()
+    FROM next_step, touched
+)
+SELECT (SELECT count(*) FROM done)::integer AS completed,
+       (SELECT count(*) FROM touched)::integer AS touched,
+       next_step.step_id AS successor_id
+FROM next_step;
+
+-- name: FinishWithStep :one
+-- Fast path for CompleteStep + CompleteFlow: the claimed step (fenced on its lease, and only
+-- while its flow is live) completes, and with it the flow, with the final state the caller
+-- computed. completed = 0: nothing was written.
+WITH done AS (
+    UPDATE dwarf_steps
+    SET status = 'completed', changes = sqlc.arg(changes)::jsonb,
+        goto_next = sqlc.arg(goto_next)::varchar, parked = 0, lease_expires = now(),
+        updated_at = now()
+    WHERE step_id = sqlc.arg(step_id)::bigint AND lease_seq = sqlc.arg(lease_seq)::bigint
+      AND status = 'running'
+      AND EXISTS (
+          SELECT 1 FROM dwarf_flows
+          WHERE flow_id = sqlc.arg(flow_id)::bigint
+            AND status NOT IN ('completed', 'failed', 'cancelled')
+      )
+    RETURNING step_id
+), finished AS (
+    UPDATE dwarf_flows
+    SET status = 'completed', final_state = sqlc.arg(final_state)::jsonb, updated_at = now()
+    WHERE flow_id = sqlc.arg(flow_id)::bigint
+      AND status NOT IN ('completed', 'failed', 'cancelled')
+      AND EXISTS (SELECT 1 FROM done)
+    RETURNING flow_id
+)
+SELECT (SELECT count(*) FROM done)::integer AS completed,
+       (SELECT count(*) FROM finished)::integer AS finished;

@@ -1,0 +1,306 @@
+"""The PostgreSQL fast paths: each single statement writes what its portable transaction writes.
+
+Each scenario runs the fast path, then reads the rows back with the portable accessors and
+checks them field by field against what the transaction of portable queries would have left
+(``CreateFlowWithEntry`` against InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow, and
+so on), including the cases where the statement must write nothing: a lost lease, an ended
+flow, a flow that is not ``created``. The last test requires the scenarios to call every
+accessor ``FastPaths`` declares.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import pytest
+
+from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
+from dwarf._storage._gen.queries import FastPaths
+from tests.storage.test_queries import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db
+
+pytestmark = pytest.mark.postgres
+
+NEW_FLOW: dict[str, Any] = {
+    key: FLOW_DEFAULTS[key]
+    for key in (
+        "flow_token",
+        "workflow_name",
+        "graph",
+        "baggage",
+        "surgraph_flow_id",
+        "surgraph_step_depth",
+        "surgraph_step_id",
+        "root_flow_id",
+        "thread_id",
+        "thread_token",
+        "breakpoints",
+        "priority",
+        "fairness_key",
+        "fairness_weight",
+        "time_budget_ms",
+        "delete_on_completion",
+    )
+} | {
+    "started": 0,
+    "step_depth": 1,
+    "step_token": "fedcba9876543210",
+    "task_name": "a",
+    "state": '{"x": 1}',
+    "delay_ms": 0,
+}
+
+SUCCESSOR: dict[str, Any] = {
+    "changes": '{"y": 2}',
+    "goto_next": "",
+    "step_depth": 2,
+    "step_token": "00000000000000aa",
+    "task_name": "b",
+    "state": '{"x": 1, "y": 2}',
+    "time_budget_ms": 30_000,
+    "lineage_id": 0,
+    "fan_out_ordinal": 0,
+    "priority": 7,
+    "fairness_key": "tenant",
+    "fairness_weight": 2.5,
+    "delay_ms": 0,
+}
+
+
+@pytest.fixture(params=["postgresql"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """PostgreSQL only: the one dialect with the fast paths."""
+    return backend_dsn(request)
+
+
+@pytest.fixture
+async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
+    """A migrated PostgreSQL database."""
+    async with open_db(*backend) as opened:
+        yield opened
+
+
+def fast(db: Db) -> FastPaths:
+    """The recording accessors seen as ``FastPaths``."""
+    return cast(FastPaths, db.recorder)
+
+
+async def running_step(db: Db, **flow: Any) -> tuple[int, int, int]:
+    """A started flow whose entry step is claimed: (flow_id, step_id, lease_seq)."""
+    row = await fast(db).create_flow_with_entry(db.conn, **{**NEW_FLOW, "started": 1, **flow})
+    assert row is not None
+    lease_seq = await db.claim(row.step_id)
+    assert lease_seq
+    return row.flow_id, row.step_id, lease_seq
+
+
+async def test_create_flow_with_entry_writes_what_the_portable_insert_does(db: Db) -> None:
+    row = await fast(db).create_flow_with_entry(db.conn, **NEW_FLOW)
+    assert row is not None
+    flow = await db.get_flow(row.flow_id)
+    step = await db.get_step(row.step_id)
+    # AdoptFlowIdentity: its own thread and root; TouchFlow: the entry step is current.
+    assert (flow.thread_id, flow.thread_token, flow.root_flow_id) == (
+        row.flow_id,
+        TOKEN,
+        row.flow_id,
+    )
+    assert (flow.status, flow.step_id, flow.flow_token) == ("created", row.step_id, TOKEN)
+    assert (flow.priority, flow.time_budget_ms, flow.graph) == (5, 60_000, '{"entry": "a"}')
+    assert (step.flow_id, step.status, step.task_name, step.step_depth) == (
+        row.flow_id,
+        "created",
+        "a",
+        1,
+    )
+    assert (step.state, step.changes, step.lineage_id, step.predecessor_id) == (
+        '{"x": 1}',
+        "{}",
+        0,
+        0,
+    )
+
+
+async def test_create_flow_with_entry_keeps_a_given_thread_and_root(db: Db) -> None:
+    anchor = await db.flow()
+    row = await fast(db).create_flow_with_entry(
+        db.conn,
+        **{
+            **NEW_FLOW,
+            "flow_token": "1111111111111111",
+            "thread_id": anchor,
+            "thread_token": TOKEN,
+            "root_flow_id": anchor,
+            "started": 1,
+        },
+    )
+    assert row is not None
+    flow = await db.get_flow(row.flow_id)
+    assert (flow.thread_id, flow.thread_token, flow.root_flow_id) == (anchor, TOKEN, anchor)
+    assert flow.status == "running"
+    assert (await db.get_step(row.step_id)).status == "pending"
+
+
+async def test_start_created_flow_starts_once_and_reports_the_entry_delay(db: Db) -> None:
+    created = await fast(db).create_flow_with_entry(db.conn, **{**NEW_FLOW, "delay_ms": 60_000})
+    assert created is not None
+    wrong = await fast(db).start_created_flow(
+        db.conn, flow_id=created.flow_id, flow_token="ffffffffffffffff", notify_hostname="h"
+    )
+    assert wrong is None
+    assert (await db.get_flow(created.flow_id)).status == "created"
+
+    started = await fast(db).start_created_flow(
+        db.conn, flow_id=created.flow_id, flow_token=TOKEN, notify_hostname="host-1"
+    )
+    assert started is not None
+    assert started.step_id == created.step_id
+    assert 55_000 < started.delay_ms <= 60_000
+    flow = await db.get_flow(created.flow_id)
+    assert (flow.status, flow.notify_hostname) == ("running", "host-1")
+    assert (await db.get_step(created.step_id)).status == "pending"
+
+    again = await fast(db).start_created_flow(
+        db.conn, flow_id=created.flow_id, flow_token=TOKEN, notify_hostname="host-2"
+    )
+    assert again is None
+    assert (await db.get_flow(created.flow_id)).notify_hostname == "host-1"
+
+
+async def test_advance_to_successor_completes_links_inserts_and_touches(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    result = await fast(db).advance_to_successor(
+        db.conn, step_id=step_id, lease_seq=lease_seq, flow_id=flow_id, **SUCCESSOR
+    )
+    assert result is not None
+    assert (result.completed, result.touched) == (1, 1)
+    done = await db.get_step(step_id)
+    assert (done.status, done.changes, done.successor_id) == (
+        "completed",
+        '{"y": 2}',
+        result.successor_id,
+    )
+    successor = await db.get_step(result.successor_id)
+    assert (successor.status, successor.task_name, successor.predecessor_id) == (
+        "pending",
+        "b",
+        step_id,
+    )
+    assert (successor.priority, successor.fairness_key, successor.fairness_weight) == (
+        7,
+        "tenant",
+        2.5,
+    )
+    assert (successor.state, successor.step_depth, successor.time_budget_ms) == (
+        '{"x": 1, "y": 2}',
+        2,
+        30_000,
+    )
+    assert (await db.get_flow(flow_id)).step_id == result.successor_id
+
+
+async def test_advance_to_successor_with_a_lost_lease_writes_nothing(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    result = await fast(db).advance_to_successor(
+        db.conn, step_id=step_id, lease_seq=lease_seq + 1, flow_id=flow_id, **SUCCESSOR
+    )
+    assert result is not None
+    assert (result.completed, result.touched) == (0, 0)
+    assert (await db.get_step(step_id)).status == "running"
+    assert await db.q.get_step_by_id(db.conn, step_id=result.successor_id) is None
+    assert (await db.get_flow(flow_id)).step_id == step_id
+
+
+async def test_advance_to_successor_in_an_ended_flow_writes_nothing(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    await db.execute("UPDATE dwarf_flows SET status = 'cancelled' WHERE flow_id = %s", (flow_id,))
+    result = await fast(db).advance_to_successor(
+        db.conn, step_id=step_id, lease_seq=lease_seq, flow_id=flow_id, **SUCCESSOR
+    )
+    assert result is not None
+    assert (result.completed, result.touched) == (0, 0)
+    assert (await db.get_step(step_id)).status == "running"
+    assert await db.q.get_step_by_id(db.conn, step_id=result.successor_id) is None
+
+
+async def test_advance_to_successor_delays_a_sleeping_successor(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    result = await fast(db).advance_to_successor(
+        db.conn,
+        step_id=step_id,
+        lease_seq=lease_seq,
+        flow_id=flow_id,
+        **{**SUCCESSOR, "delay_ms": 60_000},
+    )
+    assert result is not None
+    assert result.completed
+    schedule = await db.q.get_step_schedule(db.conn, step_id=result.successor_id)
+    assert schedule is not None
+    assert 55_000 < schedule.delay_ms <= 60_000
+
+
+async def test_finish_with_step_completes_the_step_and_the_flow(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    result = await fast(db).finish_with_step(
+        db.conn,
+        changes='{"y": 2}',
+        goto_next="",
+        step_id=step_id,
+        lease_seq=lease_seq,
+        flow_id=flow_id,
+        final_state='{"x": 1, "y": 2}',
+    )
+    assert result is not None
+    assert (result.completed, result.finished) == (1, 1)
+    flow = await db.get_flow(flow_id)
+    assert (flow.status, flow.final_state) == ("completed", '{"x": 1, "y": 2}')
+    step = await db.get_step(step_id)
+    assert (step.status, step.changes, step.successor_id) == ("completed", '{"y": 2}', 0)
+
+
+@pytest.mark.parametrize("spoil", ["lease", "flow"])
+async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: str) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    if spoil == "flow":
+        await db.execute("UPDATE dwarf_flows SET status = 'failed' WHERE flow_id = %s", (flow_id,))
+    result = await fast(db).finish_with_step(
+        db.conn,
+        changes='{"y": 2}',
+        goto_next="",
+        step_id=step_id,
+        lease_seq=lease_seq + (1 if spoil == "lease" else 0),
+        flow_id=flow_id,
+        final_state='{"y": 2}',
+    )
+    assert result is not None
+    assert (result.completed, result.finished) == (0, 0)
+    assert (await db.get_step(step_id)).status == "running"
+    assert (await db.get_flow(flow_id)).final_state == "{}"
+
+
+def test_only_postgresql_has_the_fast_paths() -> None:
+    declared = {
+        name
+        for name, value in vars(FastPaths).items()
+        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+    }
+    assert len(declared) == 4
+    assert all(callable(getattr(postgresql, name, None)) for name in declared)
+    for module in (mysql, sqlite, sqlserver):
+        assert not any(hasattr(module, name) for name in declared), module.__name__
+
+
+async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:
+    declared = {
+        name
+        for name, value in vars(FastPaths).items()
+        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+    }
+    called: set[str] = set()
+    for name, func in list(globals().items()):
+        if name.startswith("test_") and list(inspect.signature(func).parameters) == ["db"]:
+            async with open_db(*backend) as db:
+                await func(db)
+                called |= db.recorder.called
+    assert declared <= called, f"no scenario calls: {', '.join(sorted(declared - called))}"
