@@ -13,6 +13,8 @@ Why it looks like this:
   act as two replicas of one database.
 - Connection use is bounded by ``max_open_conns`` per shard; nothing holds a connection while a
   task runs (callers acquire per transaction).
+- PostgreSQL also offers ``fast``: single statements (data-modifying CTEs) that stand in for the
+  hot-path transactions, run with ``single`` in autocommit.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from urllib.parse import quote, urlencode
 
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import Dsn, scrub
-from dwarf._storage._gen.queries import Queries
+from dwarf._storage._gen.queries import FastPaths, Queries
 from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
 from dwarf.errors import DwarfError, UnavailableError
 
@@ -78,6 +80,8 @@ class Shard:
     _commit: Callable[[Any], Awaitable[None]]
     _rollback: Callable[[Any], Awaitable[None]]
     _close: Callable[[], Awaitable[None]]
+    fast: FastPaths | None = None
+    """The dialect's single-statement fast paths (PostgreSQL), or None: use the portable ones."""
     _closed: bool = field(default=False)
 
     @property
@@ -94,6 +98,14 @@ class Shard:
 
         A read needs no BEGIN/COMMIT round trips; a read that must see several rows as of one
         instant belongs in ``transact`` instead.
+        """
+        return await self._retrying(self._bare, fn)
+
+    async def single(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(conn)``, which sends ONE statement, in autocommit (it is atomic on its own).
+
+        For the fast paths: a statement that chains its writes needs no BEGIN/COMMIT round
+        trips. It is re-run on lock contention like a transaction.
         """
         return await self._retrying(self._bare, fn)
 
@@ -189,7 +201,7 @@ async def _open_postgresql(index: int, dsn: Dsn, size: int) -> Shard:
         await conn.execute("ROLLBACK")
 
     await pool.warm()
-    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close)
+    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, fast=q)
 
 
 # --- MySQL / MariaDB --------------------------------------------------------------------------

@@ -17,17 +17,17 @@ siblings finishing together do not queue on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
+from dwarf.engine._advance_fast import advance_fast
+from dwarf.engine._advance_types import Advance, AdvanceResult
 from dwarf.engine._finalize import compute_final_state, final_state_of_tail, for_each_bindings
 from dwarf.engine._keys import format_key, new_token
-from dwarf.engine._routing import Route
 from dwarf.engine._runtime import Runtime
-from dwarf.engine._settle import announce_stop, fail_upward
+from dwarf.engine._settle import adopt_flow_status, announce_stop, fail_upward
 from dwarf.engine._subgraph import revive_caller
 from dwarf.workflow import (
     FlowOutcome,
@@ -41,36 +41,6 @@ from dwarf.workflow import (
 from dwarf.workflow._json import dumps, loads
 
 __all__ = ["Advance", "AdvanceResult", "advance"]
-
-
-@dataclass(frozen=True, slots=True)
-class Advance:
-    """What the finished step decided."""
-
-    changes: dict[str, Any]
-    """The step's accumulated delta, stored on its row."""
-    input_state: dict[str, Any]
-    successor_state: dict[str, Any]
-    """Input state overlaid by ``changes``: what successors start from."""
-    route: Route
-    sleep: timedelta | None
-    goto: str
-
-
-@dataclass(frozen=True, slots=True)
-class AdvanceResult:
-    """What the transaction did, for the after-commit signals.
-
-    An empty result means nothing was written: the fenced completion matched no row (the lease
-    was lost or the step cancelled), so there is nothing to signal.
-    """
-
-    failure: str = ""
-    """Why the step cannot advance (the caller fails it instead); nothing was written."""
-    inserted: tuple[int, ...] = ()
-    stopped: FlowOutcome | None = None
-    revived: int = 0
-    """The surgraph caller step this flow's end made due again (0: none)."""
 
 
 class _FlowGone(Exception):
@@ -95,17 +65,21 @@ async def advance(
         return AdvanceResult(
             failure=f"task {row.task_name!r} has no successor inside its fan-out branch"
         )
-    try:
-        result = await shard.transact(
-            lambda conn: _transition(rt, shard, conn, flow, graph, row, decision)
-        )
-    except _Lost:
-        return AdvanceResult()
-    except _FlowGone:
-        await shard.transact(lambda conn: _adopt_flow_status(shard, conn, flow.flow_id, row))
-        return AdvanceResult()
-    except _ArrivalError as exc:
-        return AdvanceResult(failure=str(exc))
+    fast = await advance_fast(rt, shard, flow, graph, row, decision)
+    if fast is not None:
+        result = fast
+    else:
+        try:
+            result = await shard.transact(
+                lambda conn: _transition(rt, shard, conn, flow, graph, row, decision)
+            )
+        except _Lost:
+            return AdvanceResult()
+        except _FlowGone:
+            await shard.transact(lambda conn: adopt_flow_status(shard, conn, flow.flow_id, row))
+            return AdvanceResult()
+        except _ArrivalError as exc:
+            return AdvanceResult(failure=str(exc))
     if result.stopped is not None:
         announce_stop(rt, shard, flow, result.stopped)
         if result.revived:
@@ -116,17 +90,6 @@ async def advance(
         else:
             rt.doorbell(shard, result.inserted[0])
     return result
-
-
-async def _adopt_flow_status(
-    shard: Shard, conn: Any, flow_id: int, row: SelectClaimedStepsRow
-) -> None:
-    current = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
-    status = current.status if current is not None else "cancelled"
-    if status in ("completed", "failed", "cancelled"):
-        await shard.q.set_step_status_from_flow(
-            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status
-        )
 
 
 async def _transition(

@@ -224,7 +224,9 @@ async def insert_flow(
     async def tx(conn: Any) -> tuple[int, int]:
         return await insert_flow_rows(target, conn, new, start=start)
 
-    flow_id, entry_step_id = await target.transact(tx)
+    # With the fast paths the insert is one statement: no transaction needed around it.
+    run = target.single if target.fast is not None else target.transact
+    flow_id, entry_step_id = await run(tx)
     if start:
         ring(rt, target, entry_step_id, delay_ms)
     return format_key(target.index, flow_id, token)
@@ -241,6 +243,17 @@ def ring(rt: Runtime, shard: Shard, step_id: int, delay_ms: int) -> None:
 async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     """Start a ``created`` flow: its entry step becomes pending (409 if not ``created``)."""
     shard, key = rt.parse(flow_key, "flow")
+    fast = shard.fast
+    if fast is not None:
+        started = await shard.single(
+            lambda conn: fast.start_created_flow(
+                conn, flow_id=key.id, flow_token=key.token, notify_hostname=hostname
+            )
+        )
+        if started is not None:
+            ring(rt, shard, started.step_id, started.delay_ms)
+            return
+        # Nothing was written: the transaction below says why (404 or 409).
 
     async def tx(conn: Any) -> tuple[int, int]:
         flow = await get_flow(shard, key, conn)

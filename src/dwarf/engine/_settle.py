@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dwarf._storage._gen.rows import GetFlowRow
+from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
 from dwarf.engine._finalize import fail_flow_in_tx, for_each_bindings
 from dwarf.engine._keys import format_key
@@ -23,7 +23,14 @@ from dwarf.workflow import FlowOutcome, Graph, Status
 MAX_ERROR = 16_384
 """Longest error text stored on a step or flow."""
 
-__all__ = ["MAX_ERROR", "FlowFailure", "announce_stop", "fail_step", "fail_upward"]
+__all__ = [
+    "MAX_ERROR",
+    "FlowFailure",
+    "adopt_flow_status",
+    "announce_stop",
+    "fail_step",
+    "fail_upward",
+]
 
 
 class _StepRef(Protocol):
@@ -116,6 +123,18 @@ async def fail_step(
                 state=failure.final_state,
                 error=failure.error,
             ),
+        )
+
+
+async def adopt_flow_status(
+    shard: Shard, conn: Any, flow_id: int, row: SelectClaimedStepsRow
+) -> None:
+    """If the flow ended under a running step, the step takes the flow's status (lease-fenced)."""
+    current = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
+    status = current.status if current is not None else "cancelled"
+    if status in ("completed", "failed", "cancelled"):
+        await shard.q.set_step_status_from_flow(
+            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status
         )
 
 

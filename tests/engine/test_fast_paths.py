@@ -1,0 +1,103 @@
+"""Where the dialect has them (PostgreSQL), a linear flow's hot path is single statements.
+
+Create, start, every step-to-step transition and the last step's completion each go through
+``Shard.single`` instead of a transaction; only the dispatcher's batched claims open one. On
+the other dialects the same flows run through the portable transactions. Both must give the
+same outcome, including with a sleep, a goto loop and a start_at delay on the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dwarf._storage._store import Shard
+from dwarf.engine import TestProxy
+from dwarf.workflow import END, Flow, FlowOptions, Graph, Status
+from tests.fixtures.engines import MakeEngine
+
+
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The qualified names of the closures every ``Shard.transact`` call runs."""
+    seen: list[str] = []
+    original = Shard.transact
+
+    async def transact(self: Shard, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        seen.append(fn.__qualname__)
+        return await original(self, fn)
+
+    monkeypatch.setattr(Shard, "transact", transact)
+    return seen
+
+
+def counting_proxy() -> TestProxy:
+    """a -> b (then sleeps) -> c (loops back to itself twice) -> END."""
+    proxy = TestProxy()
+    graph = Graph("hot")
+    graph.add_transition_chain("a", "b", "c", END)
+    graph.add_transition_goto("c", "c")
+    proxy.handle_graph("hot", graph)
+
+    @proxy.task("a")
+    async def a(flow: Flow) -> None:
+        flow.set_int("n", flow.get_int("n") + 1)
+
+    @proxy.task("b")
+    async def b(flow: Flow) -> None:
+        flow.set_int("n", flow.get_int("n") * 10)
+        flow.set_bool("slept", True)
+        flow.sleep(timedelta(milliseconds=50))
+
+    @proxy.task("c")
+    async def c(flow: Flow) -> None:
+        loops = flow.get_int("loops") + 1
+        flow.set_int("loops", loops)
+        if loops < 3:
+            flow.goto("c")
+
+    return proxy
+
+
+async def test_a_linear_flow_gives_the_same_outcome_on_either_path(
+    make_engine: MakeEngine, engine_dialect: str, transactions: list[str]
+) -> None:
+    async with make_engine(counting_proxy()) as engine:
+        start_at = datetime.now(UTC) + timedelta(milliseconds=100)
+        key = await engine.create("hot", {"n": 1}, FlowOptions(start_at=start_at))
+        await engine.start(key)
+        outcome = await engine.await_flow(key, timeout=30)
+        history = await engine.history(key)
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state == {"n": 20, "slept": True, "loops": 3}
+    assert [step.task_name for step in history] == ["a", "b", "c", "c", "c"]
+    hot_path = [
+        name
+        for name in transactions
+        if name.startswith(("insert_flow", "start", "advance", "_to_successor", "_finish"))
+    ]
+    if engine_dialect == "postgresql":
+        assert hot_path == [], "the fast paths run without a transaction"
+    else:
+        assert len(hot_path) == 7, hot_path  # create, start, 4 transitions, the last step
+
+
+async def test_run_creates_and_starts_in_one_statement_on_postgresql(
+    make_engine: MakeEngine, engine_dialect: str, transactions: list[str]
+) -> None:
+    async with make_engine(counting_proxy()) as engine:
+        outcome = await engine.run("hot", {"n": 2}, timeout=30)
+        again = await engine.snapshot(outcome.flow_key)
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state == {"n": 30, "slept": True, "loops": 3}
+    assert again.state == outcome.state
+    opened = [name for name in transactions if not name.startswith("Dispatcher.")]
+    if engine_dialect == "postgresql":
+        assert opened == []
+    else:
+        assert opened
