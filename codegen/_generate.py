@@ -17,7 +17,7 @@ from pathlib import Path
 from codegen._emit import Header, render_dialect, render_rows
 from codegen._migrations import load_migrations, render_migrations
 from codegen._model import DIALECTS, REFERENCE, GenerationError, Query
-from codegen._parity import check_unique_signatures, resolve
+from codegen._parity import catalog, check_unique_signatures, resolve
 from codegen._protocol import render_protocol
 from codegen._sqlc import SQLC_DIALECTS, load_queries, run_sqlc
 from codegen._sqlserver import load_sqlserver
@@ -60,10 +60,14 @@ def generate(root: Path) -> dict[str, str]:
     loaded["sqlserver"] = load_sqlserver(root / "sql" / "queries" / "sqlserver", root)
     resolved = resolve(loaded)
     check_unique_signatures(resolved)
-    reference = resolved[REFERENCE]
+    reference = catalog(resolved)
+    fast_paths = {
+        dialect: sorted(name for name, query in resolved[dialect].items() if query.optional)
+        for dialect in DIALECTS
+    }
     sources = {
         "rows.py": render_rows(reference, header),
-        "queries.py": render_protocol(reference, header),
+        "queries.py": render_protocol(reference, fast_paths, header),
     }
     for dialect in DIALECTS:
         sources[f"{dialect}.py"] = render_dialect(dialect, resolved[dialect], reference, header)

@@ -1,8 +1,9 @@
 """Parity by construction: every dialect must expose the same typed interface as PostgreSQL.
 
 PostgreSQL is the reference because its SQL carries explicit casts, so sqlc types it best. For each
-query the other dialects must have the same name (only a fast path, ``Query.optional``, may be
-left out), the same command (insert-and-return-id is one command whatever the mechanism), the
+query the other dialects must have the same name (a fast path, ``Query.optional``, exists only
+where a dialect defines it, and takes the first defining dialect as reference when PostgreSQL
+lacks it), the same command (insert-and-return-id is one command whatever the mechanism), the
 same param names with the same list-ness, Python type and nullability, and the same result
 column names. A table column's type must match the reference exactly (that is schema parity); a
 computed column, or any type a dialect cannot tell (``any``, all of SQL Server), takes the
@@ -42,8 +43,13 @@ def resolve(
         overrides = _types.COLUMN_OVERRIDES
     errors: list[str] = []
     names = sorted(set().union(*(set(q) for q in loaded.values())))
-    reference = loaded.get(REFERENCE, {})
-    optional = {n for n in names if n in reference and reference[n].optional}
+    optional: set[str] = set()
+    for name in names:
+        marks = {q[name].optional for q in loaded.values() if name in q}
+        if len(marks) > 1:
+            errors.append(f"{name}: a fast path in some dialects, a plain query in others")
+        if True in marks:
+            optional.add(name)
     for dialect in DIALECTS:
         missing = [n for n in names if n not in loaded.get(dialect, {}) and n not in optional]
         if missing:
@@ -56,10 +62,12 @@ def resolve(
             errors.append(f"override {key} names no result column")
     out: dict[Dialect, dict[str, Query]] = {d: {} for d in DIALECTS}
     for name in names:
-        ref = _resolve_reference(loaded[REFERENCE][name], overrides, errors)
-        out[REFERENCE][name] = ref
+        # A fast path that PostgreSQL lacks takes its first defining dialect as reference.
+        home = next(d for d in (REFERENCE, *DIALECTS) if name in loaded.get(d, {}))
+        ref = _resolve_reference(loaded[home][name], overrides, errors)
+        out[home][name] = ref
         for dialect in DIALECTS:
-            if dialect != REFERENCE and name in loaded[dialect]:
+            if dialect != home and name in loaded.get(dialect, {}):
                 out[dialect][name] = _resolve_against(loaded[dialect][name], ref, errors)
     if errors:
         raise GenerationError("\n".join(errors))
@@ -194,10 +202,19 @@ def _resolve_against(query: Query, ref: Query, errors: list[str]) -> Query:
     return replace(query, params=tuple(params), columns=tuple(columns))
 
 
+def catalog(resolved: Mapping[Dialect, Mapping[str, Query]]) -> dict[str, Query]:
+    """Every query once, as its reference dialect has it (PostgreSQL's, else the first's)."""
+    out: dict[str, Query] = {}
+    for dialect in (REFERENCE, *DIALECTS):
+        for name, query in resolved.get(dialect, {}).items():
+            out.setdefault(name, query)
+    return dict(sorted(out.items()))
+
+
 def check_unique_signatures(resolved: Mapping[Dialect, Mapping[str, Query]]) -> None:
     """Fail when two queries map to the same Python function name."""
     seen: dict[str, str] = {}
-    for name in resolved[REFERENCE]:
+    for name in catalog(resolved):
         func = snake(name)
         if keyword.iskeyword(func) or hasattr(builtins, func) or func.startswith("_"):
             raise GenerationError(f"query {name} would become {func}(), which shadows Python's")

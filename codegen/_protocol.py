@@ -9,11 +9,12 @@ any one of them is a type error wherever that module is used as ``Queries``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from codegen._emit import Header, docstring, return_annotation, row_classes
 from codegen._model import Query
 from codegen._parity import snake
+from codegen._sqltext import Dialect
 
 _MODULE_DOC = (
     '"""The accessor interface shared by every dialect module'
@@ -21,7 +22,8 @@ _MODULE_DOC = (
     "\n"
     "Each dialect module, as a module object, is a ``Queries``: ``q: Queries = postgresql``"
     " type-checks;\n"
-    "a module with the fast paths is also a ``FastPaths``.\n"
+    "a dialect's fast paths (optional queries) form its own protocol, e.g.\n"
+    "``PostgresqlFastPaths``.\n"
     "Methods take the dialect's connection first (``Any`` here; the module types it precisely),"
     " then\n"
     "the keyword-only params of the query. Rows come from ``dwarf._storage._gen.rows``.\n"
@@ -29,10 +31,17 @@ _MODULE_DOC = (
 )
 
 
-def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
-    """Source of ``queries.py``: ``Queries`` (every dialect) and ``FastPaths`` (optional)."""
+def fast_paths_class(dialect: str) -> str:
+    """``PostgresqlFastPaths`` for ``postgresql``: the protocol of one dialect's fast paths."""
+    return f"{dialect.capitalize()}FastPaths"
+
+
+def render_protocol(
+    reference: Mapping[str, Query], fast_paths: Mapping[Dialect, Sequence[str]], header: Header
+) -> str:
+    """Source of ``queries.py``: ``Queries`` (every dialect) and each dialect's fast paths."""
     classes = row_classes(reference)
-    methods: dict[bool, list[str]] = {False: [], True: []}
+    methods: dict[str, str] = {}
     rows_used: set[str] = set()
     needs_sequence = False
     needs_datetime = False
@@ -47,7 +56,7 @@ def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
         signature = "self, conn: Any" + (f", *, {params}" if params else "")
         kind = "insert-id" if query.returns_insert_id else query.kind
         doc = docstring(f"{query.name} ({kind}).", query.comments, "        ")
-        methods[query.optional].append(
+        methods[name] = (
             f"    async def {snake(query.name)}({signature}) -> {result}:\n{doc}        ...\n"
         )
     imports = ["from __future__ import annotations", ""]
@@ -58,22 +67,27 @@ def render_protocol(reference: Mapping[str, Query], header: Header) -> str:
     imports.append("from typing import Any, Protocol")
     if rows_used:
         imports += ["", f"from dwarf._storage._gen.rows import {', '.join(sorted(rows_used))}"]
+    protocols = [fast_paths_class(d) for d, names in fast_paths.items() if names]
     out = [
         header.lines("sql/queries"),
         _MODULE_DOC,
         "\n\n",
         "\n".join(imports),
         "\n\n",
-        '__all__ = ["FastPaths", "Queries"]\n\n\n',
+        f"__all__ = {sorted([*protocols, 'Queries'])!r}\n\n\n".replace("'", '"'),
         "class Queries(Protocol):\n",
         '    """One accessor per named query; every generated dialect module satisfies it."""\n',
     ]
-    out.extend(f"\n{m}" for m in methods[False])
-    out += [
-        "\n\nclass FastPaths(Protocol):\n",
-        '    """The fast paths: single statements standing in for hot-path transactions.\n\n'
-        "    Only dialects that can chain writes in one statement have them (a module that does\n"
-        '    satisfies this protocol too); elsewhere the engine runs the portable queries."""\n',
-    ]
-    out.extend(f"\n{m}" for m in methods[True])
+    out.extend(f"\n{m}" for name, m in methods.items() if not reference[name].optional)
+    for dialect, names in fast_paths.items():
+        if not names:
+            continue
+        out += [
+            f"\n\nclass {fast_paths_class(dialect)}(Protocol):\n",
+            f'    """The {dialect} fast paths: single statements standing in for several queries.\n'
+            "\n"
+            f"    The {dialect} module satisfies this protocol too; elsewhere the engine runs the\n"
+            '    portable queries."""\n',
+        ]
+        out.extend(f"\n{methods[name]}" for name in names)
     return "".join(out)

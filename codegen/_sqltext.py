@@ -388,7 +388,7 @@ def unwrap_casts(expr: Sequence[Token]) -> tuple[list[Token], bool]:
         if _wraps(sig, 0):
             sig = sig[1:-1]
             changed = True
-        elif len(sig) >= 4 and sig[0].text.lower() in ("cast", "convert") and _wraps(sig, 2):
+        elif len(sig) >= 4 and sig[0].text.lower() in ("cast", "convert") and _wraps(sig, 1):
             inner = sig[2:-1]
             if sig[0].text.lower() == "convert":
                 comma = [

@@ -44,7 +44,7 @@ from asyncmy.constants import CLIENT
 
 from dwarf._storage._gen import mysql, postgresql, sqlite
 from dwarf._storage._gen.migrations import MIGRATIONS
-from dwarf._storage._gen.queries import FastPaths, Queries
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
 from dwarf._storage._gen.rows import GetFlowRow, GetStepRow, GetStepScheduleRow, ListFlowsRow
 
 BACKENDS = ("sqlite-file", "sqlite-memory", "postgresql", "mysql")
@@ -102,7 +102,7 @@ def assert_conforms(value: Any, hint: Any, where: str) -> None:
 
 
 class Recorder:
-    """A dialect module seen as ``Queries`` (and ``FastPaths``): records calls, checks results."""
+    """A dialect module seen as ``Queries`` (and its fast paths): records calls, checks results."""
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
@@ -110,7 +110,9 @@ class Recorder:
 
     def __getattr__(self, name: str) -> Any:
         func = getattr(self.module, name)
-        protocol = Queries if hasattr(Queries, name) else FastPaths
+        protocol = next(
+            p for p in (Queries, PostgresqlFastPaths, MysqlFastPaths) if hasattr(p, name)
+        )
         declared = get_type_hints(getattr(protocol, name))["return"]
 
         async def call(*args: Any, **kwargs: Any) -> Any:
@@ -218,7 +220,7 @@ class Db:
     async def flow(self, **overrides: Any) -> int:
         """Insert a flow (running, its own thread and root unless overridden); return its id."""
         flow_id = await self.q.insert_flow(self.conn, **{**FLOW_DEFAULTS, **overrides})
-        await self.q.adopt_flow_identity(self.conn, flow_id=flow_id)
+        await self.q.adopt_flow_identity(self.conn, flow_id=flow_id, step_id=0)
         return flow_id
 
     async def step(self, flow_id: int, **overrides: Any) -> int:

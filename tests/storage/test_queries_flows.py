@@ -159,8 +159,10 @@ async def test_adopt_identity_fills_only_unset_thread_and_root(db: Db) -> None:
     )
     row = await db.get_flow(child)
     assert (row.thread_id, row.thread_token, row.root_flow_id) == (sequel, "", first)
-    await q.adopt_flow_identity(conn, flow_id=first)  # a second adoption changes nothing
-    assert (await db.get_flow(first)).thread_id == first
+    # A second adoption keeps the identity and records the entry step it is given.
+    await q.adopt_flow_identity(conn, flow_id=first, step_id=42)
+    adopted = await db.get_flow(first)
+    assert (adopted.thread_id, adopted.root_flow_id, adopted.step_id) == (first, first, 42)
 
     latest = await q.get_latest_thread_flow(conn, thread_id=first, thread_token=TOKEN)
     assert latest is not None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
-from dwarf._storage._gen.queries import FastPaths, Queries
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
 
 MODULES: dict[str, ModuleType] = {
     "postgresql": postgresql,
@@ -35,8 +35,8 @@ def protocol_members(protocol: type = Queries) -> dict[str, Callable[..., Any]]:
     }
 
 
-# The fast paths each dialect implements (FastPaths is all-or-nothing per module).
-FAST_DIALECTS = {"postgresql"}
+# Each dialect's fast paths (optional queries), as the protocol its module also satisfies.
+FAST_PATHS: dict[str, type] = {"postgresql": PostgresqlFastPaths, "mysql": MysqlFastPaths}
 
 
 def module_accessors(module: ModuleType) -> dict[str, Callable[..., Any]]:
@@ -58,8 +58,8 @@ def test_protocol_declares_every_query() -> None:
 @pytest.mark.parametrize("dialect", sorted(MODULES))
 def test_every_protocol_member_exists_in_the_module_and_nothing_else(dialect: str) -> None:
     expected = set(protocol_members())
-    if dialect in FAST_DIALECTS:
-        expected |= set(protocol_members(FastPaths))
+    if dialect in FAST_PATHS:
+        expected |= set(protocol_members(FAST_PATHS[dialect]))
     assert set(module_accessors(MODULES[dialect])) == expected
 
 
@@ -67,8 +67,8 @@ def test_every_protocol_member_exists_in_the_module_and_nothing_else(dialect: st
 def test_module_signatures_match_the_protocol_after_the_connection(dialect: str) -> None:
     accessors = module_accessors(MODULES[dialect])
     members = protocol_members()
-    if dialect in FAST_DIALECTS:
-        members |= protocol_members(FastPaths)
+    if dialect in FAST_PATHS:
+        members |= protocol_members(FAST_PATHS[dialect])
     for name, method in members.items():
         declared = inspect.signature(method, eval_str=True)
         actual = inspect.signature(accessors[name], eval_str=True)

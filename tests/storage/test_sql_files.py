@@ -175,7 +175,19 @@ def load_query_files(dialect: str) -> dict[str, QueryFile]:
 
 
 QUERIES = {dialect: load_query_files(dialect) for dialect in DIALECTS}
-ALL_NAMES = sorted(QUERIES["postgresql"])
+
+
+def is_fast_path(query: QueryFile) -> bool:
+    """A dialect's optional query: its doc comment opens with "Fast path" (see codegen)."""
+    return query.raw.lstrip("\n").startswith("-- Fast path")
+
+
+FAST_PATHS = {
+    dialect: sorted(name for name, query in QUERIES[dialect].items() if is_fast_path(query))
+    for dialect in DIALECTS
+}
+# The portable queries: every dialect defines each of them alike.
+ALL_NAMES = sorted(name for name in QUERIES["postgresql"] if name not in FAST_PATHS["postgresql"])
 
 
 def param_names(query: QueryFile) -> list[str]:
@@ -234,7 +246,16 @@ def result_columns(query: QueryFile) -> list[str]:
 
 def test_every_dialect_defines_the_same_queries() -> None:
     for dialect in DIALECTS:
-        assert sorted(QUERIES[dialect]) == ALL_NAMES, dialect
+        assert sorted(set(QUERIES[dialect]) - set(FAST_PATHS[dialect])) == ALL_NAMES, dialect
+
+
+def test_a_query_is_a_fast_path_in_every_dialect_that_defines_it_or_in_none() -> None:
+    for dialect in DIALECTS:
+        for name in FAST_PATHS[dialect]:
+            assert name not in ALL_NAMES, f"{dialect}: {name} is portable elsewhere"
+            assert all(is_fast_path(QUERIES[d][name]) for d in DIALECTS if name in QUERIES[d])
+    assert FAST_PATHS["postgresql"], "PostgreSQL has fast paths"
+    assert FAST_PATHS["mysql"], "MySQL has fast paths"
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -575,7 +596,7 @@ def test_sqlc_parses_every_query_of_every_engine(
     sqlc_queries: Mapping[str, Mapping[str, SqlcQuery]],
 ) -> None:
     for dialect in SQLC_DIALECTS:
-        assert sorted(sqlc_queries[dialect]) == ALL_NAMES
+        assert sorted(sqlc_queries[dialect]) == sorted(ALL_NAMES + FAST_PATHS[dialect])
 
 
 async def test_every_query_prepares_on_postgresql(
@@ -772,7 +793,7 @@ async def new_flow(run: Runner, *, workflow_name: str = "wf", **overrides: Any) 
     }
     params.update(overrides)
     flow_id = await run.insert("InsertFlow", **params)
-    await run("AdoptFlowIdentity", flow_id=flow_id)
+    await run("AdoptFlowIdentity", flow_id=flow_id, step_id=0)
     return flow_id
 
 

@@ -649,11 +649,34 @@ def test_a_fast_path_may_exist_in_the_reference_only(tmp_path: Path) -> None:
     queries = {**QUERIES, "postgresql": QUERIES["postgresql"] + FAST_PATH}
     root = make_project(tmp_path / "p", queries=queries)
     modules = load_generated(generate(root), tmp_path)
-    fast = modules["queries"].FastPaths
+    fast = modules["queries"].PostgresqlFastPaths
     assert inspect.iscoroutinefunction(vars(fast)["bump_flow"])
     assert "bump_flow" not in vars(modules["queries"].Queries)
     assert inspect.iscoroutinefunction(modules["postgresql"].bump_flow)
     assert not hasattr(modules["mysql"], "bump_flow")
+
+
+MYSQL_FAST_PATH = """
+-- name: DoubledPriority :one
+-- Fast path for a MySQL-only read; its computed column is typed by its CAST.
+SELECT flow_id, CAST(priority * 2 AS SIGNED) AS doubled FROM t_flows
+WHERE flow_id = sqlc.arg(flow_id);
+"""
+
+
+def test_a_fast_path_without_postgresql_takes_its_own_dialect_as_reference(
+    tmp_path: Path,
+) -> None:
+    queries = {**QUERIES, "mysql": QUERIES["mysql"] + MYSQL_FAST_PATH}
+    root = make_project(tmp_path / "p", queries=queries)
+    modules = load_generated(generate(root), tmp_path)
+    protocols = modules["queries"]
+    assert inspect.iscoroutinefunction(vars(protocols.MysqlFastPaths)["doubled_priority"])
+    assert not hasattr(protocols, "PostgresqlFastPaths")
+    assert "doubled_priority" not in vars(protocols.Queries)
+    assert not hasattr(modules["postgresql"], "doubled_priority")
+    hints = modules["rows"].DoubledPriorityRow.__annotations__
+    assert hints == {"flow_id": "int", "doubled": "int"}
 
 
 def test_an_unmarked_reference_only_query_is_still_a_parity_error(tmp_path: Path) -> None:

@@ -22,9 +22,11 @@ VALUES (
 );
 
 -- name: AdoptFlowIdentity :exec
--- Make a new flow its own thread (thread_id/token := own id/token) and its own root.
+-- Make a new flow its own thread (thread_id/token := own id/token) and its own root, and
+-- record its entry step (0 while there is none yet).
 UPDATE dwarf_flows
-SET thread_token = CASE WHEN thread_id = 0 THEN flow_token ELSE thread_token END,
+SET step_id = @step_id,
+    thread_token = CASE WHEN thread_id = 0 THEN flow_token ELSE thread_token END,
     thread_id = CASE WHEN thread_id = 0 THEN flow_id ELSE thread_id END,
     root_flow_id = CASE WHEN root_flow_id = 0 THEN flow_id ELSE root_flow_id END
 WHERE flow_id = @flow_id;

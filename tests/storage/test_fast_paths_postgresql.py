@@ -5,7 +5,7 @@ checks them field by field against what the transaction of portable queries woul
 (``CreateFlowWithEntry`` against InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow, and
 so on), including the cases where the statement must write nothing: a lost lease, an ended
 flow, a flow that is not ``created``. The last test requires the scenarios to call every
-accessor ``FastPaths`` declares.
+accessor ``PostgresqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
-from dwarf._storage._gen.queries import FastPaths
+from dwarf._storage._gen.queries import PostgresqlFastPaths
 from tests.storage.test_queries import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db
 
 pytestmark = pytest.mark.postgres
@@ -81,9 +81,9 @@ async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
         yield opened
 
 
-def fast(db: Db) -> FastPaths:
-    """The recording accessors seen as ``FastPaths``."""
-    return cast(FastPaths, db.recorder)
+def fast(db: Db) -> PostgresqlFastPaths:
+    """The recording accessors seen as ``PostgresqlFastPaths``."""
+    return cast(PostgresqlFastPaths, db.recorder)
 
 
 async def running_step(db: Db, **flow: Any) -> tuple[int, int, int]:
@@ -282,7 +282,7 @@ async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: st
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = {
         name
-        for name, value in vars(FastPaths).items()
+        for name, value in vars(PostgresqlFastPaths).items()
         if not name.startswith("_") and inspect.iscoroutinefunction(value)
     }
     assert len(declared) == 4
@@ -294,7 +294,7 @@ def test_only_postgresql_has_the_fast_paths() -> None:
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:
     declared = {
         name
-        for name, value in vars(FastPaths).items()
+        for name, value in vars(PostgresqlFastPaths).items()
         if not name.startswith("_") and inspect.iscoroutinefunction(value)
     }
     called: set[str] = set()
