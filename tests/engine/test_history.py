@@ -51,7 +51,7 @@ async def insert_child_flow(engine: Engine, caller_step_key: str, name: str, *ta
             time_budget_ms=60_000,
             delete_on_completion=0,
         )
-        await q.adopt_flow_identity(conn, flow_id=flow_id)
+        await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=0)
         previous = 0
         for depth, task in enumerate(tasks, start=1):
             step_id = await q.insert_step(

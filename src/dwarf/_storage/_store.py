@@ -13,8 +13,9 @@ Why it looks like this:
   act as two replicas of one database.
 - Connection use is bounded by ``max_open_conns`` per shard; nothing holds a connection while a
   task runs (callers acquire per transaction).
-- PostgreSQL also offers ``fast``: single statements (data-modifying CTEs) that stand in for the
-  hot-path transactions, run with ``single`` in autocommit.
+- PostgreSQL and MySQL also offer fast paths (``pg_fast``, ``mysql_fast``): statements that
+  stand in for several portable ones on the hot path, run with ``autocommit`` when one
+  statement does the whole job.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from urllib.parse import quote, urlencode
 
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import Dsn, scrub
-from dwarf._storage._gen.queries import FastPaths, Queries
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
 from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
 from dwarf.errors import DwarfError, UnavailableError
 
@@ -80,8 +81,10 @@ class Shard:
     _commit: Callable[[Any], Awaitable[None]]
     _rollback: Callable[[Any], Awaitable[None]]
     _close: Callable[[], Awaitable[None]]
-    fast: FastPaths | None = None
-    """The dialect's single-statement fast paths (PostgreSQL), or None: use the portable ones."""
+    pg_fast: PostgresqlFastPaths | None = None
+    """PostgreSQL's single-statement fast paths (None on other dialects)."""
+    mysql_fast: MysqlFastPaths | None = None
+    """MySQL's two-table fast paths (None on other dialects)."""
     _closed: bool = field(default=False)
 
     @property
@@ -101,11 +104,12 @@ class Shard:
         """
         return await self._retrying(self._bare, fn)
 
-    async def single(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``fn(conn)``, which sends ONE statement, in autocommit (it is atomic on its own).
+    async def autocommit(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(conn)`` with each statement committing on its own (no BEGIN/COMMIT).
 
-        For the fast paths: a statement that chains its writes needs no BEGIN/COMMIT round
-        trips. It is re-run on lock contention like a transaction.
+        For a write that is one statement (the fast paths chain their writes in one), or
+        statements that need not be atomic together. Re-run on lock contention like a
+        transaction, so ``fn`` must be safe to repeat.
         """
         return await self._retrying(self._bare, fn)
 
@@ -201,7 +205,7 @@ async def _open_postgresql(index: int, dsn: Dsn, size: int) -> Shard:
         await conn.execute("ROLLBACK")
 
     await pool.warm()
-    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, fast=q)
+    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, pg_fast=q)
 
 
 # --- MySQL / MariaDB --------------------------------------------------------------------------
@@ -231,7 +235,7 @@ async def _open_mysql(index: int, dsn: Dsn, size: int) -> Shard:
         await conn.rollback()
 
     await pool.warm()
-    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close)
+    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, mysql_fast=q)
 
 
 # --- SQLite: one connection, one writer ------------------------------------------------------

@@ -1,20 +1,27 @@
-"""Single-statement transitions, for dialects that have them (``Shard.fast``: PostgreSQL).
+"""Short transitions, for dialects with fast paths (``Shard.pg_fast``, ``Shard.mysql_fast``).
 
-The two commonest transitions are one step to exactly one successor, and a flow's last step.
-Each is one statement in autocommit (a chain of data-modifying CTEs) instead of a transaction
-of four or five: the fenced completion, the successor insert and the flow-row write still
-commit together or not at all. Anything else (fan-out, fan-in arrivals, subgraph callers, flows
+The two commonest transitions are a step with exactly one successor outside a fan-out, and a
+fan-out-free flow's last step. Anything else (fan-out, fan-in arrivals, subgraph callers, flows
 whose final state needs their DAG) goes through the portable transaction in ``_advance``.
 
-What differs from the transaction: a statement cannot roll itself back after seeing a row count,
-so each write is conditioned on the one before (completion -> flow row -> successor). The
-completion also requires the flow to be live, so "lease lost" and "flow ended" both write
-nothing; the caller then settles the step from the flow's status, as the transaction would.
+- PostgreSQL: each is ONE statement in autocommit (data-modifying CTEs). A statement cannot
+  roll itself back after seeing a row count, so each write is conditioned on the one before
+  (completion -> flow row -> successor), and the completion requires the flow to be live.
+- MySQL/MariaDB: the completion and the flow-row write are one multi-table UPDATE (both rows
+  match and change, or neither). The last step is that statement alone, in autocommit; a
+  step-to-successor transition is the successor's INSERT plus that UPDATE in a transaction,
+  rolled back when the UPDATE matched nothing.
+
+Either way, "lease lost" and "flow ended" write nothing, and the step is then settled from the
+flow's status, as the portable transaction does.
 """
 
 from __future__ import annotations
 
-from dwarf._storage._gen.queries import FastPaths
+from dataclasses import dataclass
+from typing import Any
+
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
 from dwarf.engine._advance_types import Advance, AdvanceResult
@@ -36,78 +43,160 @@ async def advance_fast(
     row: SelectClaimedStepsRow,
     decision: Advance,
 ) -> AdvanceResult | None:
-    """Commit ``decision`` in one statement; None when it needs the portable transaction."""
-    fast = shard.fast
-    if fast is None:
+    """Commit ``decision`` on a fast path; None when it needs the portable transaction."""
+    if shard.pg_fast is None and shard.mysql_fast is None:
         return None
     route = decision.route
     if route.fan_out:
         return None
     if len(route.branches) == 1 and not graph.is_fan_in(route.branches[0].node):
-        return await _to_successor(rt, shard, fast, flow, row, decision)
+        return await _to_successor(shard, _Successor.of(rt, flow, row, decision), flow, row)
     if (
         not route.branches
         and row.lineage_id == 0
         and not graph.has_fan_out()
         and not flow.surgraph_step_id
     ):
-        return await _finish(rt, shard, fast, flow, graph, row, decision)
+        return await _finish(shard, flow, graph, row, decision)
     return None
 
 
-async def _to_successor(
-    rt: Runtime,
-    shard: Shard,
-    fast: FastPaths,
-    flow: GetFlowRow,
-    row: SelectClaimedStepsRow,
-    decision: Advance,
-) -> AdvanceResult:
-    branch = decision.route.branches[0]
-    state = decision.successor_state
-    if branch.bindings:
-        state = {**state, **branch.bindings}
-    budget_ms = flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000)
-    delay_ms = 0
-    if decision.sleep is not None and decision.sleep.total_seconds() > 0:
-        delay_ms = int(decision.sleep.total_seconds() * 1000)
-    changes, goto = dumps(decision.changes), decision.goto
-    state_text, token = dumps(strip_tombstones(state)), new_token()
-    result = await shard.single(
-        lambda conn: fast.advance_to_successor(
-            conn,
-            changes=changes,
-            goto_next=goto,
-            step_id=row.step_id,
-            lease_seq=row.lease_seq,
-            flow_id=flow.flow_id,
-            step_depth=row.step_depth + 1,
-            step_token=token,
+@dataclass(frozen=True, slots=True)
+class _Successor:
+    """The finished step's writes and its one successor's row, as the queries take them."""
+
+    changes: str
+    goto: str
+    task_name: str
+    state: str
+    token: str
+    budget_ms: int
+    delay_ms: int
+
+    @classmethod
+    def of(
+        cls, rt: Runtime, flow: GetFlowRow, row: SelectClaimedStepsRow, decision: Advance
+    ) -> _Successor:
+        branch = decision.route.branches[0]
+        state = decision.successor_state
+        if branch.bindings:
+            state = {**state, **branch.bindings}
+        delay_ms = 0
+        if decision.sleep is not None and decision.sleep.total_seconds() > 0:
+            delay_ms = int(decision.sleep.total_seconds() * 1000)
+        return cls(
+            changes=dumps(decision.changes),
+            goto=decision.goto,
             task_name=branch.node,
-            state=state_text,
-            time_budget_ms=budget_ms,
-            lineage_id=row.lineage_id,
-            fan_out_ordinal=row.fan_out_ordinal,
-            priority=flow.priority,
-            fairness_key=flow.fairness_key,
-            fairness_weight=flow.fairness_weight,
+            state=dumps(strip_tombstones(state)),
+            token=new_token(),
+            budget_ms=flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000),
             delay_ms=delay_ms,
         )
-    )
-    if result is None or not result.completed:
+
+
+class _NothingWritten(Exception):
+    """The fenced write matched nothing: roll the transaction back."""
+
+
+async def _to_successor(
+    shard: Shard, nxt: _Successor, flow: GetFlowRow, row: SelectClaimedStepsRow
+) -> AdvanceResult:
+    pg, my = shard.pg_fast, shard.mysql_fast
+    successor_id = 0
+    if pg is not None:
+        successor_id = await shard.autocommit(
+            lambda conn: _pg_to_successor(pg, conn, nxt, flow, row)
+        )
+    elif my is not None:
+        try:
+            successor_id = await shard.transact(
+                lambda conn: _mysql_to_successor(shard, my, conn, nxt, flow, row)
+            )
+        except _NothingWritten:
+            successor_id = 0
+    if not successor_id:
         await _settle_unwritten(shard, flow, row)
         return AdvanceResult()
-    if not result.touched:
-        # The flow ended between the statement's snapshot and its write of the flow row: the
-        # completion stands (the task did finish), nothing follows it.
-        return AdvanceResult()
-    return AdvanceResult(inserted=(result.successor_id,))
+    return AdvanceResult(inserted=(successor_id,))
+
+
+async def _pg_to_successor(
+    pg: PostgresqlFastPaths,
+    conn: Any,
+    nxt: _Successor,
+    flow: GetFlowRow,
+    row: SelectClaimedStepsRow,
+) -> int:
+    result = await pg.advance_to_successor(
+        conn,
+        changes=nxt.changes,
+        goto_next=nxt.goto,
+        step_id=row.step_id,
+        lease_seq=row.lease_seq,
+        flow_id=flow.flow_id,
+        step_depth=row.step_depth + 1,
+        step_token=nxt.token,
+        task_name=nxt.task_name,
+        state=nxt.state,
+        time_budget_ms=nxt.budget_ms,
+        lineage_id=row.lineage_id,
+        fan_out_ordinal=row.fan_out_ordinal,
+        priority=flow.priority,
+        fairness_key=flow.fairness_key,
+        fairness_weight=flow.fairness_weight,
+        delay_ms=nxt.delay_ms,
+    )
+    if result is None or not result.completed or not result.touched:
+        # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
+        # its write of the flow row. The completion stands (the task did finish); nothing
+        # follows it.
+        return 0
+    return result.successor_id
+
+
+async def _mysql_to_successor(
+    shard: Shard,
+    my: MysqlFastPaths,
+    conn: Any,
+    nxt: _Successor,
+    flow: GetFlowRow,
+    row: SelectClaimedStepsRow,
+) -> int:
+    successor_id = await shard.q.insert_step(
+        conn,
+        flow_id=flow.flow_id,
+        step_depth=row.step_depth + 1,
+        step_token=nxt.token,
+        task_name=nxt.task_name,
+        state=nxt.state,
+        changes="{}",
+        status="pending",
+        time_budget_ms=nxt.budget_ms,
+        lineage_id=row.lineage_id,
+        fan_out_ordinal=row.fan_out_ordinal,
+        predecessor_id=row.step_id,
+        priority=flow.priority,
+        fairness_key=flow.fairness_key,
+        fairness_weight=flow.fairness_weight,
+        parked=0,
+        delay_ms=nxt.delay_ms,
+    )
+    written = await my.complete_step_linked_and_touch(
+        conn,
+        changes=nxt.changes,
+        goto_next=nxt.goto,
+        successor_id=successor_id,
+        step_id=row.step_id,
+        lease_seq=row.lease_seq,
+    )
+    if not written:
+        raise _NothingWritten
+    return successor_id
 
 
 async def _finish(
-    rt: Runtime,
     shard: Shard,
-    fast: FastPaths,
     flow: GetFlowRow,
     graph: Graph,
     row: SelectClaimedStepsRow,
@@ -116,21 +205,36 @@ async def _finish(
     # Without fan-outs this step is the flow's only DAG tail: its own view is the final state.
     final = final_state_of_tail(decision.input_state, decision.changes, graph.reducers())
     changes, goto, final_text = dumps(decision.changes), decision.goto, dumps(final)
-    result = await shard.single(
-        lambda conn: fast.finish_with_step(
-            conn,
-            changes=changes,
-            goto_next=goto,
-            step_id=row.step_id,
-            lease_seq=row.lease_seq,
-            flow_id=flow.flow_id,
-            final_state=final_text,
+    pg, my = shard.pg_fast, shard.mysql_fast
+    finished = False
+    if pg is not None:
+        result = await shard.autocommit(
+            lambda conn: pg.finish_with_step(
+                conn,
+                changes=changes,
+                goto_next=goto,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+                flow_id=flow.flow_id,
+                final_state=final_text,
+            )
         )
-    )
-    if result is None or not result.completed:
+        # finished = 0 with completed = 1: the flow ended under the statement (see above).
+        finished = result is not None and bool(result.completed and result.finished)
+    elif my is not None:
+        written = await shard.autocommit(
+            lambda conn: my.complete_step_and_flow(
+                conn,
+                changes=changes,
+                goto_next=goto,
+                final_state=final_text,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+            )
+        )
+        finished = written > 0
+    if not finished:
         await _settle_unwritten(shard, flow, row)
-        return AdvanceResult()
-    if not result.finished:
         return AdvanceResult()
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
     return AdvanceResult(stopped=FlowOutcome(flow_key=key, status=Status.COMPLETED, state=final))

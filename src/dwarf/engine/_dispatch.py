@@ -216,7 +216,12 @@ class Dispatcher:
     async def _claim_on(self, shard: Shard, step_ids: list[int]) -> list[Claimed]:
         q, owner = shard.q, self._rt.owner
 
-        async def tx(conn: Any) -> list[Claimed]:
+        # No transaction: the claim is one atomic UPDATE, and what it won stays this replica's
+        # (running, its lease, its owner) until this replica settles it, so the two reads after
+        # it see the same rows without BEGIN/COMMIT round trips. A step cancelled in between is
+        # simply not read back; if a read fails, the claimed steps run again when their leases
+        # expire (as after a crash).
+        async def claim(conn: Any) -> list[Claimed]:
             won = await q.claim_steps(
                 conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=self._margin_ms
             )
@@ -230,7 +235,7 @@ class Dispatcher:
             by_id = {flow.flow_id: flow for flow in flows}
             return [(shard, row, by_id.get(row.flow_id)) for row in rows]
 
-        return await shard.transact(tx)
+        return await shard.autocommit(claim)
 
     # --- poll timer ---------------------------------------------------------------------
 

@@ -125,7 +125,7 @@ async def _clone(
         time_budget_ms=origin.time_budget_ms,
         delete_on_completion=0,
     )
-    await q.adopt_flow_identity(conn, flow_id=flow_id)
+    await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=0)
     new_id: dict[int, int] = {}
     # Ascending ids: a step's predecessor and lineage spawn always precede it, so both are
     # already mapped when it is inserted; successors point forward and are linked afterwards.

@@ -46,12 +46,12 @@ async def insert_flow_rows(
     """Insert the flow and its entry step (inside ``conn``'s transaction); start it if asked.
 
     Where the shard has the fast paths this is one statement, so a caller with nothing else to
-    write may run it with ``Shard.single`` instead of a transaction.
+    write may run it with ``Shard.autocommit`` instead of a transaction.
 
     Returns ``(flow_id, entry_step_id)``.
     """
-    if shard.fast is not None:
-        row = await shard.fast.create_flow_with_entry(
+    if shard.pg_fast is not None:
+        row = await shard.pg_fast.create_flow_with_entry(
             conn,
             flow_token=new.token,
             workflow_name=new.workflow_name,
@@ -85,7 +85,8 @@ async def insert_flow_rows(
         workflow_name=new.workflow_name,
         graph=new.graph,
         baggage=new.baggage,
-        status="created",
+        # Started in the same transaction: running from the start.
+        status="running" if start else "created",
         surgraph_flow_id=new.parent_flow_id,
         surgraph_step_depth=new.caller_depth,
         surgraph_step_id=new.caller_step_id,
@@ -101,7 +102,6 @@ async def insert_flow_rows(
         time_budget_ms=new.time_budget_ms,
         delete_on_completion=1 if new.delete_on_completion else 0,
     )
-    await q.adopt_flow_identity(conn, flow_id=flow_id)
     step_id = await q.insert_step(
         conn,
         flow_id=flow_id,
@@ -122,7 +122,5 @@ async def insert_flow_rows(
         parked=0,
         delay_ms=new.delay_ms,
     )
-    await q.touch_flow(conn, flow_id=flow_id, step_id=step_id)
-    if start:
-        await q.start_flow(conn, flow_id=flow_id, notify_hostname="")
+    await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=step_id)
     return flow_id, step_id

@@ -225,7 +225,7 @@ async def insert_flow(
         return await insert_flow_rows(target, conn, new, start=start)
 
     # With the fast paths the insert is one statement: no transaction needed around it.
-    run = target.single if target.fast is not None else target.transact
+    run = target.autocommit if target.pg_fast is not None else target.transact
     flow_id, entry_step_id = await run(tx)
     if start:
         ring(rt, target, entry_step_id, delay_ms)
@@ -243,17 +243,12 @@ def ring(rt: Runtime, shard: Shard, step_id: int, delay_ms: int) -> None:
 async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     """Start a ``created`` flow: its entry step becomes pending (409 if not ``created``)."""
     shard, key = rt.parse(flow_key, "flow")
-    fast = shard.fast
-    if fast is not None:
-        started = await shard.single(
-            lambda conn: fast.start_created_flow(
-                conn, flow_id=key.id, flow_token=key.token, notify_hostname=hostname
-            )
-        )
-        if started is not None:
-            ring(rt, shard, started.step_id, started.delay_ms)
-            return
-        # Nothing was written: the transaction below says why (404 or 409).
+    entry = await _start_fast(shard, key, hostname)
+    if entry is not None:
+        if entry[0]:
+            ring(rt, shard, *entry)
+        return
+    # No fast path, or it wrote nothing: the transaction starts the flow or says why not.
 
     async def tx(conn: Any) -> tuple[int, int]:
         flow = await get_flow(shard, key, conn)
@@ -267,6 +262,33 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
 
     step_id, delay_ms = await shard.transact(tx)
     ring(rt, shard, step_id, delay_ms)
+
+
+async def _start_fast(shard: Shard, key: Key, hostname: str) -> tuple[int, int] | None:
+    """Start on the dialect's fast path: (entry step, ms until due), or None if not started."""
+    pg, my = shard.pg_fast, shard.mysql_fast
+    if pg is not None:
+        started = await shard.autocommit(
+            lambda conn: pg.start_created_flow(
+                conn, flow_id=key.id, flow_token=key.token, notify_hostname=hostname
+            )
+        )
+        return None if started is None else (started.step_id, started.delay_ms)
+    if my is not None:
+
+        async def start_and_read(conn: Any) -> tuple[int, int] | None:
+            written = await my.start_flow_and_steps(
+                conn, flow_id=key.id, flow_token=key.token, notify_hostname=hostname
+            )
+            if not written:
+                return None
+            entry = await my.get_entry_schedule(conn, flow_id=key.id)
+            # Started; with no entry row to ring (deleted meanwhile) there is nothing to run.
+            return (entry.step_id, entry.delay_ms) if entry is not None else (0, 0)
+
+        # Only the UPDATE can lose a lock race, and then it wrote nothing: a re-run is safe.
+        return await shard.autocommit(start_and_read)
+    return None
 
 
 async def snapshot(rt: Runtime, flow_key: str) -> FlowOutcome:
