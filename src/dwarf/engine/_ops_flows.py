@@ -243,8 +243,10 @@ def ring(rt: Runtime, shard: Shard, step_id: int, delay_ms: int) -> None:
 async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     """Start a ``created`` flow: its entry step becomes pending (409 if not ``created``)."""
     shard, key = rt.parse(flow_key, "flow")
+    canonical = format_key(shard.index, key.id, key.token)
     entry = await _start_fast(shard, key, hostname)
     if entry is not None:
+        rt.waiters.note_started(canonical)
         if entry[0]:
             ring(rt, shard, *entry)
         return
@@ -261,6 +263,7 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
         return flow.step_id, schedule.delay_ms if schedule is not None else 0
 
     step_id, delay_ms = await shard.transact(tx)
+    rt.waiters.note_started(canonical)
     ring(rt, shard, step_id, delay_ms)
 
 
@@ -331,6 +334,7 @@ async def _wait(
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
     waiter = rt.waiters.register(canonical)
+    skip_first = skip_first or rt.waiters.take_fresh(canonical)
     try:
         while True:
             if rt.waiters.closed:
