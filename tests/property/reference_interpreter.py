@@ -10,7 +10,11 @@ How each rule of the spec is encoded (section numbers are ENGINE.md's):
 
 * **State along an edge** (§4.3 "Creating successors"): a successor starts from its
   predecessor's input state overlaid by the predecessor's changes, key by key (replace; no
-  reducers), JSON-null tombstones kept as values. Reducers apply only at a fan-in and at the end.
+  reducers). Every step's input is a materialized snapshot: a JSON-null tombstone (a delete)
+  travels in the changes only, and the key is absent from the next step's input (§5.5's
+  "removed at materialization", as upstream enacts deletes when changes fold onto a state).
+  This matters for the reducers, which store a delta value as-is on a key absent from the base
+  (§5.3) but reduce it onto a cleared one. Reducers apply only at a fan-in and at the end.
 * **Routing** (§4.2): a switch node takes its first switch edge whose ``when`` holds (none: no
   successor); otherwise every edge that is not goto/onError is taken when it has no ``when`` or
   its ``when`` holds; a forEach edge contributes one branch per element of its (array) field, none
@@ -115,6 +119,7 @@ class ReferenceInterpreter:
         """Run from ``node`` until the path arrives at a fan-in (in a cohort) or the flow ends."""
         deltas: list[dict[str, Any]] = []
         while True:
+            state = strip_tombstones(state)
             self._steps += 1
             if self._steps > MAX_STEPS:
                 raise OutOfModelError(f"more than {MAX_STEPS} steps: the graph loops")

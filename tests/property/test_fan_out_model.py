@@ -42,6 +42,14 @@ from dwarf.engine import Engine, TestProxy
 from dwarf.errors import BadRequestError
 from dwarf.workflow import END, Flow, FlowOutcome, Graph, Reducer, Status
 from dwarf.workflow._json import canonical
+from tests.fixtures.databases import (
+    create_mysql_database,
+    create_postgres_database,
+    database_name,
+    drop_mysql_database,
+    drop_postgres_database,
+    unavailable,
+)
 from tests.property.reference_interpreter import ReferenceInterpreter
 
 WORKFLOW = "model"
@@ -385,8 +393,10 @@ def predict(scenario: Scenario) -> tuple[dict[str, Any], Counter[str]]:
     return final, Counter(Workload.tag(entry.node, entry.state) for entry in interpreter.trace)
 
 
-async def run_on_engine(scenario: Scenario) -> tuple[FlowOutcome, Counter[str]]:
-    """Run the scenario on a fresh ``run_in_test`` engine; the outcome and the steps it ran."""
+async def run_on_engine(
+    scenario: Scenario, dsn: str | None = None
+) -> tuple[FlowOutcome, Counter[str]]:
+    """Run the scenario on a fresh engine (``run_in_test``, or on ``dsn``); outcome and steps."""
     proxy = TestProxy()
     proxy.handle_graph(WORKFLOW, scenario.graph)
     ran: Counter[str] = Counter()
@@ -404,15 +414,16 @@ async def run_on_engine(scenario: Scenario) -> tuple[FlowOutcome, Counter[str]]:
 
         proxy.handle_task(node.url, handler)
     engine = Engine().with_graph_loader(proxy.load_graph).with_task_executor(proxy.execute_task)
-    async with engine.run_in_test():
+    scope = engine.run_in_test() if dsn is None else engine.with_dsn(dsn)
+    async with scope:
         outcome = await engine.run(WORKFLOW, scenario.initial_state, timeout=RUN_TIMEOUT)
     return outcome, ran
 
 
-def check(scenario: Scenario) -> None:
+def check(scenario: Scenario, dsn: str | None = None) -> None:
     """Assert the engine ends where the reference interpreter says, having run the same steps."""
     expected, expected_steps = predict(scenario)
-    outcome, ran = asyncio.run(run_on_engine(scenario))
+    outcome, ran = asyncio.run(run_on_engine(scenario, dsn))
     assert outcome.status is Status.COMPLETED, outcome.error
     assert outcome.state == expected
     assert ran == expected_steps
@@ -428,6 +439,39 @@ def test_random_fan_out_graph_ends_with_the_reference_final_state(scenario: Scen
     for feature in sorted(scenario.features):
         event(feature)
     check(scenario)
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_random_fan_out_graphs_on_the_servers_take_their_fast_paths_correctly(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """The same model check on PostgreSQL and MariaDB, whose fast paths (single-statement or
+    two-table transitions, also for chains inside branches) SQLite never takes."""
+    create, drop = {
+        "postgresql": (create_postgres_database, drop_postgres_database),
+        "mysql": (create_mysql_database, drop_mysql_database),
+    }[server]
+    name = database_name(request.node.nodeid)
+    try:
+        dsn = asyncio.run(create(name))
+    except OSError as exc:
+        unavailable(server, exc)
+        raise
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        database=None,
+    )
+    @given(scenario=scenarios())
+    def on_server(scenario: Scenario) -> None:
+        check(scenario, dsn)
+
+    try:
+        on_server()
+    finally:
+        asyncio.run(drop(name))
 
 
 # --- fixed scenarios ------------------------------------------------------------------------
@@ -493,6 +537,25 @@ def test_empty_for_each_fires_its_fan_in_with_the_source_delta_reduced() -> None
 
     assert final == {"n": 2 + source_delta, "list_S1": []}
     assert steps == Counter({"S1": 1, "J3": 1})
+    check(scenario)
+
+
+def test_a_write_after_deleting_a_reduced_field_lands_unreduced() -> None:
+    # Found on PostgreSQL: T1 deletes the union field f1, T16 then writes it with a duplicate
+    # element. T16's input is materialized (f1 absent, not null), so the final fold stores T16's
+    # value as-is (ENGINE.md §5.3: a key absent from the base takes the delta unreduced).
+    graph = Graph(WORKFLOW)
+    graph.add_transition_chain("T1", "T16", END)
+    workload = Workload(
+        {"f1": Reducer.UNION}, writes={"T1": [("f1", "delete")], "T16": [("f1", "set")]}
+    )
+    scenario = _fixed(graph, workload, {"f1": ["a"]})
+    written = workload.delta("T16", {})["f1"]
+    assert len(set(written)) < len(written), "the case needs a duplicate element"
+
+    final, _ = predict(scenario)
+
+    assert final == {"f1": written}
     check(scenario)
 
 
