@@ -14,7 +14,9 @@ task released after its flow was cancelled changes nothing). An operation in the
 raises ``ConflictError`` and changes nothing (same snapshot, same history).
 
 Each example runs its own event loop (``asyncio.Runner``) and its own ``run_in_test`` engine,
-started in ``__init__`` and stopped in ``teardown``. Rules and checks that need ``restart`` or
+started in ``__init__`` and stopped in ``teardown``; ``PostgresLifecycleMachine`` runs the same
+rules on a fresh PostgreSQL database per example, where start, transitions and the last step
+take the single-statement fast paths. Rules and checks that need ``restart`` or
 ``history`` are enabled only when the engine implements them (probed once per example with a
 key that cannot exist), so the machine ran while those operations were being written.
 """
@@ -23,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -40,6 +45,11 @@ from hypothesis.stateful import (
 from dwarf.engine import Engine, TestProxy
 from dwarf.errors import ConflictError
 from dwarf.workflow import END, Flow, FlowOutcome, FlowStep, Graph, Status
+from tests.fixtures.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    unavailable,
+)
 
 T = TypeVar("T")
 
@@ -174,8 +184,16 @@ class LifecycleMachine(RuleBasedStateMachine):
             .with_task_executor(proxy.execute_task)
             .with_workers(16)
         )
-        self.scope: contextlib.AbstractAsyncContextManager[Engine] = self.engine.run_in_test()
+        self.scope: contextlib.AbstractAsyncContextManager[Engine] = self.open_scope()
         self.run(self.scope.__aenter__())
+
+    def open_scope(self) -> contextlib.AbstractAsyncContextManager[Engine]:
+        """The engine's database for this example: in-memory SQLite (``run_in_test``)."""
+        return self.engine.run_in_test()
+
+    def close_scope(self) -> None:
+        """Leave the engine's scope (and drop what ``open_scope`` made)."""
+        self.run(self.scope.__aexit__(None, None, None))
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on this example's event loop."""
@@ -185,7 +203,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Release held tasks, stop the engine, close the loop."""
         self.gates.open_all()
         try:
-            self.run(self.scope.__aexit__(None, None, None))
+            self.close_scope()
         finally:
             self.runner.close()
 
@@ -357,3 +375,34 @@ LifecycleMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestEngineLifecycle = LifecycleMachine.TestCase
+
+
+class PostgresLifecycleMachine(LifecycleMachine):
+    """The same machine on PostgreSQL, whose single-statement fast paths SQLite never takes."""
+
+    def open_scope(self) -> contextlib.AbstractAsyncContextManager[Engine]:
+        """A fresh PostgreSQL database per example."""
+        self.database = f"dwarf_lc_{uuid.uuid4().hex[:16]}"
+        try:
+            dsn = self.run(create_postgres_database(self.database))
+        except (OSError, psycopg.OperationalError) as exc:
+            self.runner.close()
+            unavailable("PostgreSQL", exc)
+            raise
+        return self.engine.with_dsn(dsn)
+
+    def close_scope(self) -> None:
+        """Stop the engine, then drop the example's database."""
+        try:
+            super().close_scope()
+        finally:
+            self.run(drop_postgres_database(self.database))
+
+
+PostgresLifecycleMachine.TestCase.settings = settings(
+    max_examples=10,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestEngineLifecycleOnPostgres = pytest.mark.postgres(PostgresLifecycleMachine.TestCase)
