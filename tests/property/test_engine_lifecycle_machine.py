@@ -14,11 +14,12 @@ task released after its flow was cancelled changes nothing). An operation in the
 raises ``ConflictError`` and changes nothing (same snapshot, same history).
 
 Each example runs its own event loop (``asyncio.Runner``) and its own ``run_in_test`` engine,
-started in ``__init__`` and stopped in ``teardown``; ``PostgresLifecycleMachine`` runs the same
-rules on a fresh PostgreSQL database per example, where start, transitions and the last step
-take the single-statement fast paths. Rules and checks that need ``restart`` or
-``history`` are enabled only when the engine implements them (probed once per example with a
-key that cannot exist), so the machine ran while those operations were being written.
+started in ``__init__`` and stopped in ``teardown``; ``PostgresLifecycleMachine`` and
+``MysqlLifecycleMachine`` run the same rules on a fresh server database per example, where
+start, transitions and the last step take their dialect's fast paths. Rules and checks that
+need ``restart`` or ``history`` are enabled only when the engine implements them (probed once
+per example with a key that cannot exist), so the machine ran while those operations were
+being written.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import asyncmy.errors
 import psycopg
 import pytest
 from hypothesis import HealthCheck, event, settings
@@ -46,7 +48,9 @@ from dwarf.engine import Engine, TestProxy
 from dwarf.errors import ConflictError
 from dwarf.workflow import END, Flow, FlowOutcome, FlowStep, Graph, Status
 from tests.fixtures.databases import (
+    create_mysql_database,
     create_postgres_database,
+    drop_mysql_database,
     drop_postgres_database,
     unavailable,
 )
@@ -377,17 +381,21 @@ LifecycleMachine.TestCase.settings = settings(
 TestEngineLifecycle = LifecycleMachine.TestCase
 
 
-class PostgresLifecycleMachine(LifecycleMachine):
-    """The same machine on PostgreSQL, whose single-statement fast paths SQLite never takes."""
+class ServerLifecycleMachine(LifecycleMachine):
+    """The same machine on a database server, whose fast paths SQLite never takes."""
+
+    server = ""
+    make_database: Callable[[str], Coroutine[Any, Any, str]]
+    drop_database: Callable[[str], Coroutine[Any, Any, None]]
 
     def open_scope(self) -> contextlib.AbstractAsyncContextManager[Engine]:
-        """A fresh PostgreSQL database per example."""
+        """A fresh database per example."""
         self.database = f"dwarf_lc_{uuid.uuid4().hex[:16]}"
         try:
-            dsn = self.run(create_postgres_database(self.database))
-        except (OSError, psycopg.OperationalError) as exc:
+            dsn = self.run(type(self).make_database(self.database))
+        except (OSError, psycopg.OperationalError, asyncmy.errors.OperationalError) as exc:
             self.runner.close()
-            unavailable("PostgreSQL", exc)
+            unavailable(self.server, exc)
             raise
         return self.engine.with_dsn(dsn)
 
@@ -396,13 +404,32 @@ class PostgresLifecycleMachine(LifecycleMachine):
         try:
             super().close_scope()
         finally:
-            self.run(drop_postgres_database(self.database))
+            self.run(type(self).drop_database(self.database))
 
 
-PostgresLifecycleMachine.TestCase.settings = settings(
+class PostgresLifecycleMachine(ServerLifecycleMachine):
+    """On PostgreSQL: start, transitions and the last step are single statements."""
+
+    server = "PostgreSQL"
+    make_database = staticmethod(create_postgres_database)
+    drop_database = staticmethod(drop_postgres_database)
+
+
+class MysqlLifecycleMachine(ServerLifecycleMachine):
+    """On MariaDB: the start and the last step are two-table UPDATEs."""
+
+    server = "MariaDB"
+    make_database = staticmethod(create_mysql_database)
+    drop_database = staticmethod(drop_mysql_database)
+
+
+SERVER_SETTINGS = settings(
     max_examples=10,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+PostgresLifecycleMachine.TestCase.settings = SERVER_SETTINGS
+MysqlLifecycleMachine.TestCase.settings = SERVER_SETTINGS
 TestEngineLifecycleOnPostgres = pytest.mark.postgres(PostgresLifecycleMachine.TestCase)
+TestEngineLifecycleOnMariadb = pytest.mark.mysql(MysqlLifecycleMachine.TestCase)
