@@ -25,10 +25,11 @@ from dwarf._storage._store import Shard
 from dwarf.engine._advance_fast import advance_fast
 from dwarf.engine._advance_types import Advance, AdvanceResult
 from dwarf.engine._finalize import compute_final_state, final_state_of_tail, for_each_bindings
-from dwarf.engine._keys import format_key, new_token
+from dwarf.engine._keys import format_key
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._settle import adopt_flow_status, announce_stop, fail_upward
 from dwarf.engine._subgraph import revive_caller
+from dwarf.engine._successors import SuccessorInserter, millis
 from dwarf.workflow import (
     FlowOutcome,
     Graph,
@@ -36,7 +37,6 @@ from dwarf.workflow import (
     Status,
     fold_changes,
     merge_state,
-    strip_tombstones,
 )
 from dwarf.workflow._json import dumps, loads
 
@@ -104,7 +104,7 @@ async def _transition(
     q = shard.q
     reducers = graph.reducers()
     route = decision.route
-    inserter = _Inserter(rt, shard, conn, flow, row, _millis(decision.sleep))
+    inserter = SuccessorInserter(rt, shard, conn, flow, row, millis(decision.sleep))
     changes_json = dumps(decision.changes)
 
     async def complete(successor_id: int = 0) -> None:
@@ -211,7 +211,7 @@ async def _arrive(
     row: SelectClaimedStepsRow,
     spawn: int,
     fan_ins: list[str],
-    inserter: _Inserter,
+    inserter: SuccessorInserter,
     reducers: Mapping[str, Reducer],
 ) -> tuple[int | None, FlowOutcome | None]:
     """Count this step's arrival at its cohort's fan-in; fire it if this completes the cohort."""
@@ -273,60 +273,6 @@ class _ArrivalError(Exception):
     """The arrival cannot be recorded (no cohort, or the branches cannot be merged)."""
 
 
-class _Inserter:
-    """Inserts successor steps carrying the flow's scheduling fields."""
-
-    def __init__(
-        self,
-        rt: Runtime,
-        shard: Shard,
-        conn: Any,
-        flow: GetFlowRow,
-        row: SelectClaimedStepsRow,
-        delay_ms: int,
-    ) -> None:
-        self._rt, self._shard, self._conn = rt, shard, conn
-        self._flow, self._row, self._delay_ms = flow, row, delay_ms
-
-    async def insert(
-        self,
-        node: str,
-        state: Mapping[str, Any],
-        lineage: int,
-        ordinal: int,
-        *,
-        depth: int | None = None,
-    ) -> int:
-        flow = self._flow
-        budget_ms = flow.time_budget_ms or int(self._rt.config.time_budget.total_seconds() * 1000)
-        step_id: int = await self._shard.q.insert_step(
-            self._conn,
-            flow_id=flow.flow_id,
-            step_depth=depth if depth is not None else self._row.step_depth + 1,
-            step_token=new_token(),
-            task_name=node,
-            state=dumps(strip_tombstones(state)),
-            changes="{}",
-            status="pending",
-            time_budget_ms=budget_ms,
-            lineage_id=lineage,
-            fan_out_ordinal=ordinal,
-            predecessor_id=self._row.step_id,
-            priority=flow.priority,
-            fairness_key=flow.fairness_key,
-            fairness_weight=flow.fairness_weight,
-            parked=0,
-            delay_ms=self._delay_ms,
-        )
-        return step_id
-
-
 async def _touch(shard: Shard, conn: Any, flow_id: int, step_id: int) -> None:
     if not await shard.q.touch_flow(conn, flow_id=flow_id, step_id=step_id):
         raise _FlowGone
-
-
-def _millis(delay: timedelta | None) -> int:
-    if delay is None or delay <= timedelta(0):
-        return 0
-    return int(delay.total_seconds() * 1000)

@@ -18,10 +18,8 @@ flow's status, as the portable transaction does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
 from dwarf.engine._advance_types import Advance, AdvanceResult
@@ -29,6 +27,7 @@ from dwarf.engine._finalize import final_state_of_tail
 from dwarf.engine._keys import format_key, new_token
 from dwarf.engine._runtime import Runtime
 from dwarf.engine._settle import adopt_flow_status
+from dwarf.engine._successors import SuccessorInserter, millis, step_budget_ms
 from dwarf.workflow import FlowOutcome, Graph, Status, strip_tombstones
 from dwarf.workflow._json import dumps
 
@@ -50,7 +49,7 @@ async def advance_fast(
     if route.fan_out:
         return None
     if len(route.branches) == 1 and not graph.is_fan_in(route.branches[0].node):
-        return await _to_successor(shard, _Successor.of(rt, flow, row, decision), flow, row)
+        return await _to_successor(rt, shard, flow, row, decision)
     if (
         not route.branches
         and row.lineage_id == 0
@@ -61,138 +60,80 @@ async def advance_fast(
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Successor:
-    """The finished step's writes and its one successor's row, as the queries take them."""
-
-    changes: str
-    goto: str
-    task_name: str
-    state: str
-    token: str
-    budget_ms: int
-    delay_ms: int
-
-    @classmethod
-    def of(
-        cls, rt: Runtime, flow: GetFlowRow, row: SelectClaimedStepsRow, decision: Advance
-    ) -> _Successor:
-        branch = decision.route.branches[0]
-        state = decision.successor_state
-        if branch.bindings:
-            state = {**state, **branch.bindings}
-        delay_ms = 0
-        if decision.sleep is not None and decision.sleep.total_seconds() > 0:
-            delay_ms = int(decision.sleep.total_seconds() * 1000)
-        return cls(
-            changes=dumps(decision.changes),
-            goto=decision.goto,
-            task_name=branch.node,
-            state=dumps(strip_tombstones(state)),
-            token=new_token(),
-            budget_ms=flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000),
-            delay_ms=delay_ms,
-        )
-
-
 class _NothingWritten(Exception):
     """The fenced write matched nothing: roll the transaction back."""
 
 
 async def _to_successor(
-    shard: Shard, nxt: _Successor, flow: GetFlowRow, row: SelectClaimedStepsRow
+    rt: Runtime,
+    shard: Shard,
+    flow: GetFlowRow,
+    row: SelectClaimedStepsRow,
+    decision: Advance,
 ) -> AdvanceResult:
+    branch = decision.route.branches[0]
+    state = decision.successor_state
+    if branch.bindings:
+        state = {**state, **branch.bindings}
+    changes, goto, delay_ms = dumps(decision.changes), decision.goto, millis(decision.sleep)
     pg, my = shard.pg_fast, shard.mysql_fast
     successor_id = 0
     if pg is not None:
-        successor_id = await shard.autocommit(
-            lambda conn: _pg_to_successor(pg, conn, nxt, flow, row)
-        )
-    elif my is not None:
-        try:
-            successor_id = await shard.transact(
-                lambda conn: _mysql_to_successor(shard, my, conn, nxt, flow, row)
+        state_text = dumps(strip_tombstones(state))
+        token, budget_ms = new_token(), step_budget_ms(rt, flow)
+        result = await shard.autocommit(
+            lambda conn: pg.advance_to_successor(
+                conn,
+                changes=changes,
+                goto_next=goto,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+                flow_id=flow.flow_id,
+                step_depth=row.step_depth + 1,
+                step_token=token,
+                task_name=branch.node,
+                state=state_text,
+                time_budget_ms=budget_ms,
+                lineage_id=row.lineage_id,
+                fan_out_ordinal=row.fan_out_ordinal,
+                priority=flow.priority,
+                fairness_key=flow.fairness_key,
+                fairness_weight=flow.fairness_weight,
+                delay_ms=delay_ms,
             )
+        )
+        # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
+        # its write of the flow row. The completion stands (the task did finish); nothing
+        # follows it.
+        if result is not None and result.completed and result.touched:
+            successor_id = result.successor_id
+    elif my is not None:
+
+        async def insert_and_complete(conn: Any) -> int:
+            inserter = SuccessorInserter(rt, shard, conn, flow, row, delay_ms)
+            inserted = await inserter.insert(
+                branch.node, state, row.lineage_id, row.fan_out_ordinal
+            )
+            written = await my.complete_step_linked_and_touch(
+                conn,
+                changes=changes,
+                goto_next=goto,
+                successor_id=inserted,
+                step_id=row.step_id,
+                lease_seq=row.lease_seq,
+            )
+            if not written:
+                raise _NothingWritten
+            return inserted
+
+        try:
+            successor_id = await shard.transact(insert_and_complete)
         except _NothingWritten:
             successor_id = 0
     if not successor_id:
         await _settle_unwritten(shard, flow, row)
         return AdvanceResult()
     return AdvanceResult(inserted=(successor_id,))
-
-
-async def _pg_to_successor(
-    pg: PostgresqlFastPaths,
-    conn: Any,
-    nxt: _Successor,
-    flow: GetFlowRow,
-    row: SelectClaimedStepsRow,
-) -> int:
-    result = await pg.advance_to_successor(
-        conn,
-        changes=nxt.changes,
-        goto_next=nxt.goto,
-        step_id=row.step_id,
-        lease_seq=row.lease_seq,
-        flow_id=flow.flow_id,
-        step_depth=row.step_depth + 1,
-        step_token=nxt.token,
-        task_name=nxt.task_name,
-        state=nxt.state,
-        time_budget_ms=nxt.budget_ms,
-        lineage_id=row.lineage_id,
-        fan_out_ordinal=row.fan_out_ordinal,
-        priority=flow.priority,
-        fairness_key=flow.fairness_key,
-        fairness_weight=flow.fairness_weight,
-        delay_ms=nxt.delay_ms,
-    )
-    if result is None or not result.completed or not result.touched:
-        # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
-        # its write of the flow row. The completion stands (the task did finish); nothing
-        # follows it.
-        return 0
-    return result.successor_id
-
-
-async def _mysql_to_successor(
-    shard: Shard,
-    my: MysqlFastPaths,
-    conn: Any,
-    nxt: _Successor,
-    flow: GetFlowRow,
-    row: SelectClaimedStepsRow,
-) -> int:
-    successor_id = await shard.q.insert_step(
-        conn,
-        flow_id=flow.flow_id,
-        step_depth=row.step_depth + 1,
-        step_token=nxt.token,
-        task_name=nxt.task_name,
-        state=nxt.state,
-        changes="{}",
-        status="pending",
-        time_budget_ms=nxt.budget_ms,
-        lineage_id=row.lineage_id,
-        fan_out_ordinal=row.fan_out_ordinal,
-        predecessor_id=row.step_id,
-        priority=flow.priority,
-        fairness_key=flow.fairness_key,
-        fairness_weight=flow.fairness_weight,
-        parked=0,
-        delay_ms=nxt.delay_ms,
-    )
-    written = await my.complete_step_linked_and_touch(
-        conn,
-        changes=nxt.changes,
-        goto_next=nxt.goto,
-        successor_id=successor_id,
-        step_id=row.step_id,
-        lease_seq=row.lease_seq,
-    )
-    if not written:
-        raise _NothingWritten
-    return successor_id
 
 
 async def _finish(
