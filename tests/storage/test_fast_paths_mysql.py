@@ -11,7 +11,6 @@ last test requires the scenarios to call every accessor ``MysqlFastPaths`` decla
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 from typing import cast
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths
 from tests.storage.test_queries import TOKEN, Db, backend_dsn, open_db
+from tests.storage.test_queries_protocol import protocol_members
 
 pytestmark = pytest.mark.mysql
 
@@ -27,13 +27,6 @@ pytestmark = pytest.mark.mysql
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     """MariaDB only: the dialect these fast paths belong to."""
     return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated MariaDB database."""
-    async with open_db(*backend) as opened:
-        yield opened
 
 
 def fast(db: Db) -> MysqlFastPaths:
@@ -160,11 +153,7 @@ async def test_complete_step_and_flow_writes_nothing_when_fenced_out(db: Db, spo
 
 def declared() -> set[str]:
     """The accessors ``MysqlFastPaths`` declares."""
-    return {
-        name
-        for name, value in vars(MysqlFastPaths).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
+    return set(protocol_members(MysqlFastPaths))
 
 
 def test_only_mysql_has_these_fast_paths() -> None:

@@ -11,7 +11,6 @@ accessor ``PostgresqlFastPaths`` declares.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import PostgresqlFastPaths
 from tests.storage.test_queries import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db
+from tests.storage.test_queries_protocol import protocol_members
 
 pytestmark = pytest.mark.postgres
 
@@ -72,13 +72,6 @@ SUCCESSOR: dict[str, Any] = {
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     """PostgreSQL only: the one dialect with the fast paths."""
     return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated PostgreSQL database."""
-    async with open_db(*backend) as opened:
-        yield opened
 
 
 def fast(db: Db) -> PostgresqlFastPaths:
@@ -280,11 +273,7 @@ async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: st
 
 
 def test_only_postgresql_has_the_fast_paths() -> None:
-    declared = {
-        name
-        for name, value in vars(PostgresqlFastPaths).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
+    declared = set(protocol_members(PostgresqlFastPaths))
     assert len(declared) == 4
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
@@ -292,11 +281,7 @@ def test_only_postgresql_has_the_fast_paths() -> None:
 
 
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:
-    declared = {
-        name
-        for name, value in vars(PostgresqlFastPaths).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
+    declared = set(protocol_members(PostgresqlFastPaths))
     called: set[str] = set()
     for name, func in list(globals().items()):
         if name.startswith("test_") and list(inspect.signature(func).parameters) == ["db"]:

@@ -21,6 +21,7 @@ import pytest
 from codegen import check
 from dwarf._storage._gen import migrations, mysql, postgresql, rows, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
+from tests.storage.test_queries_protocol import protocol_members
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES: dict[str, ModuleType] = {
@@ -46,12 +47,7 @@ def accessors(module: ModuleType) -> dict[str, Callable[..., Any]]:
 
 def fast_path_names() -> set[str]:
     """The accessors the fast-path protocols declare (each exists only where it is defined)."""
-    return {
-        name
-        for protocol in (PostgresqlFastPaths, MysqlFastPaths)
-        for name, value in vars(protocol).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
+    return set(protocol_members(PostgresqlFastPaths)) | set(protocol_members(MysqlFastPaths))
 
 
 def test_every_query_exists_in_every_dialect() -> None:

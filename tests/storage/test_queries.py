@@ -312,19 +312,6 @@ async def open_db(backend: str, dsn: str) -> AsyncIterator[Db]:
             await maria.ensure_closed()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
-
-
 def near_now(moment: datetime) -> bool:
     """True when ``moment`` is within a few minutes of the test machine's clock."""
     return abs(moment - datetime.now(UTC)) < timedelta(minutes=5)

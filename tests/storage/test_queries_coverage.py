@@ -18,6 +18,7 @@ from typing import Any
 
 from dwarf._storage._gen.queries import Queries
 from tests.storage.test_queries import Db, open_db
+from tests.storage.test_queries_protocol import protocol_members
 
 HERE = Path(__file__).parent
 # modules of the test_queries* family that hold no live scenarios
@@ -49,11 +50,7 @@ def scenarios() -> dict[str, Scenario]:
 
 def declared_queries() -> set[str]:
     """The accessor names ``Queries`` declares."""
-    return {
-        name
-        for name, value in vars(Queries).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
+    return set(protocol_members(Queries))
 
 
 async def test_the_live_scenarios_call_every_accessor() -> None:

@@ -9,24 +9,8 @@ test_queries.py.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import pytest
-
-from tests.storage.test_queries import BACKENDS, Db, backend_dsn, open_db
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
+from tests.storage.test_queries import Db
 
 
 async def test_activation_makes_only_that_flows_created_steps_claimable(db: Db) -> None:

@@ -9,33 +9,16 @@ reports 0 and changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.storage.test_queries import (
-    BACKENDS,
     LIST_FILTERS_OFF,
     TOKEN,
     Db,
-    backend_dsn,
     near_now,
-    open_db,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
 
 
 async def test_start_touch_interrupt_and_resume_follow_the_flow_status(db: Db) -> None:

@@ -8,25 +8,9 @@ test_x(db)``), so tests/storage/test_queries_coverage.py can replay them once it
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-
-from tests.storage.test_queries import BACKENDS, Db, backend_dsn, near_now, open_db
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
+from tests.storage.test_queries import Db, near_now
 
 
 async def test_a_step_copy_keeps_payloads_and_timestamps_by_age(db: Db) -> None:

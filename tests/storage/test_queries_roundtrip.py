@@ -19,28 +19,13 @@ What comes back, per dialect:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.storage.test_queries import BACKENDS, FLOW_DEFAULTS, Db, backend_dsn, near_now, open_db
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
-
+from tests.storage.test_queries import FLOW_DEFAULTS, Db, near_now
 
 BIG = 2**63 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1

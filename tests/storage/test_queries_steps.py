@@ -8,26 +8,11 @@ or once the step left ``running``. The harness is in test_queries.py.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import pytest
-
 from dwarf._storage._gen.rows import GetStepRow
-from tests.storage.test_queries import BACKENDS, STEP_TOKEN, Db, backend_dsn, near_now, open_db
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """Each backend in turn, with a fresh database."""
-    return backend_dsn(request)
-
-
-@pytest.fixture
-async def db(backend: tuple[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of each backend in turn."""
-    async with open_db(*backend) as opened:
-        yield opened
+from tests.storage.test_queries import STEP_TOKEN, Db, near_now
 
 
 async def fenced(db: Db, step_id: int, write: Callable[[int], Awaitable[int]]) -> GetStepRow:
