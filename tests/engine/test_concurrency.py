@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +25,7 @@ import psycopg
 
 from dwarf.engine import TestProxy
 from dwarf.workflow import END, Flow, FlowOutcome, Graph, Reducer, Status
-from tests.fixtures.engines import MakeEngine
+from tests.fixtures.engines import MakeEngine, engine_logger
 
 TASKS = ("t0", "t1", "t2")
 FLOWS_PER_DIALECT = {"postgresql": 500, "mysql": 200, "sqlite": 100}
@@ -36,30 +33,6 @@ FAN_FLOWS_PER_DIALECT = {"postgresql": 100, "mysql": 60, "sqlite": 30}
 LEGS = 5
 WORKERS = 16
 CREATE_CONCURRENCY = 32
-
-
-class _ErrorRecords(logging.Handler):
-    """Collects every ERROR (or worse) record logged by the engines."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextmanager
-def _engine_logger() -> Iterator[tuple[logging.Logger, _ErrorRecords]]:
-    logger = logging.getLogger(f"dwarf.tests.concurrency.{uuid.uuid4().hex}")
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    errors = _ErrorRecords()
-    logger.addHandler(errors)
-    try:
-        yield logger, errors
-    finally:
-        logger.removeHandler(errors)
 
 
 def _linear_graph() -> Graph:
@@ -117,7 +90,7 @@ async def test_two_replicas_complete_every_flow_exactly_once(
     by_replica: Counter[str] = Counter()
     gate = asyncio.Semaphore(CREATE_CONCURRENCY)
 
-    with _engine_logger() as (logger, errors):
+    with engine_logger("concurrency") as (logger, errors):
         async with AsyncExitStack() as stack:
             replicas = [
                 await stack.enter_async_context(
@@ -214,7 +187,7 @@ async def test_two_replicas_fire_each_fan_in_exactly_once_in_branch_order(
     total = FAN_FLOWS_PER_DIALECT[engine_dialect]
     by_replica: Counter[str] = Counter()
 
-    with _engine_logger() as (logger, errors):
+    with engine_logger("concurrency") as (logger, errors):
         async with AsyncExitStack() as stack:
             replicas = [
                 await stack.enter_async_context(

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
@@ -37,35 +34,11 @@ import pytest
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, FlowOutcome, FlowStep, Graph, Reducer, Status
-from tests.fixtures.engines import MakeEngine
+from tests.fixtures.engines import MakeEngine, engine_logger
 
 ELEMENTS = 50
 _RACE_FLOWS = 12
 _RACE_WAIT = 20.0
-
-
-class _ErrorRecords(logging.Handler):
-    """Collects every ERROR (or worse) record the engines log."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextmanager
-def _engine_logger() -> Iterator[tuple[logging.Logger, _ErrorRecords]]:
-    logger = logging.getLogger(f"dwarf.tests.fanout_stress.{uuid.uuid4().hex}")
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    errors = _ErrorRecords()
-    logger.addHandler(errors)
-    try:
-        yield logger, errors
-    finally:
-        logger.removeHandler(errors)
 
 
 def _flow_id(flow_key: str) -> int:
@@ -169,7 +142,7 @@ async def _race(
     meeting = _Meeting(pinged)
     joins: Counter[str] = Counter()
     bridges = (_Bridge(), _Bridge())
-    with _engine_logger() as (logger, errors):
+    with engine_logger("fanout_stress") as (logger, errors):
         async with AsyncExitStack() as stack:
             replicas = [
                 await stack.enter_async_context(
@@ -276,7 +249,7 @@ async def _stored_steps(dsn: str, flow_ids: list[int]) -> list[tuple[Any, ...]]:
 async def _run_load(dsn: str, flows: int, rounds: int) -> None:
     """Run ``rounds`` rounds of ``flows`` fan-out flows on two replicas; check every round."""
     joins: Counter[str] = Counter()
-    with _engine_logger() as (logger, errors):
+    with engine_logger("fanout_stress") as (logger, errors):
         async with AsyncExitStack() as stack:
             replicas: list[Engine] = []
             for _ in range(2):
