@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 
 from dwarf.engine import Engine, TestProxy
-from dwarf.engine import _dispatch as dispatch_module
+from dwarf.engine._dispatch import _dispatcher as dispatch_module
 from dwarf.workflow import END, Flow, Graph, Reducer, Status
 from tests.fixtures.engines import MakeEngine
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dwarf.engine import Engine, TestProxy
-from dwarf.engine._keys import new_token
+from dwarf.engine._runtime._keys import new_token
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.engines import MakeEngine

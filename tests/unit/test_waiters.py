@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dwarf.engine import _waiters
-from dwarf.engine._waiters import FRESH_FOR, Waiters
+from dwarf.engine._runtime import _waiters
+from dwarf.engine._runtime._waiters import FRESH_FOR, Waiters
 from dwarf.workflow import FlowOutcome, Status
 
 

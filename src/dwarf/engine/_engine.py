@@ -18,14 +18,14 @@ from typing import Any
 from dwarf._migrate import migrate
 from dwarf._storage._dsn import parse_dsn, shard_dsns
 from dwarf._storage._store import Shard, open_shard
-from dwarf.engine import _ops_breakpoints as breakpoints
-from dwarf.engine import _ops_flows as flows
-from dwarf.engine import _ops_inspect as inspect
-from dwarf.engine import _ops_rewind as rewind
-from dwarf.engine._config import Config, as_timedelta
-from dwarf.engine._dispatch import Dispatcher
-from dwarf.engine._keys import new_token
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._dispatch._dispatcher import Dispatcher
+from dwarf.engine._operations import _breakpoints as breakpoints
+from dwarf.engine._operations import _flows as flows
+from dwarf.engine._operations import _inspect as inspect
+from dwarf.engine._operations import _rewind as rewind
+from dwarf.engine._runtime._config import Config, as_timedelta
+from dwarf.engine._runtime._keys import new_token
+from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._types import (
     FlowStoppedCallback,
     GraphLoader,

@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
-from dwarf.engine._config import Config
-from dwarf.engine._keys import Key, format_key, parse_key
-from dwarf.engine._waiters import Waiters
+from dwarf.engine._runtime._config import Config
+from dwarf.engine._runtime._keys import Key, format_key, parse_key
+from dwarf.engine._runtime._waiters import Waiters
 from dwarf.errors import NotFoundError
 from dwarf.workflow import FlowOutcome, Graph
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
-from dwarf.engine._config import as_timedelta
-from dwarf.engine._finalize import compute_final_state
-from dwarf.engine._keys import Key, format_key, new_token
-from dwarf.engine._newflow import NewFlow, insert_flow_rows
-from dwarf.engine._outcomes import outcome_in_tx
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
+from dwarf.engine._runtime._config import as_timedelta
+from dwarf.engine._runtime._keys import Key, format_key, new_token
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._final_state import compute_final_state
+from dwarf.engine._step._newflow import NewFlow, insert_flow_rows
+from dwarf.engine._step._outcomes import outcome_in_tx
+from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import (
     BadRequestError,
     ConflictError,

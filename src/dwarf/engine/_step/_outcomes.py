@@ -11,8 +11,8 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow
 from dwarf._storage._store import Shard
-from dwarf.engine._finalize import merge_replace
-from dwarf.engine._keys import format_key
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._step._final_state import merge_replace
 from dwarf.errors import NotFoundError
 from dwarf.workflow import FlowOutcome, Status
 from dwarf.workflow._json import loads

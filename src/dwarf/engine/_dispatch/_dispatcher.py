@@ -24,9 +24,9 @@ from dwarf._scheduling._cache import RefillSignal
 from dwarf._scheduling._planner import Candidate, pick_band, plan_batch
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow
 from dwarf._storage._store import Shard
-from dwarf.engine._config import LEASE_MARGIN
-from dwarf.engine._execution import process_step
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._runtime._config import LEASE_MARGIN
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._execute import process_step
 
 __all__ = ["Dispatcher"]
 

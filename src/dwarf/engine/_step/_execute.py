@@ -17,14 +17,14 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._advance import Advance, advance
-from dwarf.engine._finalize import merge_replace
-from dwarf.engine._keys import format_key
-from dwarf.engine._outcomes import stop_outcome
-from dwarf.engine._routing import RoutingError, route
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._settle import fail_step
-from dwarf.engine._subgraph import load_child_graph, propagate_pause, spawn_child
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._final_state import merge_replace
+from dwarf.engine._step._outcomes import stop_outcome
+from dwarf.engine._step._routing import RoutingError, route
+from dwarf.engine._step._settle import fail_step
+from dwarf.engine._step._subgraph import load_child_graph, propagate_pause, spawn_child
+from dwarf.engine._step._transition import Advance, advance
 from dwarf.errors import BadRequestError
 from dwarf.workflow import (
     BackpressureError,

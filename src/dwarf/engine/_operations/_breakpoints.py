@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dwarf.engine._keys import format_key
-from dwarf.engine._ops_flows import get_flow, json_object
-from dwarf.engine._rewind_dag import overlay
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._subgraph import find_interrupted_leaf, release_chain
+from dwarf.engine._operations._flows import get_flow, json_object
+from dwarf.engine._operations._rewind_dag import overlay
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads

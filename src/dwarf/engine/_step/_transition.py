@@ -22,14 +22,18 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._advance_fast import advance_fast
-from dwarf.engine._advance_types import Advance, AdvanceResult
-from dwarf.engine._finalize import compute_final_state, final_state_of_tail, for_each_bindings
-from dwarf.engine._keys import format_key
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._settle import adopt_flow_status, announce_stop, fail_upward
-from dwarf.engine._subgraph import revive_caller
-from dwarf.engine._successors import SuccessorInserter, millis
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._decision import Advance, AdvanceResult
+from dwarf.engine._step._fast import advance_fast
+from dwarf.engine._step._final_state import (
+    compute_final_state,
+    final_state_of_tail,
+    for_each_bindings,
+)
+from dwarf.engine._step._settle import adopt_flow_status, announce_stop, fail_upward
+from dwarf.engine._step._subgraph import revive_caller
+from dwarf.engine._step._successors import SuccessorInserter, millis
 from dwarf.workflow import (
     FlowOutcome,
     Graph,

@@ -22,12 +22,12 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._advance_types import Advance, AdvanceResult
-from dwarf.engine._finalize import final_state_of_tail
-from dwarf.engine._keys import format_key, new_token
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._settle import adopt_flow_status
-from dwarf.engine._successors import SuccessorInserter, millis, step_budget_ms
+from dwarf.engine._runtime._keys import format_key, new_token
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._decision import Advance, AdvanceResult
+from dwarf.engine._step._final_state import final_state_of_tail
+from dwarf.engine._step._settle import adopt_flow_status
+from dwarf.engine._step._successors import SuccessorInserter, millis, step_budget_ms
 from dwarf.workflow import FlowOutcome, Graph, Status, strip_tombstones
 from dwarf.workflow._json import dumps
 

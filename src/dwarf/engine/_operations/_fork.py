@@ -31,10 +31,10 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, ListStepsForCopyRow
 from dwarf._storage._store import Shard
-from dwarf.engine._keys import format_key, new_token
-from dwarf.engine._ops_flows import json_object
-from dwarf.engine._rewind_dag import LIVE_STATUSES, Node, count_branches, overlay, sweep
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._operations._flows import json_object
+from dwarf.engine._operations._rewind_dag import LIVE_STATUSES, Node, count_branches, overlay, sweep
+from dwarf.engine._runtime._keys import format_key, new_token
+from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError, NotFoundError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads

@@ -46,9 +46,9 @@ from dwarf._storage._gen.rows import (
     ListSubgraphLinksRow,
 )
 from dwarf._storage._store import Shard
-from dwarf.engine._keys import format_key
-from dwarf.engine._ops_flows import get_flow
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._operations._flows import get_flow
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._types import ShardSummary
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import FlowStep, FlowSummary, Query, Status, render_history_mermaid

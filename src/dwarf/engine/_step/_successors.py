@@ -14,8 +14,8 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._keys import new_token
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._runtime._keys import new_token
+from dwarf.engine._runtime._runtime import Runtime
 from dwarf.workflow import strip_tombstones
 from dwarf.workflow._json import dumps
 

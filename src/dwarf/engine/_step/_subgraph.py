@@ -17,9 +17,9 @@ from typing import Any
 
 from dwarf._storage._gen.rows import GetFlowRow, GetInterruptedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._keys import new_token
-from dwarf.engine._newflow import NewFlow, insert_flow_rows
-from dwarf.engine._runtime import Runtime
+from dwarf.engine._runtime._keys import new_token
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._newflow import NewFlow, insert_flow_rows
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Graph
 from dwarf.workflow._baggage import baggage_scope

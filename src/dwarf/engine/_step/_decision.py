@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from dwarf.engine._routing import Route
+from dwarf.engine._step._routing import Route
 from dwarf.workflow import FlowOutcome
 
 __all__ = ["Advance", "AdvanceResult"]

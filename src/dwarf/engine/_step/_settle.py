@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
 from dwarf._storage._store import Shard
-from dwarf.engine._finalize import fail_flow_in_tx, for_each_bindings
-from dwarf.engine._keys import format_key
-from dwarf.engine._runtime import Runtime
-from dwarf.engine._subgraph import revive_caller
+from dwarf.engine._runtime._keys import format_key
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._final_state import fail_flow_in_tx, for_each_bindings
+from dwarf.engine._step._subgraph import revive_caller
 from dwarf.workflow import FlowOutcome, Graph, Status
 
 MAX_ERROR = 16_384

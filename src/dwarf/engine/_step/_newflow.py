@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dwarf._storage._store import Shard
-from dwarf.engine._keys import new_token
+from dwarf.engine._runtime._keys import new_token
 
 __all__ = ["NewFlow", "insert_flow_rows"]
 

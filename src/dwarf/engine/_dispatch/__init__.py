@@ -1,0 +1,8 @@
+"""How a step gets to a worker: the refiller's claims, the workers, the poll timer.
+
+Owns: the ``Dispatcher`` of one replica (scanning due priority bands, planning a batch with
+weighted fairness, claiming it, handing claimed steps to workers, lease recovery and wake-ups).
+
+May import: ``dwarf._scheduling``, ``dwarf._storage``, ``dwarf.engine._runtime`` and
+``dwarf.engine._step``. Never ``_operations``.
+"""

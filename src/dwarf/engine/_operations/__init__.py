@@ -1,0 +1,8 @@
+"""What a host can ask for: create, start, await, cancel, resume, inspect, rewind, fork, delete.
+
+Owns: every public operation of ``Engine`` except configuration and lifecycle, one module per
+group (flows, waiting, inspection, listing, rewinds and forks, breakpoints, deletion).
+
+May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._storage``, ``dwarf.engine._runtime`` and
+``dwarf.engine._step``. Never ``_dispatch``: operations signal new work through the runtime.
+"""
