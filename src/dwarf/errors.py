@@ -6,7 +6,8 @@ The tree::
     ├── BadRequestError (400)    malformed key, bad argument, invalid graph or expression
     ├── NotFoundError (404)      unknown flow, step or thread (a wrong token looks the same)
     ├── ConflictError (409)      the flow or step is in the wrong state for the operation
-    └── UnavailableError (503)   the engine is not started, or is shutting down
+    ├── UnavailableError (503)   the engine is not started, or is shutting down
+    └── StorageError (500)       a database statement failed (not lock contention)
 
 A workflow's own failure is never one of these: it is a ``FlowOutcome`` with status ``failed``.
 This module imports nothing but the standard library.
@@ -21,6 +22,7 @@ __all__ = [
     "ConflictError",
     "DwarfError",
     "NotFoundError",
+    "StorageError",
     "UnavailableError",
 ]
 
@@ -57,3 +59,11 @@ class ConflictError(DwarfError, status_code=409):
 
 class UnavailableError(DwarfError, status_code=503):
     """The engine is not running: not started yet, or shut down."""
+
+
+class StorageError(DwarfError):
+    """A database statement failed for a reason other than lock contention.
+
+    Its message names the shard and dialect and carries the driver's first line of text with
+    the DSN's secrets scrubbed.
+    """

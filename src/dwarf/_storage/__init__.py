@@ -1,0 +1,62 @@
+"""Storage: the engine's only door to SQL.
+
+What the engine may use is exported here and nowhere else: the ``Store`` of a shard (its units
+of work and domain operations), ``open_store``, the values its operations take and return, the
+result rows of the generated queries, and DSN parsing. Which dialect a store speaks is the
+store's business: a dialect's fast path is a method override in its ``Store`` subclass
+(``_postgresql``, ``_mysql``, ``_sqlite``), the generated accessors live in ``_gen/``
+(``python -m codegen``), and no module outside this package imports either.
+
+Imports: ``dwarf.errors``, ``dwarf.workflow`` (value types) and the drivers.
+"""
+
+from dwarf._storage._dsn import Dsn, memory_dsn, parse_dsn, shard_dsns
+from dwarf._storage._gen.rows import (
+    FlowsProgressRow,
+    GetFlowRow,
+    GetInterruptedStepsRow,
+    GetStepRow,
+    ListFlowsRow,
+    ListFlowStepsRow,
+    ListStepDAGRow,
+    ListStepsForCopyRow,
+    ListSubgraphLinksRow,
+    SelectClaimedStepsRow,
+    SelectDueBandRow,
+)
+from dwarf._storage._open import open_store
+from dwarf._storage._records import (
+    ClaimedStep,
+    Completion,
+    FlowIds,
+    NewFlow,
+    NewStep,
+    StartedFlow,
+)
+from dwarf._storage._store import Store
+
+__all__ = [
+    "ClaimedStep",
+    "Completion",
+    "Dsn",
+    "FlowIds",
+    "FlowsProgressRow",
+    "GetFlowRow",
+    "GetInterruptedStepsRow",
+    "GetStepRow",
+    "ListFlowStepsRow",
+    "ListFlowsRow",
+    "ListStepDAGRow",
+    "ListStepsForCopyRow",
+    "ListSubgraphLinksRow",
+    "NewFlow",
+    "NewStep",
+    "SelectClaimedStepsRow",
+    "SelectDueBandRow",
+    "StartedFlow",
+    "Store",
+    "memory_dsn",
+    "open_store",
+    "parse_dsn",
+    "shard_dsns",
+]

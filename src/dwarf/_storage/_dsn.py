@@ -36,6 +36,7 @@ __all__ = [
     "Dsn",
     "dialect_named",
     "mask_dsn",
+    "memory_dsn",
     "parse_dsn",
     "scrub",
     "shard_dsns",
@@ -338,3 +339,12 @@ def _render_query(params: Mapping[str, str], *, mask: bool) -> str:
         shown = MASK if mask and _SECRET_PARAM.search(key) else value
         items.append(f"{quote(key, safe='')}={quote(shown, safe='%*:/')}")
     return "?" + "&".join(items)
+
+
+def memory_dsn(label: str) -> str:
+    """A DSN of private in-memory databases (one per shard) that engines naming ``label`` share.
+
+    For tests: the databases live while a store holds them and vanish when the last closes.
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]
+    return f"sqlite:///dwarf-test-{safe}-%d?mode=memory&cache=shared"

@@ -1,96 +1,93 @@
-"""Shards: one database each, with its dialect's accessors, a bounded pool and transactions.
+"""``Store``: one shard database, its connections, its transactions and its domain operations.
 
-Why it looks like this:
+The base class is the portable store: every operation is built on the generated ``Queries``
+that all dialects share. A dialect's subclass (``_postgresql``, ``_mysql``, ``_sqlite``,
+``_sqlserver``) supplies the connection handling and overrides the hot-path operations
+(create, start, advance to a successor, finish) with its fast path; the engine calls the same
+method on every dialect and never learns which one answered.
+
+Why it looks like this (docs/internals/storage.md, "Transactions", rules S1-S4):
 - Every multi-statement change runs in ``transact(fn)``: the whole closure re-runs on lock
   contention (deadlock, serialization failure, lock wait timeout, SQLite busy), because a
-  transaction that lost such a race is rolled back whole by the database and retrying the
-  closure is the only correct recovery (ENGINE.md §12 pitfall 4).
+  transaction that lost such a race is rolled back whole by the database and re-running the
+  closure is the only correct recovery.
 - A failed statement poisons its transaction: we always roll back on any exception, so no
-  partial transaction commits on MySQL or SQLite (pitfall 7).
-- SQLite allows one writer: a shard holds ONE connection behind an asyncio lock, and each write
-  transaction starts with ``BEGIN IMMEDIATE`` (read-first deferred transactions deadlock on lock
-  upgrade). In-memory test databases are shared within the process by name so two engines can
-  act as two replicas of one database.
+  partial transaction commits on MySQL or SQLite.
 - Connection use is bounded by ``max_open_conns`` per shard; nothing holds a connection while a
   task runs (callers acquire per transaction).
-- PostgreSQL and MySQL also offer fast paths (``pg_fast``, ``mysql_fast``): statements that
-  stand in for several portable ones on the hot path, run with ``autocommit`` when one
-  statement does the whole job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
-from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import Dsn, scrub
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
-from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
-from dwarf.errors import DwarfError, UnavailableError
+from dwarf._storage._faults import is_contention, is_driver_error
+from dwarf._storage._gen.queries import Queries
+from dwarf._storage._records import (
+    ClaimedStep,
+    Completion,
+    FlowIds,
+    NewFlow,
+    NewStep,
+    StartedFlow,
+)
+from dwarf.errors import ConflictError, DwarfError, NotFoundError, StorageError, UnavailableError
+from dwarf.workflow import Status
 
-__all__ = ["Shard", "StorageError", "is_contention", "open_shard"]
+__all__ = ["MAX_TX_ATTEMPTS", "Store"]
 
 T = TypeVar("T")
 
 MAX_TX_ATTEMPTS = 12
 
-# MySQL/MariaDB: deadlock found, lock wait timeout.
-_MYSQL_CONTENTION = frozenset({1213, 1205})
-# PostgreSQL SQLSTATEs: serialization failure, deadlock detected, lock not available.
-_POSTGRES_CONTENTION = frozenset({"40001", "40P01", "55P03"})
+
+class _NothingWritten(Exception):
+    """A fenced write matched no row: roll the transaction back."""
 
 
-class StorageError(DwarfError):
-    """A database statement failed for a reason other than lock contention."""
+class Store:
+    """One shard database: its index, DSN, generated accessors ``q`` and domain operations.
 
+    Subclasses implement ``_acquire``, ``_begin``, ``_commit``, ``_rollback`` and ``_close`` for
+    their driver, and may override the hot-path operations with a faster equivalent that
+    writes the same rows.
+    """
 
-def is_contention(exc: BaseException) -> bool:
-    """True for errors that mean "another transaction won a race; run the closure again"."""
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        return "locked" in text or "busy" in text
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate in _POSTGRES_CONTENTION
-    code = exc.args[0] if exc.args else None
-    return isinstance(code, int) and code in _MYSQL_CONTENTION
+    dialect: ClassVar[str] = ""
+    """The dialect's name, for messages ("postgresql", "mysql", "sqlite", "sqlserver")."""
 
+    def __init__(self, index: int, dsn: Dsn, q: Queries) -> None:
+        self.index = index
+        """The shard's 1-based index (the first part of every key on it)."""
+        self.dsn = dsn
+        self.q = q
+        """The generated accessors of this store's dialect."""
+        self._closed = False
 
-def _is_driver_error(exc: BaseException) -> bool:
-    module = type(exc).__module__.split(".")[0]
-    return module in {"psycopg", "asyncmy", "sqlite3", "aiosqlite", "pymysql"}
+    # --- connection handling, per driver ------------------------------------------------
 
+    def _acquire(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Borrow a connection (in autocommit mode) for one unit of work."""
+        raise NotImplementedError
 
-@dataclass(eq=False)
-class Shard:
-    """One database: its index, dialect, generated accessors ``q`` and connection handling."""
+    async def _begin(self, conn: Any) -> None:
+        raise NotImplementedError
 
-    index: int
-    dsn: Dsn
-    q: Queries
-    _acquire: Callable[[], contextlib.AbstractAsyncContextManager[Any]]
-    _begin: Callable[[Any], Awaitable[None]]
-    _commit: Callable[[Any], Awaitable[None]]
-    _rollback: Callable[[Any], Awaitable[None]]
-    _close: Callable[[], Awaitable[None]]
-    pg_fast: PostgresqlFastPaths | None = None
-    """PostgreSQL's single-statement fast paths (None on other dialects)."""
-    mysql_fast: MysqlFastPaths | None = None
-    """MySQL's two-table fast paths (None on other dialects)."""
-    _closed: bool = field(default=False)
+    async def _commit(self, conn: Any) -> None:
+        raise NotImplementedError
 
-    @property
-    def dialect(self) -> str:
-        """ "postgresql", "mysql" or "sqlite"."""
-        return self.dsn.dialect
+    async def _rollback(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    # --- units of work ------------------------------------------------------------------
 
     async def transact(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` in one transaction, re-running it whole on lock contention."""
@@ -107,11 +104,16 @@ class Shard:
     async def autocommit(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` with each statement committing on its own (no BEGIN/COMMIT).
 
-        For a write that is one statement (the fast paths chain their writes in one), or
-        statements that need not be atomic together. Re-run on lock contention like a
-        transaction, so ``fn`` must be safe to repeat.
+        For a write that is one statement, or statements that need not be atomic together.
+        Re-run on lock contention like a transaction, so ``fn`` must be safe to repeat.
         """
         return await self._retrying(self._bare, fn)
+
+    async def close(self) -> None:
+        """Close the store's connections (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            await self._close()
 
     async def _retrying(
         self,
@@ -151,230 +153,195 @@ class Shard:
             return result
 
     def _translate(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, DwarfError) or not _is_driver_error(exc):
+        if isinstance(exc, DwarfError) or not is_driver_error(exc):
             return exc
         first = (str(exc).strip().splitlines() or [""])[0]
         return StorageError(
             f"shard {self.index} ({self.dialect}): {scrub(first, self.dsn.secrets())}"
         )
 
-    async def close(self) -> None:
-        """Close the shard's connections (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            await self._close()
+    # --- domain operations: flows ---------------------------------------------------------
 
+    async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        """Insert a new flow with its entry step on its own; with ``start`` it is also started."""
+        return await self.transact(lambda conn: self.insert_flow(conn, new, start=start))
 
-async def open_shard(index: int, dsn: Dsn, *, max_open_conns: int) -> Shard:
-    """Open shard ``index`` at ``dsn`` (already expanded for the shard)."""
-    if dsn.dialect == "postgresql":
-        return await _open_postgresql(index, dsn, max_open_conns)
-    if dsn.dialect == "mysql":
-        return await _open_mysql(index, dsn, max_open_conns)
-    if dsn.dialect == "sqlite":
-        return await _open_sqlite(index, dsn)
-    raise UnavailableError("no SQL Server driver installed: the engine cannot run on SQL Server")
+    async def insert_flow(self, conn: Any, new: NewFlow, *, start: bool) -> FlowIds:
+        """Insert a new flow and its entry step inside the caller's transaction on ``conn``.
 
+        The flow becomes its own thread and root (unless it joins a thread or has a parent);
+        with ``start`` it is running and its entry step pending from the start.
+        """
+        q = self.q
+        flow_id = await q.insert_flow(
+            conn,
+            flow_token=new.token,
+            workflow_name=new.workflow_name,
+            graph=new.graph,
+            baggage=new.baggage,
+            status=(Status.RUNNING if start else Status.CREATED).value,
+            surgraph_flow_id=new.parent_flow_id,
+            surgraph_step_depth=new.caller_depth,
+            surgraph_step_id=new.caller_step_id,
+            root_flow_id=new.root_flow_id,
+            thread_id=new.thread[0] if new.thread else 0,
+            thread_token=new.thread[1] if new.thread else "",
+            forked_from_step=0,
+            trace_parent="",
+            breakpoints=new.breakpoints,
+            priority=new.priority,
+            fairness_key=new.fairness_key,
+            fairness_weight=new.fairness_weight,
+            time_budget_ms=new.time_budget_ms,
+            delete_on_completion=1 if new.delete_on_completion else 0,
+        )
+        step_id = await q.insert_step(
+            conn,
+            flow_id=flow_id,
+            step_depth=new.caller_depth + 1,
+            step_token=new.entry_token,
+            task_name=new.entry,
+            state=new.state,
+            changes="{}",
+            status=(Status.PENDING if start else Status.CREATED).value,
+            time_budget_ms=new.time_budget_ms,
+            lineage_id=0,
+            fan_out_ordinal=0,
+            predecessor_id=0,
+            priority=new.priority,
+            fairness_key=new.fairness_key,
+            fairness_weight=new.fairness_weight,
+            parked=0,
+            delay_ms=new.delay_ms,
+        )
+        await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=step_id)
+        return FlowIds(flow_id, step_id)
 
-# --- PostgreSQL: a small bounded pool of psycopg connections --------------------------------
+    async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
+        """Start a ``created`` flow: its entry step becomes pending.
 
+        Raises ``NotFoundError`` for an unknown flow and ``ConflictError`` when it is not
+        ``created``.
+        """
+        q = self.q
 
-async def _open_postgresql(index: int, dsn: Dsn, size: int) -> Shard:
-    from dwarf._storage._gen import postgresql as q
+        async def tx(conn: Any) -> StartedFlow:
+            flow = await q.get_flow(conn, flow_id=flow_id, flow_token=flow_token)
+            if flow is None:
+                raise NotFoundError("flow not found")
+            if flow.status != Status.CREATED:
+                raise ConflictError(f"flow is {flow.status}, not created")
+            await q.activate_flow_steps(conn, flow_id=flow_id)
+            if not await q.start_flow(conn, flow_id=flow_id, notify_hostname=hostname):
+                raise ConflictError("flow is no longer created")
+            schedule = await q.get_step_schedule(conn, step_id=flow.step_id)
+            return StartedFlow(flow.step_id, schedule.delay_ms if schedule is not None else 0)
 
-    async def make() -> Any:
-        conn = await connect_postgresql(dsn)
+        return await self.transact(tx)
+
+    # --- domain operations: steps -----------------------------------------------------------
+
+    async def insert_step(self, conn: Any, step: NewStep) -> int:
+        """Insert a pending successor step inside the caller's transaction; return its id."""
+        step_id: int = await self.q.insert_step(
+            conn,
+            flow_id=step.flow_id,
+            step_depth=step.depth,
+            step_token=step.token,
+            task_name=step.task_name,
+            state=step.state,
+            changes="{}",
+            status=Status.PENDING.value,
+            time_budget_ms=step.time_budget_ms,
+            lineage_id=step.lineage_id,
+            fan_out_ordinal=step.ordinal,
+            predecessor_id=step.predecessor_id,
+            priority=step.priority,
+            fairness_key=step.fairness_key,
+            fairness_weight=step.fairness_weight,
+            parked=0,
+            delay_ms=step.delay_ms,
+        )
+        return step_id
+
+    async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
+        """Claim the given due steps for ``owner``; return those won, with their flows.
+
+        No transaction: the claim is one atomic UPDATE, and what it won stays this replica's
+        (running, its lease, its owner) until this replica settles it, so the two reads after
+        it see the same rows without BEGIN/COMMIT round trips. A step cancelled in between is
+        simply not read back; if a read fails, the claimed steps run again when their leases
+        expire (as after a crash).
+        """
+        q = self.q
+
+        async def claim(conn: Any) -> list[ClaimedStep]:
+            won = await q.claim_steps(
+                conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
+            )
+            if not won:
+                return []
+            rows = await q.select_claimed_steps(conn, step_ids=step_ids, lease_owner=owner)
+            # One read of the batch's flows instead of one per step.
+            flows = await q.list_flows_of_batch(
+                conn, flow_ids=sorted({row.flow_id for row in rows})
+            )
+            by_id = {flow.flow_id: flow for flow in flows}
+            return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
+
+        return await self.autocommit(claim)
+
+    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        """Complete a claimed step and insert its one successor, atomically.
+
+        Returns the successor's id, or 0 when nothing was written: the lease was lost, or the
+        flow is no longer live (the caller then settles the step from the flow's status).
+        """
+        q = self.q
+
+        async def tx(conn: Any) -> int:
+            successor_id = await self.insert_step(conn, successor)
+            completed = await q.complete_step_linked(
+                conn,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                successor_id=successor_id,
+            )
+            if not completed or not await q.touch_flow(
+                conn, flow_id=successor.flow_id, step_id=successor_id
+            ):
+                raise _NothingWritten
+            return successor_id
+
         try:
-            await q.configure_connection(conn)
-            # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
-            await conn.set_autocommit(True)
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
+            return await self.transact(tx)
+        except _NothingWritten:
+            return 0
 
-    pool = _Pool(make, size, close=_close_async, alive=lambda conn: not conn.closed)
+    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        """Complete a flow's last step and the flow itself with ``final_state``, atomically.
 
-    async def begin(conn: Any) -> None:
-        await conn.execute("BEGIN")
+        Returns False when nothing was written (lease lost, or the flow no longer live).
+        """
+        q = self.q
 
-    async def commit(conn: Any) -> None:
-        await conn.execute("COMMIT")
+        async def tx(conn: Any) -> bool:
+            completed = await q.complete_step(
+                conn,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+                changes=done.changes,
+                goto_next=done.goto_next,
+            )
+            if not completed or not await q.complete_flow(
+                conn, flow_id=flow_id, final_state=final_state
+            ):
+                raise _NothingWritten
+            return True
 
-    async def rollback(conn: Any) -> None:
-        await conn.execute("ROLLBACK")
-
-    await pool.warm()
-    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, pg_fast=q)
-
-
-# --- MySQL / MariaDB --------------------------------------------------------------------------
-
-
-async def _open_mysql(index: int, dsn: Dsn, size: int) -> Shard:
-    from dwarf._storage._gen import mysql as q
-
-    async def make() -> Any:
-        conn = await connect_mysql(dsn)
-        # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
-        await conn.autocommit(True)
-        return conn
-
-    async def close(conn: Any) -> None:
-        conn.close()
-
-    pool = _Pool(make, size, close=close, alive=lambda conn: bool(conn.connected))
-
-    async def begin(conn: Any) -> None:
-        await conn.begin()
-
-    async def commit(conn: Any) -> None:
-        await conn.commit()
-
-    async def rollback(conn: Any) -> None:
-        await conn.rollback()
-
-    await pool.warm()
-    return Shard(index, dsn, q, pool.connection, begin, commit, rollback, pool.close, mysql_fast=q)
-
-
-# --- SQLite: one connection, one writer ------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _SqliteHandle:
-    conn: InlineSqlite
-    lock: asyncio.Lock
-    users: int = 0
-
-
-_shared_sqlite: dict[str, _SqliteHandle] = {}
-
-
-def _sqlite_key(dsn: Dsn) -> str:
-    """Which in-process connection a DSN shares ("" = its own private one)."""
-    if dsn.is_memory:
-        return "" if dsn.path == ":memory:" else dsn.path
-    return os.path.abspath(dsn.path)
-
-
-def _sqlite_target(dsn: Dsn) -> tuple[str, bool]:
-    params = {k: v for k, v in dsn.params.items() if k in {"mode", "cache"}}
-    if dsn.path == ":memory:" and not params:
-        return ":memory:", False
-    target = "file:" + quote(dsn.path, safe="/:")
-    if params:
-        target += "?" + urlencode(params)
-    return target, True
-
-
-async def _open_sqlite(index: int, dsn: Dsn) -> Shard:
-    from dwarf._storage._gen import sqlite as q
-
-    # Engines in one process share one connection per database (memory or file): SQLite has
-    # one writer, and a second connection in the same process would only wait on the first.
-    key = _sqlite_key(dsn)
-    handle = _shared_sqlite.get(key) if key else None
-    if handle is None:
-        # Let connect_sqlite validate the DSN and create the file with its settings, then drive
-        # the database inline (no thread hop per statement).
-        probe = await connect_sqlite(dsn)
-        await probe.close()
-        target, uri = _sqlite_target(dsn)
-        conn = open_inline_sqlite(target, uri=uri, memory=dsn.is_memory)
-        handle = _SqliteHandle(conn, asyncio.Lock())
-        if key:
-            _shared_sqlite[key] = handle
-    handle.users += 1
-
-    @contextlib.asynccontextmanager
-    async def acquire() -> AsyncIterator[Any]:
-        # Inline statements never yield to the event loop: yield once per transaction so the
-        # engine's other coroutines (and other engines on this loop) get their turn.
-        await asyncio.sleep(0)
-        async with handle.lock:
-            yield handle.conn
-
-    async def begin(conn: Any) -> None:
-        await conn.execute("BEGIN IMMEDIATE")
-
-    async def commit(conn: Any) -> None:
-        await conn.execute("COMMIT")
-
-    async def rollback(conn: Any) -> None:
-        await conn.execute("ROLLBACK")
-
-    async def close() -> None:
-        handle.users -= 1
-        if handle.users == 0:
-            if key:
-                _shared_sqlite.pop(key, None)
-            await handle.conn.close()
-
-    return Shard(index, dsn, q, acquire, begin, commit, rollback, close)
-
-
-# --- a tiny bounded pool (psycopg_pool's extra machinery buys nothing here) ------------------
-
-
-async def _close_async(conn: Any) -> None:
-    await conn.close()
-
-
-class _Pool:
-    """At most ``size`` connections; idle ones are reused, dead ones dropped and replaced.
-
-    A connection goes back to the pool after a failed transaction too (it was rolled back):
-    only one the driver reports closed is dropped.
-    """
-
-    def __init__(
-        self,
-        make: Callable[[], Awaitable[Any]],
-        size: int,
-        *,
-        close: Callable[[Any], Awaitable[None]],
-        alive: Callable[[Any], bool],
-    ) -> None:
-        self._make = make
-        self._close_conn = close
-        self._alive = alive
-        self._slots = asyncio.Semaphore(max(1, size))
-        self._idle: list[Any] = []
-        self._all: set[Any] = set()
-        self._closed = False
-
-    async def warm(self) -> None:
-        """Open one connection now so a bad DSN fails at startup, not on first use."""
-        conn = await self._make()
-        self._all.add(conn)
-        self._idle.append(conn)
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """Borrow a connection for one transaction."""
-        async with self._slots:
-            if self._closed:
-                raise UnavailableError("the database pool is closed")
-            conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                conn = await self._make()
-                self._all.add(conn)
-            try:
-                yield conn
-            finally:
-                if not self._closed and self._alive(conn):
-                    self._idle.append(conn)
-                else:
-                    self._all.discard(conn)
-                    with contextlib.suppress(Exception):
-                        await self._close_conn(conn)
-
-    async def close(self) -> None:
-        """Close every connection, borrowed ones included (a straggler gets a closed one)."""
-        self._closed = True
-        self._idle = []
-        every, self._all = list(self._all), set()
-        for conn in every:
-            with contextlib.suppress(Exception):
-                await self._close_conn(conn)
+        try:
+            return await self.transact(tx)
+        except _NothingWritten:
+            return False

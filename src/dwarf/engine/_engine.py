@@ -16,13 +16,16 @@ from types import TracebackType
 from typing import Any
 
 from dwarf._migrate import migrate
-from dwarf._storage._dsn import parse_dsn, shard_dsns
-from dwarf._storage._store import Shard, open_shard
+from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
 from dwarf.engine._dispatch._dispatcher import Dispatcher
 from dwarf.engine._operations import _breakpoints as breakpoints
 from dwarf.engine._operations import _flows as flows
+from dwarf.engine._operations import _inputs as inputs
 from dwarf.engine._operations import _inspect as inspect
+from dwarf.engine._operations import _listing as listing
 from dwarf.engine._operations import _rewind as rewind
+from dwarf.engine._operations import _shards as shards
+from dwarf.engine._operations import _waiting as waiting
 from dwarf.engine._runtime._config import Config, as_timedelta
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
@@ -87,7 +90,7 @@ class Engine:
     def with_time_budget(self, d: timedelta | float) -> Engine:
         """Default time budget of a task call (default 2 min); applies to new flows live."""
         budget = as_timedelta(d, "time_budget")
-        if budget <= timedelta(0) or budget > flows.MAX_TIME_BUDGET:
+        if budget <= timedelta(0) or budget > inputs.MAX_TIME_BUDGET:
             raise BadRequestError("time_budget must be positive and at most 24 days")
         self._config.time_budget = budget
         return self
@@ -162,13 +165,13 @@ class Engine:
         if not config.dsn:
             raise BadRequestError("no DSN: call with_dsn() (or use run_in_test()) before startup")
         dsns = shard_dsns(parse_dsn(config.dsn), config.num_shards)
-        shards: list[Shard] = []
+        shards: list[Store] = []
         try:
             for index, dsn in enumerate(dsns, start=1):
                 # An in-memory database lives only while a connection holds it: open first.
                 if not dsn.is_memory:
                     await migrate(dsn)
-                shard = await open_shard(index, dsn, max_open_conns=config.max_open_conns)
+                shard = await open_store(index, dsn, max_open_conns=config.max_open_conns)
                 shards.append(shard)
                 if dsn.is_memory:
                     await migrate(dsn)
@@ -209,12 +212,12 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def run_in_test(self, name: str | None = None) -> AsyncIterator[Engine]:
-        """Run on fresh in-memory SQLite (one per shard), dropped on exit.
+        """Run on fresh in-memory databases (one per shard), dropped on exit.
 
         Engines entering with the same ``name`` share the databases: two replicas in one test.
         """
         label = name if name else uuid.uuid4().hex
-        self.with_dsn(f"sqlite:///dwarf-test-{_safe(label)}-%d?mode=memory&cache=shared")
+        self.with_dsn(memory_dsn(label))
         await self.startup()
         try:
             yield self
@@ -265,26 +268,26 @@ class Engine:
         timeout: timedelta | float | None = None,
     ) -> FlowOutcome:
         """Create, start and await a flow. A timeout raises ``TimeoutError``; the flow runs on."""
-        seconds = flows.timeout_seconds(timeout, "timeout")
+        seconds = inputs.timeout_seconds(timeout, "timeout")
         rt = self._running()
         key = await flows.create(rt, workflow_name, initial_state, options, start=True)
-        return await flows.await_flow(rt, key, seconds, just_started=True)
+        return await waiting.await_flow(rt, key, seconds, just_started=True)
 
     async def await_flow(
         self, flow_key: str, *, timeout: timedelta | float | None = None
     ) -> FlowOutcome:
         """Wait for the flow to stop; ``TimeoutError`` when ``timeout`` passes first."""
-        seconds = flows.timeout_seconds(timeout, "timeout")
-        return await flows.await_flow(self._running(), flow_key, seconds)
+        seconds = inputs.timeout_seconds(timeout, "timeout")
+        return await waiting.await_flow(self._running(), flow_key, seconds)
 
     async def poll(self, flow_key: str, *, timeout: timedelta | float) -> FlowOutcome:
         """Wait up to ``timeout`` for the flow to stop; return its outcome either way."""
-        seconds = flows.timeout_seconds(timeout, "timeout")
-        return await flows.poll(self._running(), flow_key, seconds or 0.0)
+        seconds = inputs.timeout_seconds(timeout, "timeout")
+        return await waiting.poll(self._running(), flow_key, seconds or 0.0)
 
     async def snapshot(self, flow_key: str) -> FlowOutcome:
         """The flow's outcome now."""
-        return await flows.snapshot(self._running(), flow_key)
+        return await waiting.snapshot(self._running(), flow_key)
 
     async def resume(self, flow_key: str, resume_data: Mapping[str, Any] | None = None) -> None:
         """Resume an interrupted flow; its task's ``interrupt()`` returns ``resume_data``."""
@@ -308,7 +311,7 @@ class Engine:
 
     async def list_flows(self, query: Query) -> tuple[list[FlowSummary], str]:
         """Root flows matching ``query`` and the cursor of the next page ("" when done)."""
-        return await inspect.list_flows(self._running(), query)
+        return await listing.list_flows(self._running(), query)
 
     async def history_mermaid(self, flow_key: str) -> str:
         """Mermaid flowchart text of what ran."""
@@ -316,7 +319,7 @@ class Engine:
 
     async def shard_info(self) -> list[ShardSummary]:
         """Every shard's latency, size and error (a shard's failure is reported, not raised)."""
-        return await inspect.shard_info(self._running())
+        return await shards.shard_info(self._running())
 
     async def restart(self, flow_key: str, overrides: Mapping[str, Any] | None = None) -> None:
         """Re-run a stopped flow from its entry step, its input overlaid by ``overrides``."""
@@ -381,7 +384,3 @@ class Engine:
         del status
         if self._rt is not None:
             self._rt.waiters.notify(flow_key)
-
-
-def _safe(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]

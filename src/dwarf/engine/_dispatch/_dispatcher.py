@@ -18,12 +18,10 @@ import asyncio
 import contextlib
 import random
 from datetime import timedelta
-from typing import Any
 
 from dwarf._scheduling._cache import RefillSignal
 from dwarf._scheduling._planner import Candidate, pick_band, plan_batch
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow, Store
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._execute import process_step
@@ -35,7 +33,7 @@ BACKLOG_POLL = 60.0
 LOWEST_BAND = -(2**31)
 MAX_LOST_ROUNDS = 3
 
-Claimed = tuple[Shard, SelectClaimedStepsRow, GetFlowRow | None]
+Claimed = tuple[Store, SelectClaimedStepsRow, GetFlowRow | None]
 
 
 class Dispatcher:
@@ -130,7 +128,7 @@ class Dispatcher:
                 if not self._stopping:
                     self._signal.request()
 
-    async def _run(self, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None) -> None:
+    async def _run(self, shard: Store, row: SelectClaimedStepsRow, flow: GetFlowRow | None) -> None:
         try:
             await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
@@ -213,29 +211,9 @@ class Dispatcher:
             ]
             return mine, len(plan.batch)
 
-    async def _claim_on(self, shard: Shard, step_ids: list[int]) -> list[Claimed]:
-        q, owner = shard.q, self._rt.owner
-
-        # No transaction: the claim is one atomic UPDATE, and what it won stays this replica's
-        # (running, its lease, its owner) until this replica settles it, so the two reads after
-        # it see the same rows without BEGIN/COMMIT round trips. A step cancelled in between is
-        # simply not read back; if a read fails, the claimed steps run again when their leases
-        # expire (as after a crash).
-        async def claim(conn: Any) -> list[Claimed]:
-            won = await q.claim_steps(
-                conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=self._margin_ms
-            )
-            if not won:
-                return []
-            rows = await q.select_claimed_steps(conn, step_ids=step_ids, lease_owner=owner)
-            # One read of the batch's flows instead of one per step.
-            flows = await q.list_flows_of_batch(
-                conn, flow_ids=sorted({row.flow_id for row in rows})
-            )
-            by_id = {flow.flow_id: flow for flow in flows}
-            return [(shard, row, by_id.get(row.flow_id)) for row in rows]
-
-        return await shard.autocommit(claim)
+    async def _claim_on(self, shard: Store, step_ids: list[int]) -> list[Claimed]:
+        won = await shard.claim(step_ids, self._rt.owner, self._margin_ms)
+        return [(shard, claimed.row, claimed.flow) for claimed in won]
 
     # --- poll timer ---------------------------------------------------------------------
 
@@ -260,7 +238,7 @@ class Dispatcher:
             self._signal.request()
 
     async def _poll_once(self) -> float:
-        async def one(shard: Shard) -> float:
+        async def one(shard: Store) -> float:
             await shard.transact(lambda conn: shard.q.recover_expired_leases(conn))
             horizon = await shard.read(lambda conn: shard.q.poll_horizon(conn))
             delay = MAX_POLL
@@ -277,13 +255,13 @@ class Dispatcher:
         return min(delays, default=MAX_POLL)
 
 
-async def _scan(shard: Shard, above: int, limit: int) -> list[SelectDueBandRow]:
+async def _scan(shard: Store, above: int, limit: int) -> list[SelectDueBandRow]:
     return await shard.read(
         lambda conn: shard.q.select_due_band(conn, above_priority=above, row_limit=limit)
     )
 
 
-async def _hand_back(shard: Shard, row: SelectClaimedStepsRow) -> None:
+async def _hand_back(shard: Store, row: SelectClaimedStepsRow) -> None:
     """Return a claimed step to pending (fenced), so it runs again without waiting out its lease."""
     await shard.transact(
         lambda conn: shard.q.reset_contended_step(
@@ -292,7 +270,7 @@ async def _hand_back(shard: Shard, row: SelectClaimedStepsRow) -> None:
     )
 
 
-def _candidate(shard: Shard, row: SelectDueBandRow) -> Candidate:
+def _candidate(shard: Store, row: SelectDueBandRow) -> Candidate:
     return Candidate(
         step_id=row.step_id,
         shard=shard.index,

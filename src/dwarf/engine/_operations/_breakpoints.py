@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dwarf.engine._operations._flows import get_flow, json_object
+from dwarf.engine._operations._inputs import get_flow, json_object
 from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime

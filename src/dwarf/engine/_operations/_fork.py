@@ -29,9 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow, ListStepsForCopyRow
-from dwarf._storage._store import Shard
-from dwarf.engine._operations._flows import json_object
+from dwarf._storage import GetFlowRow, ListStepsForCopyRow, Store
+from dwarf.engine._operations._inputs import json_object
 from dwarf.engine._operations._rewind_dag import LIVE_STATUSES, Node, count_branches, overlay, sweep
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
@@ -41,7 +40,7 @@ from dwarf.workflow._json import dumps, loads
 
 __all__ = ["fork"]
 
-_FORKABLE = frozenset({"completed", "failed", "cancelled", "interrupted"})
+_FORKABLE = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED})
 
 
 async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) -> str:
@@ -79,7 +78,7 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
 
 
 async def _clone(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     origin: GetFlowRow,
     rows: dict[int, ListStepsForCopyRow],
@@ -99,7 +98,8 @@ async def _clone(
             )
     # Stragglers are frozen as cancelled, and counted as such when the cohorts are recounted.
     status_of = {
-        row.step_id: ("cancelled" if row.status in LIVE_STATUSES else row.status) for row in kept
+        row.step_id: (Status.CANCELLED.value if row.status in LIVE_STATUSES else row.status)
+        for row in kept
     }
     # The chosen step stays in the graph being counted: its branch is the one re-running.
     nodes = _nodes({**{row.step_id: row for row in kept}, chosen: rows[chosen]}, status_of)
@@ -109,7 +109,7 @@ async def _clone(
         workflow_name=origin.workflow_name,
         graph=origin.graph,
         baggage=origin.baggage,
-        status="running",
+        status=Status.RUNNING.value,
         surgraph_flow_id=0,
         surgraph_step_depth=0,
         surgraph_step_id=0,
@@ -182,7 +182,7 @@ async def _clone(
 
 
 async def _insert_chosen(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     origin: GetFlowRow,
     row: ListStepsForCopyRow,
@@ -199,7 +199,7 @@ async def _insert_chosen(
         task_name=row.task_name,
         state=dumps(state),
         changes="{}",
-        status="pending",
+        status=Status.PENDING.value,
         time_budget_ms=row.time_budget_ms,
         lineage_id=new_id.get(row.lineage_id, 0),
         fan_out_ordinal=row.fan_out_ordinal,

@@ -29,15 +29,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow
-from dwarf._storage._store import Shard
-from dwarf.engine._operations._flows import MAX_TIME_BUDGET, flow_options, get_flow, json_object
+from dwarf._storage import GetFlowRow, NewFlow, Store
 from dwarf.engine._operations._fork import fork as _fork
+from dwarf.engine._operations._inputs import MAX_TIME_BUDGET, flow_options, get_flow, json_object
 from dwarf.engine._operations._rewind_dag import Node, count_branches, lineage_chain, overlay, sweep
 from dwarf.engine._operations._trees import chunks, descendants, drop_flows
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.engine._step._newflow import NewFlow, insert_flow_rows
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
 from dwarf.workflow import FlowOptions, Query, Status, merge_state, strip_tombstones
 from dwarf.workflow._json import dumps, loads, to_json_value
@@ -47,7 +45,7 @@ __all__ = ["PURGE_CAP", "continue_thread", "delete", "fork", "purge", "restart",
 PURGE_CAP = 10_000
 """Most flows one purge deletes (across all shards)."""
 
-_REWINDABLE = frozenset({"completed", "failed", "cancelled", "interrupted"})
+_REWINDABLE = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED})
 
 
 def _root_only(flow: GetFlowRow, what: str) -> None:
@@ -148,7 +146,7 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
 
 
 async def _rewind_level(
-    shard: Shard, conn: Any, flow: GetFlowRow, rewind_to: int, chain_child: int
+    shard: Store, conn: Any, flow: GetFlowRow, rewind_to: int, chain_child: int
 ) -> None:
     """Discard what ``rewind_to`` caused in ``flow`` and recount its enclosing cohorts.
 
@@ -243,6 +241,7 @@ async def continue_thread(
     token = new_token()
     new = NewFlow(
         token=token,
+        entry_token=new_token(),
         workflow_name=latest.workflow_name,
         graph=latest.graph,
         entry=graph.entry_point,
@@ -269,14 +268,13 @@ async def continue_thread(
             raise NotFoundError("thread not found")
         if current.flow_id != latest.flow_id or current.status != Status.COMPLETED:
             raise ConflictError("the thread was continued concurrently: only one turn may follow")
-        flow_id, _ = await insert_flow_rows(shard, conn, new, start=False)
-        return flow_id
+        return (await shard.insert_flow(conn, new, start=False)).flow_id
 
     flow_id = await shard.transact(tx)
     return format_key(shard.index, flow_id, token)
 
 
-async def _latest_turn(shard: Shard, conn: Any, key_id: int, key_token: str) -> GetFlowRow:
+async def _latest_turn(shard: Store, conn: Any, key_id: int, key_token: str) -> GetFlowRow:
     """The thread's newest flow, from a thread key or any flow key of the thread."""
     q = shard.q
     latest: GetFlowRow | None = await q.get_latest_thread_flow(
@@ -365,7 +363,7 @@ async def purge(rt: Runtime, query: Query) -> int:
 
 
 async def _purge_shard(
-    shard: Shard, status: str, workflow_name: str, older_ms: int, limit: int
+    shard: Store, status: str, workflow_name: str, older_ms: int, limit: int
 ) -> int:
     candidates = await shard.read(
         lambda conn: shard.q.select_purge_candidates(

@@ -26,9 +26,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dwarf.workflow import Status
+
 __all__ = ["LIVE_STATUSES", "Node", "count_branches", "lineage_chain", "overlay", "sweep"]
 
-LIVE_STATUSES = frozenset({"created", "pending", "running", "interrupted"})
+LIVE_STATUSES = frozenset({Status.CREATED, Status.PENDING, Status.RUNNING, Status.INTERRUPTED})
 """Step statuses of work that has not settled (a branch holding one has not arrived)."""
 
 
@@ -112,7 +114,7 @@ def count_branches(nodes: Mapping[int, Node], spawn: int, rewound: int) -> tuple
             node = stack.pop()
             if node.step_id == rewound or node.status in LIVE_STATUSES:
                 settled = False
-            failed = failed or node.status == "failed"
+            failed = failed or node.status == Status.FAILED
             for child in children.get(node.step_id, ()):
                 if child.step_id not in visited and in_cohort(child.lineage_id):
                     visited.add(child.step_id)

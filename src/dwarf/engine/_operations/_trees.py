@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dwarf._storage._store import Shard
+from dwarf._storage import Store
 
 __all__ = ["CHUNK", "Descendant", "chunks", "descendants", "drop_flows"]
 
@@ -36,7 +36,7 @@ def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
-async def descendants(shard: Shard, conn: Any, roots: Iterable[int]) -> list[Descendant]:
+async def descendants(shard: Store, conn: Any, roots: Iterable[int]) -> list[Descendant]:
     """Every subgraph flow below ``roots`` (any depth, any status), parents before children."""
     root_of = {flow_id: flow_id for flow_id in roots}
     found: list[Descendant] = []
@@ -55,7 +55,7 @@ async def descendants(shard: Shard, conn: Any, roots: Iterable[int]) -> list[Des
     return found
 
 
-async def drop_flows(shard: Shard, conn: Any, flow_ids: Sequence[int]) -> None:
+async def drop_flows(shard: Store, conn: Any, flow_ids: Sequence[int]) -> None:
     """Delete the flows and all their steps, whatever their status (steps first)."""
     for ids in chunks(flow_ids):
         await shard.q.drop_steps_of_flows(conn, flow_ids=ids)

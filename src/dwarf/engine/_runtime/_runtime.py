@@ -13,8 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 
-from dwarf._storage._gen.rows import GetFlowRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._waiters import Waiters
@@ -29,7 +28,7 @@ GRAPH_CACHE_SIZE = 4096
 class Runtime:
     """What every part of a started engine shares."""
 
-    def __init__(self, config: Config, shards: list[Shard], owner: str) -> None:
+    def __init__(self, config: Config, shards: list[Store], owner: str) -> None:
         self.config = config
         self.shards = shards
         self.owner = owner
@@ -50,23 +49,23 @@ class Runtime:
         """How many shards are open."""
         return len(self.shards)
 
-    def shard(self, index: int) -> Shard:
-        """Shard ``index`` (1-based); an index outside the open shards is a 404."""
+    def shard(self, index: int) -> Store:
+        """Store ``index`` (1-based); an index outside the open shards is a 404."""
         if 1 <= index <= len(self.shards):
             return self.shards[index - 1]
         raise NotFoundError(f"shard {index} is not open")
 
-    def random_shard(self) -> Shard:
+    def random_shard(self) -> Store:
         """A uniformly random shard for a new root flow."""
         return random.choice(self.shards)
 
-    def parse(self, text: str, kind: str) -> tuple[Shard, Key]:
+    def parse(self, text: str, kind: str) -> tuple[Store, Key]:
         """Parse a flow/step/thread key and return its shard."""
         key = parse_key(text, kind=kind, num_shards=self.num_shards)
         return self.shard(key.shard), key
 
     @staticmethod
-    def flow_key(shard: Shard, flow_id: int, token: str) -> str:
+    def flow_key(shard: Store, flow_id: int, token: str) -> str:
         """Render a flow key."""
         return format_key(shard.index, flow_id, token)
 
@@ -109,7 +108,7 @@ class Runtime:
 
     # --- signalling ---------------------------------------------------------------------
 
-    def doorbell(self, shard: Shard, step_id: int) -> None:
+    def doorbell(self, shard: Store, step_id: int) -> None:
         """A step became pending: claim it soon, and tell peers."""
         self.request_refill()
         notifier = self.config.peer_notifier

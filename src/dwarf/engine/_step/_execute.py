@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._final_state import merge_replace
@@ -40,7 +39,6 @@ from dwarf.workflow._signals import error_payload
 
 __all__ = ["TimeBudgetError", "process_step"]
 
-_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 _BOUNCE_DELAY = timedelta(milliseconds=100)
 
 
@@ -53,7 +51,7 @@ class _Step:
     """Everything about the claimed step that the outcome handlers need."""
 
     rt: Runtime
-    shard: Shard
+    shard: Store
     flow: GetFlowRow
     graph: Graph
     row: SelectClaimedStepsRow
@@ -66,7 +64,7 @@ class _Step:
 
 
 async def process_step(
-    rt: Runtime, shard: Shard, row: SelectClaimedStepsRow, flow: GetFlowRow | None
+    rt: Runtime, shard: Store, row: SelectClaimedStepsRow, flow: GetFlowRow | None
 ) -> None:
     """Run the claimed step ``row`` to its next durable state.
 
@@ -76,7 +74,7 @@ async def process_step(
     if flow is None:
         return
     q = shard.q
-    if flow.status in _TERMINAL:
+    if Status(flow.status).is_terminal:
         await shard.transact(
             lambda conn: q.set_step_status_from_flow(
                 conn, step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dwarf._storage._store import Shard
-from dwarf.workflow import Graph, Reducer, fold_changes, strip_tombstones
+from dwarf._storage import Store
+from dwarf.workflow import Graph, Reducer, Status, fold_changes, strip_tombstones
 from dwarf.workflow._json import dumps, loads
 
 __all__ = [
@@ -32,13 +32,13 @@ def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
 
 
 async def compute_final_state(
-    shard: Shard, conn: Any, flow_id: int, reducers: Mapping[str, Reducer]
+    shard: Store, conn: Any, flow_id: int, reducers: Mapping[str, Reducer]
 ) -> dict[str, Any]:
     """The flow's final state from its tail steps (call inside the terminal transaction)."""
     tails = await shard.q.select_tail_steps(conn, flow_id=flow_id)
     if not tails:
         return {}
-    chosen = [tail for tail in tails if tail.status == "completed"] or list(tails)
+    chosen = [tail for tail in tails if tail.status == Status.COMPLETED] or list(tails)
     return _fold_tails(
         loads(chosen[0].state),
         [loads(tail.changes) for tail in chosen],
@@ -71,7 +71,7 @@ def _fold_tails(
 
 
 async def fail_flow_in_tx(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     flow_id: int,
     error: str,

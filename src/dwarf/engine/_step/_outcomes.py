@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.errors import NotFoundError
@@ -20,7 +19,7 @@ from dwarf.workflow._json import loads
 __all__ = ["outcome_in_tx", "stop_outcome"]
 
 
-async def outcome_in_tx(shard: Shard, conn: Any, flow: GetFlowRow) -> FlowOutcome:
+async def outcome_in_tx(shard: Store, conn: Any, flow: GetFlowRow) -> FlowOutcome:
     """The outcome of ``flow`` as of this transaction."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
     status = Status(flow.status)
@@ -48,7 +47,7 @@ async def outcome_in_tx(shard: Shard, conn: Any, flow: GetFlowRow) -> FlowOutcom
     return FlowOutcome(flow_key=key, status=status, state={})
 
 
-async def stop_outcome(shard: Shard, flow_id: int) -> FlowOutcome:
+async def stop_outcome(shard: Store, flow_id: int) -> FlowOutcome:
     """Read the current outcome of flow ``flow_id`` (for stop callbacks)."""
 
     async def read(conn: Any) -> FlowOutcome:

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._final_state import fail_flow_in_tx, for_each_bindings
@@ -52,7 +51,7 @@ class FlowFailure:
 
 
 async def fail_upward(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     flow: GetFlowRow,
     lineage: int,
@@ -90,7 +89,7 @@ async def fail_upward(
 
 async def fail_step(
     rt: Runtime,
-    shard: Shard,
+    shard: Store,
     flow: GetFlowRow,
     graph: Graph,
     step: _StepRef,
@@ -98,7 +97,7 @@ async def fail_step(
 ) -> None:
     """Fail the claimed ``step`` (fenced) and, where that resolves it, its cohort and flow."""
     if len(error) > MAX_ERROR:
-        # Error texts can be huge (a whole response body); MariaDB's TEXT holds 64 KB.
+        # Error texts can be huge (a whole response body); the smallest TEXT column holds 64 KB.
         error = error[: MAX_ERROR - 1] + "…"
 
     async def tx(conn: Any) -> FlowFailure | None:
@@ -127,18 +126,18 @@ async def fail_step(
 
 
 async def adopt_flow_status(
-    shard: Shard, conn: Any, flow_id: int, row: SelectClaimedStepsRow
+    shard: Store, conn: Any, flow_id: int, row: SelectClaimedStepsRow
 ) -> None:
     """If the flow ended under a running step, the step takes the flow's status (lease-fenced)."""
     current = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
-    status = current.status if current is not None else "cancelled"
-    if status in ("completed", "failed", "cancelled"):
+    status = Status(current.status) if current is not None else Status.CANCELLED
+    if status.is_terminal:
         await shard.q.set_step_status_from_flow(
-            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status
+            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status.value
         )
 
 
-def announce_stop(rt: Runtime, shard: Shard, flow: GetFlowRow, outcome: FlowOutcome) -> None:
+def announce_stop(rt: Runtime, shard: Store, flow: GetFlowRow, outcome: FlowOutcome) -> None:
     """After commit: wake waiters, tell peers, call the host's stop callback."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
     rt.flow_stopped(key, outcome.status, outcome)

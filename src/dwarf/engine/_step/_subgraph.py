@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow, GetInterruptedStepsRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, GetInterruptedStepsRow, NewFlow, Store
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.engine._step._newflow import NewFlow, insert_flow_rows
 from dwarf.errors import BadRequestError, ConflictError
-from dwarf.workflow import Graph
+from dwarf.workflow import Graph, Status
 from dwarf.workflow._baggage import baggage_scope
 from dwarf.workflow._json import dumps, loads
 
@@ -52,7 +50,7 @@ async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) ->
 
 
 async def spawn_child(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     flow: GetFlowRow,
     caller_step_id: int,
@@ -67,6 +65,7 @@ async def spawn_child(
     """
     new = NewFlow(
         token=new_token(),
+        entry_token=new_token(),
         workflow_name=workflow_name,
         graph=graph.to_json(),
         entry=graph.entry_point,
@@ -82,12 +81,11 @@ async def spawn_child(
         caller_depth=caller_depth,
         root_flow_id=flow.root_flow_id or flow.flow_id,
     )
-    _, entry = await insert_flow_rows(shard, conn, new, start=True)
-    return entry
+    return (await shard.insert_flow(conn, new, start=True)).entry_step_id
 
 
 async def revive_caller(
-    shard: Shard, conn: Any, child: GetFlowRow, final_state: dict[str, Any], error: str
+    shard: Store, conn: Any, child: GetFlowRow, final_state: dict[str, Any], error: str
 ) -> int:
     """Deliver a finished child's outcome to its parked caller; return the caller id (0: none)."""
     if not child.surgraph_step_id:
@@ -102,7 +100,7 @@ async def revive_caller(
 
 
 async def propagate_pause(
-    shard: Shard, conn: Any, flow: GetFlowRow, payload: dict[str, Any] | None
+    shard: Store, conn: Any, flow: GetFlowRow, payload: dict[str, Any] | None
 ) -> list[GetFlowRow]:
     """Mark every caller step and ancestor flow above ``flow`` interrupted.
 
@@ -129,7 +127,7 @@ async def propagate_pause(
 
 
 async def find_interrupted_leaf(
-    shard: Shard, conn: Any, flow: GetFlowRow
+    shard: Store, conn: Any, flow: GetFlowRow
 ) -> tuple[list[tuple[GetFlowRow, GetInterruptedStepsRow]], GetFlowRow, GetInterruptedStepsRow]:
     """Walk from ``flow``'s root down the interrupted callers to the step a resume releases.
 
@@ -151,7 +149,7 @@ async def find_interrupted_leaf(
         top = interrupted[0]
         if not top.interrupt_done and not top.breakpoint_hit:
             child = await q.get_child_flow_of_step(conn, surgraph_step_id=top.step_id)
-            if child is not None and child.status == "interrupted":
+            if child is not None and child.status == Status.INTERRUPTED:
                 chain.append((current, top))
                 current = child
                 continue
@@ -159,7 +157,7 @@ async def find_interrupted_leaf(
 
 
 async def release_chain(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     leaf_flow: GetFlowRow,
     chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]],

@@ -1,9 +1,10 @@
-"""Inserting a finished step's successors: the row fields every transition path agrees on.
+"""A finished step's successors: the row fields every transition path agrees on.
 
 A successor inherits the flow's scheduling fields (priority, fairness), the flow's time budget
 (or the engine's), the finished step as its predecessor, and its input as a materialized
-snapshot (tombstones dropped). The portable transaction and the MySQL fast path insert through
-``SuccessorInserter``; PostgreSQL's single statement takes the same values as parameters.
+snapshot (tombstones dropped). The transition transaction inserts through
+``SuccessorInserter``; the one-successor short transition hands the same ``NewStep`` to
+``Store.advance_to_successor``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, NewStep, SelectClaimedStepsRow, Store
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.workflow import strip_tombstones
 from dwarf.workflow._json import dumps
 
-__all__ = ["SuccessorInserter", "millis", "step_budget_ms"]
+__all__ = ["SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
 
 
 def millis(delay: timedelta | None) -> int:
@@ -34,19 +34,49 @@ def step_budget_ms(rt: Runtime, flow: GetFlowRow) -> int:
     return flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000)
 
 
+def new_successor(
+    rt: Runtime,
+    flow: GetFlowRow,
+    row: SelectClaimedStepsRow,
+    node: str,
+    state: Mapping[str, Any],
+    lineage: int,
+    ordinal: int,
+    *,
+    delay_ms: int,
+    depth: int | None = None,
+) -> NewStep:
+    """The pending step of ``node`` on ``state`` that follows the claimed ``row``."""
+    return NewStep(
+        flow_id=flow.flow_id,
+        depth=depth if depth is not None else row.step_depth + 1,
+        token=new_token(),
+        task_name=node,
+        state=dumps(strip_tombstones(state)),
+        time_budget_ms=step_budget_ms(rt, flow),
+        lineage_id=lineage,
+        ordinal=ordinal,
+        predecessor_id=row.step_id,
+        priority=flow.priority,
+        fairness_key=flow.fairness_key,
+        fairness_weight=flow.fairness_weight,
+        delay_ms=delay_ms,
+    )
+
+
 class SuccessorInserter:
-    """Inserts successor steps of the claimed ``row`` carrying the flow's scheduling fields."""
+    """Inserts successor steps of the claimed ``row`` inside one transition transaction."""
 
     def __init__(
         self,
         rt: Runtime,
-        shard: Shard,
+        store: Store,
         conn: Any,
         flow: GetFlowRow,
         row: SelectClaimedStepsRow,
         delay_ms: int,
     ) -> None:
-        self._rt, self._shard, self._conn = rt, shard, conn
+        self._rt, self._store, self._conn = rt, store, conn
         self._flow, self._row, self._delay_ms = flow, row, delay_ms
 
     async def insert(
@@ -59,24 +89,15 @@ class SuccessorInserter:
         depth: int | None = None,
     ) -> int:
         """Insert a pending step of ``node`` on ``state``; return its id."""
-        flow = self._flow
-        step_id: int = await self._shard.q.insert_step(
-            self._conn,
-            flow_id=flow.flow_id,
-            step_depth=depth if depth is not None else self._row.step_depth + 1,
-            step_token=new_token(),
-            task_name=node,
-            state=dumps(strip_tombstones(state)),
-            changes="{}",
-            status="pending",
-            time_budget_ms=step_budget_ms(self._rt, flow),
-            lineage_id=lineage,
-            fan_out_ordinal=ordinal,
-            predecessor_id=self._row.step_id,
-            priority=flow.priority,
-            fairness_key=flow.fairness_key,
-            fairness_weight=flow.fairness_weight,
-            parked=0,
+        step = new_successor(
+            self._rt,
+            self._flow,
+            self._row,
+            node,
+            state,
+            lineage,
+            ordinal,
             delay_ms=self._delay_ms,
+            depth=depth,
         )
-        return step_id
+        return await self._store.insert_step(self._conn, step)

@@ -20,18 +20,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
-from dwarf._storage._store import Shard
+from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._decision import Advance, AdvanceResult
-from dwarf.engine._step._fast import advance_fast
 from dwarf.engine._step._final_state import (
     compute_final_state,
     final_state_of_tail,
     for_each_bindings,
 )
 from dwarf.engine._step._settle import adopt_flow_status, announce_stop, fail_upward
+from dwarf.engine._step._short import advance_short
 from dwarf.engine._step._subgraph import revive_caller
 from dwarf.engine._step._successors import SuccessorInserter, millis
 from dwarf.workflow import (
@@ -57,7 +56,7 @@ class _Lost(Exception):
 
 async def advance(
     rt: Runtime,
-    shard: Shard,
+    shard: Store,
     flow: GetFlowRow,
     graph: Graph,
     row: SelectClaimedStepsRow,
@@ -69,7 +68,7 @@ async def advance(
         return AdvanceResult(
             failure=f"task {row.task_name!r} has no successor inside its fan-out branch"
         )
-    fast = await advance_fast(rt, shard, flow, graph, row, decision)
+    fast = await advance_short(rt, shard, flow, graph, row, decision)
     if fast is not None:
         result = fast
     else:
@@ -98,7 +97,7 @@ async def advance(
 
 async def _transition(
     rt: Runtime,
-    shard: Shard,
+    shard: Store,
     conn: Any,
     flow: GetFlowRow,
     graph: Graph,
@@ -208,7 +207,7 @@ async def _transition(
 
 
 async def _arrive(
-    shard: Shard,
+    shard: Store,
     conn: Any,
     flow: GetFlowRow,
     graph: Graph,
@@ -258,7 +257,7 @@ async def _arrive(
     return step_id, None
 
 
-async def _cohort_deltas(shard: Shard, conn: Any, spawn: int) -> list[dict[str, Any]]:
+async def _cohort_deltas(shard: Store, conn: Any, spawn: int) -> list[dict[str, Any]]:
     """Every completed member's delta in branch input order, nested cohorts inlined.
 
     A member that spawned an inner cohort is followed by that cohort's deltas (recursively), so
@@ -277,6 +276,6 @@ class _ArrivalError(Exception):
     """The arrival cannot be recorded (no cohort, or the branches cannot be merged)."""
 
 
-async def _touch(shard: Shard, conn: Any, flow_id: int, step_id: int) -> None:
+async def _touch(shard: Store, conn: Any, flow_id: int, step_id: int) -> None:
     if not await shard.q.touch_flow(conn, flow_id=flow_id, step_id=step_id):
         raise _FlowGone

@@ -1,0 +1,78 @@
+"""A small bounded pool of driver connections (MySQL/MariaDB; SQL Server).
+
+At most ``size`` connections; idle ones are reused, dead ones dropped and replaced. A
+connection goes back to the pool after a failed transaction too (it was rolled back): only one
+the driver reports closed is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
+
+from dwarf.errors import UnavailableError
+
+__all__ = ["Pool"]
+
+C = TypeVar("C")
+
+
+class Pool(Generic[C]):
+    """At most ``size`` connections made by ``make``; ``alive`` says whether one is reusable."""
+
+    def __init__(
+        self,
+        make: Callable[[], Awaitable[C]],
+        size: int,
+        *,
+        close: Callable[[C], Awaitable[None]],
+        alive: Callable[[C], bool],
+    ) -> None:
+        self._make = make
+        self._close_conn = close
+        self._alive = alive
+        self._slots = asyncio.Semaphore(max(1, size))
+        self._idle: list[C] = []
+        self._all: list[C] = []
+        self._closed = False
+
+    async def warm(self) -> None:
+        """Open one connection now so a bad DSN fails at startup, not on first use."""
+        conn = await self._make()
+        self._all.append(conn)
+        self._idle.append(conn)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[C]:
+        """Borrow a connection for one unit of work."""
+        async with self._slots:
+            if self._closed:
+                raise UnavailableError("the database pool is closed")
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = await self._make()
+                self._all.append(conn)
+            try:
+                yield conn
+            finally:
+                if not self._closed and self._alive(conn):
+                    self._idle.append(conn)
+                else:
+                    self._forget(conn)
+                    with contextlib.suppress(Exception):
+                        await self._close_conn(conn)
+
+    def _forget(self, conn: C) -> None:
+        with contextlib.suppress(ValueError):
+            self._all.remove(conn)
+
+    async def close(self) -> None:
+        """Close every connection, borrowed ones included (a straggler gets a closed one)."""
+        self._closed = True
+        self._idle = []
+        every, self._all = self._all, []
+        for conn in every:
+            with contextlib.suppress(Exception):
+                await self._close_conn(conn)

@@ -1,0 +1,163 @@
+"""PostgreSQL: psycopg connections, and the hot path as one statement per operation.
+
+Fast paths (sql/queries/postgresql/fastpath.sql): create(+start), start, a step-to-one-
+successor transition and a flow's last step are ONE statement each, run in autocommit
+(data-modifying CTEs). A statement cannot roll itself back after seeing a row count, so each
+write is conditioned on the one before (completion -> flow row -> successor), and the
+completion requires the flow to be live: "lease lost" and "flow ended" write nothing
+(docs/internals/storage.md, rule S7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from dwarf._storage._connect import connect_postgresql
+from dwarf._storage._dsn import Dsn
+from dwarf._storage._gen import postgresql as pg
+from dwarf._storage._pool import Pool
+from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
+from dwarf._storage._store import Store
+
+__all__ = ["PostgresqlStore"]
+
+Connection = AsyncConnection[Any]
+
+
+class PostgresqlStore(Store):
+    """A PostgreSQL shard: a bounded pool of psycopg connections in autocommit."""
+
+    dialect = "postgresql"
+
+    def __init__(self, index: int, dsn: Dsn, size: int) -> None:
+        super().__init__(index, dsn, pg)
+        self._pool: Pool[Connection] = Pool(
+            self._connect, size, close=_close, alive=lambda conn: not conn.closed
+        )
+
+    @classmethod
+    async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
+        """Open shard ``index`` with up to ``size`` connections; fails now on a bad DSN."""
+        store = cls(index, dsn, size)
+        await store._pool.warm()
+        return store
+
+    async def _connect(self) -> Connection:
+        conn = await connect_postgresql(self.dsn)
+        try:
+            await pg.configure_connection(conn)
+            # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
+            await conn.set_autocommit(True)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    def _acquire(self) -> Any:
+        return self._pool.connection()
+
+    async def _begin(self, conn: Connection) -> None:
+        await conn.execute("BEGIN")
+
+    async def _commit(self, conn: Connection) -> None:
+        await conn.execute("COMMIT")
+
+    async def _rollback(self, conn: Connection) -> None:
+        await conn.execute("ROLLBACK")
+
+    async def _close(self) -> None:
+        await self._pool.close()
+
+    # --- fast paths -----------------------------------------------------------------------
+
+    async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        row = await self.autocommit(
+            lambda conn: pg.create_flow_with_entry(
+                conn,
+                flow_token=new.token,
+                workflow_name=new.workflow_name,
+                graph=new.graph,
+                baggage=new.baggage,
+                started=1 if start else 0,
+                surgraph_flow_id=new.parent_flow_id,
+                surgraph_step_depth=new.caller_depth,
+                surgraph_step_id=new.caller_step_id,
+                root_flow_id=new.root_flow_id,
+                thread_id=new.thread[0] if new.thread else 0,
+                thread_token=new.thread[1] if new.thread else "",
+                breakpoints=new.breakpoints,
+                priority=new.priority,
+                fairness_key=new.fairness_key,
+                fairness_weight=new.fairness_weight,
+                time_budget_ms=new.time_budget_ms,
+                delete_on_completion=1 if new.delete_on_completion else 0,
+                step_depth=new.caller_depth + 1,
+                step_token=new.entry_token,
+                task_name=new.entry,
+                state=new.state,
+                delay_ms=new.delay_ms,
+            )
+        )
+        assert row is not None  # the statement always returns its ids
+        return FlowIds(row.flow_id, row.step_id)
+
+    async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
+        started = await self.autocommit(
+            lambda conn: pg.start_created_flow(
+                conn, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
+            )
+        )
+        if started is None:
+            # Not started: the portable transaction says why (404, 409) or wins a race.
+            return await super().start_flow(flow_id, flow_token, hostname)
+        return StartedFlow(started.step_id, started.delay_ms)
+
+    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        result = await self.autocommit(
+            lambda conn: pg.advance_to_successor(
+                conn,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+                flow_id=successor.flow_id,
+                step_depth=successor.depth,
+                step_token=successor.token,
+                task_name=successor.task_name,
+                state=successor.state,
+                time_budget_ms=successor.time_budget_ms,
+                lineage_id=successor.lineage_id,
+                fan_out_ordinal=successor.ordinal,
+                priority=successor.priority,
+                fairness_key=successor.fairness_key,
+                fairness_weight=successor.fairness_weight,
+                delay_ms=successor.delay_ms,
+            )
+        )
+        # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
+        # its write of the flow row. The completion stands (the task did finish); nothing
+        # follows it.
+        if result is not None and result.completed and result.touched:
+            return result.successor_id
+        return 0
+
+    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        result = await self.autocommit(
+            lambda conn: pg.finish_with_step(
+                conn,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+                flow_id=flow_id,
+                final_state=final_state,
+            )
+        )
+        # finished = 0 with completed = 1: the flow ended under the statement (see above).
+        return result is not None and bool(result.completed and result.finished)
+
+
+async def _close(conn: Connection) -> None:
+    await conn.close()

@@ -1,0 +1,98 @@
+"""The values the engine hands to a ``Store``'s domain operations, and what they return.
+
+JSON fields travel as text: the engine serializes once, and every dialect stores the text as
+it is (each dialect's JSON column type accepts it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
+
+__all__ = ["ClaimedStep", "Completion", "FlowIds", "NewFlow", "NewStep", "StartedFlow"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewFlow:
+    """A new flow row and its entry step (inserted together, ``created`` or started)."""
+
+    token: str
+    entry_token: str
+    workflow_name: str
+    graph: str
+    entry: str
+    state: str
+    baggage: str
+    priority: int
+    fairness_key: str
+    fairness_weight: float
+    time_budget_ms: int
+    delay_ms: int = 0
+    delete_on_completion: bool = False
+    thread: tuple[int, str] | None = None
+    """The thread the flow joins (id, token); None makes it a thread of its own."""
+    breakpoints: str = "{}"
+    parent_flow_id: int = 0
+    caller_step_id: int = 0
+    caller_depth: int = 0
+    root_flow_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowIds:
+    """The ids a new flow and its entry step were given."""
+
+    flow_id: int
+    entry_step_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartedFlow:
+    """A flow just started: its entry step (0: none left to run) and ms until it is due."""
+
+    entry_step_id: int
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    """A pending step that follows a finished one."""
+
+    flow_id: int
+    depth: int
+    token: str
+    task_name: str
+    state: str
+    time_budget_ms: int
+    lineage_id: int
+    ordinal: int
+    predecessor_id: int
+    priority: int
+    fairness_key: str
+    fairness_weight: float
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The fenced completion of a claimed step: its delta and the goto it took.
+
+    ``lease_seq`` is the claim's: a completion whose lease was re-granted matches no row.
+    """
+
+    step_id: int
+    lease_seq: int
+    changes: str
+    goto_next: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedStep:
+    """A step this replica just claimed, with its flow as the claim read it.
+
+    ``flow`` is None when the flow was deleted while the step was queued.
+    """
+
+    row: SelectClaimedStepsRow
+    flow: GetFlowRow | None

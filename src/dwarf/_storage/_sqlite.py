@@ -1,0 +1,108 @@
+"""SQLite: one connection per database in the process, one writer, driven inline.
+
+SQLite allows one writer: a store holds ONE connection behind an asyncio lock, and each write
+transaction starts with ``BEGIN IMMEDIATE`` (read-first deferred transactions deadlock on lock
+upgrade). Engines in one process share one connection per database (memory or file), so two
+engines can act as two replicas of one database; a second connection in the same process
+would only wait on the first. SQLite has no fast paths: the portable operations are already
+one local transaction each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from dwarf._storage._connect import connect_sqlite
+from dwarf._storage._dsn import Dsn
+from dwarf._storage._gen import sqlite as lite
+from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
+from dwarf._storage._store import Store
+
+__all__ = ["SqliteStore"]
+
+
+@dataclass(eq=False)
+class _Handle:
+    conn: InlineSqlite
+    lock: asyncio.Lock
+    users: int = 0
+
+
+_shared: dict[str, _Handle] = {}
+
+
+def _key(dsn: Dsn) -> str:
+    """Which in-process connection a DSN shares ("" = its own private one)."""
+    if dsn.is_memory:
+        return "" if dsn.path == ":memory:" else dsn.path
+    return os.path.abspath(dsn.path)
+
+
+def _target(dsn: Dsn) -> tuple[str, bool]:
+    params = {k: v for k, v in dsn.params.items() if k in {"mode", "cache"}}
+    if dsn.path == ":memory:" and not params:
+        return ":memory:", False
+    target = "file:" + quote(dsn.path, safe="/:")
+    if params:
+        target += "?" + urlencode(params)
+    return target, True
+
+
+class SqliteStore(Store):
+    """A SQLite shard: the process's one connection to its database file (or memory)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, index: int, dsn: Dsn, handle: _Handle, key: str) -> None:
+        super().__init__(index, dsn, lite)
+        self._handle = handle
+        self._key = key
+
+    @classmethod
+    async def open(cls, index: int, dsn: Dsn) -> SqliteStore:
+        """Open shard ``index``, sharing the process's connection to the same database."""
+        key = _key(dsn)
+        handle = _shared.get(key) if key else None
+        if handle is None:
+            # Let connect_sqlite validate the DSN and create the file with its settings, then
+            # drive the database inline (no thread hop per statement).
+            probe = await connect_sqlite(dsn)
+            await probe.close()
+            target, uri = _target(dsn)
+            handle = _Handle(
+                open_inline_sqlite(target, uri=uri, memory=dsn.is_memory), asyncio.Lock()
+            )
+            if key:
+                _shared[key] = handle
+        handle.users += 1
+        return cls(index, dsn, handle, key)
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[InlineSqlite]:
+        # Inline statements never yield to the event loop: yield once per unit of work so the
+        # engine's other coroutines (and other engines on this loop) get their turn.
+        await asyncio.sleep(0)
+        async with self._handle.lock:
+            yield self._handle.conn
+
+    async def _begin(self, conn: InlineSqlite) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+
+    async def _commit(self, conn: InlineSqlite) -> None:
+        await conn.execute("COMMIT")
+
+    async def _rollback(self, conn: InlineSqlite) -> None:
+        await conn.execute("ROLLBACK")
+
+    async def _close(self) -> None:
+        handle = self._handle
+        handle.users -= 1
+        if handle.users == 0:
+            if self._key:
+                _shared.pop(self._key, None)
+            await handle.conn.close()

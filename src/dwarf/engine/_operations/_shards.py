@@ -1,0 +1,50 @@
+"""``shard_info``: a health check of every shard.
+
+A shard's failure (or a shard that does not answer within ``SHARD_PROBE_TIMEOUT``) is reported
+in its row, never raised, and the shards are probed concurrently so one slow shard does not
+hide the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from dwarf._storage import Store
+from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._types import ShardSummary
+
+__all__ = ["SHARD_PROBE_TIMEOUT", "shard_info"]
+
+SHARD_PROBE_TIMEOUT = 10.0
+"""Seconds ``shard_info`` waits for one shard before reporting it as not answering."""
+
+
+async def shard_info(rt: Runtime) -> list[ShardSummary]:
+    """Every shard's ping latency, step and flow counts, or its error, in shard order."""
+    return list(await asyncio.gather(*(_probe(shard) for shard in rt.shards)))
+
+
+async def _probe(shard: Store) -> ShardSummary:
+    latency_ms = 0.0
+
+    async def read(conn: Any) -> tuple[int, int]:
+        nonlocal latency_ms
+        started = time.perf_counter()
+        await shard.q.ping(conn)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        steps: int | None = await shard.q.count_steps(conn)
+        flows: int | None = await shard.q.count_flows(conn)
+        return steps or 0, flows or 0
+
+    try:
+        steps, flows = await asyncio.wait_for(shard.read(read), SHARD_PROBE_TIMEOUT)
+    except TimeoutError:
+        error = f"shard {shard.index} did not answer within {SHARD_PROBE_TIMEOUT:g}s"
+        return ShardSummary(shard.index, error, latency_ms, 0, 0)
+    except Exception as exc:
+        # Driver errors arrive as StorageError with the DSN's secrets scrubbed.
+        error = str(exc) or type(exc).__name__
+        return ShardSummary(shard.index, error, latency_ms, 0, 0)
+    return ShardSummary(shard.index, "", latency_ms, steps, flows)
