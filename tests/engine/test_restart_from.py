@@ -10,7 +10,8 @@ import asyncio
 from collections import Counter
 
 from dwarf.engine import TestProxy
-from dwarf.engine._operations._rewind_dag import Node, count_branches, lineage_chain, sweep
+from dwarf.engine._operations._rewind_dag import lineage_chain, sweep
+from dwarf.engine._step._cohort import Node, count_branches
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.engine.rewind_support import (
     Runs,

@@ -31,9 +31,10 @@ from typing import Any
 
 from dwarf._storage import GetFlowRow, ListStepsForCopyRow, Store
 from dwarf.engine._operations._inputs import json_object
-from dwarf.engine._operations._rewind_dag import LIVE_STATUSES, Node, count_branches, overlay, sweep
+from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
 from dwarf.errors import BadRequestError, ConflictError, NotFoundError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads

@@ -32,10 +32,11 @@ from typing import Any
 from dwarf._storage import GetFlowRow, NewFlow, Store
 from dwarf.engine._operations._fork import fork as _fork
 from dwarf.engine._operations._inputs import MAX_TIME_BUDGET, flow_options, get_flow, json_object
-from dwarf.engine._operations._rewind_dag import Node, count_branches, lineage_chain, overlay, sweep
+from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
 from dwarf.engine._operations._trees import chunks, descendants, drop_flows
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._cohort import Node, count_branches
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
 from dwarf.workflow import FlowOptions, Query, Status, merge_state, strip_tombstones
 from dwarf.workflow._json import dumps, loads, to_json_value

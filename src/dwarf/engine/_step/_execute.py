@@ -11,13 +11,12 @@ run more than once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
-from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.engine._step._outcomes import stop_outcome
 from dwarf.engine._step._routing import RoutingError, route
@@ -46,23 +45,6 @@ class TimeBudgetError(Exception):
     """The task ran past its time budget and was cancelled."""
 
 
-@dataclass(slots=True)
-class _Step:
-    """Everything about the claimed step that the outcome handlers need."""
-
-    rt: Runtime
-    shard: Store
-    flow: GetFlowRow
-    graph: Graph
-    row: SelectClaimedStepsRow
-    input_state: dict[str, Any]
-    prior_changes: dict[str, Any]
-
-    @property
-    def flow_key(self) -> str:
-        return format_key(self.shard.index, self.flow.flow_id, self.flow.flow_token)
-
-
 async def process_step(
     rt: Runtime, shard: Store, row: SelectClaimedStepsRow, flow: GetFlowRow | None
 ) -> None:
@@ -87,16 +69,16 @@ async def process_step(
         graph = rt.graph_of(flow)
     except BadRequestError as exc:
         placeholder = Graph(flow.workflow_name or "unknown")
-        await fail_step(rt, shard, flow, placeholder, row, f"bad graph: {exc}")
+        await fail_step(StepContext(rt, shard, flow, placeholder, row), f"bad graph: {exc}")
         return
-    step = _Step(rt, shard, flow, graph, row, input_state, prior)
+    step = StepContext(rt, shard, flow, graph, row, input_state, prior)
     if _breakpoint_applies(step):
         await _pause_at_breakpoint(step)
         return
     await _execute(step)
 
 
-def _breakpoint_applies(step: _Step) -> bool:
+def _breakpoint_applies(step: StepContext) -> bool:
     if step.row.breakpoint_hit:
         return False
     breakpoints = loads(step.flow.breakpoints)
@@ -109,8 +91,8 @@ def _breakpoint_applies(step: _Step) -> bool:
     return breakpoints.get(url) == "b" and len(step.graph.names_for_url(url)) == 1
 
 
-async def _pause_at_breakpoint(step: _Step) -> None:
-    q = step.shard.q
+async def _pause_at_breakpoint(step: StepContext) -> None:
+    q = step.store.q
 
     async def tx(conn: Any) -> list[GetFlowRow] | None:
         if not await q.breakpoint_leaf_step(
@@ -118,14 +100,14 @@ async def _pause_at_breakpoint(step: _Step) -> None:
         ):
             return None
         await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return await propagate_pause(step.shard, conn, step.flow, None)
+        return await propagate_pause(step.store, conn, step.flow, None)
 
-    ancestors = await step.shard.transact(tx)
+    ancestors = await step.store.transact(tx)
     if ancestors is not None:
         await _announce_interrupt(step, ancestors)
 
 
-async def _execute(step: _Step) -> None:
+async def _execute(step: StepContext) -> None:
     rt, row, flow = step.rt, step.row, step.flow
     state = merge_replace(step.input_state, step.prior_changes)
     baggage = loads(flow.baggage)
@@ -134,7 +116,7 @@ async def _execute(step: _Step) -> None:
         changes=dict(step.prior_changes),
         trusted_json=True,
         flow_key=step.flow_key,
-        step_key=format_key(step.shard.index, row.step_id, row.step_token),
+        step_key=step.step_key,
         attempt=row.attempt,
         created_at=flow.created_at,
         updated_at=flow.updated_at,
@@ -179,11 +161,7 @@ async def _execute(step: _Step) -> None:
     competing = carrier.competing_signals()
     if len(competing) > 1:
         await fail_step(
-            rt,
-            step.shard,
-            flow,
-            step.graph,
-            row,
+            step,
             f"task {row.task_name!r} set multiple competing control signals: "
             + ", ".join(competing),
         )
@@ -197,7 +175,7 @@ async def _execute(step: _Step) -> None:
         return
     if parked:
         # A Yield without an armed signal: a task raised it by hand.
-        await fail_step(rt, step.shard, flow, step.graph, row, "task raised Yield without a signal")
+        await fail_step(step, "task raised Yield without a signal")
         return
     if signals.retry_delay is not None:
         await _retry(step, changes, signals.retry_delay)
@@ -206,12 +184,12 @@ async def _execute(step: _Step) -> None:
     try:
         routed = route(step.graph, row.task_name, successor_state, goto=signals.goto)
     except (RoutingError, BadRequestError) as exc:
-        await fail_step(rt, step.shard, flow, step.graph, row, str(exc))
+        await fail_step(step, str(exc))
         return
     await _advance(step, changes, successor_state, routed, signals.sleep, signals.goto or "")
 
 
-async def _on_error(step: _Step, error: BaseException) -> None:
+async def _on_error(step: StepContext, error: BaseException) -> None:
     rt, row = step.rt, step.row
     if isinstance(error, BackpressureError | BreakerTripError):
         # The valve and the breaker arrive with their own issue; until then a transport
@@ -219,8 +197,8 @@ async def _on_error(step: _Step, error: BaseException) -> None:
         # Deferred rather than bounced as due: bounced, the freed worker would claim it again
         # at once and hot-loop on a downstream that keeps refusing.
         delay_ms = int(_BOUNCE_DELAY.total_seconds() * 1000)
-        await step.shard.transact(
-            lambda conn: step.shard.q.defer_step(
+        await step.store.transact(
+            lambda conn: step.store.q.defer_step(
                 conn, step_id=row.step_id, lease_seq=row.lease_seq, delay_ms=delay_ms
             )
         )
@@ -228,7 +206,7 @@ async def _on_error(step: _Step, error: BaseException) -> None:
         return
     message = str(error) or type(error).__name__
     if not any(edge.on_error for edge in step.graph.outgoing(row.task_name)):
-        await fail_step(rt, step.shard, step.flow, step.graph, row, message)
+        await fail_step(step, message)
         return
     # An error voids the task's writes (and earlier attempts'): only onErr goes forward.
     changes = {"onErr": error_payload(error)}
@@ -238,7 +216,7 @@ async def _on_error(step: _Step, error: BaseException) -> None:
 
 
 async def _advance(
-    step: _Step,
+    step: StepContext,
     changes: dict[str, Any],
     successor_state: dict[str, Any],
     routed: Any,
@@ -246,21 +224,16 @@ async def _advance(
     goto: str,
 ) -> None:
     result = await advance(
-        step.rt,
-        step.shard,
-        step.flow,
-        step.graph,
-        step.row,
-        Advance(changes, step.input_state, successor_state, routed, sleep, goto),
+        step, Advance(changes, step.input_state, successor_state, routed, sleep, goto)
     )
     if result.failure:
-        await fail_step(step.rt, step.shard, step.flow, step.graph, step.row, result.failure)
+        await fail_step(step, result.failure)
 
 
-async def _retry(step: _Step, changes: dict[str, Any], delay: timedelta) -> None:
-    row, q = step.row, step.shard.q
+async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -> None:
+    row, q = step.row, step.store.q
     delay_ms = int(delay.total_seconds() * 1000)
-    done = await step.shard.transact(
+    done = await step.store.transact(
         lambda conn: q.retry_step(
             conn,
             step_id=row.step_id,
@@ -272,13 +245,13 @@ async def _retry(step: _Step, changes: dict[str, Any], delay: timedelta) -> None
     if not done:
         return
     if delay_ms <= 0:
-        step.rt.doorbell(step.shard, row.step_id)
+        step.rt.doorbell(step.store, row.step_id)
     else:
         step.rt.wake_in(delay)
 
 
-async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, Any]) -> None:
-    row, q = step.row, step.shard.q
+async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[str, Any]) -> None:
+    row, q = step.row, step.store.q
 
     async def tx(conn: Any) -> list[GetFlowRow] | None:
         written = await q.interrupt_leaf_step(
@@ -291,39 +264,35 @@ async def _interrupt(step: _Step, changes: dict[str, Any], payload: dict[str, An
         if not written:
             return None
         await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return await propagate_pause(step.shard, conn, step.flow, payload)
+        return await propagate_pause(step.store, conn, step.flow, payload)
 
-    ancestors = await step.shard.transact(tx)
+    ancestors = await step.store.transact(tx)
     if ancestors is not None:
         await _announce_interrupt(step, ancestors)
 
 
-async def _announce_interrupt(step: _Step, ancestors: list[GetFlowRow]) -> None:
+async def _announce_interrupt(step: StepContext, ancestors: list[GetFlowRow]) -> None:
     """Tell waiters on every paused flow, and the root's stop callback, about the pause."""
     for flow in (step.flow, *ancestors):
-        outcome = await stop_outcome(step.shard, flow.flow_id)
+        outcome = await stop_outcome(step.store, flow.flow_id)
         step.rt.flow_stopped(outcome.flow_key, Status.INTERRUPTED, outcome)
         if flow is (ancestors[-1] if ancestors else step.flow):
             step.rt.notify_host(flow.notify_hostname, outcome)
 
 
 async def _call_subgraph(
-    step: _Step, changes: dict[str, Any], workflow_name: str, input_state: dict[str, Any]
+    step: StepContext, changes: dict[str, Any], workflow_name: str, input_state: dict[str, Any]
 ) -> None:
     row = step.row
     try:
         graph = await load_child_graph(step.rt, step.flow, workflow_name)
     except Exception as exc:
         await fail_step(
-            step.rt,
-            step.shard,
-            step.flow,
-            step.graph,
-            row,
+            step,
             f"cannot start subgraph {workflow_name!r}: {exc}",
         )
         return
-    q = step.shard.q
+    q = step.store.q
 
     async def tx(conn: Any) -> int:
         parked = await q.park_step_for_subgraph(
@@ -332,7 +301,7 @@ async def _call_subgraph(
         if not parked:
             return 0
         return await spawn_child(
-            step.shard,
+            step.store,
             conn,
             step.flow,
             row.step_id,
@@ -342,6 +311,6 @@ async def _call_subgraph(
             input_state,
         )
 
-    entry = await step.shard.transact(tx)
+    entry = await step.store.transact(tx)
     if entry:
-        step.rt.doorbell(step.shard, entry)
+        step.rt.doorbell(step.store, entry)

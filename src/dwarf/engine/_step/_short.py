@@ -12,91 +12,72 @@ settled from the flow's status, as the transition transaction does.
 
 from __future__ import annotations
 
-from dwarf._storage import Completion, GetFlowRow, SelectClaimedStepsRow, Store
-from dwarf.engine._runtime._keys import format_key
-from dwarf.engine._runtime._runtime import Runtime
+from dwarf._storage import Completion
+from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
 from dwarf.engine._step._final_state import final_state_of_tail
-from dwarf.engine._step._settle import adopt_flow_status
+from dwarf.engine._step._settle import settle_from_flow
 from dwarf.engine._step._successors import millis, new_successor
-from dwarf.workflow import FlowOutcome, Graph, Status
+from dwarf.workflow import FlowOutcome, Status
 from dwarf.workflow._json import dumps
 
 __all__ = ["advance_short"]
 
 
-async def advance_short(
-    rt: Runtime,
-    store: Store,
-    flow: GetFlowRow,
-    graph: Graph,
-    row: SelectClaimedStepsRow,
-    decision: Advance,
-) -> AdvanceResult | None:
+async def advance_short(ctx: StepContext, decision: Advance) -> AdvanceResult | None:
     """Commit ``decision`` as one store operation; None when it needs the transaction."""
-    route = decision.route
+    route, row = decision.route, ctx.row
     if route.fan_out:
         return None
-    if len(route.branches) == 1 and not graph.is_fan_in(route.branches[0].node):
-        return await _to_successor(rt, store, flow, row, decision)
+    if len(route.branches) == 1 and not ctx.graph.is_fan_in(route.branches[0].node):
+        return await _to_successor(ctx, decision)
     if (
         not route.branches
         and row.lineage_id == 0
-        and not graph.has_fan_out()
-        and not flow.surgraph_step_id
+        and not ctx.graph.has_fan_out()
+        and not ctx.flow.surgraph_step_id
     ):
-        return await _finish(store, flow, graph, row, decision)
+        return await _finish(ctx, decision)
     return None
 
 
-def _completion(row: SelectClaimedStepsRow, decision: Advance) -> Completion:
+def _completion(ctx: StepContext, decision: Advance) -> Completion:
+    row = ctx.row
     return Completion(row.step_id, row.lease_seq, dumps(decision.changes), decision.goto)
 
 
-async def _to_successor(
-    rt: Runtime,
-    store: Store,
-    flow: GetFlowRow,
-    row: SelectClaimedStepsRow,
-    decision: Advance,
-) -> AdvanceResult:
+async def _to_successor(ctx: StepContext, decision: Advance) -> AdvanceResult:
     branch = decision.route.branches[0]
     state = decision.successor_state
     if branch.bindings:
         state = {**state, **branch.bindings}
+    row = ctx.row
     successor = new_successor(
-        rt,
-        flow,
-        row,
+        ctx,
         branch.node,
         state,
         row.lineage_id,
         row.fan_out_ordinal,
         delay_ms=millis(decision.sleep),
     )
-    successor_id = await store.advance_to_successor(_completion(row, decision), successor)
+    successor_id = await ctx.store.advance_to_successor(_completion(ctx, decision), successor)
     if not successor_id:
-        await _settle_unwritten(store, flow, row)
+        await _settle_unwritten(ctx)
         return AdvanceResult()
     return AdvanceResult(inserted=(successor_id,))
 
 
-async def _finish(
-    store: Store,
-    flow: GetFlowRow,
-    graph: Graph,
-    row: SelectClaimedStepsRow,
-    decision: Advance,
-) -> AdvanceResult:
+async def _finish(ctx: StepContext, decision: Advance) -> AdvanceResult:
     # Without fan-outs this step is the flow's only DAG tail: its own view is the final state.
-    final = final_state_of_tail(decision.input_state, decision.changes, graph.reducers())
-    if not await store.finish_flow(_completion(row, decision), flow.flow_id, dumps(final)):
-        await _settle_unwritten(store, flow, row)
+    final = final_state_of_tail(decision.input_state, decision.changes, ctx.graph.reducers())
+    done = _completion(ctx, decision)
+    if not await ctx.store.finish_flow(done, ctx.flow.flow_id, dumps(final)):
+        await _settle_unwritten(ctx)
         return AdvanceResult()
-    key = format_key(store.index, flow.flow_id, flow.flow_token)
-    return AdvanceResult(stopped=FlowOutcome(flow_key=key, status=Status.COMPLETED, state=final))
+    outcome = FlowOutcome(flow_key=ctx.flow_key, status=Status.COMPLETED, state=final)
+    return AdvanceResult(stopped=outcome)
 
 
-async def _settle_unwritten(store: Store, flow: GetFlowRow, row: SelectClaimedStepsRow) -> None:
+async def _settle_unwritten(ctx: StepContext) -> None:
     """Nothing was written: if the flow ended, the step takes its status (lease-fenced)."""
-    await store.transact(lambda conn: adopt_flow_status(store, conn, flow.flow_id, row))
+    await ctx.store.transact(lambda conn: settle_from_flow(ctx, conn))

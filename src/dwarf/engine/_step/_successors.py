@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewStep, SelectClaimedStepsRow, Store
+from dwarf._storage import GetFlowRow, NewStep
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._context import StepContext
 from dwarf.workflow import strip_tombstones
 from dwarf.workflow._json import dumps
 
@@ -35,9 +36,7 @@ def step_budget_ms(rt: Runtime, flow: GetFlowRow) -> int:
 
 
 def new_successor(
-    rt: Runtime,
-    flow: GetFlowRow,
-    row: SelectClaimedStepsRow,
+    ctx: StepContext,
     node: str,
     state: Mapping[str, Any],
     lineage: int,
@@ -46,14 +45,15 @@ def new_successor(
     delay_ms: int,
     depth: int | None = None,
 ) -> NewStep:
-    """The pending step of ``node`` on ``state`` that follows the claimed ``row``."""
+    """The pending step of ``node`` on ``state`` that follows the claimed step."""
+    flow, row = ctx.flow, ctx.row
     return NewStep(
         flow_id=flow.flow_id,
         depth=depth if depth is not None else row.step_depth + 1,
         token=new_token(),
         task_name=node,
         state=dumps(strip_tombstones(state)),
-        time_budget_ms=step_budget_ms(rt, flow),
+        time_budget_ms=step_budget_ms(ctx.rt, flow),
         lineage_id=lineage,
         ordinal=ordinal,
         predecessor_id=row.step_id,
@@ -65,19 +65,10 @@ def new_successor(
 
 
 class SuccessorInserter:
-    """Inserts successor steps of the claimed ``row`` inside one transition transaction."""
+    """Inserts successor steps of the claimed step inside one transition transaction."""
 
-    def __init__(
-        self,
-        rt: Runtime,
-        store: Store,
-        conn: Any,
-        flow: GetFlowRow,
-        row: SelectClaimedStepsRow,
-        delay_ms: int,
-    ) -> None:
-        self._rt, self._store, self._conn = rt, store, conn
-        self._flow, self._row, self._delay_ms = flow, row, delay_ms
+    def __init__(self, ctx: StepContext, conn: Any, delay_ms: int) -> None:
+        self._ctx, self._conn, self._delay_ms = ctx, conn, delay_ms
 
     async def insert(
         self,
@@ -90,14 +81,6 @@ class SuccessorInserter:
     ) -> int:
         """Insert a pending step of ``node`` on ``state``; return its id."""
         step = new_successor(
-            self._rt,
-            self._flow,
-            self._row,
-            node,
-            state,
-            lineage,
-            ordinal,
-            delay_ms=self._delay_ms,
-            depth=depth,
+            self._ctx, node, state, lineage, ordinal, delay_ms=self._delay_ms, depth=depth
         )
-        return await self._store.insert_step(self._conn, step)
+        return await self._ctx.store.insert_step(self._conn, step)
