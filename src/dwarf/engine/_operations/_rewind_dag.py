@@ -10,7 +10,7 @@ after X arrived is only reachable from X through X's ``successor_id``.
 Re-count: a fan-out's counters live on its spawn step and count *branches* that have arrived
 (``cohort_arrivals``) and those that failed (``cohort_failures``). After a rewind the counters
 are recomputed from the surviving rows instead of being patched with deltas per swept member:
-counting members over-subtracts for multi-step branches (ENGINE.md §8, the later-upstream fix).
+counting members over-subtracts for multi-step branches (docs/internals/fan-in.md#f12).
 A branch is the sub-DAG under one direct child of the spawn that stays inside the spawn's
 cohort, where "inside" is decided by walking ``lineage_id`` upward (nested fan-outs re-lineage
 their own children, so comparing lineage ids directly would stop at an inner spawn). A branch

@@ -5,7 +5,7 @@ the successor inserts, fan-in arrival counting, and the flow-row update or the f
 completion. Writing the completion and the transitions together leaves no window in which a
 crash strands a completed step without successors (a later-upstream fix).
 
-Fan-out and fan-in (ENGINE.md §4.3, §5): a fan-out source's successors form a cohort whose
+Fan-out and fan-in (docs/internals/fan-in.md): a fan-out source's successors form a cohort whose
 counters live on the source ("spawn") step; branches carry ``lineage_id = spawn`` and their
 ordinal. A step routed into a fan-in node inserts nothing: it counts an arrival on its
 cohort's spawn, and the transaction that sees ``arrivals == size`` (increment and read on the
