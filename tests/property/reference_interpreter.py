@@ -8,12 +8,12 @@ so what a task writes depends only on where the interpreter says it runs and wit
 
 How each rule is encoded (rules cited by page and number, pages in docs/internals/):
 
-* **State along an edge** (state.md S2): a successor starts from its predecessor's input state
+* **State along an edge** (state.md C2): a successor starts from its predecessor's input state
   overlaid by the predecessor's changes, key by key (replace; no reducers). Every step's input is a
   materialized snapshot: a JSON-null tombstone (a delete) travels in the changes only, and the key
   is absent from the next step's input (tombstones are removed at materialization, as upstream
   enacts deletes when changes fold onto a state). This matters for the reducers, which store a delta
-  value as-is on a key absent from the base (state.md S4) but reduce it onto a cleared one. Reducers
+  value as-is on a key absent from the base (state.md C4) but reduce it onto a cleared one. Reducers
   apply only at a fan-in and at the end.
 * **Routing** (routing.md R4): a switch node takes its first switch edge whose ``when`` holds (none:
   no successor); otherwise every edge that is not goto/onError is taken when it has no ``when`` or
@@ -35,7 +35,7 @@ How each rule is encoded (rules cited by page and number, pages in docs/internal
 * **Empty cohort** (fan-in.md F8, later-upstream behaviour): a fan-out source with no
   real successor fires its fan-in at once with ``merge_state(input, changes)`` (reducers applied
   to the source's own delta) and strips nothing.
-* **Completion and final state** (routing.md R5, state.md S6): a step with no real successor (and
+* **Completion and final state** (routing.md R5, state.md C6): a step with no real successor (and
   not a fan-out source) ends the flow; the execution DAG then has that step as its only tail, so the
   final state is ``merge_state(input, changes)`` with the reducers and the tombstones removed
   (``strip_tombstones``).

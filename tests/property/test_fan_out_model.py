@@ -543,7 +543,7 @@ def test_empty_for_each_fires_its_fan_in_with_the_source_delta_reduced() -> None
 def test_a_write_after_deleting_a_reduced_field_lands_unreduced() -> None:
     # Found on PostgreSQL: T1 deletes the union field f1, T16 then writes it with a duplicate
     # element. T16's input is materialized (f1 absent, not null), so the final fold stores T16's
-    # value as-is (docs/internals/state.md#s4: a key absent from the base takes the delta as is).
+    # value as-is (docs/internals/state.md#c4: a key absent from the base takes the delta as is).
     graph = Graph(WORKFLOW)
     graph.add_transition_chain("T1", "T16", END)
     workload = Workload(

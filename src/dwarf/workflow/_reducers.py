@@ -3,7 +3,7 @@
 The engine calls :func:`merge_state` whenever a delta lands on a state: a step's changes on its
 input, every branch's changes at a fan-in (through :func:`fold_changes`, in branch input order) and
 ``continue_thread``'s additional state on the thread's final state. The table is in
-docs/internals/state.md#s4.
+docs/internals/state.md#c4.
 
 Constraints that shape the code:
 
@@ -51,7 +51,7 @@ class Reducer(StrEnum):
     def reduce(self, existing: Any, incoming: Any) -> Any:
         """Combine ``incoming`` into ``existing`` and return the result as a new value.
 
-        ``None`` (JSON null, or a missing field) is "cleared": docs/internals/state.md#s4 says what
+        ``None`` (JSON null, or a missing field) is "cleared": docs/internals/state.md#c4 says what
         each reducer makes of it. Raises ``TypeError`` when an operand is not the JSON kind this
         reducer works on, ``ValueError`` when a sum is not a finite number.
         """
