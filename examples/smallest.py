@@ -1,4 +1,4 @@
-"""The smallest dwarf program (API.md): one task greets by name on in-memory SQLite."""
+"""The smallest dwarf program, shown verbatim in the README: one task greets by name on SQLite."""
 
 import asyncio
 

@@ -1,9 +1,9 @@
 """Misuse of the flow operations raises the documented error, never a driver or pydantic error.
 
-ENGINE.md §8 and API.md: a malformed key is a 400, an unknown flow (including a real id with a
-wrong token, or a shard that is not open) a 404, an operation in the wrong state a 409, any
-operation on an engine that is not running a 503, and bad input a 400 whose message names the
-field. A timed-out wait raises ``TimeoutError`` and leaves the flow running.
+docs/internals/api-contract.md#a3: a malformed key is a 400, an unknown flow (including a real id
+with a wrong token, or a shard that is not open) a 404, an operation in the wrong state a 409, any
+operation on an engine that is not running a 503, and bad input a 400 whose message names the field.
+A timed-out wait raises ``TimeoutError`` and leaves the flow running.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Failures, error routes, retries and cancellation inside fan-out branches.
 
-ENGINE.md §5.4: a branch that fails unhandled counts as an arrival with a failure, and the flow
-fails only once its whole cohort has arrived, so siblings keep running until then and the fan-in
-never runs. An onError route inside a branch continues that branch, and the cohort converges as
-usual. A retry re-runs the same step row, so it never counts twice. A cancelled flow's branches
-stop where they are: a sibling still running when the flow is cancelled cannot complete its
-step, reach the fan-in or revive the flow. Single-level basics (failedfanoutflow,
-fanouterrorflow, onerrorsiblingsflow, cancelledfanoutflow) are in ``test_fan_out.py``; this
-module covers nested cohorts, multi-step branches and the interplay with retries.
+docs/internals/fan-in.md#f9: a branch that fails unhandled counts as an arrival with a failure, and
+the flow fails only once its whole cohort has arrived, so siblings keep running until then and the
+fan-in never runs. An onError route inside a branch continues that branch, and the cohort converges
+as usual. A retry re-runs the same step row, so it never counts twice. A cancelled flow's branches
+stop where they are: a sibling still running when the flow is cancelled cannot complete its step,
+reach the fan-in or revive the flow. Single-level basics (failedfanoutflow, fanouterrorflow,
+onerrorsiblingsflow, cancelledfanoutflow) are in ``test_fan_out.py``; this module covers nested
+cohorts, multi-step branches and the interplay with retries.
 """
 
 from __future__ import annotations

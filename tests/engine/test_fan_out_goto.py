@@ -1,11 +1,11 @@
 """Goto and fan-outs: loops inside branches, loops around whole fan-outs, shortcuts to a fan-in.
 
-A goto inside a branch stays in the branch's lineage (ENGINE.md §6.3), so a branch that loops
-still converges on its fan-in as one arrival, keeping its place in input order. A goto loop that
-leads back to a fan-out source re-runs the whole fan-out each lap, each lap its own cohort. A
-fan-out source may goto its own fan-in directly (the "nothing to fan out over" shortcut), which
-converges like an empty cohort and, when nested, still counts as its outer branch's arrival. An
-explicit goto END from a fan-out source ends the flow. An empty forEach fires its fan-in with the
+A goto inside a branch stays in the branch's lineage (docs/internals/routing.md#r6), so a branch
+that loops still converges on its fan-in as one arrival, keeping its place in input order. A goto
+loop that leads back to a fan-out source re-runs the whole fan-out each lap, each lap its own
+cohort. A fan-out source may goto its own fan-in directly (the "nothing to fan out over" shortcut),
+which converges like an empty cohort and, when nested, still counts as its outer branch's arrival.
+An explicit goto END from a fan-out source ends the flow. An empty forEach fires its fan-in with the
 source's own delta reduced (later-upstream behaviour).
 """
 

@@ -1,13 +1,13 @@
 """Nested fan-outs: a branch that fans out again converges twice, in input order, exactly once.
 
 Single-level fan-out and forEach basics live in ``test_fan_out.py``; this module covers the shapes
-where cohorts nest (ENGINE.md §5): a per-element diamond inside a forEach, forEach inside forEach,
-a branch that is a subgraph fanning out internally, multi-step branches. What a user would notice
-if nesting went wrong: an inner branch's output missing from the outer fan-in, the outer fold in
-completion order instead of input order, a fan-in running twice or never, or the forEach
-bookkeeping (``<as>``, ``<as>Index``, ``<as>Count``) leaking past its own fan-in or vanishing
-before it. Branches are made to finish in reverse input order (each waits for its successor in
-the input to finish first) so that completion order and input order disagree.
+where cohorts nest (docs/internals/fan-in.md): a per-element diamond inside a forEach, forEach
+inside forEach, a branch that is a subgraph fanning out internally, multi-step branches. What a user
+would notice if nesting went wrong: an inner branch's output missing from the outer fan-in, the
+outer fold in completion order instead of input order, a fan-in running twice or never, or the
+forEach bookkeeping (``<as>``, ``<as>Index``, ``<as>Count``) leaking past its own fan-in or
+vanishing before it. Branches are made to finish in reverse input order (each waits for its
+successor in the input to finish first) so that completion order and input order disagree.
 """
 
 from __future__ import annotations

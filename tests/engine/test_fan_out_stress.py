@@ -1,10 +1,10 @@
 """Fan-in exactly once under concurrency: racing siblings on two replicas, and a sustained load.
 
 The fan-in fires in the one transaction that sees its cohort's last arrival (the increment and the
-read happen on the spawn row in one transaction, ENGINE.md §5.2). What a user would notice if that
-went wrong: a fan-in task running twice (duplicated side effects, doubled totals), never (a flow
-that hangs), a branch's output missing from the reduced result, or lock errors (deadlocks) that
-escape the engine's retry and reach its log.
+read happen on the spawn row in one transaction: docs/internals/fan-in.md#f3). What a user would
+notice if that went wrong: a fan-in task running twice (duplicated side effects, doubled totals),
+never (a flow that hangs), a branch's output missing from the reduced result, or lock errors
+(deadlocks) that escape the engine's retry and reach its log.
 
 The tests:
 

@@ -1,42 +1,42 @@
-"""A sequential reference interpreter of ENGINE.md's state semantics, for model-based tests.
+"""A sequential reference interpreter of the engine's state semantics, for model-based tests.
 
 It runs a validated :class:`~dwarf.workflow.Graph` one step at a time, with no database, no
-concurrency and no bookkeeping rows, and returns the final state the spec says the flow ends
+concurrency and no bookkeeping rows, and returns the final state the rules say the flow ends
 with. A test runs the same graph and the same tasks on the real engine and compares the two.
 Tasks are modelled as a pure function ``task(name, input_state) -> delta`` (the step's changes),
 so what a task writes depends only on where the interpreter says it runs and with what input.
 
-How each rule of the spec is encoded (section numbers are ENGINE.md's):
+How each rule is encoded (rules cited by page and number, pages in docs/internals/):
 
-* **State along an edge** (§4.3 "Creating successors"): a successor starts from its
-  predecessor's input state overlaid by the predecessor's changes, key by key (replace; no
-  reducers). Every step's input is a materialized snapshot: a JSON-null tombstone (a delete)
-  travels in the changes only, and the key is absent from the next step's input (§5.5's
-  "removed at materialization", as upstream enacts deletes when changes fold onto a state).
-  This matters for the reducers, which store a delta value as-is on a key absent from the base
-  (§5.3) but reduce it onto a cleared one. Reducers apply only at a fan-in and at the end.
-* **Routing** (§4.2): a switch node takes its first switch edge whose ``when`` holds (none: no
-  successor); otherwise every edge that is not goto/onError is taken when it has no ``when`` or
+* **State along an edge** (state.md C2): a successor starts from its predecessor's input state
+  overlaid by the predecessor's changes, key by key (replace; no reducers). Every step's input is a
+  materialized snapshot: a JSON-null tombstone (a delete) travels in the changes only, and the key
+  is absent from the next step's input (tombstones are removed at materialization, as upstream
+  enacts deletes when changes fold onto a state). This matters for the reducers, which store a delta
+  value as-is on a key absent from the base (state.md C4) but reduce it onto a cleared one. Reducers
+  apply only at a fan-in and at the end.
+* **Routing** (routing.md R4): a switch node takes its first switch edge whose ``when`` holds (none:
+  no successor); otherwise every edge that is not goto/onError is taken when it has no ``when`` or
   its ``when`` holds; a forEach edge contributes one branch per element of its (array) field, none
   when the field is absent or null. Conditions are evaluated on the successor state (input ⊕
   changes). Targets named ``END`` are dropped.
-* **Fan-out** (§4.3, §5.1): a fan-out source's taken edges, in declaration order with forEach
+* **Fan-out** (fan-in.md F1): a fan-out source's taken edges, in declaration order with forEach
   edges expanded in array order, are the cohort's branches; branch ``i`` is its ordinal. Each
   branch runs on a copy of the successor state plus, for a forEach branch, ``<as>`` (element),
   ``<as>Index`` and ``<as>Count``; the source array itself is kept (the later-upstream rule the
   port adopts). A branch runs until a transition leads into a fan-in node (its arrival); an edge
   from the source straight into the fan-in is a branch with no step.
-* **Fan-in merge** (§5.3): the fan-in's state is ``merge_state(source input, source changes)``
-  with the graph's reducers, then ``fold_changes`` of every branch step's changes in ordinal
-  order, and within a branch in execution order. A branch step that is itself a fan-out source
-  contributes its changes followed by its own cohort's (nested cohorts inlined in order), so an
-  inner branch's writes reach the outer fan-in. Then ``<as>``, ``<as>Index`` and ``<as>Count``
-  of every forEach edge leaving the source are removed.
-* **Empty cohort** (§5.2, later-upstream behaviour the port adopts): a fan-out source with no
+* **Fan-in merge** (fan-in.md F5): the fan-in's state is ``merge_state(source input, source
+  changes)`` with the graph's reducers, then ``fold_changes`` of every branch step's changes in
+  ordinal order, and within a branch in execution order. A branch step that is itself a fan-out
+  source contributes its changes followed by its own cohort's (nested cohorts inlined in order), so
+  an inner branch's writes reach the outer fan-in. Then ``<as>``, ``<as>Index`` and ``<as>Count`` of
+  every forEach edge leaving the source are removed.
+* **Empty cohort** (fan-in.md F8, later-upstream behaviour): a fan-out source with no
   real successor fires its fan-in at once with ``merge_state(input, changes)`` (reducers applied
   to the source's own delta) and strips nothing.
-* **Completion and final state** (§4.2 step 5, §5.5): a step with no real successor (and not a
-  fan-out source) ends the flow; the execution DAG then has that step as its only tail, so the
+* **Completion and final state** (routing.md R5, state.md C6): a step with no real successor (and
+  not a fan-out source) ends the flow; the execution DAG then has that step as its only tail, so the
   final state is ``merge_state(input, changes)`` with the reducers and the tombstones removed
   (``strip_tombstones``).
 
@@ -65,7 +65,7 @@ MAX_STEPS = 10_000
 
 
 class OutOfModelError(Exception):
-    """The graph leaves the part of the spec the interpreter models."""
+    """The graph leaves the part of the rules the interpreter models."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The flow lifecycle (ENGINE.md §2) under random sequences of operations.
+"""The flow lifecycle (docs/internals/engine.md#flow-lifecycle) under random operation sequences.
 
 A Hypothesis state machine drives create / start / cancel / resume / restart / release on a
 handful of flows of ``prep -> work -> END`` and keeps a model of the status each flow must be
@@ -81,7 +81,7 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "resume": INTERRUPTED,
     "restart": RESTARTABLE,
 }
-"""The flow statuses in which each operation is legal (ENGINE.md §2.1, §8)."""
+"""The flow statuses in which each operation is legal (docs/internals/operations.md#o1)."""
 PROGRESS: dict[str, frozenset[Status]] = {
     "start": CREATED,
     "release": RUNNING,

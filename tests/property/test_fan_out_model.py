@@ -16,7 +16,7 @@ Every task is the same pure function of its node name and the forEach bindings i
 (``Workload.delta``): it sets (or now and then deletes) a few fields with values derived from
 that text, and a fan-out source writes its forEach array. The flow runs on the real engine
 (``run_in_test``: SQLite in memory, concurrent workers) and through ``reference_interpreter``,
-which executes the graph sequentially by ENGINE.md's rules (see its docstring for the section
+which executes the graph sequentially by the rules in docs/internals/ (its docstring names the rule
 each rule comes from). The outcome must be ``completed`` with exactly the predicted final state,
 and the engine must have run exactly the steps, with exactly the inputs' bindings, that the
 interpreter ran (compared as multisets: the engine runs branches concurrently).
@@ -543,7 +543,7 @@ def test_empty_for_each_fires_its_fan_in_with_the_source_delta_reduced() -> None
 def test_a_write_after_deleting_a_reduced_field_lands_unreduced() -> None:
     # Found on PostgreSQL: T1 deletes the union field f1, T16 then writes it with a duplicate
     # element. T16's input is materialized (f1 absent, not null), so the final fold stores T16's
-    # value as-is (ENGINE.md §5.3: a key absent from the base takes the delta unreduced).
+    # value as-is (docs/internals/state.md#c4: a key absent from the base takes the delta as is).
     graph = Graph(WORKFLOW)
     graph.add_transition_chain("T1", "T16", END)
     workload = Workload(

@@ -1,4 +1,4 @@
-"""The public surface of API.md: names exist where promised, and the import rule holds."""
+"""The public API contract (docs/internals/api-contract.md): names exist, the import rule holds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reducers and merge_state: the ENGINE.md §5.3 table, case by case."""
+"""Reducers and merge_state: the table of docs/internals/state.md#c4, case by case."""
 
 from __future__ import annotations
 

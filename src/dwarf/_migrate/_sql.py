@@ -1,7 +1,7 @@
 """The bookkeeping table ``dwarf_migrations`` per dialect, and the DDL script for review.
 
 ``dwarf_migrations(version PK, name, checksum, applied_at)`` records each migration applied to a
-database. ``applied_at`` comes from the database clock (never the application's, §12) and is NULL
+database. ``applied_at`` comes from the database clock (docs/internals/engine.md#e1) and is NULL
 only on MySQL, for a migration that started and did not finish: MySQL commits each DDL statement
 on its own, so the row is written first and stamped after the last statement.
 

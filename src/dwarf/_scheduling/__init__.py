@@ -1,13 +1,16 @@
 """The pure scheduling core the engine's dispatch loop is built from.
 
 Nothing here touches a database, a clock or a metrics API: rows, times and random sources are
-passed in, and counts come back for the engine to emit. That keeps every rule of ENGINE.md §3 and
-§7 testable with exact numbers.
+passed in, and counts come back for the engine to emit. That keeps every rule of
+docs/internals/dispatch.md testable with exact numbers.
 
-* ``_planner``: one band's rows -> a fair, valve-gated batch (§3.4 steps 3-5).
-* ``_cache``: the candidate cache and the refiller's coalescing trigger (§3.1-3.3).
-* ``_valve``: per-task sliding-window counter under a CUBIC ceiling (§7.1).
-* ``_breaker``: per-task trip/probe/close schedule (§7.2).
+* ``_planner``: one band's rows -> a fair, valve-gated batch (docs/internals/dispatch.md#d7).
+* ``_cache``: the candidate cache and the refill trigger (docs/internals/dispatch.md#d9).
+* ``_valve``: per-task sliding-window counter under a CUBIC ceiling.
+* ``_breaker``: per-task trip/probe/close schedule.
+
+The valve and the breaker are not wired into the engine yet:
+docs/internals/dispatch.md#valve-and-breaker.
 """
 
 from dwarf._scheduling._breaker import (

@@ -2,9 +2,9 @@
 
 A host marks a task's transport error as a *breaker trip* (e.g. an ack timeout or a 503). The
 engine trips that task's breaker, parks its pending steps in the database and leaves one probe per
-shard due at ``next_probe_at``; the first successful execution closes the breaker (ENGINE.md §7.2).
+shard due at ``next_probe_at``; the first successful execution closes the breaker.
 This module is the in-memory half: which tasks are tripped and when the next probe is due. The SQL
-(bulk park/unpark) and the metrics are the engine's.
+(bulk park/unpark) and the metrics are the engine's (docs/internals/dispatch.md#valve-and-breaker).
 
 Constraints that shape the code:
 

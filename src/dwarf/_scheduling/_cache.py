@@ -4,7 +4,7 @@ The cache is a bounded list of ``(shard, step_id)`` *hints*: a worker pops one a
 the step with the claim CAS, so a stale or duplicated entry costs one lost CAS and nothing else.
 The refiller replaces the contents wholesale with a batch of one priority band; the doorbell
 (``offer``) lets a strictly more urgent arrival jump ahead without waiting for a refill
-(ENGINE.md §3.1-3.3).
+(docs/internals/dispatch.md#candidate-cache).
 
 Decisions, and where this differs from the seed:
 

@@ -1,6 +1,6 @@
 """The refill planner: turn one priority band's due steps into an ordered, fair, valve-gated batch.
 
-This is ENGINE.md §3.4 steps 3-5 without the database. The engine scans every shard for its best
+This is docs/internals/dispatch.md#d7 without the database. The engine scans each shard for its best
 band, keeps the global best (``pick_band``), and hands those rows here; ``plan_batch`` drops the
 rows the valve refuses, groups the rest by fairness key and fills the batch by repeated weighted
 draws over the keys. If nothing survived (``Plan.distinct_keys == 0``) the engine scans the next

@@ -4,7 +4,7 @@ A host marks a task's transport error as *backpressure* (e.g. HTTP 429). The eng
 task's ceiling (``regulate``), gossips the cut point ``(w_cong, t_cong)`` to its peers (``sync`` on
 the receiving side), and lets the ceiling grow back along the CUBIC curve. The refill planner asks
 ``peek`` before it places a step in a batch and calls ``commit`` for every step it places, so the
-rate gated is the *selection* rate, not the execution rate (ENGINE.md §7.1).
+rate gated is the *selection* rate (docs/internals/dispatch.md#valve-and-breaker).
 
 Constraints that shape the code:
 
@@ -23,7 +23,7 @@ Constraints that shape the code:
 * ``commit`` counts unconditionally. Upstream's throttle counted only when under its limit, but
   the planner always peeks (admitted) before committing with the same ``now``, so the two agree
   on every path the engine uses; counting unconditionally keeps "emitted" meaning emitted.
-* ``recover_rate`` evaluates the spec's formula literally, then clamps below at ``w_cong``: the
+* ``recover_rate`` evaluates the CUBIC formula literally, then clamps below at ``w_cong``: the
   curve's minimum over ``t >= 0`` is ``w_cong`` exactly, but float rounding at ``t = 0`` lands one
   ulp short for some ``w_cong`` (the first is 1015) and truncation would turn that into
   ``w_cong - 1``. The clamp is analytically a no-op and keeps the result monotone in ``t``.

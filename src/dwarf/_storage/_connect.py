@@ -1,6 +1,6 @@
 """Open one database connection per dialect, with dwarf's session settings.
 
-Sessions are set up the way the SQL assumes (ENGINE.md §12):
+Sessions are set up the way the SQL assumes (docs/internals/transitions.md#t2):
 
 - PostgreSQL (psycopg): the session time zone is UTC, so ``NOW_UTC()`` (a zone-less timestamp)
   lands in ``TIMESTAMPTZ`` columns unshifted. Returned in psycopg's default non-autocommit mode.

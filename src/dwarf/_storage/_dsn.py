@@ -3,7 +3,7 @@
 A DSN is a URL whose scheme picks the dialect: ``postgresql://`` (or ``postgres://``),
 ``mysql://`` (or ``mariadb://``), ``sqlite:///path`` (or ``sqlite://:memory:``) and ``mssql://``.
 ``%d`` anywhere outside the password is the 1-based shard index, substituted by
-``Dsn.for_shard``; it is required when there is more than one shard (§9).
+``Dsn.for_shard``; required when there is more than one shard (docs/internals/engine.md#e5).
 
 Constraints:
 

@@ -3,10 +3,11 @@
 A ``Graph`` is what a host's graph loader returns and what the engine freezes onto a flow at
 create, so three properties shape this module:
 
-* The JSON form is the contract (ENGINE §4.1). ``to_json`` writes a fixed key order, omits empty
-  optionals and sorts map keys, so equal graphs give equal text; ``from_json`` reads the same form
-  strictly (unknown keys, wrong types and unknown reducers are a ``BadRequestError`` naming the
-  field, never a pydantic traceback) and the pair round-trips exactly.
+* The JSON form is the contract (docs/internals/routing.md#r1). ``to_json`` writes a fixed key
+  order, omits empty optionals and sorts map keys, so equal graphs give equal text; ``from_json``
+  reads the same form strictly (unknown keys, wrong types and unknown reducers are a
+  ``BadRequestError`` naming the field, never a pydantic traceback) and the pair round-trips
+  exactly.
 * Builders check only what is local and cheap (empty names, empty expressions); everything that
   needs the whole graph is left to ``validate()`` (``_validate.py``), because a graph is built one
   call at a time and is legitimately incomplete in between. So ``set_fan_in``/``annotate`` may name
@@ -154,8 +155,8 @@ class _Derived:
 
 
 def _fan_out_sources(edges: list[Transition]) -> frozenset[str]:
-    # ENGINE §4.1: >= 2 edges that are not goto/onError/switch, or any forEach edge. The engine's
-    # routing and the lineage validator must agree on this, so it exists once, here.
+    # docs/internals/routing.md#r3: >= 2 edges that are not goto/onError/switch, or any forEach
+    # edge. The engine's routing and the lineage validator must agree on this: it exists once.
     counts: dict[str, int] = {}
     sources: set[str] = set()
     for edge in edges:
@@ -459,8 +460,9 @@ class Graph(BaseModel):
         self.fan_out_to_fan_in = validate_graph(self)
 
     def to_json(self) -> str:
-        """The graph as JSON text (ENGINE §4.1): fixed key order, empty optionals omitted, map
-        keys sorted, so equal graphs give equal text. Marks naming no task are not written."""
+        """The graph as JSON text (docs/internals/routing.md#r1): fixed key order, empty optionals
+        omitted, map keys sorted, so equal graphs give equal text. Marks naming no task are not
+        written."""
         doc: dict[str, Any] = {
             "name": self.name,
             "entryPoint": self.entry_point,

@@ -2,8 +2,8 @@
 
 This is the picture behind ``Engine.history_mermaid``: one node per step, labelled with its task,
 its attempt once retried, and how long it ran; one class per status for styling; edges from the
-execution DAG (ENGINE.md §5.6). A step that launched a subgraph is followed by a block holding the
-child flow's steps, drawn the same way, recursively.
+execution DAG (docs/internals/operations.md#o8). A step that launched a subgraph is followed by a
+block holding the child flow's steps, drawn the same way, recursively.
 
 Constraints:
 

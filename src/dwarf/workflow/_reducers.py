@@ -2,7 +2,8 @@
 
 The engine calls :func:`merge_state` whenever a delta lands on a state: a step's changes on its
 input, every branch's changes at a fan-in (through :func:`fold_changes`, in branch input order) and
-``continue_thread``'s additional state on the thread's final state. The table is ENGINE.md §5.3.
+``continue_thread``'s additional state on the thread's final state. The table is in
+docs/internals/state.md#c4.
 
 Constraints that shape the code:
 
@@ -50,8 +51,8 @@ class Reducer(StrEnum):
     def reduce(self, existing: Any, incoming: Any) -> Any:
         """Combine ``incoming`` into ``existing`` and return the result as a new value.
 
-        ``None`` (JSON null, or a missing field) is "cleared": see ENGINE.md §5.3 for what each
-        reducer makes of it. Raises ``TypeError`` when an operand is not the JSON kind this
+        ``None`` (JSON null, or a missing field) is "cleared": docs/internals/state.md#c4 says what
+        each reducer makes of it. Raises ``TypeError`` when an operand is not the JSON kind this
         reducer works on, ``ValueError`` when a sum is not a finite number.
         """
         return _REDUCE[self](self.value, existing, incoming)

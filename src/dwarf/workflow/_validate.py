@@ -1,7 +1,7 @@
 """Whole-graph checks for ``Graph.validate()`` and the lineage walk behind ``Graph.fan_in_of``.
 
 Rationale: the engine never re-checks a graph while running it, so every shape it would
-mis-execute must be refused here, at create, with a message naming the task or edge (ENGINE §4.1).
+mis-execute must be refused here, at create, naming the task or edge (docs/internals/routing.md#r2).
 Checks run in a fixed order and stop at the first problem, so a given graph always reports the same
 message. The order follows upstream's ``Graph.Validate`` with the later-upstream fixes adopted:
 

@@ -26,7 +26,7 @@ __all__ = ["FlowOptions", "FlowOutcome", "FlowStep", "FlowSummary", "Query", "St
 
 
 class Status(StrEnum):
-    """Lifecycle status of a flow or a step (ENGINE.md §2).
+    """Lifecycle status of a flow or a step (docs/internals/engine.md#flow-lifecycle).
 
     A flow is ``created``, ``running``, ``interrupted``, ``completed``, ``failed`` or
     ``cancelled``; a step can also be ``pending`` (waiting to be dispatched).

@@ -1,6 +1,6 @@
 """The dispatch loop of one replica: a refiller that claims batches, workers, and a poll timer.
 
-Design (ENGINE.md §3, adapted for asyncio and batch claims):
+Design (docs/internals/dispatch.md, rules D1-D10):
 - The refiller scans the best due priority band on every shard, plans a batch with weighted
   fairness across fairness keys (``plan_batch``), and claims the whole batch with one optimistic
   UPDATE per shard (``ClaimSteps``, then ``SelectClaimedSteps`` to read back what it won). It

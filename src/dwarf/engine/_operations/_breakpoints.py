@@ -1,4 +1,4 @@
-"""Breakpoints: pause a flow before a task runs, then let it go on (ENGINE.md §6.5).
+"""Breakpoints: pause before a task runs, then let it go on (docs/internals/operations.md#o5).
 
 ``break_before`` edits the flow row's ``breakpoints`` map (task name or URL -> ``"b"``); the
 dispatcher checks it just before a step runs and, on a match, parks the step ``interrupted``

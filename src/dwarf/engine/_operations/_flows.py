@@ -1,4 +1,4 @@
-"""Creating, starting, cancelling and resuming flows.
+"""Creating, starting, cancelling and resuming flows (docs/internals/operations.md).
 
 Each operation is one transaction (re-run whole on lock contention) that writes step rows before
 the flow row, followed by the after-commit signals: the doorbell for new work, waiter wake-ups

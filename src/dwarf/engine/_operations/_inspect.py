@@ -155,10 +155,10 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
 
     ``prev_key``/``next_key`` follow the execution DAG (``predecessor_id``/``successor_id``; a
     fan-out's next is its first branch, a fan-in's previous its last arrival) and cross subgraph
-    boundaries the way ENGINE.md §8 describes: a caller's next is its child's entry step; a
-    child's entry and exit stitch to the caller's neighbours; a neighbour that is a caller is
-    passed through into its child (its entry going forward, its last completed tail going
-    backward). A caller step also carries its child's workflow name and history.
+    boundaries (docs/internals/operations.md#o8): a caller's next is its child's entry step; a
+    child's entry and exit stitch to the caller's neighbours; a neighbour that is a caller is passed
+    through into its child (its entry going forward, its last completed tail going backward). A
+    caller step also carries its child's workflow name and history.
     """
     shard, key = rt.parse(step_key, "step")
 

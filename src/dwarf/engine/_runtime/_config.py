@@ -1,4 +1,4 @@
-"""Engine configuration: the knobs of ENGINE.md §11 with their defaults and validation."""
+"""Engine configuration: the knobs, their defaults and validation (docs/internals/engine.md#e7)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ A fan-out source's successors form a cohort whose counters live on the source ("
   until then.
 - After a rewind the counters are recomputed from the surviving rows (``count_branches``)
   instead of being patched per swept member: counting members over-subtracts for multi-step
-  branches.
+  branches (docs/internals/fan-in.md#f12).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Running one claimed step: build the carrier, call the task, and record what it decided.
 
-The order is ENGINE.md §3.5: read the flow (a terminal flow ends the step), parse the frozen
+The order (docs/internals/transitions.md): read the flow (a terminal flow ends it), parse the frozen
 graph, build the carrier, check the breakpoint, call the executor under the step's time budget
 with the flow's baggage, classify the outcome, then write it. Every write after the task ran is
 fenced by the claim's ``lease_seq``: a worker that lost its lease (crash recovery re-queued the

@@ -1,6 +1,6 @@
 """Ending a flow: its final state, and the guarded terminal writes (inside a transaction).
 
-Final state (ENGINE.md §5.5) is the merge of the execution DAG's tail steps: completed steps
+Final state (docs/internals/state.md#c6) merges the execution DAG's tail steps: completed steps
 with no successor, by step id, the first one's input state as the base and every tail's changes
 folded with the graph's reducers. With no completed tail, every tail counts; with no steps, it
 is ``{}``. Tombstones (JSON null from ``delete``) are dropped: a deleted key is absent.

@@ -1,4 +1,4 @@
-"""Which nodes follow a step: ENGINE §4.2 as a pure function of graph, node and state.
+"""Which nodes follow a step (docs/internals/routing.md#r4), from graph, node and state alone.
 
 Kept free of I/O so the routing rules can be tested exhaustively; the engine turns a ``Route``
 into rows inside the transition transaction. Order of precedence: an explicit goto, then the

@@ -3,7 +3,7 @@
 A failed step outside any fan-out fails its flow at once. Inside a cohort it counts as an
 arrival with a failure on the cohort's spawn step; only when the whole cohort has arrived does
 the failure travel up (to the parent cohort, or to the flow), so siblings keep running until
-then (see ``_cohort``).
+then (``_cohort``; docs/internals/fan-in.md#f9).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ contention): the fenced completion, the successor inserts, fan-in arrival counti
 (``_cohort``), and the flow-row update or the flow's completion. Writing the completion and
 the transitions together leaves no window in which a crash strands a completed step without
 successors (a later-upstream fix). A non-final arrival writes no flow row, so siblings
-finishing together do not queue on it.
+finishing together do not queue on it (docs/internals/transitions.md, docs/internals/fan-in.md).
 """
 
 from __future__ import annotations
