@@ -6,7 +6,8 @@ graphs and tasks never loads a database driver or OpenTelemetry.
 
 from dwarf.workflow._baggage import current_baggage
 from dwarf.workflow._flow import Flow
-from dwarf.workflow._graph import END, Graph, Node, Transition, TransitionKind
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END, Node, Transition, TransitionKind
 from dwarf.workflow._history_mermaid import render_history_mermaid
 from dwarf.workflow._reducers import Reducer, fold_changes, merge_state, strip_tombstones
 from dwarf.workflow._signals import (

@@ -23,7 +23,8 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dwarf.workflow._graph import Graph, Transition
+    from dwarf.workflow._graph import Graph
+    from dwarf.workflow._graph_elements import Transition
 
 __all__ = ["render_graph"]
 

@@ -30,7 +30,8 @@ from dwarf.errors import BadRequestError
 from dwarf.workflow._when import compile_when
 
 if TYPE_CHECKING:
-    from dwarf.workflow._graph import Graph, Node, Transition
+    from dwarf.workflow._graph import Graph
+    from dwarf.workflow._graph_elements import Node, Transition
 
 __all__ = ["validate_graph", "walk_lineage"]
 
