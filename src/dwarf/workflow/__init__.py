@@ -21,6 +21,7 @@ from dwarf.workflow._signals import (
     is_breaker_trip,
 )
 from dwarf.workflow._values import (
+    TERMINAL_STATUSES,
     FlowOptions,
     FlowOutcome,
     FlowStep,
@@ -32,6 +33,7 @@ from dwarf.workflow._when import WhenExpression, compile_when, evaluate_when
 
 __all__ = [
     "END",
+    "TERMINAL_STATUSES",
     "BackpressureError",
     "BreakerTripError",
     "Flow",
