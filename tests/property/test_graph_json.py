@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dwarf.workflow._graph import END, Graph
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END
 from dwarf.workflow._reducers import Reducer
 
 NAMES = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=6).filter(

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from dwarf.workflow._flow import Flow, FlowSignals
+from dwarf.workflow._flow import Flow
+from dwarf.workflow._flow_control import FlowSignals
 from dwarf.workflow._json import dumps, loads
 from dwarf.workflow._signals import SubgraphFailedError, Yield
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from dwarf.errors import BadRequestError
-from dwarf.workflow._graph import END, Graph, Node, Transition
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END, Node, Transition
 from dwarf.workflow._reducers import Reducer
 
 

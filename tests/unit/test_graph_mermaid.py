@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from dwarf.workflow._graph import END, Graph
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END
 
 
 def body(text: str) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dwarf.errors import BadRequestError
-from dwarf.workflow._graph import END, Graph
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END
 
 
 def rejected(g: Graph) -> str:

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dwarf.workflow._values import FlowOptions, FlowOutcome, FlowStep, FlowSummary, Query, Status
+from dwarf.workflow._values import (
+    TERMINAL_STATUSES,
+    FlowOptions,
+    FlowOutcome,
+    FlowStep,
+    FlowSummary,
+    Query,
+    Status,
+)
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -51,6 +59,13 @@ def test_status_values_are_lowercase_strings() -> None:
 def test_status_terminal_and_stopped(status: Status, terminal: bool, stopped: bool) -> None:
     assert status.is_terminal is terminal
     assert status.is_stopped is stopped
+    assert (status in TERMINAL_STATUSES) is terminal
+
+
+def test_terminal_statuses_match_raw_status_strings_from_storage() -> None:
+    assert {"completed", "failed", "cancelled"} <= TERMINAL_STATUSES
+    assert "interrupted" not in TERMINAL_STATUSES
+    assert "running" not in TERMINAL_STATUSES
 
 
 # --- FlowOptions ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ graphs and tasks never loads a database driver or OpenTelemetry.
 
 from dwarf.workflow._baggage import current_baggage
 from dwarf.workflow._flow import Flow
-from dwarf.workflow._graph import END, Graph, Node, Transition, TransitionKind
+from dwarf.workflow._graph import Graph
+from dwarf.workflow._graph_elements import END, Node, Transition, TransitionKind
 from dwarf.workflow._history_mermaid import render_history_mermaid
 from dwarf.workflow._reducers import Reducer, fold_changes, merge_state, strip_tombstones
 from dwarf.workflow._signals import (
@@ -20,6 +21,7 @@ from dwarf.workflow._signals import (
     is_breaker_trip,
 )
 from dwarf.workflow._values import (
+    TERMINAL_STATUSES,
     FlowOptions,
     FlowOutcome,
     FlowStep,
@@ -31,6 +33,7 @@ from dwarf.workflow._when import WhenExpression, compile_when, evaluate_when
 
 __all__ = [
     "END",
+    "TERMINAL_STATUSES",
     "BackpressureError",
     "BreakerTripError",
     "Flow",

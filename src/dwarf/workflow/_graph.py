@@ -3,20 +3,17 @@
 A ``Graph`` is what a host's graph loader returns and what the engine freezes onto a flow at
 create, so three properties shape this module:
 
-* The JSON form is the contract (docs/internals/routing.md#r1). ``to_json`` writes a fixed key
-  order, omits empty optionals and sorts map keys, so equal graphs give equal text; ``from_json``
-  reads the same form strictly (unknown keys, wrong types and unknown reducers are a
-  ``BadRequestError`` naming the field, never a pydantic traceback) and the pair round-trips
-  exactly.
+* The JSON form is the contract (docs/internals/routing.md#r1), written and read strictly by
+  ``_graph_json``; the pair round-trips exactly.
 * Builders check only what is local and cheap (empty names, empty expressions); everything that
   needs the whole graph is left to ``validate()`` (``_validate.py``), because a graph is built one
   call at a time and is legitimately incomplete in between. So ``set_fan_in``/``annotate`` may name
   a task before it is added: the mark is held and applied when the task appears, and ``validate``
   rejects a mark whose task never did.
 * The engine reads the graph on its hot path (``outgoing``, ``is_fan_out_source``, ``fan_in_of``),
-  so derived tables are memoised. The memo is keyed on the identity of the immutable ``Node`` and
-  ``Transition`` objects held, which every builder replaces rather than mutates, so no mutation
-  path (builders, assignment, ``model_copy``) can leave it stale.
+  so derived tables are memoised (``_graph_tables``). The memo is keyed on the identity of the
+  immutable ``Node`` and ``Transition`` objects held, which every builder replaces rather than
+  mutates, so no mutation path (builders, assignment, ``model_copy``) can leave it stale.
 
 Transition endpoints name tasks. An endpoint that is not a task name but is the URL of exactly one
 task resolves to that task (builders store the resolved name; a hand-written JSON graph may keep the
@@ -27,160 +24,19 @@ whose URL is its name, as upstream does, so ``g.add_transition("a", "b")`` is a 
 from __future__ import annotations
 
 import itertools
-import operator
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from dwarf.errors import BadRequestError
-from dwarf.workflow._json import dumps
+from dwarf.workflow._graph_elements import END, Node, Transition
+from dwarf.workflow._graph_json import graph_to_json, read_graph_document
+from dwarf.workflow._graph_tables import GraphTables, derive_tables, resolve_in
 from dwarf.workflow._reducers import Reducer
 
-__all__ = ["END", "Graph", "Node", "Transition", "TransitionKind"]
-
-END: Final = "END"
-"""The terminal pseudo-node: a transition to ``END`` ends the path; it is never a task."""
-
-TransitionKind = Literal["plain", "when", "switch", "goto", "for_each", "on_error"]
+__all__ = ["Graph"]
 
 _DEFAULT_AS: Final = "item"
-
-
-class Node(BaseModel):
-    """A task of the graph: its ``name`` (its identity in the graph and on step rows) and the
-    ``url`` the engine dispatches it to. ``fan_in`` marks a convergence node; ``note`` is a short
-    annotation rendered under the node in Mermaid. An empty ``url`` means the name is the URL."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
-    )
-
-    name: str
-    url: str = ""
-    fan_in: bool = Field(default=False, alias="fanIn")
-    note: str = ""
-
-    @model_validator(mode="after")
-    def _url_defaults_to_name(self) -> Node:
-        if not self.url:
-            # Frozen: write through object.__setattr__, the documented way for after-validators.
-            object.__setattr__(self, "url", self.name)
-        return self
-
-
-class Transition(BaseModel):
-    """An edge of the graph. ``from_``/``to`` are task names (``to`` may be ``END``).
-
-    At most one flavour applies: ``when`` (taken iff the expression holds), ``switch`` (first match
-    wins among the source's switch edges), ``with_goto`` (taken only by ``flow.goto``),
-    ``for_each``/``as_`` (one branch per element of a state array) or ``on_error`` (taken when the
-    source task fails). None of them is a plain, unconditional edge."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
-    )
-
-    from_: str = Field(alias="from")
-    to: str
-    when: str = ""
-    with_goto: bool = Field(default=False, alias="withGoto")
-    for_each: str = Field(default="", alias="forEach")
-    as_: str = Field(default="", alias="as")
-    on_error: bool = Field(default=False, alias="onError")
-    switch: bool = False
-
-    @property
-    def kind(self) -> TransitionKind:
-        """The edge's flavour, for routing and rendering.
-
-        A hand-written edge may carry several flags (``validate`` rejects the bad mixes); the
-        order here is the order in which the engine lets them pre-empt each other."""
-        if self.on_error:
-            return "on_error"
-        if self.with_goto:
-            return "goto"
-        if self.switch:
-            return "switch"
-        if self.for_each:
-            return "for_each"
-        if self.when:
-            return "when"
-        return "plain"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object of this edge, in the fixed key order, empty optionals omitted."""
-        out: dict[str, Any] = {"from": self.from_, "to": self.to}
-        if self.when:
-            out["when"] = self.when
-        if self.with_goto:
-            out["withGoto"] = True
-        if self.for_each:
-            out["forEach"] = self.for_each
-        if self.as_:
-            out["as"] = self.as_
-        if self.on_error:
-            out["onError"] = True
-        if self.switch:
-            out["switch"] = True
-        return out
-
-
-class _GraphDocument(BaseModel):
-    """The JSON shape of a graph, read strictly: aliases only, no extra keys, exact types."""
-
-    model_config = ConfigDict(
-        extra="forbid", strict=True, validate_by_name=False, validate_by_alias=True
-    )
-
-    name: str
-    entry_point: str = Field(default="", alias="entryPoint")
-    tasks: list[Node] = Field(default_factory=list)
-    transitions: list[Transition] = Field(default_factory=list)
-    reducers: dict[str, Reducer] = Field(default_factory=dict)
-    fan_out_to_fan_in: dict[str, str] = Field(default_factory=dict, alias="fanOutToFanIn")
-
-
-@dataclass(frozen=True)
-class _Derived:
-    """Tables computed from the graph's contents; valid while ``key_*`` are the same objects."""
-
-    key_entry: str
-    key_tasks: tuple[Node, ...]
-    key_edges: tuple[Transition, ...]
-    by_name: dict[str, Node]
-    by_url: dict[str, list[str]]
-    outgoing: dict[str, tuple[Transition, ...]]  # endpoints resolved to task names
-    fan_out_sources: frozenset[str]
-
-
-def _fan_out_sources(edges: list[Transition]) -> frozenset[str]:
-    # docs/internals/routing.md#r3: >= 2 edges that are not goto/onError/switch, or any forEach
-    # edge. The engine's routing and the lineage validator must agree on this: it exists once.
-    counts: dict[str, int] = {}
-    sources: set[str] = set()
-    for edge in edges:
-        if edge.with_goto or edge.on_error or edge.switch:
-            continue
-        if edge.for_each:
-            sources.add(edge.from_)
-        counts[edge.from_] = counts.get(edge.from_, 0) + 1
-        if counts[edge.from_] >= 2:
-            sources.add(edge.from_)
-    return frozenset(sources)
-
-
-def _resolve_in(
-    name_or_url: str, by_name: dict[str, Node], by_url: dict[str, list[str]]
-) -> str | None:
-    if name_or_url == END or name_or_url in by_name:
-        return name_or_url
-    named = by_url.get(name_or_url, [])
-    return named[0] if len(named) == 1 else None
-
-
-def _same_objects(a: tuple[Any, ...], b: list[Any]) -> bool:
-    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def _require(value: str, what: str) -> str:
@@ -209,8 +65,8 @@ class Graph(BaseModel):
 
     _pending_fan_in: set[str] = PrivateAttr(default_factory=set)
     _pending_notes: dict[str, str] = PrivateAttr(default_factory=dict)
-    _derived: _Derived | None = PrivateAttr(default=None)
-    _lineage_memo: tuple[_Derived, dict[str, str]] | None = PrivateAttr(default=None)
+    _derived: GraphTables | None = PrivateAttr(default=None)
+    _lineage_memo: tuple[GraphTables, dict[str, str]] | None = PrivateAttr(default=None)
     _frozen: bool = PrivateAttr(default=False)
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
@@ -415,7 +271,7 @@ class Graph(BaseModel):
         """The task a reference denotes: a task name as is, else the single task whose URL it
         is; ``END`` as is; ``None`` when it names no task or a URL several tasks share."""
         tables = self._tables()
-        return _resolve_in(name_or_url, tables.by_name, tables.by_url)
+        return resolve_in(name_or_url, tables.by_name, tables.by_url)
 
     def outgoing(self, name: str) -> list[Transition]:
         """The transitions leaving task ``name``, in declaration order, with both endpoints
@@ -460,22 +316,10 @@ class Graph(BaseModel):
         self.fan_out_to_fan_in = validate_graph(self)
 
     def to_json(self) -> str:
-        """The graph as JSON text (docs/internals/routing.md#r1): fixed key order, empty optionals
-        omitted, map keys sorted, so equal graphs give equal text. Marks naming no task are not
-        written."""
-        doc: dict[str, Any] = {
-            "name": self.name,
-            "entryPoint": self.entry_point,
-            "tasks": [_node_dict(node) for node in self.tasks],
-            "transitions": [edge.to_dict() for edge in self.edges],
-        }
-        if self.field_reducers:
-            doc["reducers"] = {k: str(self.field_reducers[k]) for k in sorted(self.field_reducers)}
-        if self.fan_out_to_fan_in:
-            doc["fanOutToFanIn"] = {
-                k: self.fan_out_to_fan_in[k] for k in sorted(self.fan_out_to_fan_in)
-            }
-        return dumps(doc)
+        """The graph as JSON text (docs/internals/routing.md#r1): fixed key order, empty
+        optionals omitted, map keys sorted, so equal graphs give equal text. Marks naming no task
+        are not written."""
+        return graph_to_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Graph:
@@ -484,10 +328,7 @@ class Graph(BaseModel):
         Raises ``BadRequestError`` naming the offending field for malformed JSON, an unknown or
         misspelt key, a value of the wrong type, or an unknown reducer. It does not validate the
         graph's structure: call ``validate()`` for that."""
-        try:
-            doc = _GraphDocument.model_validate_json(text, strict=True, by_name=False)
-        except ValidationError as exc:
-            raise BadRequestError(f"graph JSON: {_describe(exc)}") from None
+        doc = read_graph_document(text)
         graph = cls(doc.name)
         graph.entry_point = doc.entry_point
         graph.tasks = doc.tasks
@@ -554,43 +395,13 @@ class Graph(BaseModel):
         self._frozen = True
         return self
 
-    def _tables(self) -> _Derived:
+    def _tables(self) -> GraphTables:
         cached = self._derived
         if cached is not None and self._frozen:
             return cached
-        if (
-            cached is not None
-            and cached.key_entry == self.entry_point
-            and _same_objects(cached.key_tasks, self.tasks)
-            and _same_objects(cached.key_edges, self.edges)
-        ):
+        if cached is not None and cached.describes(self.entry_point, self.tasks, self.edges):
             return cached
-        by_name: dict[str, Node] = {}
-        by_url: dict[str, list[str]] = {}
-        for node in self.tasks:
-            # A duplicate name is invalid (validate says so); the first one wins meanwhile.
-            if node.name in by_name:
-                continue
-            by_name[node.name] = node
-            by_url.setdefault(node.url, []).append(node.name)
-        resolved: list[Transition] = []
-        outgoing: dict[str, list[Transition]] = {}
-        for edge in self.edges:
-            src = _resolve_in(edge.from_, by_name, by_url) or edge.from_
-            dst = _resolve_in(edge.to, by_name, by_url) or edge.to
-            if src != edge.from_ or dst != edge.to:
-                edge = edge.model_copy(update={"from_": src, "to": dst})
-            resolved.append(edge)
-            outgoing.setdefault(src, []).append(edge)
-        cached = _Derived(
-            key_entry=self.entry_point,
-            key_tasks=tuple(self.tasks),
-            key_edges=tuple(self.edges),
-            by_name=by_name,
-            by_url=by_url,
-            outgoing={name: tuple(out) for name, out in outgoing.items()},
-            fan_out_sources=_fan_out_sources(resolved),
-        )
+        cached = derive_tables(self.entry_point, self.tasks, self.edges)
         self._derived = cached
         self._lineage_memo = None
         return cached
@@ -605,34 +416,3 @@ class Graph(BaseModel):
         mapping, _problem = walk_lineage(self)
         self._lineage_memo = (tables, mapping)
         return mapping
-
-
-def _node_dict(node: Node) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": node.name, "url": node.url}
-    if node.fan_in:
-        out["fanIn"] = True
-    if node.note:
-        out["note"] = node.note
-    return out
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line naming the first problem of a failed JSON read (path, then what is wrong)."""
-    error = exc.errors(include_url=False)[0]
-    loc = error.get("loc", ())
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    kind = error.get("type", "")
-    if kind == "json_invalid":
-        return f"malformed JSON ({error.get('ctx', {}).get('error', error['msg'])})"
-    if kind == "enum" and loc and loc[0] == "reducers":
-        expected = ", ".join(r.value for r in Reducer)
-        shown = repr(error.get("input"))[:60]
-        return f"{path}: unknown reducer {shown} (expected one of {expected})"
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key"
-    if kind == "model_type" and not path:
-        return "the graph must be a JSON object"
-    message = str(error["msg"])
-    return f"{path}: {message}" if path else message

@@ -22,12 +22,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from dwarf.workflow._graph_elements import END
+
 if TYPE_CHECKING:
-    from dwarf.workflow._graph import Graph, Transition
+    from dwarf.workflow._graph import Graph
+    from dwarf.workflow._graph_elements import Transition
 
 __all__ = ["render_graph"]
 
-_END = "END"
 
 _ENTITIES = (
     ("#", "#35;"),  # first: every other replacement introduces a '#'
@@ -59,7 +61,7 @@ def render_graph(graph: Graph) -> str:
     unknown: list[str] = []
     for src, dst, _edge in resolved:
         for ref in (src, dst):
-            if ref != _END and ref not in ids:
+            if ref != END and ref not in ids:
                 ids[ref] = f"x{len(unknown)}"
                 unknown.append(ref)
     for_each_targets = {dst for _src, dst, edge in resolved if edge.for_each}
@@ -85,7 +87,7 @@ def render_graph(graph: Graph) -> str:
     for ref in unknown:
         lines.append(f'{ids[ref]}["{_text(ref)}"]:::unknown')
 
-    if any(dst == _END for _src, dst, _edge in resolved):
+    if any(dst == END for _src, dst, _edge in resolved):
         lines.append('_end(["END"]):::terminal')
     entry = ids.get(graph.entry_point)
     if entry is not None:
@@ -98,8 +100,8 @@ def render_graph(graph: Graph) -> str:
             switch_rank[src] = switch_rank.get(src, 0) + 1
         label = _edge_label(edge, switch_rank.get(src, 0))
         arrow = _arrow(edge)
-        target = "_end" if dst == _END else ids[dst]
-        source = "_end" if src == _END else ids[src]
+        target = "_end" if dst == END else ids[dst]
+        source = "_end" if src == END else ids[src]
         if label:
             lines.append(f'{source} {arrow}|"{_text(label)}"| {target}')
         else:

@@ -27,14 +27,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dwarf.errors import BadRequestError
+from dwarf.workflow._graph_elements import END
 from dwarf.workflow._when import compile_when
 
 if TYPE_CHECKING:
-    from dwarf.workflow._graph import Graph, Node, Transition
+    from dwarf.workflow._graph import Graph
+    from dwarf.workflow._graph_elements import Node, Transition
 
 __all__ = ["validate_graph", "walk_lineage"]
-
-_END = "END"  # the same value as _graph.END; _graph imports this module lazily, not vice versa
 
 
 def validate_graph(graph: Graph) -> dict[str, str]:
@@ -61,7 +61,7 @@ def validate_graph(graph: Graph) -> dict[str, str]:
     _check_edges(label, resolved)
     _check_switch_mixing(label, resolved)
     _check_reachable(label, graph.entry_point, nodes, resolved)
-    if not any(edge.to == _END for edge in resolved):
+    if not any(edge.to == END for edge in resolved):
         raise BadRequestError(f"{label} has no transition to END")
 
     mapping, problem = walk_lineage(graph)
@@ -108,7 +108,7 @@ def walk_lineage(graph: Graph) -> tuple[dict[str, str], str | None]:
             else:
                 after = (*here, src)
 
-            if dst == _END:
+            if dst == END:
                 if after:
                     return fan_in_of, (
                         f"transition {src!r} -> END leaves fan-out frames {_show(after)} open; "
@@ -140,8 +140,8 @@ def _check_tasks(label: str, nodes: Sequence[Node]) -> None:
     for index, node in enumerate(nodes):
         if not node.name:
             raise BadRequestError(f"{label}: task #{index} has an empty name")
-        if node.name == _END:
-            raise BadRequestError(f"{label}: {_END!r} is reserved and cannot name a task")
+        if node.name == END:
+            raise BadRequestError(f"{label}: {END!r} is reserved and cannot name a task")
         if node.name in seen:
             raise BadRequestError(f"{label}: duplicate task {node.name!r}")
         seen.add(node.name)
@@ -149,7 +149,7 @@ def _check_tasks(label: str, nodes: Sequence[Node]) -> None:
 
 def _check_endpoints(label: str, graph: Graph, index: int, edge: Transition) -> None:
     where = f"{label}: transition #{index} {edge.from_!r} -> {edge.to!r}"
-    if edge.from_ == _END:
+    if edge.from_ == END:
         raise BadRequestError(f"{where} leaves END, which is terminal")
     for role, ref in (("source", edge.from_), ("target", edge.to)):
         if not ref:
@@ -228,7 +228,7 @@ def _check_reachable(
     queue: deque[str] = deque([entry])
     while queue:
         for dst in successors.get(queue.popleft(), []):
-            if dst != _END and dst not in reached:
+            if dst != END and dst not in reached:
                 reached.add(dst)
                 queue.append(dst)
     for node in nodes:

@@ -17,12 +17,20 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-__all__ = ["FlowOptions", "FlowOutcome", "FlowStep", "FlowSummary", "Query", "Status"]
+__all__ = [
+    "TERMINAL_STATUSES",
+    "FlowOptions",
+    "FlowOutcome",
+    "FlowStep",
+    "FlowSummary",
+    "Query",
+    "Status",
+]
 
 
 class Status(StrEnum):
@@ -43,15 +51,20 @@ class Status(StrEnum):
     @property
     def is_terminal(self) -> bool:
         """True for completed, failed and cancelled: nothing further happens without a restart."""
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
     @property
     def is_stopped(self) -> bool:
         """True when awaiting returns: a terminal status, or interrupted (waiting on a resume)."""
-        return self in _TERMINAL or self is Status.INTERRUPTED
+        return self in TERMINAL_STATUSES or self is Status.INTERRUPTED
 
 
-_TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+TERMINAL_STATUSES: Final[frozenset[Status]] = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.CANCELLED}
+)
+"""The statuses after which nothing happens without a restart: the one definition of "terminal".
+
+Members are ``str`` values too, so a raw status string read from storage tests membership."""
 
 
 class _Value(BaseModel):

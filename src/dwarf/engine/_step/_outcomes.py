@@ -23,7 +23,7 @@ async def outcome_in_tx(shard: Store, conn: Any, flow: GetFlowRow) -> FlowOutcom
     """The outcome of ``flow`` as of this transaction."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
     status = Status(flow.status)
-    if status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+    if status.is_terminal:
         return FlowOutcome(
             flow_key=key,
             status=status,
