@@ -1,4 +1,4 @@
-"""Orchestration: inputs -> seven formatted modules; write them, or diff them against the tree.
+"""Orchestration: inputs -> eight formatted modules; write them, or diff them against the tree.
 
 Reproducibility: the inputs digest covers ``sqlc.yaml`` and every file under ``sql/`` (paths and
 bytes, sorted); nothing time- or machine-dependent enters the output; every file goes through the
@@ -22,6 +22,7 @@ from codegen._protocol import render_protocol
 from codegen._sqlc import SQLC_DIALECTS, load_queries, run_sqlc
 from codegen._sqlserver import load_sqlserver
 from codegen._sqltext import Dialect
+from codegen._tx import render_tx
 
 OUTPUT_DIR = Path("src/dwarf/_storage/_gen")
 FILES = (
@@ -32,6 +33,7 @@ FILES = (
     "rows.py",
     "sqlite.py",
     "sqlserver.py",
+    "tx.py",
 )
 KEEP = frozenset({"__init__.py"})
 
@@ -68,6 +70,7 @@ def generate(root: Path) -> dict[str, str]:
     sources = {
         "rows.py": render_rows(reference, header),
         "queries.py": render_protocol(reference, fast_paths, header),
+        "tx.py": render_tx(reference, header),
     }
     for dialect in DIALECTS:
         sources[f"{dialect}.py"] = render_dialect(dialect, resolved[dialect], reference, header)

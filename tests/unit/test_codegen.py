@@ -305,8 +305,17 @@ def load_generated(files: Mapping[str, str], tmp: Path) -> dict[str, ModuleType]
     pkg = importlib.util.module_from_spec(spec)
     sys.modules[package] = pkg
     spec.loader.exec_module(pkg)
-    for name in ("rows", "queries", "migrations", "postgresql", "mysql", "sqlite", "sqlserver"):
-        source = files[f"{name}.py"].replace("dwarf._storage._gen.rows", f"{package}.rows")
+    for name in (
+        "rows",
+        "queries",
+        "tx",
+        "migrations",
+        "postgresql",
+        "mysql",
+        "sqlite",
+        "sqlserver",
+    ):
+        source = files[f"{name}.py"].replace("dwarf._storage._gen.", f"{package}.")
         (pkg_dir / f"{name}.py").write_text(source)
         spec = importlib.util.spec_from_file_location(f"{package}.{name}", pkg_dir / f"{name}.py")
         assert spec is not None
@@ -591,6 +600,46 @@ def test_protocol_declares_each_query_like_the_dialect_modules(gen: Any) -> None
     assert set_error.parameters["error"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
+def test_tx_declares_each_query_like_the_protocol_without_the_connection(gen: Any) -> None:
+    queries = gen["queries"].Queries
+    tx = gen["tx"].Tx
+    declared = {n for n, v in vars(queries).items() if inspect.iscoroutinefunction(v)}
+    bound = {
+        n for n, v in vars(tx).items() if inspect.iscoroutinefunction(v) and not n.startswith("_")
+    }
+    assert bound == declared
+    for name in declared:
+        theirs = dict(getattr(queries, name).__annotations__)
+        theirs.pop("conn")
+        assert getattr(tx, name).__annotations__ == theirs, name
+        assert getattr(tx, name).__doc__ == getattr(queries, name).__doc__, name
+    claim = inspect.signature(tx.claim_flows)
+    assert list(claim.parameters) == ["self", "owner", "margin_ms", "flow_ids"]
+    kinds = {p.kind for n, p in claim.parameters.items() if n != "self"}
+    assert kinds == {inspect.Parameter.KEYWORD_ONLY}
+    assert gen["tx"].__all__ == ["Tx"]
+    assert "Any" not in inspect.getsource(tx)
+
+
+async def test_tx_forwards_every_param_with_its_bound_connection(gen: Any) -> None:
+    fake = FakeSqlServer(rows=[(7,)])
+    tx = gen["tx"].Tx(gen["sqlserver"], fake)
+    assert await tx.claim_flows(flow_ids=[1, 2], margin_ms=500, owner="w") == 2
+    assert await tx.count_flows() == 7
+    assert [params for _, params in fake.log] == [("w", 500, 1, 2, "w", "w"), ()]
+    with pytest.raises(AttributeError):
+        tx.extra = 1  # __slots__: a Tx holds its module and connection, nothing else
+
+
+async def test_tx_over_sqlite_reads_what_it_wrote(gen: Any, sqlite_conn: Any) -> None:
+    tx = gen["tx"].Tx(gen["sqlite"], sqlite_conn)
+    flow_id = await tx.insert_flow(flow_token="tok", graph="{}", priority=3)
+    row = await tx.get_flow(flow_id=flow_id, flow_token="tok")
+    assert (row.flow_id, row.priority) == (flow_id, 3)
+    assert await tx.set_error(flow_id=flow_id, error="boom") == 1
+    assert (await tx.get_flow_by_id(flow_id=flow_id)).error == "boom"
+
+
 async def test_sqlite_timestamps_and_json_come_back_typed(gen: Any, sqlite_conn: Any) -> None:
     sqlite = gen["sqlite"]
     flow_id = await sqlite.insert_flow(sqlite_conn, flow_token="tok", graph='{"a": 1}', priority=2)
@@ -652,6 +701,7 @@ def test_a_fast_path_may_exist_in_the_reference_only(tmp_path: Path) -> None:
     fast = modules["queries"].PostgresqlFastPaths
     assert inspect.iscoroutinefunction(vars(fast)["bump_flow"])
     assert "bump_flow" not in vars(modules["queries"].Queries)
+    assert not hasattr(modules["tx"].Tx, "bump_flow")
     assert inspect.iscoroutinefunction(modules["postgresql"].bump_flow)
     assert not hasattr(modules["mysql"], "bump_flow")
 
