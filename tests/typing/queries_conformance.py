@@ -1,6 +1,9 @@
 """Static parity: each generated dialect module must type-check as a ``Queries``.
 
-A dialect with fast paths must also type-check as its ``<Dialect>FastPaths`` protocol.
+A dialect with fast paths must also type-check as its ``<Dialect>FastPaths`` protocol, and each
+installed driver's connection must be what its module's accessors take: asyncmy's ``Connection``
+is checked against the ``MySQLConnection`` protocol the mysql module declares (psycopg and
+aiosqlite are named directly in their modules; no SQL Server driver ships with dwarf).
 
 This module is checked by ``mypy --strict tests`` in CI; it has no tests of its own. A dialect
 accessor whose keyword params, their types or its return type drift from the protocol (or that is
@@ -9,6 +12,12 @@ missing) makes the assignment below a type error. The runtime twin is
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+import asyncmy
+import psycopg
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
@@ -19,3 +28,12 @@ SQLITE: Queries = sqlite
 SQLSERVER: Queries = sqlserver
 POSTGRESQL_FAST: PostgresqlFastPaths = postgresql
 MYSQL_FAST: MysqlFastPaths = mysql
+
+
+async def drivers_connect_to_their_modules(
+    pg: psycopg.AsyncConnection[Any], maria: asyncmy.Connection, lite: aiosqlite.Connection
+) -> None:
+    """Each driver's connection is accepted by its module's accessors (mypy checks the calls)."""
+    await postgresql.get_flow_by_id(pg, flow_id=1)
+    await mysql.get_flow_by_id(maria, flow_id=1)
+    await sqlite.get_flow_by_id(lite, flow_id=1)
