@@ -3,7 +3,7 @@
 This module holds the shared harness of every ``test_queries*.py`` module, plus the basic
 behaviour tests (typed reads, list params, claims, the band scan, search). The scenarios are
 spread by topic: ``_flows`` (flow lifecycle, listing, purge), ``_steps`` (fenced step writes,
-callers, resets), ``_dispatch`` (selection, claims, breaker, gauges, cohorts), ``_roundtrip``
+callers, resets), ``_dispatch`` (selection, claims, lease recovery, cohorts), ``_roundtrip``
 (column types, unicode, big integers, 1 MB payloads, NUL); ``_coverage`` proves that together they
 call every accessor.
 

@@ -1,9 +1,8 @@
-"""Dispatch, breaker, gauges and cohorts on live databases.
+"""Dispatch and cohorts on live databases.
 
 Selection only ever sees due, unparked, pending steps; claims and lease recovery fence the
-previous owner; the breaker parks, probes and unparks a task's steps; the timer and gauges
-count what is due; cohort counters, exits and folds follow the fan-out. The harness is in
-test_queries.py.
+previous owner; the timer counts what is due; cohort counters, exits and folds follow the
+fan-out. The harness is in test_queries.py.
 """
 
 from __future__ import annotations
@@ -24,52 +23,6 @@ async def test_activation_makes_only_that_flows_created_steps_claimable(db: Db) 
     assert await q.activate_flow_steps(conn, flow_id=flow_id) == 0
     assert (await db.claim(entry), await db.claim(second)) == (1, 1)
     assert (await db.get_step(other)).status == "created"
-
-
-async def test_the_breaker_parks_probes_and_unparks_a_task(db: Db) -> None:
-    q, conn = db.q, db.conn
-    tripped, healthy = await db.flow(), await db.flow()
-    mine = await db.step(tripped, task_name="t")
-    theirs = await db.step(healthy, task_name="t")
-    later = await db.step(healthy, task_name="t", delay_ms=3_600_000)
-    running = await db.step(healthy, task_name="t")
-    other_task = await db.step(healthy, task_name="u")
-    await db.claim(running)
-    await db.backdate("dwarf_steps", theirs, "created_at", 60)
-
-    assert await q.park_flow_steps_of_task(conn, flow_id=tripped, task_name="t") == 1
-    assert (await db.get_step(mine)).parked == 2
-    assert (await db.get_step(theirs)).parked == 0
-    # bulk park: every pending unparked step of the task, due or not; running ones keep going
-    assert await q.park_pending_steps_of_task(conn, task_name="t") == 2
-    assert await q.park_pending_steps_of_task(conn, task_name="t") == 0
-    parked = {s: (await db.get_step(s)).parked for s in (mine, theirs, later, running, other_task)}
-    assert parked == {mine: 2, theirs: 2, later: 2, running: 0, other_task: 0}
-    assert [r.task_name for r in await q.distinct_parked_tasks(conn)] == ["t"]
-    assert [r.step_id for r in await q.select_due_band(conn, above_priority=0, row_limit=10)] == [
-        other_task
-    ]
-    assert await db.claim(mine) == 0
-
-    # the probe is the oldest pending step of the task, parked or not
-    assert await q.oldest_pending_step_of_task(conn, task_name="t") == theirs
-    assert await q.oldest_pending_step_of_task(conn, task_name="none") is None
-    assert await q.schedule_probe(conn, delay_ms=0, step_id=theirs) == 1
-    assert await q.schedule_probe(conn, delay_ms=0, step_id=theirs) == 0  # no longer parked
-    assert await q.schedule_probe(conn, delay_ms=0, step_id=other_task) == 0  # never parked
-    assert await db.claim(theirs) == 1
-    assert await q.schedule_probe(conn, delay_ms=60_000, step_id=mine) == 1
-    schedule = await q.get_step_schedule(conn, step_id=mine)
-    assert schedule is not None
-    assert 50_000 < schedule.delay_ms <= 60_000
-    assert await db.claim(mine) == 0  # elevated but not due yet
-
-    await q.park_pending_steps_of_task(conn, task_name="u")
-    assert [r.task_name for r in await q.distinct_parked_tasks(conn)] == ["t", "u"]
-    assert await q.unpark_steps_of_task(conn, task_name="t") == 1  # `later`; `mine` was elevated
-    assert await q.unpark_steps_of_task(conn, task_name="t") == 0
-    assert [r.task_name for r in await q.distinct_parked_tasks(conn)] == ["u"]
-    assert (await db.get_step(later)).parked == 0
 
 
 async def test_lease_recovery_hands_the_step_on_and_fences_the_old_owner(db: Db) -> None:
@@ -128,33 +81,6 @@ async def test_poll_horizon_and_step_schedule_read_the_database_clock(db: Db) ->
     assert await q.get_step_schedule(conn, step_id=far_lease + 99) is None
 
 
-async def test_gauges_count_due_pending_by_priority_and_running_by_task(db: Db) -> None:
-    q, conn = db.q, db.conn
-    assert await q.pending_by_priority(conn) == []
-    assert await q.running_by_task(conn) == []
-    flow_id = await db.flow()
-    oldest = await db.step(flow_id, priority=1)
-    await db.step(flow_id, priority=1)
-    await db.step(flow_id, priority=4)
-    await db.step(flow_id, priority=1, delay_ms=60_000)  # not due
-    await db.step(flow_id, priority=1, parked=2)  # parked
-    await db.backdate("dwarf_steps", oldest, "created_at", 3600)
-    for task in ("a", "a", "b", "c"):
-        await db.claim(await db.step(flow_id, task_name=task, priority=9))
-    waiting = await db.step(flow_id, task_name="c")
-    await db.claim(waiting)
-    await q.park_step_for_subgraph(conn, changes="{}", step_id=waiting, lease_seq=1)
-
-    gauges = await q.pending_by_priority(conn)
-    assert [(g.priority, g.pending_count) for g in gauges] == [(1, 2), (4, 1)]
-    assert gauges[0].oldest_age_ms is not None
-    assert 3_600_000 <= gauges[0].oldest_age_ms < 3_900_000
-    assert gauges[1].oldest_age_ms is not None
-    assert 0 <= gauges[1].oldest_age_ms < 300_000
-    running = await q.running_by_task(conn)
-    assert [(r.task_name, r.running_count) for r in running] == [("a", 2), ("b", 1), ("c", 1)]
-
-
 async def test_cohort_counters_exits_and_fold_order(db: Db) -> None:
     q, conn = db.q, db.conn
     flow_id = await db.flow()
@@ -196,13 +122,6 @@ async def test_cohort_counters_exits_and_fold_order(db: Db) -> None:
         )
     await db.claim(members["m_y"])
     await q.fail_step(conn, error="no", step_id=members["m_y"], lease_seq=1)
-    fold = await q.list_cohort_changes(conn, lineage_id=spawn)
-    assert [(f.step_id, f.task_name, f.fan_out_ordinal) for f in fold] == [
-        (members["m_first"], "x", 0),
-        (members["m_late"], "x", 2),
-    ]
-    assert [json.loads(f.changes) for f in fold] == [{"v": "first"}, {"v": "late"}]
-    assert await q.list_cohort_changes(conn, lineage_id=0) == []
     await q.set_cohort_size(conn, cohort_size=2, step_id=members["m_late"])  # a nested spawn
     folded = await q.list_cohort_members(conn, lineage_id=spawn)
     assert [(m.step_id, m.fan_out_ordinal, m.cohort_size) for m in folded] == [

@@ -182,7 +182,7 @@ async def test_every_step_column_round_trips_at_its_limits(db: Db) -> None:
         (step_id, BIG - 5, BIG - 2)
     ]
     assert await q.max_cohort_depth(conn, lineage_id=BIG - 1) == INT_MAX
-    assert [s.step_id for s in await q.list_flow_steps(conn, flow_id=BIG)] == [step_id]
+    assert [s.step_id for s in await q.list_steps_of_flows(conn, flow_ids=[BIG])] == [step_id]
 
 
 async def test_json_payloads_keep_unicode_and_exact_big_integers_in_every_json_column(

@@ -93,23 +93,11 @@ async def test_post_execution_writes_are_fenced_by_lease_seq_and_status(db: Db) 
     assert await db.claim(step) == 0  # not due before its backoff
 
     step = await new_step()
-    row = await fenced(db, step, lambda seq: q.bounce_step(conn, step_id=step, lease_seq=seq))
-    assert (row.status, row.attempt) == ("pending", 0)  # no attempt consumed
-    assert await db.claim(step) == 2  # due again at once
-
-    step = await new_step()
     row = await fenced(
         db, step, lambda seq: q.defer_step(conn, step_id=step, lease_seq=seq, delay_ms=3_600_000)
     )
     assert (row.status, row.attempt) == ("pending", 0)  # no attempt consumed
     assert await db.claim(step) == 0  # not due before the delay
-
-    step = await new_step()
-    row = await fenced(
-        db, step, lambda seq: q.park_step_for_breaker(conn, step_id=step, lease_seq=seq)
-    )
-    assert (row.status, row.parked) == ("pending", 2)
-    assert await db.claim(step) == 0  # parked steps are never claimed
 
     step = await new_step()
     row = await fenced(
@@ -348,7 +336,7 @@ async def test_cancel_reset_and_delete_steps_respect_their_status_guards(db: Db)
     assert await q.reset_step(conn, state="{}", step_id=running) == 0
 
     assert await q.cancel_flow_steps(conn, flow_id=flow_id) == 4
-    statuses = {s.step_id: s.status for s in await q.list_flow_steps(conn, flow_id=flow_id)}
+    statuses = {s.step_id: s.status for s in await q.list_steps_of_flows(conn, flow_ids=[flow_id])}
     assert statuses == {
         created: "cancelled",
         pending: "cancelled",
@@ -374,7 +362,7 @@ async def test_cancel_reset_and_delete_steps_respect_their_status_guards(db: Db)
         assert await q.reset_step(conn, state="{}", step_id=step_id) == 1
 
     assert await q.delete_steps_except(conn, flow_id=flow_id, keep_step_id=completed) == 5
-    assert [s.step_id for s in await q.list_flow_steps(conn, flow_id=flow_id)] == [completed]
+    assert [s.step_id for s in await q.list_steps_of_flows(conn, flow_ids=[flow_id])] == [completed]
     assert await q.delete_steps(conn, step_ids=[completed, elsewhere, elsewhere + 99]) == 2
     assert await q.count_steps(conn) == 0
 
@@ -393,7 +381,7 @@ async def test_step_reads_by_key_history_tails_and_first_failure(db: Db) -> None
     assert await q.get_step(conn, step_id=deep, step_token=STEP_TOKEN.upper()) is None
     assert await q.get_step_by_id(conn, step_id=deep + 99) is None
 
-    history = await q.list_flow_steps(conn, flow_id=flow_id)
+    history = await q.list_steps_of_flows(conn, flow_ids=[flow_id])
     assert [s.step_id for s in history] == [top, mid, deep]  # by depth, then id
     assert history[1].predecessor_id == top
 

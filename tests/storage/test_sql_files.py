@@ -845,7 +845,7 @@ async def test_a_late_worker_is_fenced_out_by_lease_seq(run: Runner) -> None:
     first = await claim(run, step_id, "worker-a")
     assert first == 1
     assert await claim(run, step_id, "worker-b") == 0  # already running: the CAS loses
-    assert await run.rows("BounceStep", step_id=step_id, lease_seq=first) == 1
+    assert await run.rows("DeferStep", step_id=step_id, lease_seq=first, delay_ms=0) == 1
     second = await claim(run, step_id, "worker-b")
     assert second == 2
     done = {"step_id": step_id, "changes": '{"x": 1}', "goto_next": ""}
@@ -994,7 +994,7 @@ async def test_cohort_changes_fold_in_branch_order_and_count_arrivals(run: Runne
     for member in members[:2]:
         seq = await claim(run, member, "w")
         await run("CompleteStep", step_id=member, lease_seq=seq, changes="{}", goto_next="")
-    folded = (await run("ListCohortChanges", lineage_id=spawn)).rows
+    folded = (await run("ListCohortMembers", lineage_id=spawn)).rows
     assert _fold_order(folded) == [0, 2]  # completed members only, by ordinal
     assert await run.rows("AddCohortArrivals", step_id=spawn, arrivals=2, failures=1) == 1
     assert await run.rows("AddCohortArrivals", step_id=spawn, arrivals=-1, failures=0) == 1

@@ -1,4 +1,4 @@
--- Selection, claim, poll horizon, breaker parking and gauges (MySQL / MariaDB).
+-- Selection, claim, lease recovery, poll horizon and schedule reads (MySQL / MariaDB).
 -- Every predicate starts with an inlined status literal and parked so the selection and
 -- saturation composites (status, parked, ...) serve it; MySQL has no partial indexes.
 -- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
@@ -9,48 +9,6 @@ UPDATE dwarf_steps
 SET status = 'pending', lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
     updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
-
--- name: ParkPendingStepsOfTask :execrows
--- Bulk park: every active pending step of a task -> parked = 2.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE status = 'pending' AND parked = 0 AND task_name = sqlc.arg(task_name);
-
--- name: ParkFlowStepsOfTask :execrows
--- Start: park a flow's pending steps of a tripped task.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE flow_id = sqlc.arg(flow_id) AND status = 'pending' AND parked = 0
-  AND task_name = sqlc.arg(task_name);
-
--- name: UnparkStepsOfTask :execrows
--- Breaker close: parked = 2 -> 0 for a task.
-UPDATE dwarf_steps
-SET parked = 0, updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE status = 'pending' AND parked = 2 AND task_name = sqlc.arg(task_name);
-
--- name: OldestPendingStepOfTask :one
--- Oldest pending step of a task (the breaker probe).
-SELECT step_id
-FROM dwarf_steps
-WHERE status = 'pending' AND parked IN (0, 2) AND task_name = sqlc.arg(task_name)
-ORDER BY created_at, step_id
-LIMIT 1;
-
--- name: ScheduleProbe :execrows
--- Elevate the probe: parked = 0, not_before = NOW + delay_ms.
-UPDATE dwarf_steps
-SET parked = 0,
-    not_before = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND + INTERVAL 1000 * CAST(sqlc.arg(delay_ms) AS SIGNED) MICROSECOND),
-    updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE step_id = sqlc.arg(step_id) AND status = 'pending' AND parked = 2;
-
--- name: DistinctParkedTasks :many
--- Tasks with breaker-parked steps (reconstitution at startup).
-SELECT DISTINCT task_name
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 2
-ORDER BY task_name;
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -135,22 +93,3 @@ SELECT priority,
 CAST(TIMESTAMPDIFF(MICROSECOND, (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND), not_before) DIV 1000 AS SIGNED) AS delay_ms
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
-
--- name: PendingByPriority :many
--- Gauge: due pending steps per priority band and oldest age.
-SELECT priority, COUNT(*) AS pending_count,
-       CAST(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS oldest_age_ms
-FROM dwarf_steps
-WHERE status = 'pending'
-  AND parked = 0
-  AND not_before <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-GROUP BY priority
-ORDER BY priority;
-
--- name: RunningByTask :many
--- Gauge: running (unparked) steps per task.
-SELECT task_name, COUNT(*) AS running_count
-FROM dwarf_steps
-WHERE status = 'running' AND parked = 0
-GROUP BY task_name
-ORDER BY task_name;

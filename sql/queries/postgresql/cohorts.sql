@@ -35,13 +35,6 @@ SET successor_id = sqlc.arg(successor_id)
 WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND successor_id = 0
   AND task_name = ANY(sqlc.arg(task_names)::varchar[]);
 
--- name: ListCohortChanges :many
--- Completed members of a cohort in fold order (ordinal, step_id).
-SELECT step_id, task_name, fan_out_ordinal, changes
-FROM dwarf_steps
-WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND status = 'completed'
-ORDER BY fan_out_ordinal, step_id;
-
 -- name: MaxCohortDepth :one
 -- Deepest step of a cohort (fan-in depth = this + 1).
 SELECT COALESCE(MAX(step_depth), 0)::integer AS max_depth

@@ -1,4 +1,4 @@
--- Selection, claim, poll horizon, breaker parking and gauges (PostgreSQL).
+-- Selection, claim, lease recovery, poll horizon and schedule reads (PostgreSQL).
 -- Every predicate starts with an inlined status literal and parked so the partial selection
 -- and saturation indexes (WHERE status IN ('pending','running')) serve it.
 -- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
@@ -8,47 +8,6 @@
 UPDATE dwarf_steps
 SET status = 'pending', lease_expires = now(), updated_at = now()
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
-
--- name: ParkPendingStepsOfTask :execrows
--- Bulk park: every active pending step of a task -> parked = 2.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = now()
-WHERE status = 'pending' AND parked = 0 AND task_name = sqlc.arg(task_name);
-
--- name: ParkFlowStepsOfTask :execrows
--- Start: park a flow's pending steps of a tripped task.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = now()
-WHERE flow_id = sqlc.arg(flow_id) AND status = 'pending' AND parked = 0
-  AND task_name = sqlc.arg(task_name);
-
--- name: UnparkStepsOfTask :execrows
--- Breaker close: parked = 2 -> 0 for a task.
-UPDATE dwarf_steps
-SET parked = 0, updated_at = now()
-WHERE status = 'pending' AND parked = 2 AND task_name = sqlc.arg(task_name);
-
--- name: OldestPendingStepOfTask :one
--- Oldest pending step of a task (the breaker probe).
-SELECT step_id
-FROM dwarf_steps
-WHERE status = 'pending' AND parked IN (0, 2) AND task_name = sqlc.arg(task_name)
-ORDER BY created_at, step_id
-LIMIT 1;
-
--- name: ScheduleProbe :execrows
--- Elevate the probe: parked = 0, not_before = NOW + delay_ms.
-UPDATE dwarf_steps
-SET parked = 0, not_before = now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond',
-    updated_at = now()
-WHERE step_id = sqlc.arg(step_id) AND status = 'pending' AND parked = 2;
-
--- name: DistinctParkedTasks :many
--- Tasks with breaker-parked steps (reconstitution at startup).
-SELECT DISTINCT task_name
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 2
-ORDER BY task_name;
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -115,20 +74,3 @@ SELECT
 SELECT priority, (EXTRACT(EPOCH FROM not_before - now()) * 1000)::bigint AS delay_ms
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
-
--- name: PendingByPriority :many
--- Gauge: due pending steps per priority band and oldest age.
-SELECT priority, COUNT(*)::bigint AS pending_count,
-       (EXTRACT(EPOCH FROM now() - MIN(created_at)) * 1000)::bigint AS oldest_age_ms
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 0 AND not_before <= now()
-GROUP BY priority
-ORDER BY priority;
-
--- name: RunningByTask :many
--- Gauge: running (unparked) steps per task.
-SELECT task_name, COUNT(*)::bigint AS running_count
-FROM dwarf_steps
-WHERE status = 'running' AND parked = 0
-GROUP BY task_name
-ORDER BY task_name;

@@ -1,4 +1,4 @@
--- Selection, claim, poll horizon, breaker parking and gauges (SQLite).
+-- Selection, claim, lease recovery, poll horizon and schedule reads (SQLite).
 -- Every predicate starts with an inlined status literal and parked so the partial selection
 -- and saturation indexes (WHERE status IN ('pending','running')) serve it.
 -- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
@@ -9,48 +9,6 @@ UPDATE dwarf_steps
 SET status = 'pending', lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),
     updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
-
--- name: ParkPendingStepsOfTask :execrows
--- Bulk park: every active pending step of a task -> parked = 2.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE status = 'pending' AND parked = 0 AND task_name = sqlc.arg(task_name);
-
--- name: ParkFlowStepsOfTask :execrows
--- Start: park a flow's pending steps of a tripped task.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE flow_id = sqlc.arg(flow_id) AND status = 'pending' AND parked = 0
-  AND task_name = sqlc.arg(task_name);
-
--- name: UnparkStepsOfTask :execrows
--- Breaker close: parked = 2 -> 0 for a task.
-UPDATE dwarf_steps
-SET parked = 0, updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE status = 'pending' AND parked = 2 AND task_name = sqlc.arg(task_name);
-
--- name: OldestPendingStepOfTask :one
--- Oldest pending step of a task (the breaker probe).
-SELECT step_id
-FROM dwarf_steps
-WHERE status = 'pending' AND parked IN (0, 2) AND task_name = sqlc.arg(task_name)
-ORDER BY created_at, step_id
-LIMIT 1;
-
--- name: ScheduleProbe :execrows
--- Elevate the probe: parked = 0, not_before = NOW + delay_ms.
-UPDATE dwarf_steps
-SET parked = 0,
-    not_before = STRFTIME('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', CAST(sqlc.arg(delay_ms) AS INTEGER) / 1000.0)),
-    updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE step_id = sqlc.arg(step_id) AND status = 'pending' AND parked = 2;
-
--- name: DistinctParkedTasks :many
--- Tasks with breaker-parked steps (reconstitution at startup).
-SELECT DISTINCT task_name
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 2
-ORDER BY task_name;
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -133,20 +91,3 @@ SELECT priority,
 CAST(ROUND((JULIANDAY(not_before) - JULIANDAY('now')) * 86400000.0) AS INTEGER) AS delay_ms
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
-
--- name: PendingByPriority :many
--- Gauge: due pending steps per priority band and oldest age.
-SELECT priority, COUNT(*) AS pending_count,
-       CAST(ROUND((JULIANDAY('now') - JULIANDAY(MIN(created_at))) * 86400000.0) AS INTEGER) AS oldest_age_ms
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 0 AND not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-GROUP BY priority
-ORDER BY priority;
-
--- name: RunningByTask :many
--- Gauge: running (unparked) steps per task.
-SELECT task_name, COUNT(*) AS running_count
-FROM dwarf_steps
-WHERE status = 'running' AND parked = 0
-GROUP BY task_name
-ORDER BY task_name;

@@ -42,15 +42,6 @@ SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, inte
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
 
--- name: ListFlowSteps :many
--- History of one flow without state/changes, by depth then id.
-SELECT step_id, step_token, flow_id, step_depth, task_name, status, error, goto_next, attempt,
-       lineage_id, fan_out_ordinal, predecessor_id, successor_id, interrupt_payload,
-       breakpoint_hit, interrupt_done, subgraph_done, parked, created_at, started_at, updated_at
-FROM dwarf_steps
-WHERE flow_id = sqlc.arg(flow_id)
-ORDER BY step_depth, step_id;
-
 -- name: SelectTailSteps :many
 -- DAG tail steps (successor_id = 0) for the final state.
 SELECT step_id, task_name, status, lineage_id, state, changes
@@ -98,22 +89,6 @@ SET status = 'pending', changes = sqlc.arg(changes), attempt = attempt + 1,
     lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'), parked = 0, interrupt_done = 0,
     resume_data = '{}',
     subgraph_done = 0, subgraph_result = '{}', subgraph_error = '',
-    updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
-
--- name: BounceStep :execrows
--- Backpressure: hand the claimed step back as due now, no attempt consumed.
-UPDATE dwarf_steps
-SET status = 'pending', not_before = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),
-    lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),
-    updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
-
--- name: ParkStepForBreaker :execrows
--- Breaker trip: demote the claimed step to pending, parked = 2.
-UPDATE dwarf_steps
-SET status = 'pending', parked = 2, not_before = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),
-    lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),
     updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
 WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
 

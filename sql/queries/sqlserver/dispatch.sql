@@ -1,4 +1,4 @@
--- Selection, claim, poll horizon, breaker parking and gauges (SQL Server, hand-written T-SQL).
+-- Selection, claim, lease recovery, poll horizon and schedule reads (SQL Server, hand-written T-SQL).
 -- Every predicate starts with an inlined status literal and parked so the filtered selection
 -- and saturation indexes (WHERE status IN ('pending','running')) serve it.
 -- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
@@ -8,48 +8,6 @@
 UPDATE dwarf_steps
 SET status = 'pending', lease_expires = SYSUTCDATETIME(), updated_at = SYSUTCDATETIME()
 WHERE flow_id = @flow_id AND status = 'created';
-
--- name: ParkPendingStepsOfTask :execrows
--- Bulk park: every active pending step of a task -> parked = 2.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = SYSUTCDATETIME()
-WHERE status = 'pending' AND parked = 0 AND task_name = @task_name;
-
--- name: ParkFlowStepsOfTask :execrows
--- Start: park a flow's pending steps of a tripped task.
-UPDATE dwarf_steps
-SET parked = 2, updated_at = SYSUTCDATETIME()
-WHERE flow_id = @flow_id AND status = 'pending' AND parked = 0
-  AND task_name = @task_name;
-
--- name: UnparkStepsOfTask :execrows
--- Breaker close: parked = 2 -> 0 for a task.
-UPDATE dwarf_steps
-SET parked = 0, updated_at = SYSUTCDATETIME()
-WHERE status = 'pending' AND parked = 2 AND task_name = @task_name;
-
--- name: OldestPendingStepOfTask :one
--- Oldest pending step of a task (the breaker probe).
-SELECT step_id
-FROM dwarf_steps
-WHERE status = 'pending' AND parked IN (0, 2) AND task_name = @task_name
-ORDER BY created_at, step_id
-OFFSET 0 ROWS FETCH NEXT 1 ROWS ONLY;
-
--- name: ScheduleProbe :execrows
--- Elevate the probe: parked = 0, not_before = NOW + delay_ms.
-UPDATE dwarf_steps
-SET parked = 0,
-    not_before = DATEADD(MILLISECOND, @delay_ms % 1000, DATEADD(SECOND, @delay_ms / 1000, SYSUTCDATETIME())),
-    updated_at = SYSUTCDATETIME()
-WHERE step_id = @step_id AND status = 'pending' AND parked = 2;
-
--- name: DistinctParkedTasks :many
--- Tasks with breaker-parked steps (reconstitution at startup).
-SELECT DISTINCT task_name
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 2
-ORDER BY task_name;
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -122,20 +80,3 @@ SELECT
 SELECT priority, DATEDIFF_BIG(MILLISECOND, SYSUTCDATETIME(), not_before) AS delay_ms
 FROM dwarf_steps
 WHERE step_id = @step_id;
-
--- name: PendingByPriority :many
--- Gauge: due pending steps per priority band and oldest age.
-SELECT priority, COUNT_BIG(*) AS pending_count,
-       DATEDIFF_BIG(MILLISECOND, MIN(created_at), SYSUTCDATETIME()) AS oldest_age_ms
-FROM dwarf_steps
-WHERE status = 'pending' AND parked = 0 AND not_before <= SYSUTCDATETIME()
-GROUP BY priority
-ORDER BY priority;
-
--- name: RunningByTask :many
--- Gauge: running (unparked) steps per task.
-SELECT task_name, COUNT_BIG(*) AS running_count
-FROM dwarf_steps
-WHERE status = 'running' AND parked = 0
-GROUP BY task_name
-ORDER BY task_name;

@@ -19,8 +19,8 @@ from dwarf._storage import (
     FlowsProgressRow,
     GetFlowRow,
     GetStepRow,
-    ListFlowStepsRow,
     ListStepDAGRow,
+    ListStepsOfFlowsRow,
     ListSubgraphLinksRow,
     Store,
 )
@@ -108,10 +108,10 @@ async def _tree_history(shard: Store, conn: Any, flow_id: int) -> list[FlowStep]
     links = await _subgraph_links(shard, conn, flow_id)
     # Links arrive oldest first, so the newest child of a caller is the one left standing.
     child_of_caller = {link.surgraph_step_id: link for link in links}
-    rows: list[ListFlowStepsRow] = await shard.q.list_steps_of_flows(
+    rows: list[ListStepsOfFlowsRow] = await shard.q.list_steps_of_flows(
         conn, flow_ids=[flow_id, *(link.flow_id for link in links)]
     )
-    steps_of_flow: dict[int, list[ListFlowStepsRow]] = {}
+    steps_of_flow: dict[int, list[ListStepsOfFlowsRow]] = {}
     for row in rows:
         steps_of_flow.setdefault(row.flow_id, []).append(row)
 
@@ -130,7 +130,7 @@ async def _tree_history(shard: Store, conn: Any, flow_id: int) -> list[FlowStep]
     return assemble(flow_id, frozenset({flow_id}))
 
 
-def _history_step(shard_index: int, row: ListFlowStepsRow) -> FlowStep:
+def _history_step(shard_index: int, row: ListStepsOfFlowsRow) -> FlowStep:
     return FlowStep(
         step_key=format_key(shard_index, row.step_id, row.step_token),
         step_id=row.step_id,
