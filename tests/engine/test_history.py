@@ -7,10 +7,9 @@ are covered by tests/engine/test_subgraph.py (history nesting included).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from dwarf._storage import Tx
 from dwarf.engine import Engine, TestProxy
 from dwarf.engine._runtime._keys import new_token
 from dwarf.errors import BadRequestError, NotFoundError
@@ -25,12 +24,10 @@ async def insert_child_flow(engine: Engine, caller_step_key: str, name: str, *ta
     shard, key = rt.parse(caller_step_key, "step")
     token = new_token()
 
-    async def tx(conn: Any) -> int:
-        q = shard.q
-        caller = await q.get_step(conn, step_id=key.id, step_token=key.token)
+    async def tx(db: Tx) -> int:
+        caller = await db.get_step(step_id=key.id, step_token=key.token)
         assert caller is not None
-        flow_id = await q.insert_flow(
-            conn,
+        flow_id = await db.insert_flow(
             flow_token=token,
             workflow_name=name,
             graph="{}",
@@ -51,11 +48,10 @@ async def insert_child_flow(engine: Engine, caller_step_key: str, name: str, *ta
             time_budget_ms=60_000,
             delete_on_completion=0,
         )
-        await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=0)
+        await db.adopt_flow_identity(flow_id=flow_id, step_id=0)
         previous = 0
         for depth, task in enumerate(tasks, start=1):
-            step_id = await q.insert_step(
-                conn,
+            step_id = await db.insert_step(
                 flow_id=flow_id,
                 step_depth=depth,
                 step_token=new_token(),
@@ -74,7 +70,7 @@ async def insert_child_flow(engine: Engine, caller_step_key: str, name: str, *ta
                 delay_ms=0,
             )
             if previous:
-                await q.set_step_successor(conn, step_id=previous, successor_id=step_id)
+                await db.set_step_successor(step_id=previous, successor_id=step_id)
             previous = step_id
         return flow_id
 

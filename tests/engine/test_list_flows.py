@@ -57,7 +57,8 @@ async def age_flow(engine: Engine, flow_key: str) -> None:
         else:
             await conn.execute(sql)
 
-    await shard.transact(tx)
+    # Raw SQL on the store's own connection: no generated query back-dates a flow.
+    await shard._transact_on_connection(tx)
 
 
 async def test_list_by_workflow_name_returns_its_flows_with_summaries(

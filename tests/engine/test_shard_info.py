@@ -52,7 +52,8 @@ async def drop_steps_table(engine: Engine, shard_index: int) -> None:
     async def tx(conn: Any) -> None:
         await conn.execute("DROP TABLE dwarf_steps")
 
-    await rt.shard(shard_index).transact(tx)
+    # Raw SQL on the store's own connection: a test breaking the database on purpose.
+    await rt.shard(shard_index)._transact_on_connection(tx)
 
 
 @pytest.mark.sqlite_only

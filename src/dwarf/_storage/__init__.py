@@ -24,6 +24,7 @@ from dwarf._storage._gen.rows import (
     SelectClaimedStepsRow,
     SelectDueBandRow,
 )
+from dwarf._storage._gen.tx import Tx
 from dwarf._storage._open import open_store
 from dwarf._storage._records import (
     ClaimedStep,
@@ -55,6 +56,7 @@ __all__ = [
     "SelectDueBandRow",
     "StartedFlow",
     "Store",
+    "Tx",
     "memory_dsn",
     "open_store",
     "parse_dsn",

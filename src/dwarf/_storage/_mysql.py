@@ -14,6 +14,7 @@ from typing import Any
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import mysql as my
+from dwarf._storage._gen.tx import Tx
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, NewStep, StartedFlow
 from dwarf._storage._store import Store
@@ -78,7 +79,7 @@ class MysqlStore(Store):
             return StartedFlow(entry.step_id, entry.delay_ms) if entry else StartedFlow(0, 0)
 
         # Only the UPDATE can lose a lock race, and then it wrote nothing: a re-run is safe.
-        started = await self.autocommit(start_and_read)
+        started = await self._autocommit_on_connection(start_and_read)
         if started is None:
             # Not started: the portable transaction says why (404, 409) or wins a race.
             return await super().start_flow(flow_id, flow_token, hostname)
@@ -86,7 +87,7 @@ class MysqlStore(Store):
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         async def insert_and_complete(conn: Any) -> int:
-            successor_id = await self.insert_step(conn, successor)
+            successor_id = await self.insert_step(Tx(my, conn), successor)
             written = await my.complete_step_linked_and_touch(
                 conn,
                 changes=done.changes,
@@ -100,12 +101,12 @@ class MysqlStore(Store):
             return successor_id
 
         try:
-            return await self.transact(insert_and_complete)
+            return await self._transact_on_connection(insert_and_complete)
         except _NothingWritten:
             return 0
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
-        written = await self.autocommit(
+        written = await self._autocommit_on_connection(
             lambda conn: my.complete_step_and_flow(
                 conn,
                 changes=done.changes,

@@ -73,7 +73,7 @@ class PostgresqlStore(Store):
     # --- fast paths -----------------------------------------------------------------------
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        row = await self.autocommit(
+        row = await self._autocommit_on_connection(
             lambda conn: pg.create_flow_with_entry(
                 conn,
                 flow_token=new.token,
@@ -104,7 +104,7 @@ class PostgresqlStore(Store):
         return FlowIds(row.flow_id, row.step_id)
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
-        started = await self.autocommit(
+        started = await self._autocommit_on_connection(
             lambda conn: pg.start_created_flow(
                 conn, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
             )
@@ -115,7 +115,7 @@ class PostgresqlStore(Store):
         return StartedFlow(started.step_id, started.delay_ms)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
-        result = await self.autocommit(
+        result = await self._autocommit_on_connection(
             lambda conn: pg.advance_to_successor(
                 conn,
                 changes=done.changes,
@@ -144,7 +144,7 @@ class PostgresqlStore(Store):
         return 0
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
-        result = await self.autocommit(
+        result = await self._autocommit_on_connection(
             lambda conn: pg.finish_with_step(
                 conn,
                 changes=done.changes,

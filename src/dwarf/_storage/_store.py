@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 from dwarf._storage._dsn import Dsn, scrub
 from dwarf._storage._faults import is_contention, is_driver_error
 from dwarf._storage._gen.queries import Queries
+from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
     ClaimedStep,
     Completion,
@@ -89,24 +90,40 @@ class Store:
 
     # --- units of work ------------------------------------------------------------------
 
-    async def transact(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``fn(conn)`` in one transaction, re-running it whole on lock contention."""
-        return await self._retrying(self._once, fn)
+    async def transact(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``fn(db)`` in one transaction, re-running it whole on lock contention."""
+        return await self._retrying(self._once, self._bound(fn))
 
-    async def read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run read-only ``fn(conn)`` outside a transaction (connections are in autocommit).
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run read-only ``fn(db)`` outside a transaction (connections are in autocommit).
 
         A read needs no BEGIN/COMMIT round trips; a read that must see several rows as of one
         instant belongs in ``transact`` instead.
         """
-        return await self._retrying(self._bare, fn)
+        return await self._retrying(self._bare, self._bound(fn))
 
-    async def autocommit(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``fn(conn)`` with each statement committing on its own (no BEGIN/COMMIT).
+    async def autocommit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``fn(db)`` with each statement committing on its own (no BEGIN/COMMIT).
 
         For a write that is one statement, or statements that need not be atomic together.
         Re-run on lock contention like a transaction, so ``fn`` must be safe to repeat.
         """
+        return await self._retrying(self._bare, self._bound(fn))
+
+    def _bound(self, fn: Callable[[Tx], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
+        queries = self.q
+
+        def run(conn: Any) -> Awaitable[T]:
+            return fn(Tx(queries, conn))
+
+        return run
+
+    async def _transact_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``transact`` for a subclass's own dialect-typed statements on the raw connection."""
+        return await self._retrying(self._once, fn)
+
+    async def _autocommit_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``autocommit`` for a subclass's own dialect-typed statements on the raw connection."""
         return await self._retrying(self._bare, fn)
 
     async def close(self) -> None:
@@ -164,17 +181,15 @@ class Store:
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step on its own; with ``start`` it is also started."""
-        return await self.transact(lambda conn: self.insert_flow(conn, new, start=start))
+        return await self.transact(lambda db: self.insert_flow(db, new, start=start))
 
-    async def insert_flow(self, conn: Any, new: NewFlow, *, start: bool) -> FlowIds:
-        """Insert a new flow and its entry step inside the caller's transaction on ``conn``.
+    async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
+        """Insert a new flow and its entry step inside the caller's transaction on ``db``.
 
         The flow becomes its own thread and root (unless it joins a thread or has a parent);
         with ``start`` it is running and its entry step pending from the start.
         """
-        q = self.q
-        flow_id = await q.insert_flow(
-            conn,
+        flow_id = await db.insert_flow(
             flow_token=new.token,
             workflow_name=new.workflow_name,
             graph=new.graph,
@@ -195,8 +210,7 @@ class Store:
             time_budget_ms=new.time_budget_ms,
             delete_on_completion=1 if new.delete_on_completion else 0,
         )
-        step_id = await q.insert_step(
-            conn,
+        step_id = await db.insert_step(
             flow_id=flow_id,
             step_depth=new.caller_depth + 1,
             step_token=new.entry_token,
@@ -214,7 +228,7 @@ class Store:
             parked=0,
             delay_ms=new.delay_ms,
         )
-        await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=step_id)
+        await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
         return FlowIds(flow_id, step_id)
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
@@ -223,28 +237,26 @@ class Store:
         Raises ``NotFoundError`` for an unknown flow and ``ConflictError`` when it is not
         ``created``.
         """
-        q = self.q
 
-        async def tx(conn: Any) -> StartedFlow:
-            flow = await q.get_flow(conn, flow_id=flow_id, flow_token=flow_token)
+        async def tx(db: Tx) -> StartedFlow:
+            flow = await db.get_flow(flow_id=flow_id, flow_token=flow_token)
             if flow is None:
                 raise NotFoundError("flow not found")
             if flow.status != Status.CREATED:
                 raise ConflictError(f"flow is {flow.status}, not created")
-            await q.activate_flow_steps(conn, flow_id=flow_id)
-            if not await q.start_flow(conn, flow_id=flow_id, notify_hostname=hostname):
+            await db.activate_flow_steps(flow_id=flow_id)
+            if not await db.start_flow(flow_id=flow_id, notify_hostname=hostname):
                 raise ConflictError("flow is no longer created")
-            schedule = await q.get_step_schedule(conn, step_id=flow.step_id)
+            schedule = await db.get_step_schedule(step_id=flow.step_id)
             return StartedFlow(flow.step_id, schedule.delay_ms if schedule is not None else 0)
 
         return await self.transact(tx)
 
     # --- domain operations: steps -----------------------------------------------------------
 
-    async def insert_step(self, conn: Any, step: NewStep) -> int:
+    async def insert_step(self, db: Tx, step: NewStep) -> int:
         """Insert a pending successor step inside the caller's transaction; return its id."""
-        step_id: int = await self.q.insert_step(
-            conn,
+        step_id: int = await db.insert_step(
             flow_id=step.flow_id,
             step_depth=step.depth,
             step_token=step.token,
@@ -273,19 +285,16 @@ class Store:
         simply not read back; if a read fails, the claimed steps run again when their leases
         expire (as after a crash).
         """
-        q = self.q
 
-        async def claim(conn: Any) -> list[ClaimedStep]:
-            won = await q.claim_steps(
-                conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
+        async def claim(db: Tx) -> list[ClaimedStep]:
+            won = await db.claim_steps(
+                step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
             )
             if not won:
                 return []
-            rows = await q.select_claimed_steps(conn, step_ids=step_ids, lease_owner=owner)
+            rows = await db.select_claimed_steps(step_ids=step_ids, lease_owner=owner)
             # One read of the batch's flows instead of one per step.
-            flows = await q.list_flows_of_batch(
-                conn, flow_ids=sorted({row.flow_id for row in rows})
-            )
+            flows = await db.list_flows_of_batch(flow_ids=sorted({row.flow_id for row in rows}))
             by_id = {flow.flow_id: flow for flow in flows}
             return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
 
@@ -297,20 +306,18 @@ class Store:
         Returns the successor's id, or 0 when nothing was written: the lease was lost, or the
         flow is no longer live (the caller then settles the step from the flow's status).
         """
-        q = self.q
 
-        async def tx(conn: Any) -> int:
-            successor_id = await self.insert_step(conn, successor)
-            completed = await q.complete_step_linked(
-                conn,
+        async def tx(db: Tx) -> int:
+            successor_id = await self.insert_step(db, successor)
+            completed = await db.complete_step_linked(
                 step_id=done.step_id,
                 lease_seq=done.lease_seq,
                 changes=done.changes,
                 goto_next=done.goto_next,
                 successor_id=successor_id,
             )
-            if not completed or not await q.touch_flow(
-                conn, flow_id=successor.flow_id, step_id=successor_id
+            if not completed or not await db.touch_flow(
+                flow_id=successor.flow_id, step_id=successor_id
             ):
                 raise _NothingWritten
             return successor_id
@@ -325,18 +332,16 @@ class Store:
 
         Returns False when nothing was written (lease lost, or the flow no longer live).
         """
-        q = self.q
 
-        async def tx(conn: Any) -> bool:
-            completed = await q.complete_step(
-                conn,
+        async def tx(db: Tx) -> bool:
+            completed = await db.complete_step(
                 step_id=done.step_id,
                 lease_seq=done.lease_seq,
                 changes=done.changes,
                 goto_next=done.goto_next,
             )
-            if not completed or not await q.complete_flow(
-                conn, flow_id=flow_id, final_state=final_state
+            if not completed or not await db.complete_flow(
+                flow_id=flow_id, final_state=final_state
             ):
                 raise _NothingWritten
             return True

@@ -239,8 +239,8 @@ class Dispatcher:
 
     async def _poll_once(self) -> float:
         async def one(shard: Store) -> float:
-            await shard.transact(lambda conn: shard.q.recover_expired_leases(conn))
-            horizon = await shard.read(lambda conn: shard.q.poll_horizon(conn))
+            await shard.transact(lambda db: db.recover_expired_leases())
+            horizon = await shard.read(lambda db: db.poll_horizon())
             delay = MAX_POLL
             if horizon is None:
                 return delay
@@ -256,17 +256,13 @@ class Dispatcher:
 
 
 async def _scan(shard: Store, above: int, limit: int) -> list[SelectDueBandRow]:
-    return await shard.read(
-        lambda conn: shard.q.select_due_band(conn, above_priority=above, row_limit=limit)
-    )
+    return await shard.read(lambda db: db.select_due_band(above_priority=above, row_limit=limit))
 
 
 async def _hand_back(shard: Store, row: SelectClaimedStepsRow) -> None:
     """Return a claimed step to pending (fenced), so it runs again without waiting out its lease."""
     await shard.transact(
-        lambda conn: shard.q.reset_contended_step(
-            conn, step_id=row.step_id, lease_seq=row.lease_seq
-        )
+        lambda db: db.reset_contended_step(step_id=row.step_id, lease_seq=row.lease_seq)
     )
 
 

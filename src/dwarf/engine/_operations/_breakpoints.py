@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dwarf._storage import Tx
 from dwarf.engine._operations._inputs import get_flow, json_object
 from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
@@ -40,19 +41,17 @@ async def break_before(rt: Runtime, flow_key: str, task_name: str, enabled: bool
     if not isinstance(enabled, bool):
         raise BadRequestError("enabled must be a bool")
 
-    async def tx(conn: Any) -> None:
+    async def tx(db: Tx) -> None:
         # Write first: two edits of one flow's map must not lose each other's change.
-        await shard.q.lock_flow(conn, flow_id=key.id)
-        flow = await get_flow(shard, key, conn)
+        await db.lock_flow(flow_id=key.id)
+        flow = await get_flow(shard, key, db)
         current = loads(flow.breakpoints)
         breakpoints = dict(current) if isinstance(current, dict) else {}
         if enabled:
             breakpoints[task_name] = BREAK
         else:
             breakpoints.pop(task_name, None)
-        await shard.q.set_flow_breakpoints(
-            conn, flow_id=flow.flow_id, breakpoints=dumps(breakpoints)
-        )
+        await db.set_flow_breakpoints(flow_id=flow.flow_id, breakpoints=dumps(breakpoints))
 
     await shard.transact(tx)
 
@@ -62,19 +61,18 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
     shard, key = rt.parse(flow_key, "flow")
     changes = json_object(overrides, "overrides")
 
-    async def tx(conn: Any) -> int:
-        q = shard.q
-        flow = await get_flow(shard, key, conn)
+    async def tx(db: Tx) -> int:
+        flow = await get_flow(shard, key, db)
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not paused at a breakpoint")
         # Walk from the root down the paused subgraph callers to the step to release.
-        chain, leaf_flow, leaf = await find_interrupted_leaf(shard, conn, flow)
+        chain, leaf_flow, leaf = await find_interrupted_leaf(db, flow)
         if not leaf.breakpoint_hit or leaf.interrupt_done:
             raise ConflictError("the flow is paused by an interrupt, not a breakpoint: use resume")
         state = overlay(loads(leaf.state), changes, nulls_delete=False)
-        if not await q.resume_break_step(conn, state=dumps(state), step_id=leaf.step_id):
+        if not await db.resume_break_step(state=dumps(state), step_id=leaf.step_id):
             raise ConflictError("the paused step was released by another caller")
-        await release_chain(shard, conn, leaf_flow, chain)
+        await release_chain(db, leaf_flow, chain)
         released: int = leaf.step_id
         return released
 

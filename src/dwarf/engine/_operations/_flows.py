@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewFlow, Store
+from dwarf._storage import GetFlowRow, NewFlow, Store, Tx
 from dwarf.engine._operations._inputs import (
     MAX_TEXT,
     MAX_TIME_BUDGET,
@@ -120,13 +120,11 @@ async def insert_flow(
     if thread is None and opts.thread_key:
         thread_shard, key = rt.parse(opts.thread_key, "thread")
         latest = await thread_shard.read(
-            lambda conn: thread_shard.q.get_latest_thread_flow(
-                conn, thread_id=key.id, thread_token=key.token
-            )
+            lambda db: db.get_latest_thread_flow(thread_id=key.id, thread_token=key.token)
         )
         if latest is None:
             anchor = await thread_shard.read(
-                lambda conn: thread_shard.q.get_flow(conn, flow_id=key.id, flow_token=key.token)
+                lambda db: db.get_flow(flow_id=key.id, flow_token=key.token)
             )
             if anchor is None:
                 raise NotFoundError("thread not found")
@@ -186,26 +184,24 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     if len(reason) > MAX_TEXT:
         raise BadRequestError(f"reason must be at most {MAX_TEXT} characters")
 
-    async def tx(conn: Any) -> tuple[GetFlowRow, dict[str, Any]]:
-        flow = await get_flow(shard, key, conn)
+    async def tx(db: Tx) -> tuple[GetFlowRow, dict[str, Any]]:
+        flow = await get_flow(shard, key, db)
         _require_root(flow, "cancel")
         if Status(flow.status).is_terminal:
             raise ConflictError(f"flow is already {flow.status}")
         graph = rt.graph_of(flow)
-        for child_id in await _descendants(shard, conn, flow.flow_id):
-            await shard.q.cancel_flow_steps(conn, flow_id=child_id)
-            child = await shard.q.get_flow_by_id(conn, flow_id=child_id)
+        for child_id in await _descendants(db, flow.flow_id):
+            await db.cancel_flow_steps(flow_id=child_id)
+            child = await db.get_flow_by_id(flow_id=child_id)
             if child is not None and not Status(child.status).is_terminal:
-                child_final = await compute_final_state(
-                    shard, conn, child_id, rt.graph_of(child).reducers()
+                child_final = await compute_final_state(db, child_id, rt.graph_of(child).reducers())
+                await db.cancel_flow(
+                    flow_id=child_id, cancel_reason=reason, final_state=dumps(child_final)
                 )
-                await shard.q.cancel_flow(
-                    conn, flow_id=child_id, cancel_reason=reason, final_state=dumps(child_final)
-                )
-        await shard.q.cancel_flow_steps(conn, flow_id=flow.flow_id)
-        final = await compute_final_state(shard, conn, flow.flow_id, graph.reducers())
-        if not await shard.q.cancel_flow(
-            conn, flow_id=flow.flow_id, cancel_reason=reason, final_state=dumps(final)
+        await db.cancel_flow_steps(flow_id=flow.flow_id)
+        final = await compute_final_state(db, flow.flow_id, graph.reducers())
+        if not await db.cancel_flow(
+            flow_id=flow.flow_id, cancel_reason=reason, final_state=dumps(final)
         ):
             raise ConflictError("flow is already stopped")
         return flow, final
@@ -225,13 +221,13 @@ def _require_root(flow: GetFlowRow, operation: str) -> None:
         raise BadRequestError(f"cannot {operation} a subgraph flow: {operation} its root flow")
 
 
-async def _descendants(shard: Store, conn: Any, flow_id: int) -> list[int]:
+async def _descendants(db: Tx, flow_id: int) -> list[int]:
     """Ids of every subgraph flow below ``flow_id``, deepest first."""
     found: list[int] = []
     frontier = [flow_id]
     while frontier:
         parent = frontier.pop()
-        for child in await shard.q.list_child_flows(conn, surgraph_flow_id=parent):
+        for child in await db.list_child_flows(surgraph_flow_id=parent):
             found.append(child.flow_id)
             frontier.append(child.flow_id)
     return list(reversed(found))
@@ -242,18 +238,18 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
     shard, key = rt.parse(flow_key, "flow")
     data = json_object(resume_data, "resume_data")
 
-    async def tx(conn: Any) -> int:
-        flow = await get_flow(shard, key, conn)
+    async def tx(db: Tx) -> int:
+        flow = await get_flow(shard, key, db)
         _require_root(flow, "resume")
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not interrupted")
         # Walk from the root down the interrupted subgraph callers to the step to release.
-        chain, leaf_flow, leaf = await find_interrupted_leaf(shard, conn, flow)
+        chain, leaf_flow, leaf = await find_interrupted_leaf(db, flow)
         if not leaf.interrupt_done:
             raise ConflictError("the flow is paused at a breakpoint: use resume_break")
-        if not await shard.q.resume_leaf_step(conn, step_id=leaf.step_id, resume_data=dumps(data)):
+        if not await db.resume_leaf_step(step_id=leaf.step_id, resume_data=dumps(data)):
             raise ConflictError("the interrupted step was released by another caller")
-        await release_chain(shard, conn, leaf_flow, chain)
+        await release_chain(db, leaf_flow, chain)
         released: int = leaf.step_id
         return released
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dwarf._storage import GetFlowRow, ListStepsForCopyRow, Store
+from dwarf._storage import GetFlowRow, ListStepsForCopyRow, Tx
 from dwarf.engine._operations._inputs import json_object
 from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, new_token
@@ -50,12 +50,11 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
     changes = json_object(overrides, "overrides")
     token = new_token()
 
-    async def tx(conn: Any) -> tuple[int, int]:
-        q = shard.q
-        step = await q.get_step(conn, step_id=key.id, step_token=key.token)
+    async def tx(db: Tx) -> tuple[int, int]:
+        step = await db.get_step(step_id=key.id, step_token=key.token)
         if step is None:
             raise NotFoundError("step not found")
-        origin = await q.get_flow_by_id(conn, flow_id=step.flow_id)
+        origin = await db.get_flow_by_id(flow_id=step.flow_id)
         if origin is None:
             raise NotFoundError("step not found")
         if origin.surgraph_flow_id:
@@ -67,11 +66,9 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
                 f"flow is {origin.status}: only a completed, failed, cancelled or interrupted"
                 " flow can be forked"
             )
-        rows = {
-            row.step_id: row for row in await q.list_steps_for_copy(conn, flow_id=origin.flow_id)
-        }
+        rows = {row.step_id: row for row in await db.list_steps_for_copy(flow_id=origin.flow_id)}
         state = overlay(loads(step.state), changes, nulls_delete=True)
-        return await _clone(shard, conn, origin, rows, step.step_id, state, token)
+        return await _clone(db, origin, rows, step.step_id, state, token)
 
     flow_id, leaf = await shard.transact(tx)
     rt.doorbell(shard, leaf)
@@ -79,8 +76,7 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
 
 
 async def _clone(
-    shard: Store,
-    conn: Any,
+    db: Tx,
     origin: GetFlowRow,
     rows: dict[int, ListStepsForCopyRow],
     chosen: int,
@@ -88,7 +84,6 @@ async def _clone(
     token: str,
 ) -> tuple[int, int]:
     """Insert the fork and its steps; return ``(new flow id, new id of the chosen step)``."""
-    q = shard.q
     pruned = sweep(_nodes(rows, {}), chosen) | {chosen}
     kept = [row for step_id, row in sorted(rows.items()) if step_id not in pruned]
     for row in kept:
@@ -104,8 +99,7 @@ async def _clone(
     }
     # The chosen step stays in the graph being counted: its branch is the one re-running.
     nodes = _nodes({**{row.step_id: row for row in kept}, chosen: rows[chosen]}, status_of)
-    flow_id: int = await q.insert_flow(
-        conn,
+    flow_id: int = await db.insert_flow(
         flow_token=token,
         workflow_name=origin.workflow_name,
         graph=origin.graph,
@@ -126,22 +120,21 @@ async def _clone(
         time_budget_ms=origin.time_budget_ms,
         delete_on_completion=0,
     )
-    await q.adopt_flow_identity(conn, flow_id=flow_id, step_id=0)
+    await db.adopt_flow_identity(flow_id=flow_id, step_id=0)
     new_id: dict[int, int] = {}
     # Ascending ids: a step's predecessor and lineage spawn always precede it, so both are
     # already mapped when it is inserted; successors point forward and are linked afterwards.
     for step_id in sorted(set(rows) - (pruned - {chosen})):
         if step_id == chosen:
             new_id[step_id] = await _insert_chosen(
-                shard, conn, origin, rows[step_id], flow_id, state, new_id
+                db, origin, rows[step_id], flow_id, state, new_id
             )
             continue
         row = rows[step_id]
         arrivals = failures = 0
         if row.cohort_size > 0:
             arrivals, failures = count_branches(nodes, step_id, chosen)
-        new_id[step_id] = await q.insert_step_copy(
-            conn,
+        new_id[step_id] = await db.insert_step_copy(
             flow_id=flow_id,
             step_depth=row.step_depth,
             step_token=new_token(),
@@ -176,15 +169,14 @@ async def _clone(
     for row in kept:
         successor = new_id.get(row.successor_id, 0)
         if successor:
-            await q.set_step_successor(conn, step_id=new_id[row.step_id], successor_id=successor)
+            await db.set_step_successor(step_id=new_id[row.step_id], successor_id=successor)
     leaf = new_id[chosen]
-    await q.touch_flow(conn, flow_id=flow_id, step_id=leaf)
+    await db.touch_flow(flow_id=flow_id, step_id=leaf)
     return flow_id, leaf
 
 
 async def _insert_chosen(
-    shard: Store,
-    conn: Any,
+    db: Tx,
     origin: GetFlowRow,
     row: ListStepsForCopyRow,
     flow_id: int,
@@ -192,8 +184,7 @@ async def _insert_chosen(
     new_id: Mapping[int, int],
 ) -> int:
     """The chosen step, fresh: pending now, overlaid input, no output, counters or park slots."""
-    step_id: int = await shard.q.insert_step(
-        conn,
+    step_id: int = await db.insert_step(
         flow_id=flow_id,
         step_depth=row.step_depth,
         step_token=new_token(),

@@ -23,6 +23,7 @@ from dwarf._storage import (
     ListStepsOfFlowsRow,
     ListSubgraphLinksRow,
     Store,
+    Tx,
 )
 from dwarf.engine._operations._inputs import get_flow
 from dwarf.engine._runtime._keys import format_key
@@ -49,11 +50,11 @@ async def fingerprint(rt: Runtime, flow_key: str) -> tuple[str, Status]:
     """
     shard, key = rt.parse(flow_key, "flow")
 
-    async def read(conn: Any) -> tuple[str, FlowsProgressRow | None]:
-        flow = await get_flow(shard, key, conn)
-        tree = await _subgraph_links(shard, conn, flow.flow_id)
+    async def read(db: Tx) -> tuple[str, FlowsProgressRow | None]:
+        flow = await get_flow(shard, key, db)
+        tree = await _subgraph_links(db, flow.flow_id)
         ids = [flow.flow_id, *(link.flow_id for link in tree)]
-        progress: FlowsProgressRow | None = await shard.q.flows_progress(conn, flow_ids=ids)
+        progress: FlowsProgressRow | None = await db.flows_progress(flow_ids=ids)
         return flow.status, progress
 
     status, progress = await shard.read(read)
@@ -75,9 +76,9 @@ async def history(rt: Runtime, flow_key: str) -> list[FlowStep]:
     """
     shard, key = rt.parse(flow_key, "flow")
 
-    async def read(conn: Any) -> list[FlowStep]:
-        flow = await get_flow(shard, key, conn)
-        return await _tree_history(shard, conn, flow.flow_id)
+    async def read(db: Tx) -> list[FlowStep]:
+        flow = await get_flow(shard, key, db)
+        return await _tree_history(shard, db, flow.flow_id)
 
     return await shard.read(read)
 
@@ -87,15 +88,13 @@ async def history_mermaid(rt: Runtime, flow_key: str) -> str:
     return render_history_mermaid(await history(rt, flow_key))
 
 
-async def _subgraph_links(shard: Store, conn: Any, flow_id: int) -> list[ListSubgraphLinksRow]:
+async def _subgraph_links(db: Tx, flow_id: int) -> list[ListSubgraphLinksRow]:
     """Every subgraph flow below ``flow_id``, one query per level of nesting."""
     found: list[ListSubgraphLinksRow] = []
     seen = {flow_id}
     frontier = [flow_id]
     while frontier:
-        links: list[ListSubgraphLinksRow] = await shard.q.list_subgraph_links(
-            conn, surgraph_flow_ids=frontier
-        )
+        links: list[ListSubgraphLinksRow] = await db.list_subgraph_links(surgraph_flow_ids=frontier)
         fresh = [link for link in links if link.flow_id not in seen]
         seen.update(link.flow_id for link in fresh)
         found.extend(fresh)
@@ -103,13 +102,13 @@ async def _subgraph_links(shard: Store, conn: Any, flow_id: int) -> list[ListSub
     return found
 
 
-async def _tree_history(shard: Store, conn: Any, flow_id: int) -> list[FlowStep]:
+async def _tree_history(shard: Store, db: Tx, flow_id: int) -> list[FlowStep]:
     """The history of ``flow_id`` with every subgraph's history nested under its caller."""
-    links = await _subgraph_links(shard, conn, flow_id)
+    links = await _subgraph_links(db, flow_id)
     # Links arrive oldest first, so the newest child of a caller is the one left standing.
     child_of_caller = {link.surgraph_step_id: link for link in links}
-    rows: list[ListStepsOfFlowsRow] = await shard.q.list_steps_of_flows(
-        conn, flow_ids=[flow_id, *(link.flow_id for link in links)]
+    rows: list[ListStepsOfFlowsRow] = await db.list_steps_of_flows(
+        flow_ids=[flow_id, *(link.flow_id for link in links)]
     )
     steps_of_flow: dict[int, list[ListStepsOfFlowsRow]] = {}
     for row in rows:
@@ -162,8 +161,8 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
     """
     shard, key = rt.parse(step_key, "step")
 
-    async def read(conn: Any) -> FlowStep:
-        row: GetStepRow | None = await shard.q.get_step(conn, step_id=key.id, step_token=key.token)
+    async def read(db: Tx) -> FlowStep:
+        row: GetStepRow | None = await db.get_step(step_id=key.id, step_token=key.token)
         if row is None:
             raise NotFoundError("step not found")
         item = FlowStep(
@@ -183,14 +182,12 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
             started_at=row.started_at,
             updated_at=row.updated_at,
         )
-        nav = _Navigator(shard, conn)
-        child: GetFlowRow | None = await shard.q.get_child_flow_of_step(
-            conn, surgraph_step_id=row.step_id
-        )
+        nav = _Navigator(shard, db)
+        child: GetFlowRow | None = await db.get_child_flow_of_step(surgraph_step_id=row.step_id)
         if child is not None:
             item.subgraph = True
             item.sub_workflow_name = child.workflow_name
-            item.sub_history = await _tree_history(shard, conn, child.flow_id)
+            item.sub_history = await _tree_history(shard, db, child.flow_id)
         prev_id, next_id = await nav.neighbours(row, child)
         item.prev_key = await nav.key_of(prev_id)
         item.next_key = await nav.key_of(next_id)
@@ -212,18 +209,17 @@ class _Navigator:
     """Resolves DAG neighbours of a step, crossing subgraph boundaries, within one shard."""
 
     shard: Store
-    conn: Any
+    db: Tx
 
     async def neighbours(self, row: GetStepRow, child: GetFlowRow | None) -> tuple[int, int]:
         """(previous, next) step ids of ``row``; 0 where there is none."""
-        q = self.shard.q
         prev_id, next_id = row.predecessor_id, row.successor_id
         if prev_id == 0 or next_id == 0:
             # An entry or exit of a subgraph flow stitches to its caller's neighbours.
-            flow: GetFlowRow | None = await q.get_flow_by_id(self.conn, flow_id=row.flow_id)
+            flow: GetFlowRow | None = await self.db.get_flow_by_id(flow_id=row.flow_id)
             if flow is not None and flow.surgraph_step_id > 0:
-                caller: GetStepRow | None = await q.get_step_by_id(
-                    self.conn, step_id=flow.surgraph_step_id
+                caller: GetStepRow | None = await self.db.get_step_by_id(
+                    step_id=flow.surgraph_step_id
                 )
                 if caller is not None:
                     prev_id = prev_id or caller.predecessor_id
@@ -238,7 +234,7 @@ class _Navigator:
         """The key of step ``step_id`` ("" for 0 or a step that is gone)."""
         if step_id <= 0:
             return ""
-        row: GetStepRow | None = await self.shard.q.get_step_by_id(self.conn, step_id=step_id)
+        row: GetStepRow | None = await self.db.get_step_by_id(step_id=step_id)
         return format_key(self.shard.index, row.step_id, row.step_token) if row else ""
 
     async def _through_forward(self, step_id: int) -> int:
@@ -261,13 +257,11 @@ class _Navigator:
     async def _child_of(self, step_id: int) -> int:
         if step_id <= 0:
             return 0
-        child: GetFlowRow | None = await self.shard.q.get_child_flow_of_step(
-            self.conn, surgraph_step_id=step_id
-        )
+        child: GetFlowRow | None = await self.db.get_child_flow_of_step(surgraph_step_id=step_id)
         return child.flow_id if child is not None else 0
 
     async def _dag(self, flow_id: int) -> list[ListStepDAGRow]:
-        rows: list[ListStepDAGRow] = await self.shard.q.list_step_dag(self.conn, flow_id=flow_id)
+        rows: list[ListStepDAGRow] = await self.db.list_step_dag(flow_id=flow_id)
         return rows
 
     async def _entry_of(self, flow_id: int) -> int:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from dwarf._storage import GetFlowRow, ListFlowsRow, Store
+from dwarf._storage import GetFlowRow, ListFlowsRow, Store, Tx
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, NotFoundError
@@ -83,7 +83,7 @@ async def list_flows(rt: Runtime, query: Query) -> tuple[list[FlowSummary], str]
         before = cursor.get(shard.index, 0)
         if before == 1:
             return []  # exhausted on an earlier page
-        return await shard.read(lambda conn: filters.page(shard, conn, before))
+        return await shard.read(lambda db: filters.page(shard, db, before))
 
     pages = await on_each(targets, page_of)
     summaries: list[FlowSummary] = []
@@ -111,12 +111,11 @@ class _Filters:
     search: str
     row_limit: int
 
-    async def page(self, shard: Store, conn: Any, before_flow_id: int) -> list[ListFlowsRow]:
+    async def page(self, shard: Store, db: Tx, before_flow_id: int) -> list[ListFlowsRow]:
         """One shard's page: flows below ``before_flow_id`` (0 = from the newest)."""
         if self.search:
             # Only SearchFlows also matches the rendered key, which needs the shard's index.
-            return await shard.q.search_flows(
-                conn,
+            return await db.search_flows(
                 status=self.status,
                 workflow_name=self.workflow_name,
                 thread_id=self.thread_id,
@@ -130,8 +129,7 @@ class _Filters:
                 key_prefix=f"{shard.index}-",
                 row_limit=self.row_limit,
             )
-        return await shard.q.list_flows(
-            conn,
+        return await db.list_flows(
             status=self.status,
             workflow_name=self.workflow_name,
             thread_id=self.thread_id,
@@ -184,8 +182,8 @@ async def _resolve_thread(rt: Runtime, thread_key: str) -> tuple[Store, int]:
     """The shard and thread id of the thread ``thread_key`` names (any flow key in it works)."""
     shard, key = rt.parse(thread_key, "thread")
 
-    async def read(conn: Any) -> GetFlowRow | None:
-        flow: GetFlowRow | None = await shard.q.get_flow(conn, flow_id=key.id, flow_token=key.token)
+    async def read(db: Tx) -> GetFlowRow | None:
+        flow: GetFlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
         return flow
 
     flow = await shard.read(read)

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewFlow, Store
+from dwarf._storage import GetFlowRow, NewFlow, Store, Tx
 from dwarf.engine._operations._fork import fork as _fork
 from dwarf.engine._operations._inputs import MAX_TIME_BUDGET, flow_options, get_flow, json_object
 from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
@@ -62,29 +62,26 @@ async def restart(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | Non
     shard, key = rt.parse(flow_key, "flow")
     changes = json_object(overrides, "overrides")
 
-    async def tx(conn: Any) -> int:
-        q = shard.q
-        flow = await get_flow(shard, key, conn)
+    async def tx(db: Tx) -> int:
+        flow = await get_flow(shard, key, db)
         _root_only(flow, "restart")
         if flow.status not in _REWINDABLE:
             raise ConflictError(f"flow is {flow.status}: only a stopped flow can be restarted")
-        entries = [
-            s for s in await q.list_step_dag(conn, flow_id=flow.flow_id) if not s.predecessor_id
-        ]
+        entries = [s for s in await db.list_step_dag(flow_id=flow.flow_id) if not s.predecessor_id]
         if not entries:
             raise DwarfError("flow has no entry step")
-        entry = await q.get_step_by_id(conn, step_id=entries[0].step_id)
+        entry = await db.get_step_by_id(step_id=entries[0].step_id)
         if entry is None:
             raise DwarfError("flow has no entry step")
         state = overlay(loads(entry.state), changes, nulls_delete=True)
-        tree = await descendants(shard, conn, [flow.flow_id])
-        await drop_flows(shard, conn, [child.flow_id for child in tree])
-        await q.delete_steps_except(conn, flow_id=flow.flow_id, keep_step_id=entry.step_id)
-        if not await q.reset_step(conn, state=dumps(state), step_id=entry.step_id):
+        tree = await descendants(db, [flow.flow_id])
+        await drop_flows(db, [child.flow_id for child in tree])
+        await db.delete_steps_except(flow_id=flow.flow_id, keep_step_id=entry.step_id)
+        if not await db.reset_step(state=dumps(state), step_id=entry.step_id):
             raise ConflictError("the flow changed while restarting: try again")
-        if not await q.restart_flow(conn, flow_id=flow.flow_id):
+        if not await db.restart_flow(flow_id=flow.flow_id):
             raise ConflictError("the flow changed while restarting: try again")
-        await q.touch_flow(conn, flow_id=flow.flow_id, step_id=entry.step_id)
+        await db.touch_flow(flow_id=flow.flow_id, step_id=entry.step_id)
         return entry.step_id
 
     entry_id = await shard.transact(tx)
@@ -102,10 +99,9 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
     shard, key = rt.parse(step_key, "step")
     changes = json_object(overrides, "overrides")
 
-    async def tx(conn: Any) -> tuple[list[GetFlowRow], int]:
-        q = shard.q
-        step = await q.get_step(conn, step_id=key.id, step_token=key.token)
-        flow = await q.get_flow_by_id(conn, flow_id=step.flow_id) if step else None
+    async def tx(db: Tx) -> tuple[list[GetFlowRow], int]:
+        step = await db.get_step(step_id=key.id, step_token=key.token)
+        flow = await db.get_flow_by_id(flow_id=step.flow_id) if step else None
         if step is None or flow is None:
             raise NotFoundError("step not found")
         if step.status not in _REWINDABLE:
@@ -115,7 +111,7 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
         levels: list[tuple[GetFlowRow, int]] = [(flow, step.step_id)]
         while levels[-1][0].surgraph_flow_id:
             below = levels[-1][0]
-            parent = await q.get_flow_by_id(conn, flow_id=below.surgraph_flow_id)
+            parent = await db.get_flow_by_id(flow_id=below.surgraph_flow_id)
             if parent is None:
                 break
             levels.append((parent, below.surgraph_step_id))
@@ -124,20 +120,20 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
                 raise ConflictError("flow is cancelled: restart it (or fork it) instead")
         for depth, (level_flow, rewind_to) in enumerate(levels):
             chain_child = levels[depth - 1][0].flow_id if depth else 0
-            await _rewind_level(shard, conn, level_flow, rewind_to, chain_child)
+            await _rewind_level(db, level_flow, rewind_to, chain_child)
         state = overlay(loads(step.state), changes, nulls_delete=True)
-        if not await q.reset_step(conn, state=dumps(state), step_id=step.step_id):
+        if not await db.reset_step(state=dumps(state), step_id=step.step_id):
             raise ConflictError("the step changed while restarting: try again")
         for _, caller in levels[1:]:
-            if not await q.rearm_caller_step(conn, step_id=caller):
+            if not await db.rearm_caller_step(step_id=caller):
                 raise ConflictError("a subgraph caller changed while restarting: try again")
-            await q.clear_step_error(conn, step_id=caller)
+            await db.clear_step_error(step_id=caller)
         for level_flow, rewind_to in levels:
             if level_flow.status == Status.INTERRUPTED:
-                await q.resume_flow(conn, flow_id=level_flow.flow_id)
+                await db.resume_flow(flow_id=level_flow.flow_id)
             elif level_flow.status != Status.RUNNING:
-                await q.revive_flow(conn, flow_id=level_flow.flow_id)
-            await q.touch_flow(conn, flow_id=level_flow.flow_id, step_id=rewind_to)
+                await db.revive_flow(flow_id=level_flow.flow_id)
+            await db.touch_flow(flow_id=level_flow.flow_id, step_id=rewind_to)
         return [level_flow for level_flow, _ in levels], step.step_id
 
     flows, step_id = await shard.transact(tx)
@@ -146,16 +142,13 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
     rt.doorbell(shard, step_id)
 
 
-async def _rewind_level(
-    shard: Store, conn: Any, flow: GetFlowRow, rewind_to: int, chain_child: int
-) -> None:
+async def _rewind_level(db: Tx, flow: GetFlowRow, rewind_to: int, chain_child: int) -> None:
     """Discard what ``rewind_to`` caused in ``flow`` and recount its enclosing cohorts.
 
     Subgraph flows launched by the discarded steps, or by ``rewind_to`` itself, are dropped,
     except ``chain_child``: the child the rewind continues in.
     """
-    q = shard.q
-    dag = {row.step_id: row for row in await q.list_step_dag(conn, flow_id=flow.flow_id)}
+    dag = {row.step_id: row for row in await db.list_step_dag(flow_id=flow.flow_id)}
     nodes = {
         step_id: Node(row.step_id, row.predecessor_id, row.successor_id, row.lineage_id, row.status)
         for step_id, row in dag.items()
@@ -165,21 +158,20 @@ async def _rewind_level(
     callers = swept | {rewind_to}
     children = [
         child.flow_id
-        for child in await q.list_child_flows_of(conn, flow_ids=[flow.flow_id])
+        for child in await db.list_child_flows_of(flow_ids=[flow.flow_id])
         if child.surgraph_step_id in callers and child.flow_id != chain_child
     ]
-    tree = children + [d.flow_id for d in await descendants(shard, conn, children)]
-    await drop_flows(shard, conn, tree)
+    tree = children + [d.flow_id for d in await descendants(db, children)]
+    await drop_flows(db, tree)
     for ids in chunks(sorted(swept)):
-        await q.delete_steps(conn, step_ids=ids)
+        await db.delete_steps(step_ids=ids)
     for node in kept.values():
         if node.successor_id in swept:
-            await q.set_step_successor(conn, step_id=node.step_id, successor_id=0)
+            await db.set_step_successor(step_id=node.step_id, successor_id=0)
     for spawn in lineage_chain(kept, rewind_to):
         arrivals, failures = count_branches(kept, spawn, rewind_to)
         counters = dag[spawn]
-        await q.add_cohort_arrivals(
-            conn,
+        await db.add_cohort_arrivals(
             step_id=spawn,
             arrivals=arrivals - counters.cohort_arrivals,
             failures=failures - counters.cohort_failures,
@@ -210,7 +202,7 @@ async def continue_thread(
     shard, key = rt.parse(thread_key, "thread")
     additional = json_object(additional_state, "additional_state")
     opts = flow_options(options)
-    latest = await shard.read(lambda conn: _latest_turn(shard, conn, key.id, key.token))
+    latest = await shard.read(lambda db: _latest_turn(db, key.id, key.token))
     _root_only(latest, "continue")
     if latest.status != Status.COMPLETED:
         raise ConflictError(
@@ -257,36 +249,34 @@ async def continue_thread(
         thread=(latest.thread_id, latest.thread_token),
     )
 
-    async def tx(conn: Any) -> int:
-        q = shard.q
+    async def tx(db: Tx) -> int:
         # Write first: concurrent continues queue on the latest turn's row lock, and each
         # re-reads the thread afterwards, so exactly one sees this turn as the latest.
-        await q.lock_flow(conn, flow_id=latest.flow_id)
-        current = await q.get_latest_thread_flow(
-            conn, thread_id=latest.thread_id, thread_token=latest.thread_token
+        await db.lock_flow(flow_id=latest.flow_id)
+        current = await db.get_latest_thread_flow(
+            thread_id=latest.thread_id, thread_token=latest.thread_token
         )
         if current is None:
             raise NotFoundError("thread not found")
         if current.flow_id != latest.flow_id or current.status != Status.COMPLETED:
             raise ConflictError("the thread was continued concurrently: only one turn may follow")
-        return (await shard.insert_flow(conn, new, start=False)).flow_id
+        return (await shard.insert_flow(db, new, start=False)).flow_id
 
     flow_id = await shard.transact(tx)
     return format_key(shard.index, flow_id, token)
 
 
-async def _latest_turn(shard: Store, conn: Any, key_id: int, key_token: str) -> GetFlowRow:
+async def _latest_turn(db: Tx, key_id: int, key_token: str) -> GetFlowRow:
     """The thread's newest flow, from a thread key or any flow key of the thread."""
-    q = shard.q
-    latest: GetFlowRow | None = await q.get_latest_thread_flow(
-        conn, thread_id=key_id, thread_token=key_token
+    latest: GetFlowRow | None = await db.get_latest_thread_flow(
+        thread_id=key_id, thread_token=key_token
     )
     if latest is not None:
         return latest
-    member: GetFlowRow | None = await q.get_flow(conn, flow_id=key_id, flow_token=key_token)
+    member: GetFlowRow | None = await db.get_flow(flow_id=key_id, flow_token=key_token)
     if member is not None:
-        latest = await q.get_latest_thread_flow(
-            conn, thread_id=member.thread_id, thread_token=member.thread_token
+        latest = await db.get_latest_thread_flow(
+            thread_id=member.thread_id, thread_token=member.thread_token
         )
     if latest is None:
         raise NotFoundError("thread not found")
@@ -300,18 +290,17 @@ async def delete(rt: Runtime, flow_key: str) -> None:
     """Delete a flow that is not running, with its steps and its subgraph flows."""
     shard, key = rt.parse(flow_key, "flow")
 
-    async def tx(conn: Any) -> None:
-        q = shard.q
-        flow = await get_flow(shard, key, conn)
+    async def tx(db: Tx) -> None:
+        flow = await get_flow(shard, key, db)
         _root_only(flow, "delete")
         if flow.status == Status.RUNNING:
             raise ConflictError("flow is running: cancel it first")
-        tree = await descendants(shard, conn, [flow.flow_id])
+        tree = await descendants(db, [flow.flow_id])
         if any(child.status == Status.RUNNING for child in tree):
             raise ConflictError("a subgraph of the flow is running: cancel the flow first")
-        await drop_flows(shard, conn, [child.flow_id for child in tree])
-        await q.delete_flow_steps(conn, flow_id=flow.flow_id)
-        if not await q.delete_flow(conn, flow_id=flow.flow_id):
+        await drop_flows(db, [child.flow_id for child in tree])
+        await db.delete_flow_steps(flow_id=flow.flow_id)
+        if not await db.delete_flow(flow_id=flow.flow_id):
             raise ConflictError("flow is running: cancel it first")
 
     await shard.transact(tx)
@@ -367,8 +356,7 @@ async def _purge_shard(
     shard: Store, status: str, workflow_name: str, older_ms: int, limit: int
 ) -> int:
     candidates = await shard.read(
-        lambda conn: shard.q.select_purge_candidates(
-            conn,
+        lambda db: db.select_purge_candidates(
             status=status,
             workflow_name=workflow_name,
             older_than_ms=older_ms,
@@ -378,18 +366,17 @@ async def _purge_shard(
     if not candidates:
         return 0
 
-    async def tx(conn: Any) -> int:
-        q = shard.q
+    async def tx(db: Tx) -> int:
         roots = [row.flow_id for row in candidates]
-        tree = await descendants(shard, conn, roots)
+        tree = await descendants(db, roots)
         blocked = {child.root_id for child in tree if child.status == Status.RUNNING}
         keep = [root for root in roots if root not in blocked]
-        await drop_flows(shard, conn, [c.flow_id for c in tree if c.root_id not in blocked])
+        await drop_flows(db, [c.flow_id for c in tree if c.root_id not in blocked])
         deleted = 0
         for ids in chunks(keep):
             # Both statements skip a flow that became running since it was selected.
-            await q.delete_steps_of_flows(conn, flow_ids=ids)
-            deleted += await q.delete_flows(conn, flow_ids=ids)
+            await db.delete_steps_of_flows(flow_ids=ids)
+            deleted += await db.delete_flows(flow_ids=ids)
         return deleted
 
     deleted: int = await shard.transact(tx)

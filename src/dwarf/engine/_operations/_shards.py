@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
-from dwarf._storage import Store
+from dwarf._storage import Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._types import ShardSummary
 
@@ -29,13 +28,13 @@ async def shard_info(rt: Runtime) -> list[ShardSummary]:
 async def _probe(shard: Store) -> ShardSummary:
     latency_ms = 0.0
 
-    async def read(conn: Any) -> tuple[int, int]:
+    async def read(db: Tx) -> tuple[int, int]:
         nonlocal latency_ms
         started = time.perf_counter()
-        await shard.q.ping(conn)
+        await db.ping()
         latency_ms = (time.perf_counter() - started) * 1000.0
-        steps: int | None = await shard.q.count_steps(conn)
-        flows: int | None = await shard.q.count_flows(conn)
+        steps: int | None = await db.count_steps()
+        flows: int | None = await db.count_flows()
         return steps or 0, flows or 0
 
     try:

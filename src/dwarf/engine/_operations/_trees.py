@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from dwarf._storage import Store
+from dwarf._storage import Tx
 
 __all__ = ["CHUNK", "Descendant", "chunks", "descendants", "drop_flows"]
 
@@ -36,7 +35,7 @@ def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
-async def descendants(shard: Store, conn: Any, roots: Iterable[int]) -> list[Descendant]:
+async def descendants(db: Tx, roots: Iterable[int]) -> list[Descendant]:
     """Every subgraph flow below ``roots`` (any depth, any status), parents before children."""
     root_of = {flow_id: flow_id for flow_id in roots}
     found: list[Descendant] = []
@@ -44,7 +43,7 @@ async def descendants(shard: Store, conn: Any, roots: Iterable[int]) -> list[Des
     while level:
         next_level: list[int] = []
         for ids in chunks(level):
-            for child in await shard.q.list_child_flows_of(conn, flow_ids=ids):
+            for child in await db.list_child_flows_of(flow_ids=ids):
                 if child.flow_id in root_of:
                     continue  # a malformed link must not loop forever
                 root = root_of[child.surgraph_flow_id]
@@ -55,9 +54,9 @@ async def descendants(shard: Store, conn: Any, roots: Iterable[int]) -> list[Des
     return found
 
 
-async def drop_flows(shard: Store, conn: Any, flow_ids: Sequence[int]) -> None:
+async def drop_flows(db: Tx, flow_ids: Sequence[int]) -> None:
     """Delete the flows and all their steps, whatever their status (steps first)."""
     for ids in chunks(flow_ids):
-        await shard.q.drop_steps_of_flows(conn, flow_ids=ids)
+        await db.drop_steps_of_flows(flow_ids=ids)
     for ids in chunks(flow_ids):
-        await shard.q.drop_flows(conn, flow_ids=ids)
+        await db.drop_flows(flow_ids=ids)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
+from dwarf._storage import Tx
 from dwarf.engine._operations._inputs import get_flow
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
@@ -29,8 +29,8 @@ async def snapshot(rt: Runtime, flow_key: str) -> FlowOutcome:
     """The flow's current outcome (404 if unknown)."""
     shard, key = rt.parse(flow_key, "flow")
 
-    async def read(conn: Any) -> FlowOutcome:
-        return await outcome_in_tx(shard, conn, await get_flow(shard, key, conn))
+    async def read(db: Tx) -> FlowOutcome:
+        return await outcome_in_tx(shard, db, await get_flow(shard, key, db))
 
     return await shard.read(read)
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dwarf._storage import Store
+from dwarf._storage import Store, Tx
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import for_each_bindings
 from dwarf.engine._step._successors import SuccessorInserter
@@ -65,19 +65,18 @@ class Arrival:
 
 
 async def arrive(
-    ctx: StepContext, conn: Any, spawn: int, fan_ins: list[str], inserter: SuccessorInserter
+    ctx: StepContext, db: Tx, spawn: int, fan_ins: list[str], inserter: SuccessorInserter
 ) -> Arrival:
     """Count the claimed step's arrival at its cohort's fan-in; fire it if the cohort is done."""
     store, row, graph = ctx.store, ctx.row, ctx.graph
-    q = store.q
     if spawn == 0:
         raise CohortError(f"task {row.task_name!r} reached fan-in {fan_ins[0]!r} outside a fan-out")
-    await q.add_cohort_arrivals(conn, step_id=spawn, arrivals=len(fan_ins), failures=0)
-    cohort = await q.get_cohort(conn, step_id=spawn)
+    await db.add_cohort_arrivals(step_id=spawn, arrivals=len(fan_ins), failures=0)
+    cohort = await db.get_cohort(step_id=spawn)
     if cohort is None or cohort.cohort_size <= 0 or cohort.cohort_arrivals < cohort.cohort_size:
         return Arrival()
     if cohort.cohort_failures:
-        error = await q.first_failed_step_error(conn, flow_id=ctx.flow.flow_id)
+        error = await db.first_failed_step_error(flow_id=ctx.flow.flow_id)
         return Arrival(
             failed_lineage=cohort.lineage_id,
             failed_spawn=cohort.task_name,
@@ -87,23 +86,23 @@ async def arrive(
     reducers = graph.reducers()
     base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)
     try:
-        merged = fold_changes(base, await _cohort_deltas(store, conn, spawn), reducers)
+        merged = fold_changes(base, await _cohort_deltas(store, db, spawn), reducers)
     except (TypeError, ValueError) as exc:
         raise CohortError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
     for key_name in for_each_bindings(graph, cohort.task_name):
         merged.pop(key_name, None)
-    depth = (await q.max_cohort_depth(conn, lineage_id=spawn) or row.step_depth) + 1
+    depth = (await db.max_cohort_depth(lineage_id=spawn) or row.step_depth) + 1
     # The fan-in continues the spawn's own branch (if the spawn sat in an outer cohort).
-    ordinal = await q.get_step_ordinal(conn, step_id=spawn) or 0
+    ordinal = await db.get_step_ordinal(step_id=spawn) or 0
     step_id = await inserter.insert(fan_in, merged, cohort.lineage_id, ordinal, depth=depth)
     feeders = [edge.from_ for edge in graph.transitions() if graph.resolve(edge.to) == fan_in]
-    await q.set_cohort_exit_successors(
-        conn, lineage_id=spawn, successor_id=step_id, task_names=sorted(set(feeders))
+    await db.set_cohort_exit_successors(
+        lineage_id=spawn, successor_id=step_id, task_names=sorted(set(feeders))
     )
     return Arrival(fired=step_id)
 
 
-async def _cohort_deltas(store: Store, conn: Any, spawn: int) -> list[dict[str, Any]]:
+async def _cohort_deltas(store: Store, db: Tx, spawn: int) -> list[dict[str, Any]]:
     """Every completed member's delta in branch input order, nested cohorts inlined.
 
     A member that spawned an inner cohort is followed by that cohort's deltas (recursively), so
@@ -111,15 +110,15 @@ async def _cohort_deltas(store: Store, conn: Any, spawn: int) -> list[dict[str, 
     carries it in its input state. Order: ordinal, then step id (never completion order).
     """
     deltas: list[dict[str, Any]] = []
-    for member in await store.q.list_cohort_members(conn, lineage_id=spawn):
+    for member in await db.list_cohort_members(lineage_id=spawn):
         deltas.append(loads(member.changes))
         if member.cohort_size > 0:
-            deltas.extend(await _cohort_deltas(store, conn, member.step_id))
+            deltas.extend(await _cohort_deltas(store, db, member.step_id))
     return deltas
 
 
 async def count_failure(
-    store: Store, conn: Any, flow_id: int, lineage: int, error: str, spawns: list[str]
+    db: Tx, flow_id: int, lineage: int, error: str, spawns: list[str]
 ) -> str | None:
     """Count a failure arriving at cohort ``lineage``, and up through every cohort it completes.
 
@@ -128,15 +127,14 @@ async def count_failure(
     its first failed step's error. ``spawns`` collects the tasks of the cohorts that completed
     failed (their forEach bindings leave the final state).
     """
-    q = store.q
     while lineage != 0:
-        await q.add_cohort_arrivals(conn, step_id=lineage, arrivals=1, failures=1)
-        cohort = await q.get_cohort(conn, step_id=lineage)
+        await db.add_cohort_arrivals(step_id=lineage, arrivals=1, failures=1)
+        cohort = await db.get_cohort(step_id=lineage)
         if cohort is None or cohort.cohort_arrivals < cohort.cohort_size:
             return None
         spawns.append(cohort.task_name)
         lineage = cohort.lineage_id
-        error = await q.first_failed_step_error(conn, flow_id=flow_id) or "cohort failed"
+        error = await db.first_failed_step_error(flow_id=flow_id) or "cohort failed"
     return error
 
 

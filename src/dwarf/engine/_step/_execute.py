@@ -14,12 +14,12 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
+from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.engine._step._outcomes import stop_outcome
-from dwarf.engine._step._routing import RoutingError, route
+from dwarf.engine._step._routing import Route, RoutingError, route
 from dwarf.engine._step._settle import fail_step
 from dwarf.engine._step._subgraph import load_child_graph, propagate_pause, spawn_child
 from dwarf.engine._step._transition import Advance, advance
@@ -55,11 +55,10 @@ async def process_step(
     """
     if flow is None:
         return
-    q = shard.q
     if Status(flow.status).is_terminal:
         await shard.transact(
-            lambda conn: q.set_step_status_from_flow(
-                conn, step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status
+            lambda db: db.set_step_status_from_flow(
+                step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status
             )
         )
         return
@@ -92,15 +91,14 @@ def _breakpoint_applies(step: StepContext) -> bool:
 
 
 async def _pause_at_breakpoint(step: StepContext) -> None:
-    q = step.store.q
 
-    async def tx(conn: Any) -> list[GetFlowRow] | None:
-        if not await q.breakpoint_leaf_step(
-            conn, step_id=step.row.step_id, lease_seq=step.row.lease_seq
+    async def tx(db: Tx) -> list[GetFlowRow] | None:
+        if not await db.breakpoint_leaf_step(
+            step_id=step.row.step_id, lease_seq=step.row.lease_seq
         ):
             return None
-        await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return await propagate_pause(step.store, conn, step.flow, None)
+        await db.interrupt_flow(flow_id=step.flow.flow_id)
+        return await propagate_pause(db, step.flow, None)
 
     ancestors = await step.store.transact(tx)
     if ancestors is not None:
@@ -198,8 +196,8 @@ async def _on_error(step: StepContext, error: BaseException) -> None:
         # at once and hot-loop on a downstream that keeps refusing.
         delay_ms = int(_BOUNCE_DELAY.total_seconds() * 1000)
         await step.store.transact(
-            lambda conn: step.store.q.defer_step(
-                conn, step_id=row.step_id, lease_seq=row.lease_seq, delay_ms=delay_ms
+            lambda db: db.defer_step(
+                step_id=row.step_id, lease_seq=row.lease_seq, delay_ms=delay_ms
             )
         )
         rt.wake_in(_BOUNCE_DELAY)
@@ -219,7 +217,7 @@ async def _advance(
     step: StepContext,
     changes: dict[str, Any],
     successor_state: dict[str, Any],
-    routed: Any,
+    routed: Route,
     sleep: timedelta | None,
     goto: str,
 ) -> None:
@@ -231,11 +229,10 @@ async def _advance(
 
 
 async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -> None:
-    row, q = step.row, step.store.q
+    row, _q = step.row, step.store.q
     delay_ms = int(delay.total_seconds() * 1000)
     done = await step.store.transact(
-        lambda conn: q.retry_step(
-            conn,
+        lambda db: db.retry_step(
             step_id=row.step_id,
             lease_seq=row.lease_seq,
             changes=dumps(changes),
@@ -251,11 +248,10 @@ async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -
 
 
 async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[str, Any]) -> None:
-    row, q = step.row, step.store.q
+    row, _q = step.row, step.store.q
 
-    async def tx(conn: Any) -> list[GetFlowRow] | None:
-        written = await q.interrupt_leaf_step(
-            conn,
+    async def tx(db: Tx) -> list[GetFlowRow] | None:
+        written = await db.interrupt_leaf_step(
             step_id=row.step_id,
             lease_seq=row.lease_seq,
             changes=dumps(changes),
@@ -263,8 +259,8 @@ async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[s
         )
         if not written:
             return None
-        await q.interrupt_flow(conn, flow_id=step.flow.flow_id)
-        return await propagate_pause(step.store, conn, step.flow, payload)
+        await db.interrupt_flow(flow_id=step.flow.flow_id)
+        return await propagate_pause(db, step.flow, payload)
 
     ancestors = await step.store.transact(tx)
     if ancestors is not None:
@@ -292,17 +288,16 @@ async def _call_subgraph(
             f"cannot start subgraph {workflow_name!r}: {exc}",
         )
         return
-    q = step.store.q
 
-    async def tx(conn: Any) -> int:
-        parked = await q.park_step_for_subgraph(
-            conn, step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps(changes)
+    async def tx(db: Tx) -> int:
+        parked = await db.park_step_for_subgraph(
+            step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps(changes)
         )
         if not parked:
             return 0
         return await spawn_child(
             step.store,
-            conn,
+            db,
             step.flow,
             row.step_id,
             row.step_depth,

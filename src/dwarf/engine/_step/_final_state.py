@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dwarf._storage import Store
+from dwarf._storage import Tx
 from dwarf.workflow import Graph, Reducer, Status, fold_changes, strip_tombstones
 from dwarf.workflow._json import dumps, loads
 
@@ -32,10 +32,10 @@ def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
 
 
 async def compute_final_state(
-    shard: Store, conn: Any, flow_id: int, reducers: Mapping[str, Reducer]
+    db: Tx, flow_id: int, reducers: Mapping[str, Reducer]
 ) -> dict[str, Any]:
     """The flow's final state from its tail steps (call inside the terminal transaction)."""
-    tails = await shard.q.select_tail_steps(conn, flow_id=flow_id)
+    tails = await db.select_tail_steps(flow_id=flow_id)
     if not tails:
         return {}
     chosen = [tail for tail in tails if tail.status == Status.COMPLETED] or list(tails)
@@ -71,8 +71,7 @@ def _fold_tails(
 
 
 async def fail_flow_in_tx(
-    shard: Store,
-    conn: Any,
+    db: Tx,
     flow_id: int,
     error: str,
     reducers: Mapping[str, Reducer],
@@ -83,10 +82,10 @@ async def fail_flow_in_tx(
     ``strip`` names fields to drop from the final state: the per-branch forEach bindings of
     the failed cohorts, which are bookkeeping, not results.
     """
-    final = await compute_final_state(shard, conn, flow_id, reducers)
+    final = await compute_final_state(db, flow_id, reducers)
     for name in strip:
         final.pop(name, None)
-    changed = await shard.q.fail_flow(conn, flow_id=flow_id, error=error, final_state=dumps(final))
+    changed = await db.fail_flow(flow_id=flow_id, error=error, final_state=dumps(final))
     return changed > 0, final
 
 

@@ -7,9 +7,7 @@ a created or running flow reports an empty state (there is no consistent view mi
 
 from __future__ import annotations
 
-from typing import Any
-
-from dwarf._storage import GetFlowRow, Store
+from dwarf._storage import GetFlowRow, Store, Tx
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.errors import NotFoundError
@@ -19,7 +17,7 @@ from dwarf.workflow._json import loads
 __all__ = ["outcome_in_tx", "stop_outcome"]
 
 
-async def outcome_in_tx(shard: Store, conn: Any, flow: GetFlowRow) -> FlowOutcome:
+async def outcome_in_tx(shard: Store, db: Tx, flow: GetFlowRow) -> FlowOutcome:
     """The outcome of ``flow`` as of this transaction."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
     status = Status(flow.status)
@@ -34,7 +32,7 @@ async def outcome_in_tx(shard: Store, conn: Any, flow: GetFlowRow) -> FlowOutcom
     if status is Status.INTERRUPTED:
         # The flow's own earliest interrupted step: the one the next resume releases (for a
         # paused subgraph, the caller step, which carries the leaf's payload).
-        interrupted = await shard.q.get_interrupted_steps(conn, flow_id=flow.flow_id)
+        interrupted = await db.get_interrupted_steps(flow_id=flow.flow_id)
         if interrupted:
             leaf = interrupted[0]
             payload = loads(leaf.interrupt_payload)
@@ -50,10 +48,10 @@ async def outcome_in_tx(shard: Store, conn: Any, flow: GetFlowRow) -> FlowOutcom
 async def stop_outcome(shard: Store, flow_id: int) -> FlowOutcome:
     """Read the current outcome of flow ``flow_id`` (for stop callbacks)."""
 
-    async def read(conn: Any) -> FlowOutcome:
-        flow = await shard.q.get_flow_by_id(conn, flow_id=flow_id)
+    async def read(db: Tx) -> FlowOutcome:
+        flow = await db.get_flow_by_id(flow_id=flow_id)
         if flow is None:
             raise NotFoundError("flow not found")
-        return await outcome_in_tx(shard, conn, flow)
+        return await outcome_in_tx(shard, db, flow)
 
     return await shard.read(read)

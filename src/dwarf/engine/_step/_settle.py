@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dwarf._storage import Tx
 from dwarf.engine._step._cohort import count_failure
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import fail_flow_in_tx, for_each_bindings
@@ -40,7 +41,7 @@ class FlowFailure:
 
 
 async def fail_upward(
-    ctx: StepContext, conn: Any, lineage: int, error: str, failed_spawns: list[str]
+    ctx: StepContext, db: Tx, lineage: int, error: str, failed_spawns: list[str]
 ) -> FlowFailure | None:
     """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
 
@@ -50,18 +51,16 @@ async def fail_upward(
     known to have failed). A failed subgraph child revives its caller, whose ``subgraph()``
     raises ``SubgraphFailedError``.
     """
-    store, flow, graph = ctx.store, ctx.flow, ctx.graph
+    flow, graph = ctx.flow, ctx.graph
     spawns = list(failed_spawns)
-    reached = await count_failure(store, conn, flow.flow_id, lineage, error, spawns)
+    reached = await count_failure(db, flow.flow_id, lineage, error, spawns)
     if reached is None:
         return None
     strip = [name for task in spawns for name in for_each_bindings(graph, task)]
-    changed, final = await fail_flow_in_tx(
-        store, conn, flow.flow_id, reached, graph.reducers(), strip
-    )
+    changed, final = await fail_flow_in_tx(db, flow.flow_id, reached, graph.reducers(), strip)
     if not changed:
         return None
-    revived = await revive_caller(store, conn, flow, final, reached)
+    revived = await revive_caller(db, flow, final, reached)
     return FlowFailure(final, reached, revived)
 
 
@@ -72,13 +71,11 @@ async def fail_step(ctx: StepContext, error: str) -> None:
         error = error[: MAX_ERROR - 1] + "…"
     store, row = ctx.store, ctx.row
 
-    async def tx(conn: Any) -> FlowFailure | None:
-        failed = await store.q.fail_step(
-            conn, error=error, step_id=row.step_id, lease_seq=row.lease_seq
-        )
+    async def tx(db: Tx) -> FlowFailure | None:
+        failed = await db.fail_step(error=error, step_id=row.step_id, lease_seq=row.lease_seq)
         if not failed:
             return None
-        return await fail_upward(ctx, conn, row.lineage_id, error, [])
+        return await fail_upward(ctx, db, row.lineage_id, error, [])
 
     failure = await store.transact(tx)
     if failure is not None:
@@ -95,14 +92,14 @@ async def fail_step(ctx: StepContext, error: str) -> None:
         )
 
 
-async def settle_from_flow(ctx: StepContext, conn: Any) -> None:
+async def settle_from_flow(ctx: StepContext, db: Tx) -> None:
     """If the flow ended under the running step, the step takes its status (lease-fenced)."""
-    store, row = ctx.store, ctx.row
-    current = await store.q.get_flow_by_id(conn, flow_id=ctx.flow.flow_id)
+    _store, row = ctx.store, ctx.row
+    current = await db.get_flow_by_id(flow_id=ctx.flow.flow_id)
     status = Status(current.status) if current is not None else Status.CANCELLED
     if status.is_terminal:
-        await store.q.set_step_status_from_flow(
-            conn, step_id=row.step_id, lease_seq=row.lease_seq, status=status.value
+        await db.set_step_status_from_flow(
+            step_id=row.step_id, lease_seq=row.lease_seq, status=status.value
         )
 
 

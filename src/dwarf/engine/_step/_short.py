@@ -80,4 +80,4 @@ async def _finish(ctx: StepContext, decision: Advance) -> AdvanceResult:
 
 async def _settle_unwritten(ctx: StepContext) -> None:
     """Nothing was written: if the flow ended, the step takes its status (lease-fenced)."""
-    await ctx.store.transact(lambda conn: settle_from_flow(ctx, conn))
+    await ctx.store.transact(lambda db: settle_from_flow(ctx, db))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage import GetFlowRow, GetInterruptedStepsRow, NewFlow, Store
+from dwarf._storage import GetFlowRow, GetInterruptedStepsRow, NewFlow, Store, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError
@@ -51,7 +51,7 @@ async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) ->
 
 async def spawn_child(
     shard: Store,
-    conn: Any,
+    db: Tx,
     flow: GetFlowRow,
     caller_step_id: int,
     caller_depth: int,
@@ -81,17 +81,14 @@ async def spawn_child(
         caller_depth=caller_depth,
         root_flow_id=flow.root_flow_id or flow.flow_id,
     )
-    return (await shard.insert_flow(conn, new, start=True)).entry_step_id
+    return (await shard.insert_flow(db, new, start=True)).entry_step_id
 
 
-async def revive_caller(
-    shard: Store, conn: Any, child: GetFlowRow, final_state: dict[str, Any], error: str
-) -> int:
+async def revive_caller(db: Tx, child: GetFlowRow, final_state: dict[str, Any], error: str) -> int:
     """Deliver a finished child's outcome to its parked caller; return the caller id (0: none)."""
     if not child.surgraph_step_id:
         return 0
-    revived = await shard.q.revive_caller_step(
-        conn,
+    revived = await db.revive_caller_step(
         step_id=child.surgraph_step_id,
         subgraph_result=dumps(final_state),
         subgraph_error=error,
@@ -100,55 +97,53 @@ async def revive_caller(
 
 
 async def propagate_pause(
-    shard: Store, conn: Any, flow: GetFlowRow, payload: dict[str, Any] | None
+    db: Tx, flow: GetFlowRow, payload: dict[str, Any] | None
 ) -> list[GetFlowRow]:
     """Mark every caller step and ancestor flow above ``flow`` interrupted.
 
     ``payload`` is the interrupt payload (first writer wins on each caller); None for a
     breakpoint, whose callers keep their parking. Returns the ancestors, nearest first.
     """
-    q = shard.q
     ancestors: list[GetFlowRow] = []
     current = flow
     while current.surgraph_flow_id:
         if payload is None:
-            await q.breakpoint_caller_step(conn, step_id=current.surgraph_step_id)
+            await db.breakpoint_caller_step(step_id=current.surgraph_step_id)
         else:
-            await q.interrupt_caller_step(
-                conn, step_id=current.surgraph_step_id, interrupt_payload=dumps(payload)
+            await db.interrupt_caller_step(
+                step_id=current.surgraph_step_id, interrupt_payload=dumps(payload)
             )
-        parent = await q.get_flow_by_id(conn, flow_id=current.surgraph_flow_id)
+        parent = await db.get_flow_by_id(flow_id=current.surgraph_flow_id)
         if parent is None:
             break
-        await q.interrupt_flow(conn, flow_id=parent.flow_id)
+        await db.interrupt_flow(flow_id=parent.flow_id)
         ancestors.append(parent)
         current = parent
     return ancestors
 
 
 async def find_interrupted_leaf(
-    shard: Store, conn: Any, flow: GetFlowRow
+    db: Tx, flow: GetFlowRow
 ) -> tuple[list[tuple[GetFlowRow, GetInterruptedStepsRow]], GetFlowRow, GetInterruptedStepsRow]:
     """Walk from ``flow``'s root down the interrupted callers to the step a resume releases.
 
     Returns the (flow, caller step) pairs passed on the way, the leaf's flow and the leaf step.
     Raises ``NothingInterrupted`` when no step is interrupted.
     """
-    q = shard.q
     current = flow
     while current.surgraph_flow_id:
-        parent = await q.get_flow_by_id(conn, flow_id=current.surgraph_flow_id)
+        parent = await db.get_flow_by_id(flow_id=current.surgraph_flow_id)
         if parent is None:
             break
         current = parent
     chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]] = []
     while True:
-        interrupted = await q.get_interrupted_steps(conn, flow_id=current.flow_id)
+        interrupted = await db.get_interrupted_steps(flow_id=current.flow_id)
         if not interrupted:
             raise NothingInterrupted("the flow has no interrupted step")
         top = interrupted[0]
         if not top.interrupt_done and not top.breakpoint_hit:
-            child = await q.get_child_flow_of_step(conn, surgraph_step_id=top.step_id)
+            child = await db.get_child_flow_of_step(surgraph_step_id=top.step_id)
             if child is not None and child.status == Status.INTERRUPTED:
                 chain.append((current, top))
                 current = child
@@ -157,8 +152,7 @@ async def find_interrupted_leaf(
 
 
 async def release_chain(
-    shard: Store,
-    conn: Any,
+    db: Tx,
     leaf_flow: GetFlowRow,
     chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]],
 ) -> None:
@@ -167,19 +161,18 @@ async def release_chain(
     A flow with another interrupted step (a second paused branch) stays interrupted, and so
     does everything above it: its caller is still waiting on a paused child.
     """
-    q = shard.q
     paused = leaf_flow
-    if await q.resume_flow(conn, flow_id=leaf_flow.flow_id):
+    if await db.resume_flow(flow_id=leaf_flow.flow_id):
         for caller_flow, caller in reversed(chain):
-            await q.resume_caller_step(conn, step_id=caller.step_id)
-            if not await q.resume_flow(conn, flow_id=caller_flow.flow_id):
+            await db.resume_caller_step(step_id=caller.step_id)
+            if not await db.resume_flow(flow_id=caller_flow.flow_id):
                 paused = caller_flow
                 break
         else:
             return
     # ``paused`` keeps another interrupted step: the callers above it now wait on THAT one, so
     # they show its payload (clear, then re-pause: the payload is first-writer-wins).
-    remaining = await q.get_interrupted_steps(conn, flow_id=paused.flow_id)
+    remaining = await db.get_interrupted_steps(flow_id=paused.flow_id)
     if not remaining:
         return
     payload = remaining[0].interrupt_payload
@@ -189,5 +182,5 @@ async def release_chain(
         len(chain),
     )
     for _, caller in reversed(chain[:depth]):
-        await q.resume_caller_step(conn, step_id=caller.step_id)
-        await q.interrupt_caller_step(conn, step_id=caller.step_id, interrupt_payload=payload)
+        await db.resume_caller_step(step_id=caller.step_id)
+        await db.interrupt_caller_step(step_id=caller.step_id, interrupt_payload=payload)

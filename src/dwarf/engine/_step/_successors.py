@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewStep
+from dwarf._storage import GetFlowRow, NewStep, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
@@ -67,8 +67,8 @@ def new_successor(
 class SuccessorInserter:
     """Inserts successor steps of the claimed step inside one transition transaction."""
 
-    def __init__(self, ctx: StepContext, conn: Any, delay_ms: int) -> None:
-        self._ctx, self._conn, self._delay_ms = ctx, conn, delay_ms
+    def __init__(self, ctx: StepContext, db: Tx, delay_ms: int) -> None:
+        self._ctx, self._db, self._delay_ms = ctx, db, delay_ms
 
     async def insert(
         self,
@@ -83,4 +83,4 @@ class SuccessorInserter:
         step = new_successor(
             self._ctx, node, state, lineage, ordinal, delay_ms=self._delay_ms, depth=depth
         )
-        return await self._ctx.store.insert_step(self._conn, step)
+        return await self._ctx.store.insert_step(self._db, step)

@@ -12,8 +12,8 @@ finishing together do not queue on it (docs/internals/transitions.md, docs/inter
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
+from dwarf._storage import Tx
 from dwarf.engine._step._cohort import CohortError, arrive
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
@@ -48,11 +48,11 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         result = short
     else:
         try:
-            result = await ctx.store.transact(lambda conn: _transition(ctx, conn, decision))
+            result = await ctx.store.transact(lambda db: _transition(ctx, db, decision))
         except _Lost:
             return AdvanceResult()
         except _FlowGone:
-            await ctx.store.transact(lambda conn: settle_from_flow(ctx, conn))
+            await ctx.store.transact(lambda db: settle_from_flow(ctx, db))
             return AdvanceResult()
         except CohortError as exc:
             return AdvanceResult(failure=str(exc))
@@ -68,20 +68,18 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
     return result
 
 
-async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> AdvanceResult:
-    store, flow, graph, row = ctx.store, ctx.flow, ctx.graph, ctx.row
-    q = store.q
+async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceResult:
+    flow, graph, row = ctx.flow, ctx.graph, ctx.row
     reducers = graph.reducers()
     route = decision.route
-    inserter = SuccessorInserter(ctx, conn, millis(decision.sleep))
+    inserter = SuccessorInserter(ctx, db, millis(decision.sleep))
     changes_json = dumps(decision.changes)
 
     async def complete(successor_id: int = 0) -> None:
         # The fenced write: zero rows means the lease was lost or the step cancelled, and the
         # whole transaction (successors included) rolls back.
         if successor_id:
-            done = await q.complete_step_linked(
-                conn,
+            done = await db.complete_step_linked(
                 step_id=row.step_id,
                 lease_seq=row.lease_seq,
                 changes=changes_json,
@@ -89,8 +87,7 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
                 successor_id=successor_id,
             )
         else:
-            done = await q.complete_step(
-                conn,
+            done = await db.complete_step(
                 step_id=row.step_id,
                 lease_seq=row.lease_seq,
                 changes=changes_json,
@@ -100,7 +97,7 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
             raise _Lost
 
     async def touch(step_id: int) -> None:
-        if not await q.touch_flow(conn, flow_id=flow.flow_id, step_id=step_id):
+        if not await db.touch_flow(flow_id=flow.flow_id, step_id=step_id):
             raise _FlowGone
 
     if not route.branches:
@@ -111,7 +108,7 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
             state = merge_state(decision.input_state, decision.changes, reducers)
             step_id = await inserter.insert(fan_in, state, row.lineage_id, row.fan_out_ordinal)
             await complete(step_id)
-            await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=0)
+            await db.set_cohort_size(step_id=row.step_id, cohort_size=0)
             await touch(step_id)
             return AdvanceResult(inserted=(step_id,))
         await complete()
@@ -119,10 +116,10 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
             # Without fan-outs this step is the flow's only DAG tail: no need to read it back.
             final = final_state_of_tail(decision.input_state, decision.changes, reducers)
         else:
-            final = await compute_final_state(store, conn, flow.flow_id, reducers)
-        if not await q.complete_flow(conn, flow_id=flow.flow_id, final_state=dumps(final)):
+            final = await compute_final_state(db, flow.flow_id, reducers)
+        if not await db.complete_flow(flow_id=flow.flow_id, final_state=dumps(final)):
             raise _FlowGone
-        revived = await revive_caller(store, conn, flow, final, "")
+        revived = await revive_caller(db, flow, final, "")
         return AdvanceResult(
             stopped=FlowOutcome(flow_key=ctx.flow_key, status=Status.COMPLETED, state=final),
             revived=revived,
@@ -155,16 +152,16 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
         )
     await complete(inserted[0] if inserted else 0)
     if push:
-        await q.set_cohort_size(conn, step_id=row.step_id, cohort_size=len(route.branches))
+        await db.set_cohort_size(step_id=row.step_id, cohort_size=len(route.branches))
     stopped: FlowOutcome | None = None
     revived = 0
     if arrivals:
         # The fan-in, if this arrival fires it, becomes this step's successor through
         # SetCohortExitSuccessors (this step is one of the cohort's exits).
-        arrival = await arrive(ctx, conn, spawn, arrivals, inserter)
+        arrival = await arrive(ctx, db, spawn, arrivals, inserter)
         if arrival.failed_lineage is not None:
             failed = await fail_upward(
-                ctx, conn, arrival.failed_lineage, arrival.error, [arrival.failed_spawn]
+                ctx, db, arrival.failed_lineage, arrival.error, [arrival.failed_spawn]
             )
             if failed is not None:
                 revived = failed.revived
@@ -178,7 +175,7 @@ async def _transition(ctx: StepContext, conn: Any, decision: Advance) -> Advance
             if not inserted:
                 # A source whose only way on was straight into its own fan-in: link it, or it
                 # would stay a DAG tail and the final state would start from it.
-                await q.set_step_successor(conn, step_id=row.step_id, successor_id=arrival.fired)
+                await db.set_step_successor(step_id=row.step_id, successor_id=arrival.fired)
             inserted.append(arrival.fired)
     if stopped is None and (inserted or push):
         await touch(inserted[0] if len(inserted) == 1 else 0)
