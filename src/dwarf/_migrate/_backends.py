@@ -32,6 +32,7 @@ from dwarf._migrate._plan import AppliedRow
 from dwarf._migrate._sql import TABLE, bookkeeping_ddl, now_utc
 from dwarf._migrate._types import MigrationFailedError, MigrationLike
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
+from dwarf._storage._drivers import require_driver
 from dwarf._storage._dsn import Dialect, Dsn, scrub
 from dwarf.errors import DwarfError, UnavailableError
 
@@ -82,6 +83,7 @@ class Backend(Protocol):
 
 async def open_backend(dsn: Dsn) -> Backend:
     """Connect to ``dsn`` and return its backend; SQL Server raises ``UnavailableError``."""
+    require_driver(dsn.dialect)
     # Autocommit: reads then see the latest commits, and each migration's transaction is
     # explicit (PostgreSQL) or impossible anyway (MySQL DDL).
     if dsn.dialect == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dwarf._storage._drivers import require_driver
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._store import Store
 from dwarf.errors import UnavailableError
@@ -10,7 +11,12 @@ __all__ = ["open_store"]
 
 
 async def open_store(index: int, dsn: Dsn, *, max_open_conns: int) -> Store:
-    """Open shard ``index`` at ``dsn`` (already expanded for the shard)."""
+    """Open shard ``index`` at ``dsn`` (already expanded for the shard).
+
+    A dialect whose driver extra is not installed is an ``UnavailableError`` naming the extra,
+    raised before any dialect module (which imports its driver) is loaded.
+    """
+    require_driver(dsn.dialect)
     if dsn.dialect == "postgresql":
         from dwarf._storage._postgresql import PostgresqlStore
 
