@@ -357,7 +357,11 @@ async def test_an_edited_migration_is_refused(sqlite_dsn: str) -> None:
             1,
             "cannot reach MySQL",
         ),
-        (("migrate", "--dsn", f"mssql://sa:{SECRET}@127.0.0.1/db"), 1, "no SQL Server driver"),
+        (
+            ("migrate", "--dsn", f"mssql://sa:{SECRET}@127.0.0.1:1/db?login_timeout=2"),
+            1,
+            "cannot reach SQL Server at 127.0.0.1:1",
+        ),
         (("migrate", "--dsn", "sqlite:////no/such/dir/dwarf.db"), 1, "directory"),
     ],
 )

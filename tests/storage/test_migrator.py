@@ -29,6 +29,7 @@ from dwarf._migrate import (
 )
 from dwarf._storage._connect import connect, connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import parse_dsn, shard_dsns
+from dwarf._storage._sqlserver import connect_sqlserver
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, UnavailableError
 from tests.fixtures.databases import (
     MYSQL_SERVER_DSN,
@@ -71,6 +72,17 @@ async def rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
     if parsed.dialect == "postgresql":
         async with await connect_postgresql(parsed) as pg:
             return list(await (await pg.execute(sql)).fetchall())
+    if parsed.dialect == "sqlserver":
+        mssql = await connect_sqlserver(parsed)
+        try:
+            cur = await mssql.cursor()
+            try:
+                await cur.execute(sql)
+                return [tuple(r) for r in await cur.fetchall()]
+            finally:
+                await cur.close()
+        finally:
+            await mssql.close()
     if parsed.dialect == "mysql":
         my = await connect_mysql(parsed)
         try:
@@ -94,6 +106,7 @@ async def tables(dsn: str) -> set[str]:
         "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
         "mysql": "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
         "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+        "sqlserver": "SELECT name FROM sys.tables",
     }[dialect]
     return {str(r[0]) for r in await rows(dsn, sql)}
 
@@ -414,9 +427,11 @@ async def test_unreachable_server_is_unavailable_and_hides_the_password() -> Non
     assert "hunter2secret" not in str(caught.value)
 
 
-async def test_sql_server_has_no_driver_yet() -> None:
-    with pytest.raises(UnavailableError, match="no SQL Server driver"):
-        await migrate("mssql://sa:pw@127.0.0.1/db", migrations=GOOD)
+async def test_unreachable_sql_server_is_unavailable_and_hides_the_password() -> None:
+    with pytest.raises(UnavailableError, match="cannot reach SQL Server") as caught:
+        await migrate("mssql://sa:hunter2secret@127.0.0.1:1/db?login_timeout=2", migrations=GOOD)
+
+    assert "hunter2secret" not in str(caught.value)
 
 
 def test_duplicate_versions_are_a_broken_migration_list() -> None:

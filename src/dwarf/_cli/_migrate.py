@@ -55,7 +55,7 @@ no-op. dwarf creates tables, never databases: create each shard's database first
 
 _EPILOG: Final = """\
 DSNs: postgresql://user:password@host:5432/db, mysql://... (or mariadb://), sqlite:///rel.db,
-sqlite:////abs/path.db, mssql://... (SQL Server: print its DDL with `sql`). With --shards N > 1
+sqlite:////abs/path.db, mssql://... (SQL Server, untested: no server here). With --shards N > 1
 the DSN must contain %d, replaced by the shard number 1..N (postgresql://u:p@h/dwarf_%d).
 
 exit codes: 0 ok, 1 failure, 2 usage error. Passwords are never printed.

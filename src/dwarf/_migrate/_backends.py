@@ -8,6 +8,9 @@ How each dialect keeps concurrent migrators (replicas starting together) from co
 - MySQL/MariaDB: a named lock (``GET_LOCK``) per database; DDL commits implicitly statement by
   statement, so the record is written first with a NULL ``applied_at`` and stamped at the end:
   a failure leaves a visible "failed part-way" marker rather than a silent half-schema.
+- SQL Server (untested here: no server): a session-owned application lock (``sp_getapplock``,
+  waiting up to ``lock_timeout``) per database; each migration runs in its own transaction with
+  its record (DDL is transactional). The connection autocommits between explicit transactions.
 - SQLite: ``BEGIN IMMEDIATE`` takes the single write lock for each migration's transaction (the
   connection's busy timeout is raised to ``lock_timeout`` so a second migrator waits); the
   applied set is re-read inside each transaction, so the second migrator sees the first's work.
@@ -82,7 +85,7 @@ class Backend(Protocol):
 
 
 async def open_backend(dsn: Dsn) -> Backend:
-    """Connect to ``dsn`` and return its backend; SQL Server raises ``UnavailableError``."""
+    """Connect to ``dsn`` and return its backend."""
     require_driver(dsn.dialect)
     # Autocommit: reads then see the latest commits, and each migration's transaction is
     # explicit (PostgreSQL) or impossible anyway (MySQL DDL).
@@ -107,10 +110,9 @@ async def open_backend(dsn: Dsn) -> Backend:
 async def _open_other(dsn: Dsn) -> Backend:
     if dsn.dialect == "sqlite":
         return _SQLiteBackend(dsn, await connect_sqlite(dsn))
-    raise UnavailableError(
-        "no SQL Server driver installed: print the SQL Server DDL with "
-        "dwarf migrate sql --dialect sqlserver and apply it by hand"
-    )
+    from dwarf._storage._sqlserver import connect_sqlserver
+
+    return _SqlServerBackend(dsn, await connect_sqlserver(dsn))
 
 
 def _failed(
@@ -131,7 +133,8 @@ def _failed(
 
 def _gist(exc: BaseException, dsn: Dsn) -> str:
     args = exc.args
-    text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc)
+    # (code, message): asyncmy's MySQL error number, pyodbc's SQLSTATE.
+    text = str(args[1]) if len(args) == 2 and isinstance(args[0], int | str) else str(exc)
     lines = text.strip().splitlines()
     return scrub(lines[0] if lines else type(exc).__name__, dsn.secrets())
 
@@ -381,6 +384,103 @@ class _SQLiteBackend:
                     async with self._conn.execute(statement):
                         pass
         except sqlite3.Error as exc:
+            raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
+        await self._run(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
+        await self._run(
+            f"INSERT INTO {TABLE} (version, name, checksum, applied_at) "
+            f"VALUES (?, ?, ?, {now_utc(self.dialect)})",
+            (migration.version, migration.name, migration.checksum),
+        )
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class _SqlServerBackend:
+    dialect: Dialect = "sqlserver"
+
+    def __init__(self, dsn: Dsn, conn: Any) -> None:
+        self.dsn = dsn
+        self._conn = conn
+
+    async def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import pyodbc
+
+        try:
+            cur = await self._conn.cursor()
+            try:
+                await cur.execute(sql, *params)
+                found = await cur.fetchall() if cur.description else []
+            finally:
+                await cur.close()
+        except pyodbc.Error as exc:
+            if str(exc.args[0]).startswith("08"):
+                raise _lost(self.dsn, exc) from None
+            raise DwarfError(f"SQL Server {self.dsn.masked()}: {_gist(exc, self.dsn)}") from None
+        return [tuple(row) for row in found]
+
+    async def table_exists(self) -> bool:
+        rows = await self._run(
+            "SELECT CASE WHEN OBJECT_ID(?, 'U') IS NULL THEN 0 ELSE 1 END", (f"dbo.{TABLE}",)
+        )
+        return bool(rows[0][0])
+
+    async def read_rows(self) -> list[AppliedRow]:
+        if not await self.table_exists():
+            return []
+        return _rows(await self._run(_SELECT_ROWS))
+
+    @asynccontextmanager
+    async def locked(self, wait: float) -> AsyncIterator[None]:
+        # NOCOUNT keeps the procedure's row counts out of the way of the one SELECT's result.
+        got = await self._run(
+            "SET NOCOUNT ON; DECLARE @got INT; EXEC @got = sp_getapplock @Resource = ?, "
+            "@LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = ?; "
+            "SET NOCOUNT OFF; SELECT @got",
+            (_LOCK_NAME, max(0, int(wait * 1000))),
+        )
+        if got[0][0] < 0:
+            raise UnavailableError(
+                f"another migrator held the migration lock on {self.dsn.masked()} "
+                f"for more than {wait:g} s"
+            )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(DwarfError):
+                await self._run(
+                    "EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session'", (_LOCK_NAME,)
+                )
+
+    async def ensure_table(self) -> None:
+        await self._run(bookkeeping_ddl(self.dialect))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        await self._run("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            # XACT_ABORT may have rolled it back already.
+            with contextlib.suppress(DwarfError):
+                await self._run("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
+            raise
+        await self._run("COMMIT TRANSACTION")
+
+    async def apply(self, migration: MigrationLike, version_before: int) -> None:
+        import pyodbc
+
+        try:
+            for statement in migration.statements:
+                if statement.strip():
+                    cur = await self._conn.cursor()
+                    try:
+                        await cur.execute(statement)
+                    finally:
+                        await cur.close()
+        except pyodbc.Error as exc:
+            if str(exc.args[0]).startswith("08"):
+                raise _lost(self.dsn, exc) from None
             raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
         await self._run(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
         await self._run(

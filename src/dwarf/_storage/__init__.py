@@ -4,8 +4,8 @@ What the engine may use is exported here and nowhere else: the ``Store`` of a sh
 of work and domain operations), ``open_store``, the values its operations take and return, the
 result rows of the generated queries, and DSN parsing. Which dialect a store speaks is the
 store's business: a dialect's fast path is a method override in its ``Store`` subclass
-(``_postgresql``, ``_mysql``, ``_sqlite``), the generated accessors live in ``_gen/``
-(``python -m codegen``), and no module outside this package imports either.
+(``_postgresql``, ``_mysql``, ``_sqlite``, ``_sqlserver``), the generated accessors live in
+``_gen/`` (``python -m codegen``), and no module outside this package imports either.
 
 Imports: ``dwarf.errors``, ``dwarf.workflow`` (value types) and the drivers.
 """

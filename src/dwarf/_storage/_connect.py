@@ -11,7 +11,7 @@ Sessions are set up the way the SQL assumes (docs/internals/transitions.md#t2):
   ``busy_timeout`` (default 1000 ms, ``?busy_timeout=`` overrides), foreign keys on, and WAL for
   files so readers do not block the single writer. The file is created if missing; its directory
   must exist.
-- SQL Server: no driver yet; connecting raises ``UnavailableError``.
+- SQL Server: see ``dwarf._storage._sqlserver`` (aioodbc over FreeTDS; untested here).
 
 Driver errors become one-line ``DwarfError``s that never contain a password: an unreachable server
 is ``UnavailableError``; a rejected login, a missing database or a bad DSN parameter is
@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 Connection: TypeAlias = "psycopg.AsyncConnection[tuple[Any, ...]] | aiosqlite.Connection | Any"
-"""What ``connect`` returns: a psycopg, aiosqlite or asyncmy connection (asyncmy is untyped)."""
+"""What ``connect`` returns: a psycopg, aiosqlite, asyncmy or aioodbc connection (the last two
+are untyped)."""
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10
 DEFAULT_BUSY_TIMEOUT_MS: Final = 1000
@@ -66,10 +67,10 @@ async def connect(dsn: Dsn) -> Connection:
         return await connect_mysql(dsn)
     if dsn.dialect == "sqlite":
         return await connect_sqlite(dsn)
-    raise UnavailableError(
-        "no SQL Server driver installed: dwarf can print SQL Server DDL "
-        "(dwarf migrate sql --dialect sqlserver) but cannot connect to SQL Server yet"
-    )
+    # Imported here: the SQL Server module builds on the shard machinery, which imports this one.
+    from dwarf._storage._sqlserver import connect_sqlserver
+
+    return await connect_sqlserver(dsn)
 
 
 async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...]]:

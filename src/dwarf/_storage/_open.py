@@ -5,7 +5,6 @@ from __future__ import annotations
 from dwarf._storage._drivers import require_driver
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._store import Store
-from dwarf.errors import UnavailableError
 
 __all__ = ["open_store"]
 
@@ -29,4 +28,6 @@ async def open_store(index: int, dsn: Dsn, *, max_open_conns: int) -> Store:
         from dwarf._storage._sqlite import SqliteStore
 
         return await SqliteStore.open(index, dsn)
-    raise UnavailableError("no SQL Server driver installed: the engine cannot run on SQL Server")
+    from dwarf._storage._sqlserver import SqlserverStore
+
+    return await SqlserverStore.open(index, dsn, max_open_conns)

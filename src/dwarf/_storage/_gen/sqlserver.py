@@ -2,9 +2,10 @@
 # sqlc v1.31.1; inputs sha256 53dd4a2b70734e7dfea289d6b8503e60d35b848f014876e487f9e726c4bfa808
 """SQL Server accessors for an aioodbc-shaped async DB-API connection.
 
-No SQL Server driver is installed with dwarf: this module is generated from the hand-written
-T-SQL in sql/queries/sqlserver and checked for parity with the other dialects, but it is not run
-against a server. The connection is typed as the ``SqlServerConnection`` protocol. Placeholders are
+Generated from the hand-written T-SQL in sql/queries/sqlserver and checked for parity with the
+other dialects; dwarf._storage._sqlserver runs it over aioodbc (the dwarf[sqlserver] extra), but
+no SQL Server is available where dwarf is developed, so it is untested against a server. The
+connection is typed as the ``SqlServerConnection`` protocol. Placeholders are
 ``?``; list params expand to one placeholder per item at call time (SQL Server caps a statement
 at 2100 parameters: chunk long lists). DATETIME2 values are UTC by construction and come back
 aware UTC.
