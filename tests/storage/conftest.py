@@ -1,7 +1,8 @@
 """Fixtures of the live query tests: a fresh, migrated database per backend.
 
-``db`` runs a test once per backend in ``BACKENDS``; a module that concerns fewer backends (a
-dialect's fast paths) overrides ``backend`` alone.
+``db`` runs a test once per backend in ``BACKENDS``, and on SQL Server when
+``DWARF_TEST_MSSQL_DSN`` names one (tests.fixtures.databases); a module that concerns fewer
+backends (a dialect's fast paths) overrides ``backend`` alone.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fixtures.databases import SQLSERVER
 from tests.storage.test_queries import BACKENDS, Db, backend_dsn, open_db
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[*BACKENDS, SQLSERVER])
 def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     """Each backend in turn, with a fresh database."""
     return backend_dsn(request)

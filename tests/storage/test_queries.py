@@ -1,4 +1,5 @@
-"""Generated accessors against live databases: SQLite (file and memory), PostgreSQL and MariaDB.
+"""Generated accessors against live databases: SQLite (file and memory), PostgreSQL and MariaDB
+(and SQL Server when ``DWARF_TEST_MSSQL_DSN`` names one).
 
 This module holds the shared harness of every ``test_queries*.py`` module, plus the basic
 behaviour tests (typed reads, list params, claims, the band scan, search). The scenarios are
@@ -42,16 +43,19 @@ import psycopg
 import pytest
 from asyncmy.constants import CLIENT
 
-from dwarf._storage._gen import mysql, postgresql, sqlite
+from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.migrations import MIGRATIONS
 from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
 from dwarf._storage._gen.rows import GetFlowRow, GetStepRow, GetStepScheduleRow, ListFlowsRow
+from dwarf._storage._sqlserver import connect_sqlserver
 
 BACKENDS = ("sqlite-file", "sqlite-memory", "postgresql", "mysql")
 _SERVER_FIXTURES = {
     "sqlite-file": "sqlite_dsn",
     "postgresql": "postgres_dsn",
     "mysql": "mysql_dsn",
+    "sqlserver": "mssql_dsn",
 }
 # A session time zone far from UTC: timestamps must not depend on it.
 MYSQL_SESSION_ZONE = "+05:45"
@@ -201,6 +205,8 @@ class Db:
         if self.dialect == "mysql":
             async with self.conn.cursor() as cur:
                 await cur.execute(sql, params)
+        elif self.dialect == "sqlserver":
+            await _run_sqlserver(self.conn, sql, params)
         else:
             await self.conn.execute(sql, params)
 
@@ -213,6 +219,9 @@ class Db:
         elif self.dialect == "mysql":
             sql = f"UPDATE {table} SET {column} = {column} - INTERVAL %s SECOND "
             await self.execute(sql + f"WHERE {id_column} = %s", (seconds, key))
+        elif self.dialect == "sqlserver":
+            sql = f"UPDATE {table} SET {column} = DATEADD(SECOND, -?, {column}) "
+            await self.execute(sql + f"WHERE {id_column} = ?", (seconds, key))
         else:
             sql = f"UPDATE {table} SET {column} = STRFTIME('%Y-%m-%d %H:%M:%f', {column}, ?) "
             await self.execute(sql + f"WHERE {id_column} = ?", (f"-{seconds} seconds", key))
@@ -261,6 +270,14 @@ class Db:
         return [row.flow_id for row in await self.list_flows(**filters)]
 
 
+async def _run_sqlserver(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> None:
+    cur = await conn.cursor()
+    try:
+        await cur.execute(sql, *params)
+    finally:
+        await cur.close()
+
+
 async def _migrate(dialect: str, execute: Callable[[str], Awaitable[Any]]) -> None:
     for migration in MIGRATIONS[dialect]:
         for statement in migration.statements:
@@ -287,6 +304,14 @@ async def open_db(backend: str, dsn: str) -> AsyncIterator[Db]:
         async with aiosqlite.connect(path, isolation_level=None) as lite:
             await _migrate("sqlite", lite.execute)
             yield Db(backend, "sqlite", lite, Recorder(sqlite))
+    elif backend == "sqlserver":
+        # Autocommit, with dwarf's session settings (READ COMMITTED, lock timeout, XACT_ABORT).
+        mssql = await connect_sqlserver(parse_dsn(dsn))
+        try:
+            await _migrate("sqlserver", lambda statement: _run_sqlserver(mssql, statement))
+            yield Db(backend, "sqlserver", mssql, Recorder(sqlserver))
+        finally:
+            await mssql.close()
     elif backend == "postgresql":
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as pg:
             await postgresql.configure_connection(pg)
