@@ -111,7 +111,7 @@ def linear_proxy(counter: StepCounter) -> TestProxy:
 class RoundResult:
     """One round: flows completed, task steps run, wall and CPU time, each flow's latency (s).
 
-    ``cpu`` is this process's CPU time (every thread, so aiosqlite's too): on a shared machine
+    ``cpu`` is this process's CPU time (every thread, worker threads' too): on a shared machine
     wall-clock numbers swing with the neighbours' load, CPU per flow much less.
     """
 

@@ -438,9 +438,7 @@ class _Module:
     def render(self, header: Header) -> str:
         """The complete module source."""
         imports = ["from __future__ import annotations", ""]
-        std = [
-            i for i in self.style.imports if not i.startswith(("import aiosqlite", "from psycopg"))
-        ]
+        std = [i for i in self.style.imports if not i.startswith("from psycopg")]
         third = [i for i in self.style.imports if i not in std]
         if self.needs_sequence and not any("Sequence" in i for i in std):
             std.insert(0, "from collections.abc import Sequence")

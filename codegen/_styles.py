@@ -95,11 +95,12 @@ class MySQLConnection(Protocol):
         ...
 '''
 
-_SQLITE_DOC = '''"""SQLite accessors over aiosqlite (``aiosqlite.Connection``).
+_SQLITE_DOC = '''"""SQLite accessors over the standard library's sqlite3, driven inline.
 
-Placeholders are ``?``; list params expand to one placeholder per item at call time. Timestamps
-are stored as ``YYYY-MM-DD HH:MM:SS.SSS`` UTC text (written by the SQL, never bound) and come back
-aware UTC.
+The connection is typed as the small ``SqliteConnection`` protocol (what these accessors call),
+which ``dwarf._storage._sqlite_inline.InlineSqlite`` implements. Placeholders are ``?``; list
+params expand to one placeholder per item at call time. Timestamps are stored as
+``YYYY-MM-DD HH:MM:SS.SSS`` UTC text (written by the SQL, never bound) and come back aware UTC.
 """'''
 
 _SQLSERVER_DOC = '''"""SQL Server accessors for an aioodbc-shaped async DB-API connection.
@@ -107,11 +108,35 @@ _SQLSERVER_DOC = '''"""SQL Server accessors for an aioodbc-shaped async DB-API c
 Generated from the hand-written T-SQL in sql/queries/sqlserver and checked for parity with the
 other dialects; dwarf._storage._sqlserver runs it over aioodbc (the dwarf[sqlserver] extra), but
 no SQL Server is available where dwarf is developed, so it is untested against a server. The
-connection is typed as the ``SqlServerConnection`` protocol. Placeholders are
-``?``; list params expand to one placeholder per item at call time (SQL Server caps a statement
-at 2100 parameters: chunk long lists). DATETIME2 values are UTC by construction and come back
-aware UTC.
+connection is typed as the ``SqlServerConnection`` protocol. Placeholders are ``?``; list params
+expand to one placeholder per item at call time (SQL Server caps a statement at 2100 parameters:
+chunk long lists). DATETIME2 values are UTC by construction and come back aware UTC.
 """'''
+
+_SQLITE_PRELUDE = '''
+
+class SqliteCursor(Protocol):
+    """What a statement leaves behind: the rows it changed."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows affected by the statement."""
+        ...
+
+
+class SqliteConnection(Protocol):
+    """The part of an inline SQLite connection the accessors use."""
+
+    def execute(
+        self, sql: str, params: Sequence[Any] = ..., /
+    ) -> AbstractAsyncContextManager[SqliteCursor]:
+        """Run one statement (when entered)."""
+        ...
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ..., /) -> Iterable[Any]:
+        """Run one statement and return its rows."""
+        ...
+'''
 
 _SQLSERVER_PRELUDE = '''
 
@@ -181,9 +206,13 @@ STYLES: dict[Dialect, Style] = {
         named=False,
         percent=False,
         module_doc=_SQLITE_DOC,
-        conn_type="aiosqlite.Connection",
-        imports=("from typing import Final", "import aiosqlite"),
-        prelude="",
+        conn_type="SqliteConnection",
+        imports=(
+            "from collections.abc import Iterable, Sequence",
+            "from contextlib import AbstractAsyncContextManager",
+            "from typing import Any, Final, Protocol",
+        ),
+        prelude=_SQLITE_PRELUDE,
     ),
     "sqlserver": Style(
         marker="?",

@@ -8,6 +8,7 @@ connections, so it is sent but never needed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -95,13 +96,8 @@ async def rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
             return result
         finally:
             my.close()
-    # Not `async with`: aiosqlite would start the already started connection's thread again.
-    lite = await connect_sqlite(parsed)
-    try:
-        async with lite.execute(sql) as litecur:
-            return [tuple(r) for r in await litecur.fetchall()]
-    finally:
-        await lite.close()
+    with contextlib.closing(await connect_sqlite(parsed)) as lite:
+        return [tuple(r) for r in lite.execute(sql).fetchall()]
 
 
 async def write(dsn: str, sql: str) -> None:

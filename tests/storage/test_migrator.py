@@ -7,14 +7,15 @@ pending, what was edited and what fails; one test at the end applies the real mi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from dwarf._migrate import (
@@ -27,7 +28,7 @@ from dwarf._migrate import (
     migrate,
     status,
 )
-from dwarf._storage._connect import connect, connect_mysql, connect_postgresql, connect_sqlite
+from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import parse_dsn, shard_dsns
 from dwarf._storage._sqlserver import connect_sqlserver
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, UnavailableError
@@ -91,13 +92,8 @@ async def rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
                 return list(await cur.fetchall())
         finally:
             my.close()
-    # Not `async with`: aiosqlite would start the already started connection's thread again.
-    lite = await connect_sqlite(parsed)
-    try:
-        async with lite.execute(sql) as cur:
-            return [tuple(r) for r in await cur.fetchall()]
-    finally:
-        await lite.close()
+    with contextlib.closing(await connect_sqlite(parsed)) as lite:
+        return [tuple(r) for r in lite.execute(sql).fetchall()]
 
 
 async def tables(dsn: str) -> set[str]:
@@ -120,11 +116,11 @@ async def recorded(dsn: str) -> list[tuple[int, str, str]]:
 async def shared_memory_dsn(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An in-memory SQLite database shared by this process's connections while the test runs."""
     name = database_name(request.node.nodeid)
-    keeper = await aiosqlite.connect(f"file:{name}?mode=memory&cache=shared", uri=True)
+    keeper = sqlite3.connect(f"file:{name}?mode=memory&cache=shared", uri=True)
     try:
         yield f"sqlite:///{name}?mode=memory&cache=shared"
     finally:
-        await keeper.close()
+        keeper.close()
 
 
 # Sync fixtures: an async one cannot resolve other async fixtures by name (its loop is running).
@@ -342,7 +338,7 @@ async def test_one_migrator_object_can_inspect_then_migrate(dsn: str) -> None:
 
 
 async def test_lock_held_elsewhere_times_out_with_a_clear_error(postgres_dsn: str) -> None:
-    holder = await connect(parse_dsn(postgres_dsn))
+    holder = await connect_postgresql(parse_dsn(postgres_dsn))
     try:
         # Hold the same advisory lock the migrator takes.
         async with Migrator(postgres_dsn, migrations=GOOD, lock_timeout=0.3) as blocked:

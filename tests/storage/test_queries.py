@@ -37,7 +37,6 @@ from types import ModuleType
 from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-import aiosqlite
 import asyncmy
 import psycopg
 import pytest
@@ -48,6 +47,7 @@ from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.migrations import MIGRATIONS
 from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
 from dwarf._storage._gen.rows import GetFlowRow, GetStepRow, GetStepScheduleRow, ListFlowsRow
+from dwarf._storage._sqlite_inline import open_inline_sqlite
 from dwarf._storage._sqlserver import connect_sqlserver
 
 BACKENDS = ("sqlite-file", "sqlite-memory", "postgresql", "mysql")
@@ -301,9 +301,13 @@ async def open_db(backend: str, dsn: str) -> AsyncIterator[Db]:
     parts = urlsplit(dsn)
     if backend.startswith("sqlite"):
         path = ":memory:" if backend == "sqlite-memory" else parts.path
-        async with aiosqlite.connect(path, isolation_level=None) as lite:
+        # The connection the engine uses: sqlite3 driven inline.
+        lite = open_inline_sqlite(path, uri=False, memory=path == ":memory:")
+        try:
             await _migrate("sqlite", lite.execute)
             yield Db(backend, "sqlite", lite, Recorder(sqlite))
+        finally:
+            await lite.close()
     elif backend == "sqlserver":
         # Autocommit, with dwarf's session settings (READ COMMITTED, lock timeout, XACT_ABORT).
         mssql = await connect_sqlserver(parse_dsn(dsn))

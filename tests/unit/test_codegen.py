@@ -20,7 +20,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import aiosqlite
 import pytest
 
 import codegen._types
@@ -28,6 +27,7 @@ from codegen import FILES, OUTPUT_DIR, GenerationError, generate, write
 from codegen.__main__ import main
 from codegen._sqltext import split_statements
 from dwarf._storage._sql import in_list, utc_from_naive, utc_from_text
+from dwarf._storage._sqlite_inline import open_inline_sqlite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -353,11 +353,14 @@ def gen(files: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 async def sqlite_conn(gen: Any) -> Any:
     """An in-memory SQLite database with the fixture schema applied from MIGRATIONS."""
-    async with aiosqlite.connect(":memory:") as conn:
+    conn = open_inline_sqlite(":memory:", uri=False, memory=True)
+    try:
         for migration in gen["migrations"].MIGRATIONS["sqlite"]:
             for statement in migration.statements:
                 await conn.execute(statement)
         yield conn
+    finally:
+        await conn.close()
 
 
 # ----------------------------------------------------------------------------------------------

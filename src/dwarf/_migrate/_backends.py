@@ -40,7 +40,6 @@ from dwarf._storage._dsn import Dialect, Dsn, scrub
 from dwarf.errors import DwarfError, UnavailableError
 
 if TYPE_CHECKING:
-    import aiosqlite
     import psycopg
 
 __all__ = ["Backend", "open_backend"]
@@ -326,16 +325,25 @@ class _MySQLBackend:
 
 
 class _SQLiteBackend:
+    """Statements run in a worker thread: waiting for the write lock (the busy timeout, raised to
+    the lock timeout) must not block the event loop."""
+
     dialect: Dialect = "sqlite"
 
-    def __init__(self, dsn: Dsn, conn: aiosqlite.Connection) -> None:
+    def __init__(self, dsn: Dsn, conn: sqlite3.Connection) -> None:
         self.dsn = dsn
         self._conn = conn
 
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql, params)
+        try:
+            return [tuple(row) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
     async def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            async with self._conn.execute(sql, params) as cur:
-                return [tuple(row) for row in await cur.fetchall()]
+            return await asyncio.to_thread(self._fetch, sql, params)
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise UnavailableError(
@@ -373,7 +381,7 @@ class _SQLiteBackend:
         except BaseException:
             # Some errors end the transaction themselves; ROLLBACK would then fail.
             if self._conn.in_transaction:
-                await self._conn.execute("ROLLBACK")
+                await asyncio.to_thread(self._fetch, "ROLLBACK", ())
             raise
         await self._run("COMMIT")
 
@@ -381,8 +389,7 @@ class _SQLiteBackend:
         try:
             for statement in migration.statements:
                 if statement.strip():
-                    async with self._conn.execute(statement):
-                        pass
+                    await asyncio.to_thread(self._fetch, statement, ())
         except sqlite3.Error as exc:
             raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
         await self._run(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
@@ -393,7 +400,7 @@ class _SQLiteBackend:
         )
 
     async def close(self) -> None:
-        await self._conn.close()
+        self._conn.close()
 
 
 class _SqlServerBackend:

@@ -6,11 +6,12 @@ Sessions are set up the way the SQL assumes (docs/internals/transitions.md#t2):
   lands in ``TIMESTAMPTZ`` columns unshifted. Returned in psycopg's default non-autocommit mode.
 - MySQL/MariaDB (asyncmy): READ COMMITTED (REPEATABLE READ gap locks deadlock concurrent
   creations), utf8mb4, UTC session time zone, autocommit off.
-- SQLite (aiosqlite): explicit transactions (``isolation_level=None``, so callers issue
-  ``BEGIN IMMEDIATE`` themselves: read-first deferred transactions deadlock on lock upgrade),
-  ``busy_timeout`` (default 1000 ms, ``?busy_timeout=`` overrides), foreign keys on, and WAL for
-  files so readers do not block the single writer. The file is created if missing; its directory
-  must exist.
+- SQLite (the standard library's sqlite3, no extra needed): explicit transactions
+  (``isolation_level=None``, so callers issue ``BEGIN IMMEDIATE`` themselves: read-first deferred
+  transactions deadlock on lock upgrade), ``busy_timeout`` (default 1000 ms, ``?busy_timeout=``
+  overrides), foreign keys on, and WAL for files so readers do not block the single writer. The
+  file is created if missing; its directory must exist. It is opened in a worker thread, since
+  switching to WAL may wait for another connection's lock.
 - SQL Server: see ``dwarf._storage._sqlserver`` (aioodbc over FreeTDS; untested here).
 
 Driver errors become one-line ``DwarfError``s that never contain a password: an unreachable server
@@ -31,7 +32,6 @@ from dwarf._storage._dsn import Dsn, scrub
 from dwarf.errors import BadRequestError, DwarfError, UnavailableError
 
 if TYPE_CHECKING:
-    import aiosqlite
     import psycopg
 
 __all__ = [
@@ -42,9 +42,9 @@ __all__ = [
     "connect_sqlite",
 ]
 
-Connection: TypeAlias = "psycopg.AsyncConnection[tuple[Any, ...]] | aiosqlite.Connection | Any"
-"""What ``connect`` returns: a psycopg, aiosqlite, asyncmy or aioodbc connection (the last two
-are untyped)."""
+Connection: TypeAlias = "psycopg.AsyncConnection[tuple[Any, ...]] | sqlite3.Connection | Any"
+"""What ``connect`` returns: a psycopg, sqlite3, asyncmy or aioodbc connection (the last two are
+untyped)."""
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10
 DEFAULT_BUSY_TIMEOUT_MS: Final = 1000
@@ -162,14 +162,12 @@ async def connect_mysql(dsn: Dsn) -> Any:
     return conn
 
 
-async def connect_sqlite(dsn: Dsn) -> aiosqlite.Connection:
-    """Open an aiosqlite connection with explicit transactions, busy timeout and foreign keys.
+async def connect_sqlite(dsn: Dsn) -> sqlite3.Connection:
+    """Open a sqlite3 connection with explicit transactions, busy timeout and foreign keys.
 
-    Close it with ``await conn.close()``; do not enter it with ``async with``, which would try to
-    start its (already started) worker thread a second time.
+    It is not tied to a thread (``check_same_thread=False``): use it from one task at a time, and
+    run statements that may wait for a lock in a worker thread (``asyncio.to_thread``).
     """
-    import aiosqlite
-
     unknown = sorted(set(dsn.params) - _SQLITE_PARAMS)
     if unknown:
         raise BadRequestError(
@@ -181,40 +179,43 @@ async def connect_sqlite(dsn: Dsn) -> aiosqlite.Connection:
     uri = "file:" + quote(dsn.path, safe="/:")
     if uri_params:
         uri += "?" + urlencode(uri_params)
+    return await asyncio.to_thread(_open_sqlite, dsn, uri, busy_timeout)
+
+
+def _open_sqlite(dsn: Dsn, uri: str, busy_timeout: int) -> sqlite3.Connection:
     try:
-        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise BadRequestError(
             f"cannot open the SQLite database {dsn.path!r}: {_one_line(exc, dsn)} "
             "(does its directory exist?)"
         ) from None
     try:
-        await conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
-        await conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
+        conn.execute("PRAGMA foreign_keys = ON")
         if not dsn.is_memory:
-            await _use_wal(conn, busy_timeout)
+            _use_wal(conn, busy_timeout)
     except sqlite3.Error as exc:
-        await conn.close()
+        conn.close()
         raise BadRequestError(
             f"cannot use the SQLite database {dsn.path!r}: {_one_line(exc, dsn)}"
         ) from None
     except BaseException:
-        await conn.close()
+        conn.close()
         raise
     return conn
 
 
-async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
+def _use_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
     """Switch to WAL once per file; the switch needs an exclusive lock and, unlike ordinary
     statements, does not wait for it, so retry for up to the busy timeout."""
-    async with conn.execute("PRAGMA journal_mode") as cur:
-        row = await cur.fetchone()
+    row = conn.execute("PRAGMA journal_mode").fetchone()
     if row is not None and str(row[0]).lower() == "wal":
         return
     deadline = time.monotonic() + max(busy_timeout_ms, _WAL_MIN_WAIT_MS) / 1000
     while True:
         try:
-            await conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -222,7 +223,7 @@ async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
                     f"cannot switch the SQLite database to WAL: {exc}; another connection "
                     "kept it locked"
                 ) from None
-        await asyncio.sleep(_WAL_RETRY_SECONDS)
+        time.sleep(_WAL_RETRY_SECONDS)
 
 
 def _postgresql_error(exc: BaseException, dsn: Dsn, where: str) -> DwarfError:

@@ -72,7 +72,7 @@ class SqliteStore(Store):
             # Let connect_sqlite validate the DSN and create the file with its settings, then
             # drive the database inline (no thread hop per statement).
             probe = await connect_sqlite(dsn)
-            await probe.close()
+            probe.close()
             target, uri = _target(dsn)
             handle = _Handle(
                 open_inline_sqlite(target, uri=uri, memory=dsn.is_memory), asyncio.Lock()

@@ -1,7 +1,8 @@
 """A SQLite connection driven directly on the event loop thread.
 
-aiosqlite hands every statement to a worker thread and back: two thread switches (and a GIL
-hand-off) per statement dominate a step's cost, since SQLite itself answers in microseconds.
+A thread-per-connection driver (aiosqlite) hands every statement to a worker thread and back:
+two thread switches (and a GIL hand-off) per statement dominate a step's cost, since SQLite itself
+answers in microseconds.
 The engine serializes each shard's SQLite work behind one asyncio lock anyway, so running the
 statements inline is both faster and no less concurrent.
 
@@ -58,7 +59,7 @@ class InlineCursor:
 
 
 class InlineSqlite:
-    """The subset of ``aiosqlite.Connection`` the generated accessors use, run inline."""
+    """The ``SqliteConnection`` the generated accessors use (``_gen.sqlite``), run inline."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -5,10 +5,9 @@
 Generated from the hand-written T-SQL in sql/queries/sqlserver and checked for parity with the
 other dialects; dwarf._storage._sqlserver runs it over aioodbc (the dwarf[sqlserver] extra), but
 no SQL Server is available where dwarf is developed, so it is untested against a server. The
-connection is typed as the ``SqlServerConnection`` protocol. Placeholders are
-``?``; list params expand to one placeholder per item at call time (SQL Server caps a statement
-at 2100 parameters: chunk long lists). DATETIME2 values are UTC by construction and come back
-aware UTC.
+connection is typed as the ``SqlServerConnection`` protocol. Placeholders are ``?``; list params
+expand to one placeholder per item at call time (SQL Server caps a statement at 2100 parameters:
+chunk long lists). DATETIME2 values are UTC by construction and come back aware UTC.
 """
 
 from __future__ import annotations
