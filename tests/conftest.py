@@ -1,3 +1,9 @@
-"""Shared pytest configuration: fixtures live in ``tests.fixtures``."""
+"""Shared pytest configuration: fixtures and harnesses live in ``tests.fixtures``."""
+
+import pytest
+
+# The harnesses assert too (a row that must exist, a result's exact type): rewrite their asserts
+# like a test module's, so a failure inside one shows its values.
+pytest.register_assert_rewrite("tests.fixtures")
 
 pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.engines"]

@@ -1,96 +1,19 @@
 """``history`` lists a flow's steps in execution order with their fields, and nests subgraphs.
 
 The nesting tests here link child flows to caller steps by writing the rows a subgraph launch
-writes (``insert_child_flow``), so they can shape trees precisely; real ``flow.subgraph`` calls
-are covered by tests/engine/test_subgraph.py (history nesting included).
+writes (``insert_child_flow``, tests/fixtures/flows.py), so they can shape trees precisely; real
+``flow.subgraph`` calls are covered by tests/engine/test_subgraph.py (history nesting included).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from dwarf._storage import Tx
-from dwarf.engine import Engine, TestProxy
-from dwarf.engine._runtime._keys import new_token
+from dwarf.engine import TestProxy
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.engines import MakeEngine
-
-
-async def insert_child_flow(engine: Engine, caller_step_key: str, name: str, *tasks: str) -> str:
-    """Link a completed child flow running ``tasks`` in a chain under a caller step; its key."""
-    rt = engine._rt
-    assert rt is not None
-    shard, key = rt.parse(caller_step_key, "step")
-    token = new_token()
-
-    async def tx(db: Tx) -> int:
-        caller = await db.get_step(step_id=key.id, step_token=key.token)
-        assert caller is not None
-        flow_id = await db.insert_flow(
-            flow_token=token,
-            workflow_name=name,
-            graph="{}",
-            baggage="{}",
-            status="completed",
-            surgraph_flow_id=caller.flow_id,
-            surgraph_step_depth=caller.step_depth,
-            surgraph_step_id=caller.step_id,
-            root_flow_id=0,
-            thread_id=0,
-            thread_token="",
-            forked_from_step=0,
-            trace_parent="",
-            breakpoints="{}",
-            priority=caller.priority,
-            fairness_key="",
-            fairness_weight=1.0,
-            time_budget_ms=60_000,
-            delete_on_completion=0,
-        )
-        await db.adopt_flow_identity(flow_id=flow_id, step_id=0)
-        previous = 0
-        for depth, task in enumerate(tasks, start=1):
-            step_id = await db.insert_step(
-                flow_id=flow_id,
-                step_depth=depth,
-                step_token=new_token(),
-                task_name=task,
-                state="{}",
-                changes="{}",
-                status="completed",
-                time_budget_ms=60_000,
-                lineage_id=0,
-                fan_out_ordinal=0,
-                predecessor_id=previous,
-                priority=caller.priority,
-                fairness_key="",
-                fairness_weight=1.0,
-                parked=0,
-                delay_ms=0,
-            )
-            if previous:
-                await db.set_step_successor(step_id=previous, successor_id=step_id)
-            previous = step_id
-        return flow_id
-
-    flow_id = await shard.transact(tx)
-    return f"{shard.index}-{flow_id}-{token}"
-
-
-def chain_proxy(name: str, *tasks: str) -> TestProxy:
-    """A proxy serving a graph ``name`` that runs ``tasks`` in a chain, each recording itself."""
-    proxy = TestProxy()
-    graph = Graph(name)
-    graph.add_transition_chain(*tasks, END)
-    proxy.handle_graph(name, graph)
-    for task in tasks:
-
-        async def handler(flow: Flow, task: str = task) -> None:
-            flow.set_string(task, "done")
-
-        proxy.handle_task(task, handler)
-    return proxy
+from tests.fixtures.flows import chain_proxy, insert_child_flow
 
 
 async def test_history_lists_steps_in_order_with_their_fields(make_engine: MakeEngine) -> None:

@@ -11,8 +11,8 @@ import pytest
 from dwarf.engine import Engine, TestProxy
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import END, Flow, FlowOptions, FlowSummary, Graph, Query, Status
-from tests.engine.test_history import chain_proxy, insert_child_flow
 from tests.fixtures.engines import MakeEngine
+from tests.fixtures.flows import chain_proxy, insert_child_flow
 
 
 def one_task_proxy(*names: str) -> TestProxy:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from dwarf.engine import Engine
-from tests.engine.test_history import chain_proxy
 from tests.fixtures.engines import MakeEngine
+from tests.fixtures.flows import chain_proxy
 
 
 async def test_shard_info_counts_every_flow_and_step(make_engine: MakeEngine) -> None:

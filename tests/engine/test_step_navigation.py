@@ -7,8 +7,8 @@ import pytest
 from dwarf.engine import TestProxy
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import END, Flow, Graph, Status
-from tests.engine.test_history import chain_proxy, insert_child_flow
 from tests.fixtures.engines import MakeEngine
+from tests.fixtures.flows import chain_proxy, insert_child_flow
 
 
 async def test_step_links_a_linear_flow_both_ways(make_engine: MakeEngine) -> None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fixtures.databases import SQLSERVER
-from tests.storage.test_queries import BACKENDS, Db, backend_dsn, open_db
+from tests.fixtures.storage import BACKENDS, Db, backend_dsn, open_db
 
 
 @pytest.fixture(params=[*BACKENDS, SQLSERVER])

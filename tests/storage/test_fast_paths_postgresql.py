@@ -17,8 +17,7 @@ import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import PostgresqlFastPaths
-from tests.storage.test_queries import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db
-from tests.storage.test_queries_protocol import protocol_members
+from tests.fixtures.storage import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db, protocol_members
 
 pytestmark = pytest.mark.postgres
 

@@ -21,7 +21,7 @@ import pytest
 from codegen import check
 from dwarf._storage._gen import migrations, mysql, postgresql, rows, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
-from tests.storage.test_queries_protocol import protocol_members
+from tests.fixtures.storage import protocol_members
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES: dict[str, ModuleType] = {

@@ -17,8 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from dwarf._storage._gen.queries import Queries
-from tests.storage.test_queries import Db, open_db
-from tests.storage.test_queries_protocol import protocol_members
+from tests.fixtures.storage import Db, open_db, protocol_members
 
 HERE = Path(__file__).parent
 # modules of the test_queries* family that hold no live scenarios

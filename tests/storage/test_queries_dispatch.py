@@ -2,14 +2,14 @@
 
 Selection only ever sees due, unparked, pending steps; claims and lease recovery fence the
 previous owner; the timer counts what is due; cohort counters, exits and folds follow the
-fan-out. The harness is in test_queries.py.
+fan-out. The harness is in tests/fixtures/storage.py.
 """
 
 from __future__ import annotations
 
 import json
 
-from tests.storage.test_queries import Db
+from tests.fixtures.storage import Db
 
 
 async def test_activation_makes_only_that_flows_created_steps_claimable(db: Db) -> None:

@@ -1,9 +1,9 @@
 """Flow rows on live databases: lifecycle guards, identity links, deletes, listing and purge.
 
 Each test runs on every backend (SQLite file and memory, PostgreSQL, MariaDB) against a fresh
-migrated database; the harness is in test_queries.py. A guard is shown both ways: the write
-applies (rows = 1 and the change is visible) and, once the guard no longer holds, the same write
-reports 0 and changes nothing.
+migrated database; the harness is in tests/fixtures/storage.py. A guard is shown both ways: the
+write applies (rows = 1 and the change is visible) and, once the guard no longer holds, the same
+write reports 0 and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.storage.test_queries import (
+from tests.fixtures.storage import (
     LIST_FILTERS_OFF,
     TOKEN,
     Db,

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
+from tests.fixtures.storage import protocol_members
 
 MODULES: dict[str, ModuleType] = {
     "postgresql": postgresql,
@@ -24,15 +25,6 @@ MODULES: dict[str, ModuleType] = {
     "sqlserver": sqlserver,
 }
 NOT_ACCESSORS = {"configure_connection"}
-
-
-def protocol_members(protocol: type = Queries) -> dict[str, Callable[..., Any]]:
-    """The methods ``protocol`` declares."""
-    return {
-        name: value
-        for name, value in vars(protocol).items()
-        if not name.startswith("_") and inspect.iscoroutinefunction(value)
-    }
 
 
 # Each dialect's fast paths (optional queries), as the protocol its module also satisfies.

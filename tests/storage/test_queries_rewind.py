@@ -1,6 +1,6 @@
 """Rewind queries on live databases: step copies, subgraph tree walks and drops, row locks.
 
-The harness is in test_queries.py. These scenarios follow its convention (``async def
+The harness is in tests/fixtures/storage.py. These scenarios follow its convention (``async def
 test_x(db)``), so tests/storage/test_queries_coverage.py can replay them once its
 ``SCENARIO_MODULES`` lists this module.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from tests.storage.test_queries import Db, near_now
+from tests.fixtures.storage import Db, near_now
 
 
 async def test_a_step_copy_keeps_payloads_and_timestamps_by_age(db: Db) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.storage.test_queries import FLOW_DEFAULTS, Db, near_now
+from tests.fixtures.storage import FLOW_DEFAULTS, Db, near_now
 
 BIG = 2**63 - 1
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1

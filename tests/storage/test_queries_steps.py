@@ -2,7 +2,7 @@
 
 Every write a worker makes after running a task carries ``lease_seq`` (fencing): these tests show
 each one applies with the current lease and is a no-op (0 rows, row unchanged) with a stale one
-or once the step left ``running``. The harness is in test_queries.py.
+or once the step left ``running``. The harness is in tests/fixtures/storage.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dwarf._storage._gen.rows import GetStepRow
-from tests.storage.test_queries import STEP_TOKEN, Db, near_now
+from tests.fixtures.storage import STEP_TOKEN, Db, near_now
 
 
 async def fenced(db: Db, step_id: int, write: Callable[[int], Awaitable[int]]) -> GetStepRow:

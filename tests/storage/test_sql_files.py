@@ -28,6 +28,8 @@ import psycopg
 import pytest
 from asyncmy.constants import CLIENT
 
+from tests.fixtures.storage import Runner, SqlcQuery
+
 ROOT = Path(__file__).resolve().parents[2]
 SQL = ROOT / "sql"
 DIALECTS = ("postgresql", "mysql", "sqlite", "sqlserver")
@@ -533,16 +535,6 @@ async def test_mysql_now_spelling_is_utc_to_the_millisecond_in_any_session_zone(
 # --- live: sqlc's rewritten queries prepare on their engines ------------------------------------
 
 
-@dataclass(frozen=True)
-class SqlcQuery:
-    """One query as sqlc rewrote it: placeholders in the engine's style, params in order."""
-
-    name: str
-    kind: str
-    text: str
-    params: tuple[tuple[int, str, bool], ...]  # (number, name, is_slice)
-
-
 def sqlc_binary() -> str:
     """The sqlc installed next to this interpreter (the dev extras), else one on PATH."""
     local = Path(sys.executable).with_name("sqlc")
@@ -635,92 +627,6 @@ def test_every_query_compiles_on_sqlite(
 
 
 # --- live: short scenarios run through the queries on every engine ------------------------------
-
-
-@dataclass
-class Outcome:
-    """What one statement returned."""
-
-    rows: list[dict[str, Any]]
-    rowcount: int
-    last_id: int | None
-
-
-class Runner:
-    """Runs a named query with keyword params on one engine, binding like the generator will."""
-
-    def __init__(self, dialect: str, queries: Mapping[str, SqlcQuery], conn: Any) -> None:
-        self.dialect = dialect
-        self.queries = queries
-        self.conn = conn
-
-    def _render(self, name: str, params: Mapping[str, Any]) -> tuple[str, Any]:
-        query = self.queries[name]
-        text = query.text
-        if self.dialect == "postgresql":
-            names = {number: pname for number, pname, _ in query.params}
-            text = re.sub(r"\$(\d+)", lambda m: f"%({names[int(m.group(1))]})s", text)
-            return text, dict(params)
-        if self.dialect == "sqlite":
-            values: dict[str, Any] = {}
-            for number, pname, is_slice in query.params:
-                if is_slice:
-                    keys = [f"{pname}_{i}" for i in range(len(params[pname]))]
-                    values.update(zip(keys, params[pname], strict=True))
-                    text = text.replace(f"/*SLICE:{pname}*/?", ", ".join(f":{k}" for k in keys), 1)
-                else:
-                    values[f"p{number}"] = params[pname]
-            return re.sub(r"\?(\d+)", r":p\1", text), values
-        # MySQL: one bare '?' per occurrence, in the order sqlc lists them.
-        args: list[Any] = []
-        pieces = re.split(r"(/\*SLICE:\w+\*/\?|\?)", text)
-        ordered = iter(query.params)
-        for i, piece in enumerate(pieces):
-            if piece == "?" or piece.startswith("/*SLICE:"):
-                _, pname, is_slice = next(ordered)
-                pname = "row_limit" if pname == "limit" else pname
-                value = params[pname]
-                pieces[i] = ", ".join(["%s"] * len(value)) if is_slice else "%s"
-                args.extend(value if is_slice else [value])
-        return "".join(pieces), args
-
-    async def __call__(self, name: str, **params: Any) -> Outcome:
-        text, args = self._render(name, params)
-        if self.dialect == "sqlite":
-            cur = self.conn.execute(text, args)
-            names = [d[0] for d in cur.description or ()]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-            return Outcome(rows, cur.rowcount, cur.lastrowid)
-        if self.dialect == "postgresql":
-            cur = await self.conn.execute(text, args)
-            if cur.description is None:
-                return Outcome([], cur.rowcount, None)
-            names = [d.name for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
-            return Outcome(rows, cur.rowcount, None)
-        async with self.conn.cursor() as cur:
-            await cur.execute(text, args)
-            names = [d[0] for d in cur.description or ()]
-            rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
-            return Outcome(rows, cur.rowcount, cur.lastrowid)
-
-    async def one(self, name: str, **params: Any) -> dict[str, Any]:
-        """The single row of a :one query."""
-        rows = (await self(name, **params)).rows
-        assert len(rows) == 1, f"{name} returned {len(rows)} rows"
-        return rows[0]
-
-    async def rows(self, name: str, **params: Any) -> int:
-        """Rows affected by an :execrows query."""
-        return (await self(name, **params)).rowcount
-
-    async def insert(self, name: str, **params: Any) -> int:
-        """The id an insert-and-return-id query produced (RETURNING or LAST_INSERT_ID)."""
-        outcome = await self(name, **params)
-        if self.dialect == "mysql":
-            assert outcome.last_id
-            return int(outcome.last_id)
-        return int(next(iter(outcome.rows[0].values())))
 
 
 @pytest.fixture(params=SQLC_DIALECTS)

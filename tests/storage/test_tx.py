@@ -14,8 +14,7 @@ import pytest
 from dwarf._storage._gen import sqlite
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
-from tests.storage.test_queries import FLOW_DEFAULTS, STEP_DEFAULTS, Db, backend_dsn
-from tests.storage.test_queries_protocol import protocol_members
+from tests.fixtures.storage import FLOW_DEFAULTS, STEP_DEFAULTS, Db, backend_dsn, protocol_members
 
 
 @pytest.fixture(params=["sqlite-file", "sqlite-memory"])

@@ -1,10 +1,18 @@
-"""The public API contract (docs/internals/api-contract.md): names exist, the import rule holds."""
+"""The public API contract (docs/internals/api-contract.md): names exist, the import rule holds.
+
+Every package that declares ``__all__`` lists exactly its public names in it, no more, no fewer.
+"""
 
 from __future__ import annotations
+import __future__
 
+import importlib
+import pkgutil
 import subprocess
 import sys
 import textwrap
+from types import ModuleType
+from typing import Any
 
 import dwarf
 import dwarf.engine
@@ -104,6 +112,43 @@ def test_every_promised_name_is_exported() -> None:
     for module in (dwarf.workflow, dwarf.engine, dwarf.errors):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name} is listed but missing"
+
+
+# Dunder names a package may list in ``__all__`` (its other underscore names are private).
+LISTED_DUNDERS = {"__version__"}
+
+
+def packages_with_all() -> list[ModuleType]:
+    """Every package under dwarf that declares ``__all__``."""
+    names = ["dwarf"] + [
+        info.name for info in pkgutil.walk_packages(dwarf.__path__, "dwarf.") if info.ispkg
+    ]
+    packages = [importlib.import_module(name) for name in names]
+    return [package for package in packages if hasattr(package, "__all__")]
+
+
+def is_import_machinery(value: Any) -> bool:
+    """Names every module has that are not members: submodules, imported modules, __future__."""
+    return isinstance(value, (ModuleType, type(__future__.annotations)))
+
+
+def test_every_package_all_lists_exactly_its_public_names() -> None:
+    packages = packages_with_all()
+    assert {p.__name__ for p in packages} >= {"dwarf", "dwarf.engine", "dwarf.workflow"}
+    for package in packages:
+        public = {
+            name
+            for name, value in vars(package).items()
+            if (not name.startswith("_") or name in LISTED_DUNDERS)
+            and name != "TYPE_CHECKING"
+            and not is_import_machinery(value)
+        }
+        listed = list(package.__all__)
+        assert len(listed) == len(set(listed)), f"{package.__name__}.__all__ repeats a name"
+        assert set(listed) == public, (
+            f"{package.__name__}: public but not in __all__: {sorted(public - set(listed))}; "
+            f"in __all__ but not defined: {sorted(set(listed) - public)}"
+        )
 
 
 def test_engine_has_every_operation_of_the_contract() -> None:

@@ -6,6 +6,11 @@ shard due at ``next_probe_at``; the first successful execution closes the breake
 This module is the in-memory half: which tasks are tripped and when the next probe is due. The SQL
 (bulk park/unpark) and the metrics are the engine's (docs/internals/dispatch.md#valve-and-breaker).
 
+Not wired yet: nothing in src/ calls this module (only ``dwarf._scheduling`` re-exports it). Until
+the open issue "Protection: adaptive valve, static limits and circuit breaker" wires it into the
+dispatch loop, a ``BreakerTripError`` only defers its step by a fixed delay, no step is parked,
+``Engine.breaker_tripped`` is always False and a peer's ``trip_breaker`` is ignored.
+
 Constraints that shape the code:
 
 * Time is injected as timezone-aware UTC ``datetime`` (as in the valve), so tests are exact.
