@@ -40,6 +40,7 @@ __all__ = [
     "connect_mysql",
     "connect_postgresql",
     "connect_sqlite",
+    "postgresql_kwargs",
 ]
 
 Connection: TypeAlias = "psycopg.AsyncConnection[tuple[Any, ...]] | sqlite3.Connection | Any"
@@ -73,11 +74,8 @@ async def connect(dsn: Dsn) -> Connection:
     return await connect_sqlserver(dsn)
 
 
-async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...]]:
-    """Open a psycopg connection in UTC, not in autocommit mode."""
-    import psycopg
-
-    where = _where(dsn, 5432)
+def postgresql_kwargs(dsn: Dsn) -> dict[str, Any]:
+    """The libpq connection parameters of ``dsn`` (its query parameters pass through as-is)."""
     kwargs: dict[str, Any] = {"dbname": dsn.database, "connect_timeout": DEFAULT_CONNECT_TIMEOUT}
     if dsn.host:
         kwargs["host"] = dsn.host
@@ -88,8 +86,16 @@ async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...
     if dsn.password:
         kwargs["password"] = dsn.password
     kwargs.update(dsn.params)
+    return kwargs
+
+
+async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...]]:
+    """Open a psycopg connection in UTC, not in autocommit mode."""
+    import psycopg
+
+    where = _where(dsn, 5432)
     try:
-        conn = await psycopg.AsyncConnection.connect(**kwargs)
+        conn = await psycopg.AsyncConnection.connect(**postgresql_kwargs(dsn))
     except psycopg.ProgrammingError as exc:
         # libpq rejects unknown or malformed connection options before connecting.
         raise BadRequestError(
