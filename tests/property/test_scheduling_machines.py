@@ -2,33 +2,26 @@
 
 Each machine drives the real object next to a small independent model and checks the rules a
 user of the engine would notice: rates never collapse below 1, gossip converges whatever the
-delivery order, probes respect the backoff, the cache stays bounded and ordered, and a plan is
-a fair merge that never reorders a key or emits a refused step.
+delivery order, probes respect the backoff, and a plan is a fair merge that never reorders a key
+or emits a refused step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from random import Random
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
-    initialize,
     invariant,
-    precondition,
     rule,
 )
 
 from dwarf._scheduling import (
-    MAX_PRIORITY,
     BreakerBank,
     Candidate,
-    CandidateCache,
-    Job,
     ValveBank,
     backoff,
     plan_batch,
@@ -218,90 +211,6 @@ class BreakerMachine(RuleBasedStateMachine):
 
 TestBreakerMachine = BreakerMachine.TestCase
 TestBreakerMachine.settings = MACHINE_SETTINGS
-
-
-# --- candidate cache -------------------------------------------------------------------------
-
-
-def run_now(coro: Coroutine[Any, Any, tuple[Job, bool] | None]) -> tuple[Job, bool] | None:
-    """Run a ``pop`` that cannot block (cache non-empty or closed) without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        result: tuple[Job, bool] | None = done.value
-        return result
-    coro.close()
-    raise AssertionError("pop blocked although the cache was non-empty or closed")
-
-
-class CacheMachine(RuleBasedStateMachine):
-    """Refill, offer, pop and close the cache next to a list model of (job, priority)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cache = CandidateCache(1)
-        self.model: list[tuple[Job, int]] = []
-        self.closed = False
-        self.next_id = 1
-
-    @initialize(workers=st.integers(0, 4))
-    def size_it(self, workers: int) -> None:
-        self.cache = CandidateCache(workers)
-
-    def fresh_job(self) -> Job:
-        self.next_id += 1
-        return Job(1 + self.next_id % 3, self.next_id)
-
-    @rule(data=st.data(), band=st.integers(1, 9))
-    def refill(self, data: st.DataObject, band: int) -> None:
-        n = data.draw(st.integers(0, self.cache.size))
-        batch = [self.fresh_job() for _ in range(n)]
-        self.cache.refill(batch, band)
-        if batch and not self.closed:
-            self.model = [(job, band) for job in batch]
-
-    @rule(priority=st.integers(1, 9))
-    def offer(self, priority: int) -> None:
-        job = self.fresh_job()
-        floor_before = self.cache.floor
-        len_before = len(self.cache)
-        admitted = self.cache.offer(job, priority)
-        if self.closed or (self.model and priority >= floor_before):
-            assert not admitted
-            assert len(self.cache) == len_before, "an equal or worse offer was inserted"
-            return
-        assert admitted
-        self.model.insert(0, (job, priority))
-        del self.model[self.cache.size :]
-
-    @precondition(lambda self: self.model or self.closed)
-    @rule()
-    def pop(self) -> None:
-        result = run_now(self.cache.pop())
-        if not self.model:
-            assert result is None
-            return
-        job, _ = self.model.pop(0)
-        assert result == (job, len(self.model) <= self.cache.low_water)
-
-    @rule()
-    def close(self) -> None:
-        self.cache.close()
-        self.closed = True
-
-    @invariant()
-    def bounded_and_in_model_order(self) -> None:
-        assert len(self.cache) <= self.cache.size
-        assert self.cache.jobs() == [job for job, _ in self.model]
-
-    @invariant()
-    def floor_is_the_best_priority_present(self) -> None:
-        expected = min((p for _, p in self.model), default=MAX_PRIORITY)
-        assert self.cache.floor == expected
-
-
-TestCacheMachine = CacheMachine.TestCase
-TestCacheMachine.settings = MACHINE_SETTINGS
 
 
 # --- planner ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ passed in, and counts come back for the engine to emit. That keeps every rule of
 docs/internals/dispatch.md testable with exact numbers.
 
 * ``_planner``: one band's rows -> a fair, valve-gated batch (docs/internals/dispatch.md#d7).
-* ``_cache``: the candidate cache and the refill trigger (docs/internals/dispatch.md#d9).
+* ``_refill``: the refiller's coalescing trigger (docs/internals/dispatch.md#d9).
 * ``_valve``: per-task sliding-window counter under a CUBIC ceiling.
 * ``_breaker``: per-task trip/probe/close schedule.
 
@@ -23,8 +23,8 @@ from dwarf._scheduling._breaker import (
     BreakerBank,
     backoff,
 )
-from dwarf._scheduling._cache import MAX_PRIORITY, CandidateCache, Job, RefillSignal
 from dwarf._scheduling._planner import Candidate, CandidateRow, Plan, pick_band, plan_batch
+from dwarf._scheduling._refill import RefillSignal
 from dwarf._scheduling._valve import (
     CUBIC_BETA,
     CUBIC_C,
@@ -43,15 +43,12 @@ __all__ = [
     "CAUSE_UNAVAILABLE",
     "CUBIC_BETA",
     "CUBIC_C",
-    "MAX_PRIORITY",
     "MAX_RATE",
     "VALVE_WINDOW",
     "Breaker",
     "BreakerBank",
     "Candidate",
-    "CandidateCache",
     "CandidateRow",
-    "Job",
     "Plan",
     "RefillSignal",
     "Valve",

@@ -4,7 +4,7 @@ This is docs/internals/dispatch.md#d7 without the database. The engine scans eac
 band, keeps the global best (``pick_band``), and hands those rows here; ``plan_batch`` drops the
 rows the valve refuses, groups the rest by fairness key and fills the batch by repeated weighted
 draws over the keys. If nothing survived (``Plan.distinct_keys == 0``) the engine scans the next
-band; a batch goes to ``CandidateCache.refill``.
+band; the dispatcher claims the batch in one statement per shard.
 
 Rules that shape the code:
 

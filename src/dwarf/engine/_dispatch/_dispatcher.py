@@ -19,8 +19,7 @@ import contextlib
 import random
 from datetime import timedelta
 
-from dwarf._scheduling._cache import RefillSignal
-from dwarf._scheduling._planner import Candidate, pick_band, plan_batch
+from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
 from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow, Store
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
