@@ -1,4 +1,4 @@
-"""``Engine``: configuration, lifecycle, and the public operations (delegated to _ops_* modules).
+"""``Engine``: configuration, lifecycle, and the public operations (delegated to ``_operations``).
 
 Configuration methods return the engine so they chain. ``time_budget`` and ``default_priority``
 take effect live (they are read when steps and flows are created); everything else applies at
@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dwarf._migrate import migrate
 from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
@@ -37,6 +37,11 @@ from dwarf.engine._types import (
     TaskExecutor,
 )
 from dwarf.errors import BadRequestError, ConflictError, UnavailableError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
 from dwarf.workflow import (
     FlowOptions,
     FlowOutcome,
@@ -139,14 +144,21 @@ class Engine:
         self._config.logger = logger
         return self
 
-    def with_meter_provider(self, mp: Any) -> Engine:
-        """OpenTelemetry MeterProvider for dwarf's metrics."""
+    def with_meter_provider(self, mp: MeterProvider) -> Engine:
+        """OpenTelemetry MeterProvider for dwarf's metrics.
+
+        Kept but not read yet: nothing is emitted until the open observability issue
+        ("Observability: OpenTelemetry metrics, traces and logs") wires it.
+        """
         self._before_startup("the meter provider")
         self._config.meter_provider = mp
         return self
 
-    def with_tracer_provider(self, tp: Any) -> Engine:
-        """OpenTelemetry TracerProvider for dwarf's spans."""
+    def with_tracer_provider(self, tp: TracerProvider) -> Engine:
+        """OpenTelemetry TracerProvider for dwarf's spans.
+
+        Kept but not read yet: nothing is traced until the open observability issue wires it.
+        """
         self._before_startup("the tracer provider")
         self._config.tracer_provider = tp
         return self

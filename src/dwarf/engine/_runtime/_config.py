@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dwarf.engine._types import FlowStoppedCallback, GraphLoader, PeerNotifier, TaskExecutor
 from dwarf.errors import BadRequestError
+
+if TYPE_CHECKING:
+    # The API types only: importing the OpenTelemetry API costs nothing at run time here.
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["LEASE_MARGIN", "Config", "as_timedelta"]
 
@@ -44,5 +49,5 @@ class Config:
     flow_stopped_callback: FlowStoppedCallback | None = None
     peer_notifier: PeerNotifier | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("dwarf"))
-    meter_provider: Any = None
-    tracer_provider: Any = None
+    meter_provider: MeterProvider | None = None
+    tracer_provider: TracerProvider | None = None
