@@ -241,7 +241,9 @@ class Renderer:
     @staticmethod
     def single_backslash_is_literal(value: str, index: int) -> bool:
         following = value[index + 1 : index + 2]
-        return following not in ("", "\\", "'", '"', "`", "n", "t")
+        # A following character that renders as an escape (a newline becomes "\\n") would
+        # start with a backslash too, and "\\" + "\\n" reads as an escaped backslash and "n".
+        return following not in ("", "\\", "'", '"', "`", "n", "t", *ESCAPED)
 
 
 def plain(expr: Expr) -> str:
