@@ -23,15 +23,24 @@ from tests.fixtures.engines import MakeEngine
 
 @pytest.fixture
 def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The qualified names of the closures every ``Store.transact`` call runs."""
+    """The qualified names of the closures every transaction runs.
+
+    Both doors into a transaction are watched: ``transact`` (closures on a ``Tx``) and the one
+    a dialect store uses for its own fast-path statements on the raw connection.
+    """
     seen: list[str] = []
-    original = Store.transact
+    for door in ("transact", "_transact_on_connection"):
+        original = getattr(Store, door)
 
-    async def transact(self: Store, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        seen.append(fn.__qualname__)
-        return await original(self, fn)
+        async def spy(
+            self: Store,
+            fn: Callable[[Any], Awaitable[Any]],
+            original: Callable[..., Awaitable[Any]] = original,
+        ) -> Any:
+            seen.append(fn.__qualname__)
+            return await original(self, fn)
 
-    monkeypatch.setattr(Store, "transact", transact)
+        monkeypatch.setattr(Store, door, spy)
     return seen
 
 
