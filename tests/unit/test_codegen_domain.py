@@ -18,12 +18,7 @@ import pytest
 import codegen._domain
 from codegen import GenerationError, generate
 from dwarf.workflow import Status
-from tests.unit.test_codegen import (
-    FakeMySQL,
-    FakeSqlServer,
-    load_generated,
-    make_project,
-)
+from tests.fixtures.codegen import FakeMySQL, FakeSqlServer, load_generated, write_project
 
 SCHEMA = {
     "postgresql": """\
@@ -114,7 +109,7 @@ SELECT step_id FROM t_steps WHERE (@status = '' OR status = @status) ORDER BY st
 
 
 def _project(root: Path, queries: Mapping[str, str] = QUERIES) -> Path:
-    return make_project(root, queries=queries, schema=SCHEMA)
+    return write_project(root, queries, SCHEMA)
 
 
 @pytest.fixture(scope="module")
