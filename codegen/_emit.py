@@ -13,7 +13,8 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from codegen._model import Column, GenerationError, Query, Ref
+from codegen._domain import row_classes
+from codegen._model import Column, GenerationError, Param, Query, Ref
 from codegen._parity import snake
 from codegen._sqltext import Dialect
 from codegen._styles import STYLES
@@ -89,31 +90,6 @@ def docstring(summary: str, comments: Sequence[str], indent: str) -> str:
 # Row classes
 
 
-def row_classes(reference: Mapping[str, Query]) -> dict[str, str]:
-    """Query name -> row class name for queries returning rows (one class per distinct shape)."""
-    shapes: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for name in sorted(reference):
-        query = reference[name]
-        if _has_row_class(query):
-            shapes.setdefault(_shape(query), []).append(name)
-    out: dict[str, str] = {}
-    for names in shapes.values():
-        cls = f"{min(names, key=lambda n: (len(n), n))}Row"
-        for name in names:
-            out[name] = cls
-    return out
-
-
-def _has_row_class(query: Query) -> bool:
-    if query.kind == ":many":
-        return True
-    return query.kind == ":one" and not query.returns_insert_id and len(query.columns) > 1
-
-
-def _shape(query: Query) -> tuple[tuple[str, str], ...]:
-    return tuple((c.name, _annotation(c)) for c in query.columns)
-
-
 def _annotation(column: Column) -> str:
     if column.type is None:
         raise GenerationError(f"column {column.name} has no type")
@@ -132,7 +108,8 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         " result shape.\n",
         "\n",
         "Parity is by construction: the generator fails unless every dialect returns these names\n",
-        "and types. Timestamps are timezone-aware UTC. JSON payload columns hold JSON text:\n",
+        "and types. Timestamps are timezone-aware UTC; flags are ``bool`` and statuses\n",
+        "``dwarf.workflow.Status`` (codegen/_domain.py). JSON payload columns hold JSON text:\n",
         *(f"{line}\n" for line in textwrap.wrap(", ".join(sorted(JSON_COLUMNS)) + ".", 92)),
         '"""\n\n',
         "from __future__ import annotations\n\n",
@@ -145,6 +122,13 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         for c in q.columns
     ):
         out.append("from datetime import datetime\n")
+    if any(
+        c.type is not None and c.type.base == "Status"
+        for q in reference.values()
+        if q.name in classes
+        for c in q.columns
+    ):
+        out.append("\nfrom dwarf.workflow import Status\n")
     out.append("\n")
     by_class = sorted(users.items())
     names = [cls for cls, _ in by_class]
@@ -200,13 +184,33 @@ def _convert(dialect: Dialect, column: Column, expr: str) -> str:
             "mysql": "utc_from_naive",
             "sqlserver": "utc_from_naive",
         }.get(dialect)
-    elif column.computed and ctype.base in ("int", "float", "bool"):
+    elif ctype.base in ("bool", "Status"):
+        func = ctype.base  # flags are 0/1 integers and statuses text in every dialect
+    elif column.computed and ctype.base in ("int", "float"):
         func = ctype.base
     if func is None:
         return expr
     if ctype.nullable:
         return f"None if {expr} is None else {func}({expr})"
     return f"{func}({expr})"
+
+
+def _bound(param: Param) -> str:
+    """Expression for the value the driver receives for ``param``.
+
+    A flag binds as its 0/1 int and a status as its plain-str value: psycopg would send a bool
+    as boolean (which casts to no smallint) and adapts enums by its own rules, and asyncmy
+    escapes by exact type, so the driver sees exactly what the database stored before.
+    """
+    ptype = param.type
+    assert ptype is not None
+    if ptype.base == "bool":
+        expr = f"int({param.name})"
+    elif ptype.base == "Status":
+        expr = f"{param.name}.value"
+    else:
+        return param.name
+    return f"None if {param.name} is None else {expr}" if ptype.nullable else expr
 
 
 class _Module:
@@ -220,6 +224,7 @@ class _Module:
         self.rows_used: set[str] = set()
         self.needs_sequence = False
         self.needs_datetime = False
+        self.needs_status = False
         self.constants: list[str] = []
         self.functions: list[str] = []
 
@@ -275,11 +280,14 @@ class _Module:
         if self.style.named:
             # psycopg adapts a list (not any Sequence) to an array
             items = [
-                f"{py_str(p.name)}: list({p.name})" if p.is_list else f"{py_str(p.name)}: {p.name}"
+                f"{py_str(p.name)}: list({p.name})"
+                if p.is_list
+                else f"{py_str(p.name)}: {_bound(p)}"
                 for p in query.params
             ]
             return "{" + ", ".join(items) + "}"
-        values = [f"*{r.name}" if r.is_slice else r.name for r in refs]
+        params = {p.name: p for p in query.params}
+        values = [f"*{r.name}" if r.is_slice else _bound(params[r.name]) for r in refs]
         if self.dialect == "sqlserver":
             return ", ".join(values)  # DB-API-style execute(sql, *params)
         return f"({values[0]},)" if len(values) == 1 else "(" + ", ".join(values) + ")"
@@ -322,6 +330,10 @@ class _Module:
         result = return_annotation(ref, self.classes)
         if "datetime" in result:
             self.needs_datetime = True
+        if any(p.type is not None and p.type.base == "Status" for p in query.params) or any(
+            c.type is not None and c.type.base == "Status" for c in ref.columns
+        ):
+            self.needs_status = True
         params = ", ".join(f"{p.name}: {p.annotation}" for p in query.params)
         if any(p.is_list for p in query.params):
             self.needs_sequence = True
@@ -458,6 +470,8 @@ class _Module:
             first_party.append(f"from dwarf._storage._gen.rows import {names}")
         if self.helpers:
             first_party.append(f"from dwarf._storage._sql import {', '.join(sorted(self.helpers))}")
+        if self.needs_status:
+            first_party.append("from dwarf.workflow import Status")
         if first_party:
             imports += ["", *first_party]
         source = header.lines(f"sql/queries/{self.dialect}")

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from codegen._domain import narrow
 from codegen._emit import Header, render_dialect, render_rows
 from codegen._migrations import load_migrations, render_migrations
 from codegen._model import DIALECTS, REFERENCE, GenerationError, Query
@@ -62,6 +63,7 @@ def generate(root: Path) -> dict[str, str]:
     loaded["sqlserver"] = load_sqlserver(root / "sql" / "queries" / "sqlserver", root)
     resolved = resolve(loaded)
     check_unique_signatures(resolved)
+    resolved = narrow(resolved, catalog(resolved))
     reference = catalog(resolved)
     fast_paths = {
         dialect: sorted(name for name, query in resolved[dialect].items() if query.optional)

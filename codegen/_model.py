@@ -12,7 +12,7 @@ from typing import Literal
 
 from codegen._sqltext import Dialect
 
-PyBase = Literal["int", "float", "str", "datetime", "bool"]
+PyBase = Literal["int", "float", "str", "datetime", "bool", "Status"]
 Kind = Literal[":one", ":many", ":exec", ":execrows", ":execlastid"]
 KINDS: tuple[Kind, ...] = (":one", ":many", ":exec", ":execrows", ":execlastid")
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite", "sqlserver")

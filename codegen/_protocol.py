@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from codegen._emit import Header, docstring, return_annotation, row_classes
+from codegen._domain import row_classes
+from codegen._emit import Header, docstring, return_annotation
 from codegen._model import Query
 from codegen._parity import snake
 from codegen._sqltext import Dialect
@@ -61,6 +62,7 @@ class Members:
     rows_used: set[str] = field(default_factory=set)
     needs_sequence: bool = False
     needs_datetime: bool = False
+    needs_status: bool = False
 
     def imports(self, typing: str) -> list[str]:
         """Import lines for the annotations, ``typing`` being what to take from ``typing``.
@@ -78,6 +80,8 @@ class Members:
         if self.rows_used:
             names = ", ".join(sorted(self.rows_used))
             lines.append(f"from dwarf._storage._gen.rows import {names}")
+        if self.needs_status:
+            lines.append("from dwarf.workflow import Status")
         return lines
 
 
@@ -97,10 +101,12 @@ def members(reference: Mapping[str, Query], *, portable_only: bool = False) -> M
             out.rows_used.add(classes[query.name])
         out.needs_datetime = out.needs_datetime or "datetime" in result
         out.needs_sequence = out.needs_sequence or any(p.is_list for p in query.params)
+        params = ", ".join(f"{p.name}: {p.annotation}" for p in query.params)
+        out.needs_status = out.needs_status or "Status" in f"{params} {result}"
         kind = "insert-id" if query.returns_insert_id else query.kind
         out.by_query[name] = Member(
             name=snake(query.name),
-            params=", ".join(f"{p.name}: {p.annotation}" for p in query.params),
+            params=params,
             forward=", ".join(f"{p.name}={p.name}" for p in query.params),
             result=result,
             doc=docstring(f"{query.name} ({kind}).", query.comments, "        "),

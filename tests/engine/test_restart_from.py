@@ -234,7 +234,7 @@ async def test_restart_from_a_subgraph_caller_launches_a_fresh_child(
 
 
 def _dag(*rows: tuple[int, int, int, int, str]) -> dict[int, Node]:
-    return {row[0]: Node(*row) for row in rows}
+    return {row[0]: Node(*row[:4], Status(row[4])) for row in rows}
 
 
 # spawn 1 fans out to 2 and 3; 3 is a nested spawn of 4 and 5 whose fan-in 6 rejoins cohort 1;
@@ -267,6 +267,6 @@ def test_branches_are_counted_through_nested_cohorts() -> None:
 
 
 def test_a_branch_with_a_step_still_live_has_not_arrived() -> None:
-    live = {**NESTED, 4: Node(4, 3, 0, 3, "interrupted")}
+    live = {**NESTED, 4: Node(4, 3, 0, 3, Status.INTERRUPTED)}
     assert count_branches(live, 3, rewound=0) == (1, 1)
     assert count_branches(live, 1, rewound=0) == (1, 0)

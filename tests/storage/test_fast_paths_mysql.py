@@ -17,6 +17,7 @@ import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths
+from dwarf.workflow import Status
 from tests.fixtures.storage import TOKEN, Db, backend_dsn, open_db, protocol_members
 
 pytestmark = pytest.mark.mysql
@@ -44,11 +45,11 @@ async def running_step(db: Db) -> tuple[int, int, int]:
 
 
 async def test_start_flow_and_steps_starts_the_flow_and_its_created_steps_once(db: Db) -> None:
-    flow_id = await db.flow(status="created")
-    entry = await db.step(flow_id, status="created", delay_ms=60_000)
+    flow_id = await db.flow(status=Status.CREATED)
+    entry = await db.step(flow_id, status=Status.CREATED, delay_ms=60_000)
     await db.q.adopt_flow_identity(db.conn, flow_id=flow_id, step_id=entry)
-    other = await db.flow(status="created", flow_token="1111111111111111")
-    untouched = await db.step(other, status="created")
+    other = await db.flow(status=Status.CREATED, flow_token="1111111111111111")
+    untouched = await db.step(other, status=Status.CREATED)
 
     wrong = await fast(db).start_flow_and_steps(
         db.conn, flow_id=flow_id, flow_token="ffffffffffffffff", notify_hostname="h"

@@ -42,7 +42,7 @@ NEW_FLOW: dict[str, Any] = {
         "delete_on_completion",
     )
 } | {
-    "started": 0,
+    "started": False,
     "step_depth": 1,
     "step_token": "fedcba9876543210",
     "task_name": "a",
@@ -80,7 +80,7 @@ def fast(db: Db) -> PostgresqlFastPaths:
 
 async def running_step(db: Db, **flow: Any) -> tuple[int, int, int]:
     """A started flow whose entry step is claimed: (flow_id, step_id, lease_seq)."""
-    row = await fast(db).create_flow_with_entry(db.conn, **{**NEW_FLOW, "started": 1, **flow})
+    row = await fast(db).create_flow_with_entry(db.conn, **{**NEW_FLOW, "started": True, **flow})
     assert row is not None
     lease_seq = await db.claim(row.step_id)
     assert lease_seq
@@ -124,7 +124,7 @@ async def test_create_flow_with_entry_keeps_a_given_thread_and_root(db: Db) -> N
             "thread_id": anchor,
             "thread_token": TOKEN,
             "root_flow_id": anchor,
-            "started": 1,
+            "started": True,
         },
     )
     assert row is not None
@@ -166,7 +166,7 @@ async def test_advance_to_successor_completes_links_inserts_and_touches(db: Db) 
         db.conn, step_id=step_id, lease_seq=lease_seq, flow_id=flow_id, **SUCCESSOR
     )
     assert result is not None
-    assert (result.completed, result.touched) == (1, 1)
+    assert (result.completed, result.touched) == (True, True)
     done = await db.get_step(step_id)
     assert (done.status, done.changes, done.successor_id) == (
         "completed",
@@ -198,7 +198,7 @@ async def test_advance_to_successor_with_a_lost_lease_writes_nothing(db: Db) -> 
         db.conn, step_id=step_id, lease_seq=lease_seq + 1, flow_id=flow_id, **SUCCESSOR
     )
     assert result is not None
-    assert (result.completed, result.touched) == (0, 0)
+    assert (result.completed, result.touched) == (False, False)
     assert (await db.get_step(step_id)).status == "running"
     assert await db.q.get_step_by_id(db.conn, step_id=result.successor_id) is None
     assert (await db.get_flow(flow_id)).step_id == step_id
@@ -211,7 +211,7 @@ async def test_advance_to_successor_in_an_ended_flow_writes_nothing(db: Db) -> N
         db.conn, step_id=step_id, lease_seq=lease_seq, flow_id=flow_id, **SUCCESSOR
     )
     assert result is not None
-    assert (result.completed, result.touched) == (0, 0)
+    assert (result.completed, result.touched) == (False, False)
     assert (await db.get_step(step_id)).status == "running"
     assert await db.q.get_step_by_id(db.conn, step_id=result.successor_id) is None
 
@@ -244,7 +244,7 @@ async def test_finish_with_step_completes_the_step_and_the_flow(db: Db) -> None:
         final_state='{"x": 1, "y": 2}',
     )
     assert result is not None
-    assert (result.completed, result.finished) == (1, 1)
+    assert (result.completed, result.finished) == (True, True)
     flow = await db.get_flow(flow_id)
     assert (flow.status, flow.final_state) == ("completed", '{"x": 1, "y": 2}')
     step = await db.get_step(step_id)
@@ -266,7 +266,7 @@ async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: st
         final_state='{"y": 2}',
     )
     assert result is not None
-    assert (result.completed, result.finished) == (0, 0)
+    assert (result.completed, result.finished) == (False, False)
     assert (await db.get_step(step_id)).status == "running"
     assert (await db.get_flow(flow_id)).final_state == "{}"
 

@@ -17,7 +17,8 @@ from typing import Any, cast
 
 import pytest
 
-from dwarf._storage._gen.rows import GetStepScheduleRow
+from dwarf._storage._gen.rows import StepScheduleRow
+from dwarf.workflow import Status
 from tests.fixtures.storage import TOKEN, Db, assert_conforms, near_now
 
 # ----------------------------------------------------------------------------------------------
@@ -26,18 +27,20 @@ from tests.fixtures.storage import TOKEN, Db, assert_conforms, near_now
 
 def test_result_check_rejects_what_a_driver_might_return_instead() -> None:
     aware = datetime(2026, 1, 1, tzinfo=UTC)
-    assert_conforms([GetStepScheduleRow(5, -3)], list[GetStepScheduleRow], "ok")
+    assert_conforms([StepScheduleRow(5, -3)], list[StepScheduleRow], "ok")
     assert_conforms(None, int | None, "ok")
     bad: list[tuple[Any, Any]] = [
         (True, int),
+        (1, bool),
+        ("running", Status),
         (Decimal(1), int),
         (1, float),
         (b"{}", str),
         (None, str),
         (aware.replace(tzinfo=None), datetime),
         (aware.astimezone(timezone(timedelta(hours=2))), datetime),
-        ((5, 3), GetStepScheduleRow),
-        (GetStepScheduleRow(5, cast(int, 1.5)), GetStepScheduleRow),
+        ((5, 3), StepScheduleRow),
+        (StepScheduleRow(5, cast(int, 1.5)), StepScheduleRow),
     ]
     for value, hint in bad:
         with pytest.raises(AssertionError):
@@ -65,7 +68,7 @@ async def test_claim_wins_only_due_pending_steps_and_bumps_lease_seq(db: Db) -> 
     flow_id = await db.flow()
     due = await db.step(flow_id)
     later = await db.step(flow_id, delay_ms=3_600_000)
-    created = await db.step(flow_id, status="created")
+    created = await db.step(flow_id, status=Status.CREATED)
     claimed = await db.q.claim_steps(
         db.conn, step_ids=[due, later, created], lease_owner="me", lease_margin_ms=1000
     )
@@ -98,7 +101,7 @@ async def test_band_scan_returns_the_lowest_priority_above_the_threshold(db: Db)
     second = await db.step(flow_id, priority=3, fairness_key="tenant", fairness_weight=2.5)
     third = await db.step(flow_id, priority=3)
     await db.step(flow_id, priority=2, delay_ms=3_600_000)  # not due: not a band
-    await db.step(flow_id, priority=2, parked=2)  # parked: not a band
+    await db.step(flow_id, priority=2, parked=True)  # parked: not a band
     band = await db.q.select_due_band(db.conn, above_priority=0, row_limit=10)
     assert [(r.step_id, r.priority) for r in band] == [(urgent, 1)]
     assert 0 <= band[0].age_ms < 300_000

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 
+from dwarf.workflow import Status
 from tests.fixtures.storage import Db
 
 
 async def test_activation_makes_only_that_flows_created_steps_claimable(db: Db) -> None:
     q, conn = db.q, db.conn
-    flow_id = await db.flow(status="created")
-    entry = await db.step(flow_id, status="created")
-    second = await db.step(flow_id, status="created", delay_ms=-1000)
-    other = await db.step(await db.flow(status="created"), status="created")
+    flow_id = await db.flow(status=Status.CREATED)
+    entry = await db.step(flow_id, status=Status.CREATED)
+    second = await db.step(flow_id, status=Status.CREATED, delay_ms=-1000)
+    other = await db.step(await db.flow(status=Status.CREATED), status=Status.CREATED)
     assert await db.claim(entry) == 0
     assert await q.activate_flow_steps(conn, flow_id=flow_id) == 2
     assert await q.activate_flow_steps(conn, flow_id=flow_id) == 0
@@ -56,7 +57,7 @@ async def test_poll_horizon_and_step_schedule_read_the_database_clock(db: Db) ->
     flow_id = await db.flow()
     due = await db.step(flow_id, priority=7)
     await db.step(flow_id)
-    await db.step(flow_id, parked=2)  # parked: not due
+    await db.step(flow_id, parked=True)  # parked: not due
     soon = await db.step(flow_id, delay_ms=60_000)
     await db.step(flow_id, delay_ms=600_000)  # beyond the 5 minute horizon
     leased = await db.step(flow_id, time_budget_ms=100_000)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dwarf.workflow import Status
 from tests.fixtures.storage import (
     LIST_FILTERS_OFF,
     TOKEN,
@@ -23,7 +24,7 @@ from tests.fixtures.storage import (
 
 async def test_start_touch_interrupt_and_resume_follow_the_flow_status(db: Db) -> None:
     q, conn = db.q, db.conn
-    flow_id = await db.flow(status="created")
+    flow_id = await db.flow(status=Status.CREATED)
     assert await q.interrupt_flow(conn, flow_id=flow_id) == 0  # not started yet
     assert await q.start_flow(conn, flow_id=flow_id, notify_hostname="host-1") == 1
     assert await q.start_flow(conn, flow_id=flow_id, notify_hostname="host-2") == 0
@@ -31,7 +32,7 @@ async def test_start_touch_interrupt_and_resume_follow_the_flow_status(db: Db) -
     assert (row.status, row.notify_hostname) == ("running", "host-1")
     assert row.started_at >= row.created_at
 
-    step_id = await db.step(flow_id, status="interrupted")
+    step_id = await db.step(flow_id, status=Status.INTERRUPTED)
     # two touches in a row both report the live flow (matched rows, also on MariaDB)
     assert await q.touch_flow(conn, step_id=step_id, flow_id=flow_id) == 1
     assert await q.touch_flow(conn, step_id=step_id, flow_id=flow_id) == 1
@@ -70,7 +71,7 @@ async def test_a_terminal_flow_stays_terminal_and_keeps_the_first_outcome(db: Db
 
     # CancelFlow applies to created, running and interrupted flows; the first reason wins
     reasons = {}
-    for status in ("created", "running", "interrupted"):
+    for status in (Status.CREATED, Status.RUNNING, Status.INTERRUPTED):
         flow_id = await db.flow(status=status)
         assert (
             await q.cancel_flow(
@@ -92,7 +93,7 @@ async def test_restart_and_revive_reopen_only_flows_that_are_not_running(db: Db)
     assert await q.restart_flow(conn, flow_id=running) == 0
     assert await q.revive_flow(conn, flow_id=running) == 0
 
-    for status in ("completed", "failed", "cancelled", "interrupted"):
+    for status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED):
         flow_id = await db.flow(status=status)
         await db.backdate("dwarf_flows", flow_id, "created_at", 3600)
         old = await db.get_flow(flow_id)
@@ -183,8 +184,8 @@ async def test_child_flows_are_found_by_parent_and_by_caller_step(db: Db) -> Non
 async def test_deletes_never_strand_the_steps_of_a_running_flow(db: Db) -> None:
     q, conn = db.q, db.conn
     running = await db.flow()
-    done = await db.flow(status="completed")
-    orphaned = await db.flow(status="failed")
+    done = await db.flow(status=Status.COMPLETED)
+    orphaned = await db.flow(status=Status.FAILED)
     for flow_id in (running, done, done, orphaned):
         await db.step(flow_id)
     assert await q.delete_flow(conn, flow_id=running) == 0
@@ -198,7 +199,7 @@ async def test_deletes_never_strand_the_steps_of_a_running_flow(db: Db) -> None:
     assert await q.delete_flow_steps(conn, flow_id=running) == 1
     assert await q.delete_flow_steps(conn, flow_id=running) == 0
 
-    cancelled = await db.flow(status="cancelled")
+    cancelled = await db.flow(status=Status.CANCELLED)
     assert await q.delete_flows(conn, flow_ids=[running, done, cancelled, orphaned]) == 2
     assert await q.count_flows(conn) == 1
     assert (await db.get_flow(running)).status == "running"
@@ -207,7 +208,7 @@ async def test_deletes_never_strand_the_steps_of_a_running_flow(db: Db) -> None:
 async def test_list_flows_applies_each_filter_and_ignores_zero_values(db: Db) -> None:
     q, conn = db.q, db.conn
     alpha = await db.flow(workflow_name="alpha", priority=3, fairness_key="t1")
-    beta = await db.flow(flow_token="b" * 16, workflow_name="beta", status="completed")
+    beta = await db.flow(flow_token="b" * 16, workflow_name="beta", status=Status.COMPLETED)
     sequel = await db.flow(
         flow_token="c" * 16, workflow_name="alpha", thread_id=alpha, thread_token=TOKEN
     )
@@ -255,10 +256,10 @@ async def test_list_flows_applies_each_filter_and_ignores_zero_values(db: Db) ->
 async def test_purge_candidates_are_finished_root_flows_oldest_first(db: Db) -> None:
     q, conn = db.q, db.conn
     await db.flow()  # running: never a candidate
-    done = await db.flow(status="completed")
-    failed = await db.flow(status="failed")
-    other = await db.flow(workflow_name="other", status="completed")
-    await db.flow(status="completed", surgraph_flow_id=done)  # a child: purged with its root
+    done = await db.flow(status=Status.COMPLETED)
+    failed = await db.flow(status=Status.FAILED)
+    other = await db.flow(workflow_name="other", status=Status.COMPLETED)
+    await db.flow(status=Status.COMPLETED, surgraph_flow_id=done)  # a child: purged with its root
     for flow_id in (done, failed):
         await db.backdate("dwarf_flows", flow_id, "updated_at", 7200)
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from dwarf.workflow import Status
 from tests.fixtures.storage import Db, near_now
 
 
 async def test_a_step_copy_keeps_payloads_and_timestamps_by_age(db: Db) -> None:
     q, conn = db.q, db.conn
     origin = await db.flow()
-    source = await db.step(origin, state='{"s": "é"}', changes='{"c": [1, 2]}', status="completed")
+    source = await db.step(
+        origin, state='{"s": "é"}', changes='{"c": [1, 2]}', status=Status.COMPLETED
+    )
     await db.backdate("dwarf_steps", source, "created_at", 3600)
     await db.backdate("dwarf_steps", source, "started_at", 1800)
     [row] = await q.list_steps_for_copy(conn, flow_id=origin)
@@ -35,11 +38,11 @@ async def test_a_step_copy_keeps_payloads_and_timestamps_by_age(db: Db) -> None:
         state=row.state,
         changes=row.changes,
         interrupt_payload='{"p": 1}',
-        status="cancelled",
+        status=Status.CANCELLED,
         goto_next="next",
         error="boom",
         time_budget_ms=row.time_budget_ms,
-        breakpoint_hit=1,
+        breakpoint_hit=True,
         attempt=2,
         lineage_id=7,
         cohort_size=3,
@@ -50,9 +53,9 @@ async def test_a_step_copy_keeps_payloads_and_timestamps_by_age(db: Db) -> None:
         priority=9,
         fairness_key="tenant",
         fairness_weight=2.5,
-        interrupt_done=1,
+        interrupt_done=True,
         resume_data='{"r": 1}',
-        subgraph_done=1,
+        subgraph_done=True,
         subgraph_result='{"out": 1}',
         subgraph_error="child",
         created_age_ms=row.created_age_ms,
@@ -82,12 +85,12 @@ async def test_child_flows_are_listed_per_level_and_dropped_whatever_their_statu
     q, conn = db.q, db.conn
     root = await db.flow()
     other = await db.flow()
-    first = await db.flow(surgraph_flow_id=root, surgraph_step_id=11, status="running")
-    second = await db.flow(surgraph_flow_id=root, surgraph_step_id=12, status="completed")
+    first = await db.flow(surgraph_flow_id=root, surgraph_step_id=11, status=Status.RUNNING)
+    second = await db.flow(surgraph_flow_id=root, surgraph_step_id=12, status=Status.COMPLETED)
     grandchild = await db.flow(surgraph_flow_id=first, surgraph_step_id=21)
     stray = await db.flow(surgraph_flow_id=other, surgraph_step_id=31)
     for flow_id in (first, second, grandchild):
-        await db.step(flow_id, status="running")
+        await db.step(flow_id, status=Status.RUNNING)
 
     level = await q.list_child_flows_of(conn, flow_ids=[root])
     assert [(c.flow_id, c.surgraph_flow_id, c.surgraph_step_id, c.status) for c in level] == [
@@ -114,7 +117,7 @@ async def test_lock_flow_changes_nothing_and_clear_step_error_forgets_the_failur
     assert await q.lock_flow(conn, flow_id=flow_id + 1000) == 0
     assert await db.get_flow(flow_id) == before
 
-    step_id = await db.step(flow_id, status="failed")
+    step_id = await db.step(flow_id, status=Status.FAILED)
     await db.execute(
         "UPDATE dwarf_steps SET error = 'boom', goto_next = 'x' WHERE step_id = "
         + ("%s" if db.dialect in ("postgresql", "mysql") else "?"),

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from dwarf.workflow import Status
 from tests.fixtures.storage import FLOW_DEFAULTS, Db, near_now
 
 BIG = 2**63 - 1
@@ -68,7 +69,7 @@ async def test_every_flow_column_round_trips_at_its_limits(db: Db) -> None:
         "workflow_name": "wf-" + "𐍈" * 509,  # 512 characters of 4 UTF-8 bytes
         "graph": '{"entry": "a", "nodes": {"a": {}}}',
         "baggage": '{"tenant": "ω"}',
-        "status": "created",
+        "status": Status.CREATED,
         "surgraph_flow_id": BIG,
         "surgraph_step_depth": INT_MAX,
         "surgraph_step_id": BIG - 1,
@@ -82,7 +83,7 @@ async def test_every_flow_column_round_trips_at_its_limits(db: Db) -> None:
         "fairness_key": "ключ-" + "😀" * 251,  # 256 characters
         "fairness_weight": 1 / 3,
         "time_budget_ms": INT_MAX,
-        "delete_on_completion": 1,
+        "delete_on_completion": True,
     }
     flow_id = await db.flow(**values)
     assert await q.start_flow(conn, flow_id=flow_id, notify_hostname="höst-" + "🜁" * 251) == 1
@@ -132,7 +133,7 @@ async def test_every_step_column_round_trips_at_its_limits(db: Db) -> None:
         "task_name": "задача-" + "😀" * 505,  # 512 characters
         "state": '{"s": [1, 2.5, "ü"]}',
         "changes": '{"c": null}',
-        "status": "pending",
+        "status": Status.PENDING,
         "time_budget_ms": INT_MAX,
         "lineage_id": BIG - 1,
         "fan_out_ordinal": INT_MAX,
@@ -140,7 +141,7 @@ async def test_every_step_column_round_trips_at_its_limits(db: Db) -> None:
         "priority": INT_MAX,
         "fairness_key": "k" * 256,
         "fairness_weight": 1e-300,
-        "parked": 0,
+        "parked": False,
         "delay_ms": -86_400_000,
     }
     step_id = await db.step(**values)

@@ -11,11 +11,12 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from dwarf._storage._gen.rows import GetStepRow
+from dwarf._storage._gen.rows import StepRow
+from dwarf.workflow import Status
 from tests.fixtures.storage import STEP_TOKEN, Db, near_now
 
 
-async def fenced(db: Db, step_id: int, write: Callable[[int], Awaitable[int]]) -> GetStepRow:
+async def fenced(db: Db, step_id: int, write: Callable[[int], Awaitable[int]]) -> StepRow:
     """Claim the step, then show ``write(lease_seq)`` is fenced; return the row it left."""
     assert await db.claim(step_id) == 1
     before = await db.get_step(step_id)
@@ -134,7 +135,7 @@ async def test_post_execution_writes_are_fenced_by_lease_seq_and_status(db: Db) 
         db,
         step,
         lambda seq: q.set_step_status_from_flow(
-            conn, status="cancelled", step_id=step, lease_seq=seq
+            conn, status=Status.CANCELLED, step_id=step, lease_seq=seq
         ),
     )
     assert (row.status, row.parked) == ("cancelled", 0)
@@ -323,12 +324,12 @@ async def test_resume_leaf_and_resume_break_each_need_their_own_pause(db: Db) ->
 async def test_cancel_reset_and_delete_steps_respect_their_status_guards(db: Db) -> None:
     q, conn = db.q, db.conn
     flow_id = await db.flow()
-    created = await db.step(flow_id, status="created")
+    created = await db.step(flow_id, status=Status.CREATED)
     pending = await db.step(flow_id)
     running = await db.step(flow_id)
-    interrupted = await db.step(flow_id, status="interrupted")
-    completed = await db.step(flow_id, status="completed")
-    failed = await db.step(flow_id, status="failed")
+    interrupted = await db.step(flow_id, status=Status.INTERRUPTED)
+    completed = await db.step(flow_id, status=Status.COMPLETED)
+    failed = await db.step(flow_id, status=Status.FAILED)
     other_flow = await db.flow()
     elsewhere = await db.step(other_flow)
     await db.claim(running)

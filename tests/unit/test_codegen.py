@@ -10,43 +10,30 @@ slice expansion and ``%`` escaping are checked by what the database would receiv
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
-import itertools
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+import codegen._domain
 import codegen._types
 from codegen import FILES, OUTPUT_DIR, GenerationError, generate, write
 from codegen.__main__ import main
 from codegen._sqltext import split_statements
 from dwarf._storage._sql import in_list, utc_from_naive, utc_from_text
 from dwarf._storage._sqlite_inline import open_inline_sqlite
+from tests.fixtures.codegen import (
+    FakeMySQL,
+    FakeSqlServer,
+    load_generated,
+    write_project,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-
-SQLC_YAML = """\
-version: "2"
-sql:
-""" + "".join(
-    f"""\
-  - engine: {d}
-    schema: sql/schema/{d}
-    queries: sql/queries/{d}
-    gen:
-      json:
-        out: build/sqlc/{d}
-        indent: "  "
-        filename: codegen_request.json
-"""
-    for d in ("postgresql", "mysql", "sqlite")
-)
 
 SCHEMA = {
     "postgresql": """\
@@ -271,16 +258,8 @@ def make_project(
     queries: Mapping[str, str] = QUERIES,
     schema: Mapping[str, str] = SCHEMA,
 ) -> Path:
-    """Write a fixture project (sqlc.yaml + sql/) under ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "sqlc.yaml").write_text(SQLC_YAML)
-    (root / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
-    for dialect in ("postgresql", "mysql", "sqlite", "sqlserver"):
-        (root / "sql" / "schema" / dialect).mkdir(parents=True, exist_ok=True)
-        (root / "sql" / "queries" / dialect).mkdir(parents=True, exist_ok=True)
-        (root / "sql" / "schema" / dialect / "0001_tables.sql").write_text(schema[dialect])
-        (root / "sql" / "queries" / dialect / "queries.sql").write_text(queries[dialect])
-    return root
+    """Write a fixture project (sqlc.yaml + sql/) under ``root``, by default this module's."""
+    return write_project(root, queries, schema)
 
 
 def with_query(dialect: str, old: str, new: str) -> dict[str, str]:
@@ -289,42 +268,12 @@ def with_query(dialect: str, old: str, new: str) -> dict[str, str]:
     return {**QUERIES, dialect: QUERIES[dialect].replace(old, new)}
 
 
-_package_ids = itertools.count()
-
-
-def load_generated(files: Mapping[str, str], tmp: Path) -> dict[str, ModuleType]:
-    """Import generated sources under a private package name; return modules by file stem."""
-    package = f"_codegen_fixture_{next(_package_ids)}"
-    pkg_dir = tmp / package
-    pkg_dir.mkdir()
-    (pkg_dir / "__init__.py").write_text("")
-    modules: dict[str, ModuleType] = {}
-    spec = importlib.util.spec_from_file_location(package, pkg_dir / "__init__.py")
-    assert spec is not None
-    assert spec.loader is not None
-    pkg = importlib.util.module_from_spec(spec)
-    sys.modules[package] = pkg
-    spec.loader.exec_module(pkg)
-    for name in (
-        "rows",
-        "queries",
-        "tx",
-        "migrations",
-        "postgresql",
-        "mysql",
-        "sqlite",
-        "sqlserver",
-    ):
-        source = files[f"{name}.py"].replace("dwarf._storage._gen.", f"{package}.")
-        (pkg_dir / f"{name}.py").write_text(source)
-        spec = importlib.util.spec_from_file_location(f"{package}.{name}", pkg_dir / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[f"{package}.{name}"] = module
-        spec.loader.exec_module(module)
-        modules[name] = module
-    return modules
+@pytest.fixture(scope="module", autouse=True)
+def _no_row_names() -> Iterator[None]:
+    """The fixture projects lack the real queries ROW_NAMES names: their rows keep query names."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codegen._domain, "ROW_NAMES", {})
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -365,76 +314,6 @@ async def sqlite_conn(gen: Any) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 # Recording fakes that apply each driver's placeholder rules.
-
-
-class FakeMySQLCursor:
-    """Formats like asyncmy (``query % escaped_args``) and returns canned results."""
-
-    def __init__(self, log: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        self.log = log
-        self.rows = list(rows)
-        self.lastrowid = 41
-
-    async def __aenter__(self) -> FakeMySQLCursor:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def execute(self, query: str, args: Sequence[object] | None = None) -> int:
-        sent = query if args is None else query % tuple(repr(a) for a in args)
-        self.log.append(sent)
-        return 3
-
-    async def fetchone(self) -> Any:
-        return self.rows[0] if self.rows else None
-
-    async def fetchall(self) -> Sequence[Any]:
-        return self.rows
-
-
-class FakeMySQL:
-    """An asyncmy-shaped connection recording the SQL it would send."""
-
-    def __init__(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
-        self.log: list[str] = []
-        self.rows = rows
-
-    def cursor(self) -> FakeMySQLCursor:
-        return FakeMySQLCursor(self.log, self.rows)
-
-
-class FakeSqlServerCursor:
-    """Records ``execute(sql, *params)`` like aioodbc and checks the placeholder count."""
-
-    def __init__(self, log: list[tuple[str, tuple[object, ...]]], rows: list[Any]) -> None:
-        self.log = log
-        self.rows = rows
-        self.rowcount = 2
-
-    async def execute(self, sql: str, *params: object) -> None:
-        assert sql.count("?") == len(params)
-        self.log.append((sql, params))
-
-    async def fetchone(self) -> Any:
-        return self.rows[0] if self.rows else None
-
-    async def fetchall(self) -> list[Any]:
-        return self.rows
-
-    async def close(self) -> None:
-        return None
-
-
-class FakeSqlServer:
-    """An aioodbc-shaped connection recording statements and params."""
-
-    def __init__(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
-        self.log: list[tuple[str, tuple[object, ...]]] = []
-        self.rows = list(rows)
-
-    async def cursor(self) -> FakeSqlServerCursor:
-        return FakeSqlServerCursor(self.log, self.rows)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -539,7 +418,7 @@ def test_rows_are_typed_from_the_reference(gen: Any) -> None:
         "flow_id": "int",
         "flow_token": "str",
         "graph": "str",
-        "status": "str",
+        "status": "Status",
         "error": "str | None",
         "priority": "int",
         "weight": "float",

@@ -97,7 +97,7 @@ class PostgresqlStore(Store):
                 workflow_name=new.workflow_name,
                 graph=new.graph,
                 baggage=new.baggage,
-                started=1 if start else 0,
+                started=start,
                 surgraph_flow_id=new.parent_flow_id,
                 surgraph_step_depth=new.caller_depth,
                 surgraph_step_id=new.caller_step_id,
@@ -109,7 +109,7 @@ class PostgresqlStore(Store):
                 fairness_key=new.fairness_key,
                 fairness_weight=new.fairness_weight,
                 time_budget_ms=new.time_budget_ms,
-                delete_on_completion=1 if new.delete_on_completion else 0,
+                delete_on_completion=new.delete_on_completion,
                 step_depth=new.caller_depth + 1,
                 step_token=new.entry_token,
                 task_name=new.entry,
@@ -173,4 +173,4 @@ class PostgresqlStore(Store):
             )
         )
         # finished = 0 with completed = 1: the flow ended under the statement (see above).
-        return result is not None and bool(result.completed and result.finished)
+        return result is not None and result.completed and result.finished

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dwarf._storage._gen.rows import GetFlowRow, SelectClaimedStepsRow
+from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 
 __all__ = ["ClaimedStep", "Completion", "FlowIds", "NewFlow", "NewStep", "StartedFlow"]
 
@@ -94,5 +94,5 @@ class ClaimedStep:
     ``flow`` is None when the flow was deleted while the step was queued.
     """
 
-    row: SelectClaimedStepsRow
-    flow: GetFlowRow | None
+    row: ClaimedStepRow
+    flow: FlowRow | None

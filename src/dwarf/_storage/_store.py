@@ -194,7 +194,7 @@ class Store:
             workflow_name=new.workflow_name,
             graph=new.graph,
             baggage=new.baggage,
-            status=(Status.RUNNING if start else Status.CREATED).value,
+            status=Status.RUNNING if start else Status.CREATED,
             surgraph_flow_id=new.parent_flow_id,
             surgraph_step_depth=new.caller_depth,
             surgraph_step_id=new.caller_step_id,
@@ -208,7 +208,7 @@ class Store:
             fairness_key=new.fairness_key,
             fairness_weight=new.fairness_weight,
             time_budget_ms=new.time_budget_ms,
-            delete_on_completion=1 if new.delete_on_completion else 0,
+            delete_on_completion=new.delete_on_completion,
         )
         step_id = await db.insert_step(
             flow_id=flow_id,
@@ -217,7 +217,7 @@ class Store:
             task_name=new.entry,
             state=new.state,
             changes="{}",
-            status=(Status.PENDING if start else Status.CREATED).value,
+            status=Status.PENDING if start else Status.CREATED,
             time_budget_ms=new.time_budget_ms,
             lineage_id=0,
             fan_out_ordinal=0,
@@ -225,7 +225,7 @@ class Store:
             priority=new.priority,
             fairness_key=new.fairness_key,
             fairness_weight=new.fairness_weight,
-            parked=0,
+            parked=False,
             delay_ms=new.delay_ms,
         )
         await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
@@ -263,7 +263,7 @@ class Store:
             task_name=step.task_name,
             state=step.state,
             changes="{}",
-            status=Status.PENDING.value,
+            status=Status.PENDING,
             time_budget_ms=step.time_budget_ms,
             lineage_id=step.lineage_id,
             fan_out_ordinal=step.ordinal,
@@ -271,7 +271,7 @@ class Store:
             priority=step.priority,
             fairness_key=step.fairness_key,
             fairness_weight=step.fairness_weight,
-            parked=0,
+            parked=False,
             delay_ms=step.delay_ms,
         )
         return step_id

@@ -15,27 +15,28 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol, Self
 
 from dwarf._storage._gen.rows import (
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
+    DueStepRow,
+    EntryScheduleRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetEntryScheduleRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
 from dwarf._storage._sql import in_list, utc_from_naive
+from dwarf.workflow import Status
 
 
 class MySQLCursor(Protocol):
@@ -1080,9 +1081,7 @@ async def flows_progress(
     return FlowsProgressRow(int(r[0]), r[1])
 
 
-async def get_child_flow_of_step(
-    conn: MySQLConnection, *, surgraph_step_id: int
-) -> GetFlowRow | None:
+async def get_child_flow_of_step(conn: MySQLConnection, *, surgraph_step_id: int) -> FlowRow | None:
     """GetChildFlowOfStep (:one), from sql/queries/mysql/flows.sql.
 
     Newest child flow launched by a caller step.
@@ -1092,13 +1091,13 @@ async def get_child_flow_of_step(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1117,14 +1116,14 @@ async def get_child_flow_of_step(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_cohort(conn: MySQLConnection, *, step_id: int) -> GetCohortRow | None:
+async def get_cohort(conn: MySQLConnection, *, step_id: int) -> CohortRow | None:
     """GetCohort (:one), from sql/queries/mysql/cohorts.sql.
 
     Read a spawn step's cohort counters and what a fan-in needs.
@@ -1134,10 +1133,10 @@ async def get_cohort(conn: MySQLConnection, *, step_id: int) -> GetCohortRow | N
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetCohortRow(*r)
+    return CohortRow(*r)
 
 
-async def get_entry_schedule(conn: MySQLConnection, *, flow_id: int) -> GetEntryScheduleRow | None:
+async def get_entry_schedule(conn: MySQLConnection, *, flow_id: int) -> EntryScheduleRow | None:
     """GetEntrySchedule (:one), from sql/queries/mysql/fastpath.sql.
 
     Fast path for GetFlow + GetStepSchedule after a start: the flow's current step and the
@@ -1148,10 +1147,10 @@ async def get_entry_schedule(conn: MySQLConnection, *, flow_id: int) -> GetEntry
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetEntryScheduleRow(r[0], int(r[1]))
+    return EntryScheduleRow(r[0], int(r[1]))
 
 
-async def get_flow(conn: MySQLConnection, *, flow_id: int, flow_token: str) -> GetFlowRow | None:
+async def get_flow(conn: MySQLConnection, *, flow_id: int, flow_token: str) -> FlowRow | None:
     """GetFlow (:one), from sql/queries/mysql/flows.sql.
 
     Read a flow by key (id and token).
@@ -1161,13 +1160,13 @@ async def get_flow(conn: MySQLConnection, *, flow_id: int, flow_token: str) -> G
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1186,14 +1185,14 @@ async def get_flow(conn: MySQLConnection, *, flow_id: int, flow_token: str) -> G
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_flow_by_id(conn: MySQLConnection, *, flow_id: int) -> GetFlowRow | None:
+async def get_flow_by_id(conn: MySQLConnection, *, flow_id: int) -> FlowRow | None:
     """GetFlowByID (:one), from sql/queries/mysql/flows.sql.
 
     Read a flow by id (internal lookups).
@@ -1203,13 +1202,13 @@ async def get_flow_by_id(conn: MySQLConnection, *, flow_id: int) -> GetFlowRow |
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1228,16 +1227,14 @@ async def get_flow_by_id(conn: MySQLConnection, *, flow_id: int) -> GetFlowRow |
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_interrupted_steps(
-    conn: MySQLConnection, *, flow_id: int
-) -> list[GetInterruptedStepsRow]:
+async def get_interrupted_steps(conn: MySQLConnection, *, flow_id: int) -> list[InterruptedStepRow]:
     """GetInterruptedSteps (:many), from sql/queries/mysql/steps.sql.
 
     Interrupted steps of a flow, earliest updated first.
@@ -1246,8 +1243,19 @@ async def get_interrupted_steps(
         await cur.execute(_GET_INTERRUPTED_STEPS, (flow_id,))
         rows = await cur.fetchall()
     return [
-        GetInterruptedStepsRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], utc_from_naive(r[11])
+        InterruptedStepRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            bool(r[8]),
+            bool(r[9]),
+            bool(r[10]),
+            utc_from_naive(r[11]),
         )
         for r in rows
     ]
@@ -1255,7 +1263,7 @@ async def get_interrupted_steps(
 
 async def get_latest_thread_flow(
     conn: MySQLConnection, *, thread_id: int, thread_token: str
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetLatestThreadFlow (:one), from sql/queries/mysql/flows.sql.
 
     Newest flow of a thread (Continue).
@@ -1265,13 +1273,13 @@ async def get_latest_thread_flow(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1290,14 +1298,14 @@ async def get_latest_thread_flow(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> GetStepRow | None:
+async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> StepRow | None:
     """GetStep (:one), from sql/queries/mysql/steps.sql.
 
     Read a step by key (id and token).
@@ -1307,7 +1315,7 @@ async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> G
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1316,11 +1324,11 @@ async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> G
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1332,12 +1340,12 @@ async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> G
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_naive(r[32]),
@@ -1348,7 +1356,7 @@ async def get_step(conn: MySQLConnection, *, step_id: int, step_token: str) -> G
     )
 
 
-async def get_step_by_id(conn: MySQLConnection, *, step_id: int) -> GetStepRow | None:
+async def get_step_by_id(conn: MySQLConnection, *, step_id: int) -> StepRow | None:
     """GetStepByID (:one), from sql/queries/mysql/steps.sql.
 
     Read a step by id.
@@ -1358,7 +1366,7 @@ async def get_step_by_id(conn: MySQLConnection, *, step_id: int) -> GetStepRow |
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1367,11 +1375,11 @@ async def get_step_by_id(conn: MySQLConnection, *, step_id: int) -> GetStepRow |
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1383,12 +1391,12 @@ async def get_step_by_id(conn: MySQLConnection, *, step_id: int) -> GetStepRow |
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_naive(r[32]),
@@ -1413,7 +1421,7 @@ async def get_step_ordinal(conn: MySQLConnection, *, step_id: int) -> int | None
     return value
 
 
-async def get_step_schedule(conn: MySQLConnection, *, step_id: int) -> GetStepScheduleRow | None:
+async def get_step_schedule(conn: MySQLConnection, *, step_id: int) -> StepScheduleRow | None:
     """GetStepSchedule (:one), from sql/queries/mysql/dispatch.sql.
 
     Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -1423,7 +1431,7 @@ async def get_step_schedule(conn: MySQLConnection, *, step_id: int) -> GetStepSc
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepScheduleRow(r[0], int(r[1]))
+    return StepScheduleRow(r[0], int(r[1]))
 
 
 async def insert_flow(
@@ -1433,7 +1441,7 @@ async def insert_flow(
     workflow_name: str,
     graph: str,
     baggage: str,
-    status: str,
+    status: Status,
     surgraph_flow_id: int,
     surgraph_step_depth: int,
     surgraph_step_id: int,
@@ -1447,7 +1455,7 @@ async def insert_flow(
     fairness_key: str,
     fairness_weight: float,
     time_budget_ms: int,
-    delete_on_completion: int,
+    delete_on_completion: bool,
 ) -> int:
     """InsertFlow (insert-id), from sql/queries/mysql/flows.sql.
 
@@ -1461,7 +1469,7 @@ async def insert_flow(
                 workflow_name,
                 graph,
                 baggage,
-                status,
+                status.value,
                 surgraph_flow_id,
                 surgraph_step_depth,
                 surgraph_step_id,
@@ -1475,7 +1483,7 @@ async def insert_flow(
                 fairness_key,
                 fairness_weight,
                 time_budget_ms,
-                delete_on_completion,
+                int(delete_on_completion),
             ),
         )
         return cur.lastrowid
@@ -1490,7 +1498,7 @@ async def insert_step(
     task_name: str,
     state: str,
     changes: str,
-    status: str,
+    status: Status,
     time_budget_ms: int,
     lineage_id: int,
     fan_out_ordinal: int,
@@ -1498,7 +1506,7 @@ async def insert_step(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    parked: int,
+    parked: bool,
     delay_ms: int,
 ) -> int:
     """InsertStep (insert-id), from sql/queries/mysql/steps.sql.
@@ -1515,7 +1523,7 @@ async def insert_step(
                 task_name,
                 state,
                 changes,
-                status,
+                status.value,
                 time_budget_ms,
                 lineage_id,
                 fan_out_ordinal,
@@ -1523,7 +1531,7 @@ async def insert_step(
                 priority,
                 fairness_key,
                 fairness_weight,
-                parked,
+                int(parked),
                 delay_ms,
             ),
         )
@@ -1540,11 +1548,11 @@ async def insert_step_copy(
     state: str,
     changes: str,
     interrupt_payload: str,
-    status: str,
+    status: Status,
     goto_next: str,
     error: str,
     time_budget_ms: int,
-    breakpoint_hit: int,
+    breakpoint_hit: bool,
     attempt: int,
     lineage_id: int,
     cohort_size: int,
@@ -1555,9 +1563,9 @@ async def insert_step_copy(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    interrupt_done: int,
+    interrupt_done: bool,
     resume_data: str,
-    subgraph_done: int,
+    subgraph_done: bool,
     subgraph_result: str,
     subgraph_error: str,
     created_age_ms: int,
@@ -1580,11 +1588,11 @@ async def insert_step_copy(
                 state,
                 changes,
                 interrupt_payload,
-                status,
+                status.value,
                 goto_next,
                 error,
                 time_budget_ms,
-                breakpoint_hit,
+                int(breakpoint_hit),
                 attempt,
                 lineage_id,
                 cohort_size,
@@ -1595,9 +1603,9 @@ async def insert_step_copy(
                 priority,
                 fairness_key,
                 fairness_weight,
-                interrupt_done,
+                int(interrupt_done),
                 resume_data,
-                subgraph_done,
+                int(subgraph_done),
                 subgraph_result,
                 subgraph_error,
                 created_age_ms,
@@ -1646,7 +1654,7 @@ async def interrupt_leaf_step(
     return count
 
 
-async def list_child_flows(conn: MySQLConnection, *, surgraph_flow_id: int) -> list[GetFlowRow]:
+async def list_child_flows(conn: MySQLConnection, *, surgraph_flow_id: int) -> list[FlowRow]:
     """ListChildFlows (:many), from sql/queries/mysql/flows.sql.
 
     Subgraph children of a flow, oldest first.
@@ -1655,13 +1663,13 @@ async def list_child_flows(conn: MySQLConnection, *, surgraph_flow_id: int) -> l
         await cur.execute(_LIST_CHILD_FLOWS, (surgraph_flow_id,))
         rows = await cur.fetchall()
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1680,7 +1688,7 @@ async def list_child_flows(conn: MySQLConnection, *, surgraph_flow_id: int) -> l
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_naive(r[25]),
             utc_from_naive(r[26]),
             utc_from_naive(r[27]),
@@ -1691,7 +1699,7 @@ async def list_child_flows(conn: MySQLConnection, *, surgraph_flow_id: int) -> l
 
 async def list_child_flows_of(
     conn: MySQLConnection, *, flow_ids: Sequence[int]
-) -> list[ListChildFlowsOfRow]:
+) -> list[ChildFlowRow]:
     """ListChildFlowsOf (:many), from sql/queries/mysql/rewind.sql.
 
     Subgraph children of a set of flows (one level of a tree walk), oldest first.
@@ -1702,12 +1710,10 @@ async def list_child_flows_of(
             (*flow_ids,),
         )
         rows = await cur.fetchall()
-    return [ListChildFlowsOfRow(*r) for r in rows]
+    return [ChildFlowRow(r[0], r[1], r[2], Status(r[3])) for r in rows]
 
 
-async def list_cohort_members(
-    conn: MySQLConnection, *, lineage_id: int
-) -> list[ListCohortMembersRow]:
+async def list_cohort_members(conn: MySQLConnection, *, lineage_id: int) -> list[CohortMemberRow]:
     """ListCohortMembers (:many), from sql/queries/mysql/engine.sql.
 
     Completed members of a cohort in fold order, with the size of any cohort each one
@@ -1716,7 +1722,7 @@ async def list_cohort_members(
     async with conn.cursor() as cur:
         await cur.execute(_LIST_COHORT_MEMBERS, (lineage_id,))
         rows = await cur.fetchall()
-    return [ListCohortMembersRow(*r) for r in rows]
+    return [CohortMemberRow(*r) for r in rows]
 
 
 async def list_flows(
@@ -1733,7 +1739,7 @@ async def list_flows(
     before_flow_id: int,
     search: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """ListFlows (:many), from sql/queries/mysql/listing.sql.
 
     List root flows newest first; each filter is off at its zero value.
@@ -1770,13 +1776,13 @@ async def list_flows(
         )
         rows = await cur.fetchall()
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1790,9 +1796,7 @@ async def list_flows(
     ]
 
 
-async def list_flows_of_batch(
-    conn: MySQLConnection, *, flow_ids: Sequence[int]
-) -> list[GetFlowRow]:
+async def list_flows_of_batch(conn: MySQLConnection, *, flow_ids: Sequence[int]) -> list[FlowRow]:
     """ListFlowsOfBatch (:many), from sql/queries/mysql/engine.sql.
 
     Read the flows of a claimed batch in one statement.
@@ -1804,13 +1808,13 @@ async def list_flows_of_batch(
         )
         rows = await cur.fetchall()
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1829,7 +1833,7 @@ async def list_flows_of_batch(
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_naive(r[25]),
             utc_from_naive(r[26]),
             utc_from_naive(r[27]),
@@ -1838,7 +1842,7 @@ async def list_flows_of_batch(
     ]
 
 
-async def list_step_dag(conn: MySQLConnection, *, flow_id: int) -> list[ListStepDAGRow]:
+async def list_step_dag(conn: MySQLConnection, *, flow_id: int) -> list[StepNodeRow]:
     """ListStepDAG (:many), from sql/queries/mysql/cohorts.sql.
 
     Graph-walk columns of every step of a flow.
@@ -1847,29 +1851,29 @@ async def list_step_dag(conn: MySQLConnection, *, flow_id: int) -> list[ListStep
         await cur.execute(_LIST_STEP_DAG, (flow_id,))
         rows = await cur.fetchall()
     return [
-        ListStepDAGRow(
+        StepNodeRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
             r[9],
             r[10],
             r[11],
-            r[12],
-            r[13],
-            r[14],
+            bool(r[12]),
+            bool(r[13]),
+            bool(r[14]),
             utc_from_naive(r[15]),
         )
         for r in rows
     ]
 
 
-async def list_steps_for_copy(conn: MySQLConnection, *, flow_id: int) -> list[ListStepsForCopyRow]:
+async def list_steps_for_copy(conn: MySQLConnection, *, flow_id: int) -> list[StepCopyRow]:
     """ListStepsForCopy (:many), from sql/queries/mysql/rewind.sql.
 
     Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
@@ -1879,27 +1883,27 @@ async def list_steps_for_copy(conn: MySQLConnection, *, flow_id: int) -> list[Li
         await cur.execute(_LIST_STEPS_FOR_COPY, (flow_id,))
         rows = await cur.fetchall()
     return [
-        ListStepsForCopyRow(
+        StepCopyRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
             r[5],
-            r[6],
+            Status(r[6]),
             r[7],
             r[8],
             r[9],
-            r[10],
+            bool(r[10]),
             r[11],
             r[12],
             r[13],
             r[14],
             r[15],
             r[16],
-            r[17],
+            bool(r[17]),
             r[18],
-            r[19],
+            bool(r[19]),
             r[20],
             r[21],
             int(r[22]),
@@ -1912,7 +1916,7 @@ async def list_steps_for_copy(conn: MySQLConnection, *, flow_id: int) -> list[Li
 
 async def list_steps_of_flows(
     conn: MySQLConnection, *, flow_ids: Sequence[int]
-) -> list[ListStepsOfFlowsRow]:
+) -> list[StepSummaryRow]:
     """ListStepsOfFlows (:many), from sql/queries/mysql/inspect.sql.
 
     History of a set of flows without state/changes, by flow, then depth, then id.
@@ -1924,13 +1928,13 @@ async def list_steps_of_flows(
         )
         rows = await cur.fetchall()
     return [
-        ListStepsOfFlowsRow(
+        StepSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1939,10 +1943,10 @@ async def list_steps_of_flows(
             r[11],
             r[12],
             r[13],
-            r[14],
-            r[15],
-            r[16],
-            r[17],
+            bool(r[14]),
+            bool(r[15]),
+            bool(r[16]),
+            bool(r[17]),
             utc_from_naive(r[18]),
             utc_from_naive(r[19]),
             utc_from_naive(r[20]),
@@ -1953,7 +1957,7 @@ async def list_steps_of_flows(
 
 async def list_subgraph_links(
     conn: MySQLConnection, *, surgraph_flow_ids: Sequence[int]
-) -> list[ListSubgraphLinksRow]:
+) -> list[SubgraphLinkRow]:
     """ListSubgraphLinks (:many), from sql/queries/mysql/inspect.sql.
 
     Subgraph children of a set of flows: id, parent, caller step and workflow name, oldest
@@ -1967,7 +1971,7 @@ async def list_subgraph_links(
             (*surgraph_flow_ids,),
         )
         rows = await cur.fetchall()
-    return [ListSubgraphLinksRow(*r) for r in rows]
+    return [SubgraphLinkRow(*r) for r in rows]
 
 
 async def lock_flow(conn: MySQLConnection, *, flow_id: int) -> int:
@@ -2177,7 +2181,7 @@ async def search_flows(
     search: str,
     key_prefix: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """SearchFlows (:many), from sql/queries/mysql/inspect.sql.
 
     ListFlows whose search also matches the rendered flow key (key_prefix is "{shard}-").
@@ -2216,13 +2220,13 @@ async def search_flows(
         )
         rows = await cur.fetchall()
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -2238,7 +2242,7 @@ async def search_flows(
 
 async def select_claimed_steps(
     conn: MySQLConnection, *, step_ids: Sequence[int], lease_owner: str
-) -> list[SelectClaimedStepsRow]:
+) -> list[ClaimedStepRow]:
     """SelectClaimedSteps (:many), from sql/queries/mysql/dispatch.sql.
 
     Read back the rows this claim won.
@@ -2250,7 +2254,7 @@ async def select_claimed_steps(
         )
         rows = await cur.fetchall()
     return [
-        SelectClaimedStepsRow(
+        ClaimedStepRow(
             r[0],
             r[1],
             r[2],
@@ -2258,15 +2262,15 @@ async def select_claimed_steps(
             r[4],
             r[5],
             r[6],
-            r[7],
+            bool(r[7]),
             r[8],
             r[9],
             r[10],
             r[11],
             r[12],
-            r[13],
+            bool(r[13]),
             r[14],
-            r[15],
+            bool(r[15]),
             r[16],
             r[17],
             r[18],
@@ -2283,7 +2287,7 @@ async def select_claimed_steps(
 
 async def select_due_band(
     conn: MySQLConnection, *, above_priority: int, row_limit: int
-) -> list[SelectDueBandRow]:
+) -> list[DueStepRow]:
     """SelectDueBand (:many), from sql/queries/mysql/dispatch.sql.
 
     Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -2291,12 +2295,12 @@ async def select_due_band(
     async with conn.cursor() as cur:
         await cur.execute(_SELECT_DUE_BAND, (above_priority, row_limit))
         rows = await cur.fetchall()
-    return [SelectDueBandRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+    return [DueStepRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
 
 
 async def select_purge_candidates(
     conn: MySQLConnection, *, status: str, workflow_name: str, older_than_ms: int, row_limit: int
-) -> list[SelectPurgeCandidatesRow]:
+) -> list[PurgeCandidateRow]:
     """SelectPurgeCandidates (:many), from sql/queries/mysql/listing.sql.
 
     Root, non-running flow ids matching a purge query, oldest first.
@@ -2307,10 +2311,10 @@ async def select_purge_candidates(
             (status, status, workflow_name, workflow_name, older_than_ms, older_than_ms, row_limit),
         )
         rows = await cur.fetchall()
-    return [SelectPurgeCandidatesRow(*r) for r in rows]
+    return [PurgeCandidateRow(*r) for r in rows]
 
 
-async def select_tail_steps(conn: MySQLConnection, *, flow_id: int) -> list[SelectTailStepsRow]:
+async def select_tail_steps(conn: MySQLConnection, *, flow_id: int) -> list[TailStepRow]:
     """SelectTailSteps (:many), from sql/queries/mysql/steps.sql.
 
     DAG tail steps (successor_id = 0) for the final state.
@@ -2318,7 +2322,7 @@ async def select_tail_steps(conn: MySQLConnection, *, flow_id: int) -> list[Sele
     async with conn.cursor() as cur:
         await cur.execute(_SELECT_TAIL_STEPS, (flow_id,))
         rows = await cur.fetchall()
-    return [SelectTailStepsRow(*r) for r in rows]
+    return [TailStepRow(r[0], r[1], Status(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
 async def set_cohort_exit_successors(
@@ -2357,14 +2361,16 @@ async def set_flow_breakpoints(conn: MySQLConnection, *, breakpoints: str, flow_
 
 
 async def set_step_status_from_flow(
-    conn: MySQLConnection, *, status: str, step_id: int, lease_seq: int
+    conn: MySQLConnection, *, status: Status, step_id: int, lease_seq: int
 ) -> int:
     """SetStepStatusFromFlow (:execrows), from sql/queries/mysql/steps.sql.
 
     Copy a terminal flow status onto the step just claimed.
     """
     async with conn.cursor() as cur:
-        count: int = await cur.execute(_SET_STEP_STATUS_FROM_FLOW, (status, step_id, lease_seq))
+        count: int = await cur.execute(
+            _SET_STEP_STATUS_FROM_FLOW, (status.value, step_id, lease_seq)
+        )
     return count
 
 

@@ -22,29 +22,30 @@ from psycopg.types.string import TextBinaryLoader, TextLoader
 
 from dwarf._storage._gen.rows import (
     AdvanceToSuccessorRow,
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
     CreateFlowWithEntryRow,
+    DueStepRow,
+    EntryScheduleRow,
     FinishWithStepRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetEntryScheduleRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
 from dwarf._storage._sql import missing_row
+from dwarf.workflow import Status
 
 
 async def configure_connection(conn: AsyncConnection[Any]) -> None:
@@ -768,7 +769,7 @@ async def advance_to_successor(
         r = await cur.fetchone()
     if r is None:
         return None
-    return AdvanceToSuccessorRow(int(r[0]), int(r[1]), r[2])
+    return AdvanceToSuccessorRow(bool(r[0]), bool(r[1]), r[2])
 
 
 async def breakpoint_caller_step(conn: AsyncConnection[Any], *, step_id: int) -> int:
@@ -935,7 +936,7 @@ async def create_flow_with_entry(
     workflow_name: str,
     graph: str,
     baggage: str,
-    started: int,
+    started: bool,
     surgraph_flow_id: int,
     surgraph_step_depth: int,
     surgraph_step_id: int,
@@ -947,7 +948,7 @@ async def create_flow_with_entry(
     fairness_key: str,
     fairness_weight: float,
     time_budget_ms: int,
-    delete_on_completion: int,
+    delete_on_completion: bool,
     step_depth: int,
     step_token: str,
     task_name: str,
@@ -969,7 +970,7 @@ async def create_flow_with_entry(
                 "workflow_name": workflow_name,
                 "graph": graph,
                 "baggage": baggage,
-                "started": started,
+                "started": int(started),
                 "surgraph_flow_id": surgraph_flow_id,
                 "surgraph_step_depth": surgraph_step_depth,
                 "surgraph_step_id": surgraph_step_id,
@@ -981,7 +982,7 @@ async def create_flow_with_entry(
                 "fairness_key": fairness_key,
                 "fairness_weight": fairness_weight,
                 "time_budget_ms": time_budget_ms,
-                "delete_on_completion": delete_on_completion,
+                "delete_on_completion": int(delete_on_completion),
                 "step_depth": step_depth,
                 "step_token": step_token,
                 "task_name": task_name,
@@ -1147,7 +1148,7 @@ async def finish_with_step(
         r = await cur.fetchone()
     if r is None:
         return None
-    return FinishWithStepRow(int(r[0]), int(r[1]))
+    return FinishWithStepRow(bool(r[0]), bool(r[1]))
 
 
 async def first_failed_step_error(conn: AsyncConnection[Any], *, flow_id: int) -> str | None:
@@ -1181,7 +1182,7 @@ async def flows_progress(
 
 async def get_child_flow_of_step(
     conn: AsyncConnection[Any], *, surgraph_step_id: int
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetChildFlowOfStep (:one), from sql/queries/postgresql/flows.sql.
 
     Newest child flow launched by a caller step.
@@ -1191,10 +1192,39 @@ async def get_child_flow_of_step(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(*r)
+    return FlowRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        Status(r[5]),
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        r[26],
+        r[27],
+    )
 
 
-async def get_cohort(conn: AsyncConnection[Any], *, step_id: int) -> GetCohortRow | None:
+async def get_cohort(conn: AsyncConnection[Any], *, step_id: int) -> CohortRow | None:
     """GetCohort (:one), from sql/queries/postgresql/cohorts.sql.
 
     Read a spawn step's cohort counters and what a fan-in needs.
@@ -1204,12 +1234,10 @@ async def get_cohort(conn: AsyncConnection[Any], *, step_id: int) -> GetCohortRo
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetCohortRow(*r)
+    return CohortRow(*r)
 
 
-async def get_flow(
-    conn: AsyncConnection[Any], *, flow_id: int, flow_token: str
-) -> GetFlowRow | None:
+async def get_flow(conn: AsyncConnection[Any], *, flow_id: int, flow_token: str) -> FlowRow | None:
     """GetFlow (:one), from sql/queries/postgresql/flows.sql.
 
     Read a flow by key (id and token).
@@ -1219,10 +1247,39 @@ async def get_flow(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(*r)
+    return FlowRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        Status(r[5]),
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        r[26],
+        r[27],
+    )
 
 
-async def get_flow_by_id(conn: AsyncConnection[Any], *, flow_id: int) -> GetFlowRow | None:
+async def get_flow_by_id(conn: AsyncConnection[Any], *, flow_id: int) -> FlowRow | None:
     """GetFlowByID (:one), from sql/queries/postgresql/flows.sql.
 
     Read a flow by id (internal lookups).
@@ -1232,12 +1289,41 @@ async def get_flow_by_id(conn: AsyncConnection[Any], *, flow_id: int) -> GetFlow
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(*r)
+    return FlowRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        Status(r[5]),
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        r[26],
+        r[27],
+    )
 
 
 async def get_interrupted_steps(
     conn: AsyncConnection[Any], *, flow_id: int
-) -> list[GetInterruptedStepsRow]:
+) -> list[InterruptedStepRow]:
     """GetInterruptedSteps (:many), from sql/queries/postgresql/steps.sql.
 
     Interrupted steps of a flow, earliest updated first.
@@ -1245,12 +1331,28 @@ async def get_interrupted_steps(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_GET_INTERRUPTED_STEPS, {"flow_id": flow_id})
         rows = await cur.fetchall()
-    return [GetInterruptedStepsRow(*r) for r in rows]
+    return [
+        InterruptedStepRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            bool(r[8]),
+            bool(r[9]),
+            bool(r[10]),
+            r[11],
+        )
+        for r in rows
+    ]
 
 
 async def get_latest_thread_flow(
     conn: AsyncConnection[Any], *, thread_id: int, thread_token: str
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetLatestThreadFlow (:one), from sql/queries/postgresql/flows.sql.
 
     Newest flow of a thread (Continue).
@@ -1262,12 +1364,39 @@ async def get_latest_thread_flow(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetFlowRow(*r)
+    return FlowRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        Status(r[5]),
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        r[26],
+        r[27],
+    )
 
 
-async def get_step(
-    conn: AsyncConnection[Any], *, step_id: int, step_token: str
-) -> GetStepRow | None:
+async def get_step(conn: AsyncConnection[Any], *, step_id: int, step_token: str) -> StepRow | None:
     """GetStep (:one), from sql/queries/postgresql/steps.sql.
 
     Read a step by key (id and token).
@@ -1277,10 +1406,48 @@ async def get_step(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepRow(*r)
+    return StepRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        Status(r[8]),
+        r[9],
+        r[10],
+        r[11],
+        bool(r[12]),
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        bool(r[26]),
+        r[27],
+        r[28],
+        bool(r[29]),
+        r[30],
+        r[31],
+        r[32],
+        r[33],
+        r[34],
+        r[35],
+        r[36],
+    )
 
 
-async def get_step_by_id(conn: AsyncConnection[Any], *, step_id: int) -> GetStepRow | None:
+async def get_step_by_id(conn: AsyncConnection[Any], *, step_id: int) -> StepRow | None:
     """GetStepByID (:one), from sql/queries/postgresql/steps.sql.
 
     Read a step by id.
@@ -1290,7 +1457,45 @@ async def get_step_by_id(conn: AsyncConnection[Any], *, step_id: int) -> GetStep
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepRow(*r)
+    return StepRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        Status(r[8]),
+        r[9],
+        r[10],
+        r[11],
+        bool(r[12]),
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        r[21],
+        r[22],
+        r[23],
+        bool(r[24]),
+        r[25],
+        bool(r[26]),
+        r[27],
+        r[28],
+        bool(r[29]),
+        r[30],
+        r[31],
+        r[32],
+        r[33],
+        r[34],
+        r[35],
+        r[36],
+    )
 
 
 async def get_step_ordinal(conn: AsyncConnection[Any], *, step_id: int) -> int | None:
@@ -1307,9 +1512,7 @@ async def get_step_ordinal(conn: AsyncConnection[Any], *, step_id: int) -> int |
     return value
 
 
-async def get_step_schedule(
-    conn: AsyncConnection[Any], *, step_id: int
-) -> GetStepScheduleRow | None:
+async def get_step_schedule(conn: AsyncConnection[Any], *, step_id: int) -> StepScheduleRow | None:
     """GetStepSchedule (:one), from sql/queries/postgresql/dispatch.sql.
 
     Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -1319,7 +1522,7 @@ async def get_step_schedule(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetStepScheduleRow(r[0], int(r[1]))
+    return StepScheduleRow(r[0], int(r[1]))
 
 
 async def insert_flow(
@@ -1329,7 +1532,7 @@ async def insert_flow(
     workflow_name: str,
     graph: str,
     baggage: str,
-    status: str,
+    status: Status,
     surgraph_flow_id: int,
     surgraph_step_depth: int,
     surgraph_step_id: int,
@@ -1343,7 +1546,7 @@ async def insert_flow(
     fairness_key: str,
     fairness_weight: float,
     time_budget_ms: int,
-    delete_on_completion: int,
+    delete_on_completion: bool,
 ) -> int:
     """InsertFlow (insert-id), from sql/queries/postgresql/flows.sql.
 
@@ -1357,7 +1560,7 @@ async def insert_flow(
                 "workflow_name": workflow_name,
                 "graph": graph,
                 "baggage": baggage,
-                "status": status,
+                "status": status.value,
                 "surgraph_flow_id": surgraph_flow_id,
                 "surgraph_step_depth": surgraph_step_depth,
                 "surgraph_step_id": surgraph_step_id,
@@ -1371,7 +1574,7 @@ async def insert_flow(
                 "fairness_key": fairness_key,
                 "fairness_weight": fairness_weight,
                 "time_budget_ms": time_budget_ms,
-                "delete_on_completion": delete_on_completion,
+                "delete_on_completion": int(delete_on_completion),
             },
         )
         r = await cur.fetchone()
@@ -1389,7 +1592,7 @@ async def insert_step(
     task_name: str,
     state: str,
     changes: str,
-    status: str,
+    status: Status,
     time_budget_ms: int,
     lineage_id: int,
     fan_out_ordinal: int,
@@ -1397,7 +1600,7 @@ async def insert_step(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    parked: int,
+    parked: bool,
     delay_ms: int,
 ) -> int:
     """InsertStep (insert-id), from sql/queries/postgresql/steps.sql.
@@ -1414,7 +1617,7 @@ async def insert_step(
                 "task_name": task_name,
                 "state": state,
                 "changes": changes,
-                "status": status,
+                "status": status.value,
                 "time_budget_ms": time_budget_ms,
                 "lineage_id": lineage_id,
                 "fan_out_ordinal": fan_out_ordinal,
@@ -1422,7 +1625,7 @@ async def insert_step(
                 "priority": priority,
                 "fairness_key": fairness_key,
                 "fairness_weight": fairness_weight,
-                "parked": parked,
+                "parked": int(parked),
                 "delay_ms": delay_ms,
             },
         )
@@ -1442,11 +1645,11 @@ async def insert_step_copy(
     state: str,
     changes: str,
     interrupt_payload: str,
-    status: str,
+    status: Status,
     goto_next: str,
     error: str,
     time_budget_ms: int,
-    breakpoint_hit: int,
+    breakpoint_hit: bool,
     attempt: int,
     lineage_id: int,
     cohort_size: int,
@@ -1457,9 +1660,9 @@ async def insert_step_copy(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    interrupt_done: int,
+    interrupt_done: bool,
     resume_data: str,
-    subgraph_done: int,
+    subgraph_done: bool,
     subgraph_result: str,
     subgraph_error: str,
     created_age_ms: int,
@@ -1482,11 +1685,11 @@ async def insert_step_copy(
                 "state": state,
                 "changes": changes,
                 "interrupt_payload": interrupt_payload,
-                "status": status,
+                "status": status.value,
                 "goto_next": goto_next,
                 "error": error,
                 "time_budget_ms": time_budget_ms,
-                "breakpoint_hit": breakpoint_hit,
+                "breakpoint_hit": int(breakpoint_hit),
                 "attempt": attempt,
                 "lineage_id": lineage_id,
                 "cohort_size": cohort_size,
@@ -1497,9 +1700,9 @@ async def insert_step_copy(
                 "priority": priority,
                 "fairness_key": fairness_key,
                 "fairness_weight": fairness_weight,
-                "interrupt_done": interrupt_done,
+                "interrupt_done": int(interrupt_done),
                 "resume_data": resume_data,
-                "subgraph_done": subgraph_done,
+                "subgraph_done": int(subgraph_done),
                 "subgraph_result": subgraph_result,
                 "subgraph_error": subgraph_error,
                 "created_age_ms": created_age_ms,
@@ -1564,9 +1767,7 @@ async def interrupt_leaf_step(
         return cur.rowcount
 
 
-async def list_child_flows(
-    conn: AsyncConnection[Any], *, surgraph_flow_id: int
-) -> list[GetFlowRow]:
+async def list_child_flows(conn: AsyncConnection[Any], *, surgraph_flow_id: int) -> list[FlowRow]:
     """ListChildFlows (:many), from sql/queries/postgresql/flows.sql.
 
     Subgraph children of a flow, oldest first.
@@ -1574,12 +1775,44 @@ async def list_child_flows(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_CHILD_FLOWS, {"surgraph_flow_id": surgraph_flow_id})
         rows = await cur.fetchall()
-    return [GetFlowRow(*r) for r in rows]
+    return [
+        FlowRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            Status(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+            r[14],
+            r[15],
+            r[16],
+            r[17],
+            r[18],
+            r[19],
+            r[20],
+            r[21],
+            r[22],
+            r[23],
+            bool(r[24]),
+            r[25],
+            r[26],
+            r[27],
+        )
+        for r in rows
+    ]
 
 
 async def list_child_flows_of(
     conn: AsyncConnection[Any], *, flow_ids: Sequence[int]
-) -> list[ListChildFlowsOfRow]:
+) -> list[ChildFlowRow]:
     """ListChildFlowsOf (:many), from sql/queries/postgresql/rewind.sql.
 
     Subgraph children of a set of flows (one level of a tree walk), oldest first.
@@ -1587,12 +1820,12 @@ async def list_child_flows_of(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_CHILD_FLOWS_OF, {"flow_ids": list(flow_ids)})
         rows = await cur.fetchall()
-    return [ListChildFlowsOfRow(*r) for r in rows]
+    return [ChildFlowRow(r[0], r[1], r[2], Status(r[3])) for r in rows]
 
 
 async def list_cohort_members(
     conn: AsyncConnection[Any], *, lineage_id: int
-) -> list[ListCohortMembersRow]:
+) -> list[CohortMemberRow]:
     """ListCohortMembers (:many), from sql/queries/postgresql/engine.sql.
 
     Completed members of a cohort in fold order, with the size of any cohort each one
@@ -1601,7 +1834,7 @@ async def list_cohort_members(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_COHORT_MEMBERS, {"lineage_id": lineage_id})
         rows = await cur.fetchall()
-    return [ListCohortMembersRow(*r) for r in rows]
+    return [CohortMemberRow(*r) for r in rows]
 
 
 async def list_flows(
@@ -1618,7 +1851,7 @@ async def list_flows(
     before_flow_id: int,
     search: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """ListFlows (:many), from sql/queries/postgresql/listing.sql.
 
     List root flows newest first; each filter is off at its zero value.
@@ -1641,12 +1874,30 @@ async def list_flows(
             },
         )
         rows = await cur.fetchall()
-    return [ListFlowsRow(*r) for r in rows]
+    return [
+        FlowSummaryRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            Status(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+        )
+        for r in rows
+    ]
 
 
 async def list_flows_of_batch(
     conn: AsyncConnection[Any], *, flow_ids: Sequence[int]
-) -> list[GetFlowRow]:
+) -> list[FlowRow]:
     """ListFlowsOfBatch (:many), from sql/queries/postgresql/engine.sql.
 
     Read the flows of a claimed batch in one statement.
@@ -1654,39 +1905,14 @@ async def list_flows_of_batch(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_FLOWS_OF_BATCH, {"flow_ids": list(flow_ids)})
         rows = await cur.fetchall()
-    return [GetFlowRow(*r) for r in rows]
-
-
-async def list_step_dag(conn: AsyncConnection[Any], *, flow_id: int) -> list[ListStepDAGRow]:
-    """ListStepDAG (:many), from sql/queries/postgresql/cohorts.sql.
-
-    Graph-walk columns of every step of a flow.
-    """
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_LIST_STEP_DAG, {"flow_id": flow_id})
-        rows = await cur.fetchall()
-    return [ListStepDAGRow(*r) for r in rows]
-
-
-async def list_steps_for_copy(
-    conn: AsyncConnection[Any], *, flow_id: int
-) -> list[ListStepsForCopyRow]:
-    """ListStepsForCopy (:many), from sql/queries/postgresql/rewind.sql.
-
-    Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
-    step_id.
-    """
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_LIST_STEPS_FOR_COPY, {"flow_id": flow_id})
-        rows = await cur.fetchall()
     return [
-        ListStepsForCopyRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1703,6 +1929,81 @@ async def list_steps_for_copy(
             r[19],
             r[20],
             r[21],
+            r[22],
+            r[23],
+            bool(r[24]),
+            r[25],
+            r[26],
+            r[27],
+        )
+        for r in rows
+    ]
+
+
+async def list_step_dag(conn: AsyncConnection[Any], *, flow_id: int) -> list[StepNodeRow]:
+    """ListStepDAG (:many), from sql/queries/postgresql/cohorts.sql.
+
+    Graph-walk columns of every step of a flow.
+    """
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_LIST_STEP_DAG, {"flow_id": flow_id})
+        rows = await cur.fetchall()
+    return [
+        StepNodeRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            Status(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            bool(r[12]),
+            bool(r[13]),
+            bool(r[14]),
+            r[15],
+        )
+        for r in rows
+    ]
+
+
+async def list_steps_for_copy(conn: AsyncConnection[Any], *, flow_id: int) -> list[StepCopyRow]:
+    """ListStepsForCopy (:many), from sql/queries/postgresql/rewind.sql.
+
+    Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
+    step_id.
+    """
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_LIST_STEPS_FOR_COPY, {"flow_id": flow_id})
+        rows = await cur.fetchall()
+    return [
+        StepCopyRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            Status(r[6]),
+            r[7],
+            r[8],
+            r[9],
+            bool(r[10]),
+            r[11],
+            r[12],
+            r[13],
+            r[14],
+            r[15],
+            r[16],
+            bool(r[17]),
+            r[18],
+            bool(r[19]),
+            r[20],
+            r[21],
             int(r[22]),
             int(r[23]),
             int(r[24]),
@@ -1713,7 +2014,7 @@ async def list_steps_for_copy(
 
 async def list_steps_of_flows(
     conn: AsyncConnection[Any], *, flow_ids: Sequence[int]
-) -> list[ListStepsOfFlowsRow]:
+) -> list[StepSummaryRow]:
     """ListStepsOfFlows (:many), from sql/queries/postgresql/inspect.sql.
 
     History of a set of flows without state/changes, by flow, then depth, then id.
@@ -1721,12 +2022,37 @@ async def list_steps_of_flows(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_STEPS_OF_FLOWS, {"flow_ids": list(flow_ids)})
         rows = await cur.fetchall()
-    return [ListStepsOfFlowsRow(*r) for r in rows]
+    return [
+        StepSummaryRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            Status(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+            bool(r[14]),
+            bool(r[15]),
+            bool(r[16]),
+            bool(r[17]),
+            r[18],
+            r[19],
+            r[20],
+        )
+        for r in rows
+    ]
 
 
 async def list_subgraph_links(
     conn: AsyncConnection[Any], *, surgraph_flow_ids: Sequence[int]
-) -> list[ListSubgraphLinksRow]:
+) -> list[SubgraphLinkRow]:
     """ListSubgraphLinks (:many), from sql/queries/postgresql/inspect.sql.
 
     Subgraph children of a set of flows: id, parent, caller step and workflow name, oldest
@@ -1735,7 +2061,7 @@ async def list_subgraph_links(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_LIST_SUBGRAPH_LINKS, {"surgraph_flow_ids": list(surgraph_flow_ids)})
         rows = await cur.fetchall()
-    return [ListSubgraphLinksRow(*r) for r in rows]
+    return [SubgraphLinkRow(*r) for r in rows]
 
 
 async def lock_flow(conn: AsyncConnection[Any], *, flow_id: int) -> int:
@@ -1956,7 +2282,7 @@ async def search_flows(
     search: str,
     key_prefix: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """SearchFlows (:many), from sql/queries/postgresql/inspect.sql.
 
     ListFlows whose search also matches the rendered flow key (key_prefix is "{shard}-").
@@ -1980,12 +2306,30 @@ async def search_flows(
             },
         )
         rows = await cur.fetchall()
-    return [ListFlowsRow(*r) for r in rows]
+    return [
+        FlowSummaryRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            Status(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+        )
+        for r in rows
+    ]
 
 
 async def select_claimed_steps(
     conn: AsyncConnection[Any], *, step_ids: Sequence[int], lease_owner: str
-) -> list[SelectClaimedStepsRow]:
+) -> list[ClaimedStepRow]:
     """SelectClaimedSteps (:many), from sql/queries/postgresql/dispatch.sql.
 
     Read back the rows this claim won.
@@ -1995,12 +2339,41 @@ async def select_claimed_steps(
             _SELECT_CLAIMED_STEPS, {"step_ids": list(step_ids), "lease_owner": lease_owner}
         )
         rows = await cur.fetchall()
-    return [SelectClaimedStepsRow(*r) for r in rows]
+    return [
+        ClaimedStepRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            bool(r[7]),
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            bool(r[13]),
+            r[14],
+            bool(r[15]),
+            r[16],
+            r[17],
+            r[18],
+            r[19],
+            r[20],
+            r[21],
+            r[22],
+            r[23],
+            r[24],
+        )
+        for r in rows
+    ]
 
 
 async def select_due_band(
     conn: AsyncConnection[Any], *, above_priority: int, row_limit: int
-) -> list[SelectDueBandRow]:
+) -> list[DueStepRow]:
     """SelectDueBand (:many), from sql/queries/postgresql/dispatch.sql.
 
     Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -2010,7 +2383,7 @@ async def select_due_band(
             _SELECT_DUE_BAND, {"above_priority": above_priority, "row_limit": row_limit}
         )
         rows = await cur.fetchall()
-    return [SelectDueBandRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+    return [DueStepRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
 
 
 async def select_purge_candidates(
@@ -2020,7 +2393,7 @@ async def select_purge_candidates(
     workflow_name: str,
     older_than_ms: int,
     row_limit: int,
-) -> list[SelectPurgeCandidatesRow]:
+) -> list[PurgeCandidateRow]:
     """SelectPurgeCandidates (:many), from sql/queries/postgresql/listing.sql.
 
     Root, non-running flow ids matching a purge query, oldest first.
@@ -2036,12 +2409,10 @@ async def select_purge_candidates(
             },
         )
         rows = await cur.fetchall()
-    return [SelectPurgeCandidatesRow(*r) for r in rows]
+    return [PurgeCandidateRow(*r) for r in rows]
 
 
-async def select_tail_steps(
-    conn: AsyncConnection[Any], *, flow_id: int
-) -> list[SelectTailStepsRow]:
+async def select_tail_steps(conn: AsyncConnection[Any], *, flow_id: int) -> list[TailStepRow]:
     """SelectTailSteps (:many), from sql/queries/postgresql/steps.sql.
 
     DAG tail steps (successor_id = 0) for the final state.
@@ -2049,7 +2420,7 @@ async def select_tail_steps(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_SELECT_TAIL_STEPS, {"flow_id": flow_id})
         rows = await cur.fetchall()
-    return [SelectTailStepsRow(*r) for r in rows]
+    return [TailStepRow(r[0], r[1], Status(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
 async def set_cohort_exit_successors(
@@ -2092,7 +2463,7 @@ async def set_flow_breakpoints(
 
 
 async def set_step_status_from_flow(
-    conn: AsyncConnection[Any], *, status: str, step_id: int, lease_seq: int
+    conn: AsyncConnection[Any], *, status: Status, step_id: int, lease_seq: int
 ) -> int:
     """SetStepStatusFromFlow (:execrows), from sql/queries/postgresql/steps.sql.
 
@@ -2101,7 +2472,7 @@ async def set_step_status_from_flow(
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(
             _SET_STEP_STATUS_FROM_FLOW,
-            {"status": status, "step_id": step_id, "lease_seq": lease_seq},
+            {"status": status.value, "step_id": step_id, "lease_seq": lease_seq},
         )
         return cur.rowcount
 
@@ -2119,7 +2490,7 @@ async def set_step_successor(
 
 async def start_created_flow(
     conn: AsyncConnection[Any], *, notify_hostname: str, flow_id: int, flow_token: str
-) -> GetEntryScheduleRow | None:
+) -> EntryScheduleRow | None:
     """StartCreatedFlow (:one), from sql/queries/postgresql/fastpath.sql.
 
     Fast path for the start transaction (StartFlow + ActivateFlowSteps + GetStepSchedule):
@@ -2133,7 +2504,7 @@ async def start_created_flow(
         r = await cur.fetchone()
     if r is None:
         return None
-    return GetEntryScheduleRow(r[0], int(r[1]))
+    return EntryScheduleRow(r[0], int(r[1]))
 
 
 async def start_flow(conn: AsyncConnection[Any], *, notify_hostname: str, flow_id: int) -> int:

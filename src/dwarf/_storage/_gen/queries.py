@@ -16,28 +16,29 @@ from typing import Any, Protocol
 
 from dwarf._storage._gen.rows import (
     AdvanceToSuccessorRow,
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
     CreateFlowWithEntryRow,
+    DueStepRow,
+    EntryScheduleRow,
     FinishWithStepRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetEntryScheduleRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
+from dwarf.workflow import Status
 
 __all__ = ["MysqlFastPaths", "PostgresqlFastPaths", "Queries"]
 
@@ -256,39 +257,35 @@ class Queries(Protocol):
         """
         ...
 
-    async def get_child_flow_of_step(
-        self, conn: Any, *, surgraph_step_id: int
-    ) -> GetFlowRow | None:
+    async def get_child_flow_of_step(self, conn: Any, *, surgraph_step_id: int) -> FlowRow | None:
         """GetChildFlowOfStep (:one).
 
         Newest child flow launched by a caller step.
         """
         ...
 
-    async def get_cohort(self, conn: Any, *, step_id: int) -> GetCohortRow | None:
+    async def get_cohort(self, conn: Any, *, step_id: int) -> CohortRow | None:
         """GetCohort (:one).
 
         Read a spawn step's cohort counters and what a fan-in needs.
         """
         ...
 
-    async def get_flow(self, conn: Any, *, flow_id: int, flow_token: str) -> GetFlowRow | None:
+    async def get_flow(self, conn: Any, *, flow_id: int, flow_token: str) -> FlowRow | None:
         """GetFlow (:one).
 
         Read a flow by key (id and token).
         """
         ...
 
-    async def get_flow_by_id(self, conn: Any, *, flow_id: int) -> GetFlowRow | None:
+    async def get_flow_by_id(self, conn: Any, *, flow_id: int) -> FlowRow | None:
         """GetFlowByID (:one).
 
         Read a flow by id (internal lookups).
         """
         ...
 
-    async def get_interrupted_steps(
-        self, conn: Any, *, flow_id: int
-    ) -> list[GetInterruptedStepsRow]:
+    async def get_interrupted_steps(self, conn: Any, *, flow_id: int) -> list[InterruptedStepRow]:
         """GetInterruptedSteps (:many).
 
         Interrupted steps of a flow, earliest updated first.
@@ -297,21 +294,21 @@ class Queries(Protocol):
 
     async def get_latest_thread_flow(
         self, conn: Any, *, thread_id: int, thread_token: str
-    ) -> GetFlowRow | None:
+    ) -> FlowRow | None:
         """GetLatestThreadFlow (:one).
 
         Newest flow of a thread (Continue).
         """
         ...
 
-    async def get_step(self, conn: Any, *, step_id: int, step_token: str) -> GetStepRow | None:
+    async def get_step(self, conn: Any, *, step_id: int, step_token: str) -> StepRow | None:
         """GetStep (:one).
 
         Read a step by key (id and token).
         """
         ...
 
-    async def get_step_by_id(self, conn: Any, *, step_id: int) -> GetStepRow | None:
+    async def get_step_by_id(self, conn: Any, *, step_id: int) -> StepRow | None:
         """GetStepByID (:one).
 
         Read a step by id.
@@ -325,7 +322,7 @@ class Queries(Protocol):
         """
         ...
 
-    async def get_step_schedule(self, conn: Any, *, step_id: int) -> GetStepScheduleRow | None:
+    async def get_step_schedule(self, conn: Any, *, step_id: int) -> StepScheduleRow | None:
         """GetStepSchedule (:one).
 
         Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -340,7 +337,7 @@ class Queries(Protocol):
         workflow_name: str,
         graph: str,
         baggage: str,
-        status: str,
+        status: Status,
         surgraph_flow_id: int,
         surgraph_step_depth: int,
         surgraph_step_id: int,
@@ -354,7 +351,7 @@ class Queries(Protocol):
         fairness_key: str,
         fairness_weight: float,
         time_budget_ms: int,
-        delete_on_completion: int,
+        delete_on_completion: bool,
     ) -> int:
         """InsertFlow (insert-id).
 
@@ -372,7 +369,7 @@ class Queries(Protocol):
         task_name: str,
         state: str,
         changes: str,
-        status: str,
+        status: Status,
         time_budget_ms: int,
         lineage_id: int,
         fan_out_ordinal: int,
@@ -380,7 +377,7 @@ class Queries(Protocol):
         priority: int,
         fairness_key: str,
         fairness_weight: float,
-        parked: int,
+        parked: bool,
         delay_ms: int,
     ) -> int:
         """InsertStep (insert-id).
@@ -400,11 +397,11 @@ class Queries(Protocol):
         state: str,
         changes: str,
         interrupt_payload: str,
-        status: str,
+        status: Status,
         goto_next: str,
         error: str,
         time_budget_ms: int,
-        breakpoint_hit: int,
+        breakpoint_hit: bool,
         attempt: int,
         lineage_id: int,
         cohort_size: int,
@@ -415,9 +412,9 @@ class Queries(Protocol):
         priority: int,
         fairness_key: str,
         fairness_weight: float,
-        interrupt_done: int,
+        interrupt_done: bool,
         resume_data: str,
-        subgraph_done: int,
+        subgraph_done: bool,
         subgraph_result: str,
         subgraph_error: str,
         created_age_ms: int,
@@ -458,7 +455,7 @@ class Queries(Protocol):
         """
         ...
 
-    async def list_child_flows(self, conn: Any, *, surgraph_flow_id: int) -> list[GetFlowRow]:
+    async def list_child_flows(self, conn: Any, *, surgraph_flow_id: int) -> list[FlowRow]:
         """ListChildFlows (:many).
 
         Subgraph children of a flow, oldest first.
@@ -467,16 +464,14 @@ class Queries(Protocol):
 
     async def list_child_flows_of(
         self, conn: Any, *, flow_ids: Sequence[int]
-    ) -> list[ListChildFlowsOfRow]:
+    ) -> list[ChildFlowRow]:
         """ListChildFlowsOf (:many).
 
         Subgraph children of a set of flows (one level of a tree walk), oldest first.
         """
         ...
 
-    async def list_cohort_members(
-        self, conn: Any, *, lineage_id: int
-    ) -> list[ListCohortMembersRow]:
+    async def list_cohort_members(self, conn: Any, *, lineage_id: int) -> list[CohortMemberRow]:
         """ListCohortMembers (:many).
 
         Completed members of a cohort in fold order, with the size of any cohort each one
@@ -499,28 +494,28 @@ class Queries(Protocol):
         before_flow_id: int,
         search: str,
         row_limit: int,
-    ) -> list[ListFlowsRow]:
+    ) -> list[FlowSummaryRow]:
         """ListFlows (:many).
 
         List root flows newest first; each filter is off at its zero value.
         """
         ...
 
-    async def list_flows_of_batch(self, conn: Any, *, flow_ids: Sequence[int]) -> list[GetFlowRow]:
+    async def list_flows_of_batch(self, conn: Any, *, flow_ids: Sequence[int]) -> list[FlowRow]:
         """ListFlowsOfBatch (:many).
 
         Read the flows of a claimed batch in one statement.
         """
         ...
 
-    async def list_step_dag(self, conn: Any, *, flow_id: int) -> list[ListStepDAGRow]:
+    async def list_step_dag(self, conn: Any, *, flow_id: int) -> list[StepNodeRow]:
         """ListStepDAG (:many).
 
         Graph-walk columns of every step of a flow.
         """
         ...
 
-    async def list_steps_for_copy(self, conn: Any, *, flow_id: int) -> list[ListStepsForCopyRow]:
+    async def list_steps_for_copy(self, conn: Any, *, flow_id: int) -> list[StepCopyRow]:
         """ListStepsForCopy (:many).
 
         Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
@@ -530,7 +525,7 @@ class Queries(Protocol):
 
     async def list_steps_of_flows(
         self, conn: Any, *, flow_ids: Sequence[int]
-    ) -> list[ListStepsOfFlowsRow]:
+    ) -> list[StepSummaryRow]:
         """ListStepsOfFlows (:many).
 
         History of a set of flows without state/changes, by flow, then depth, then id.
@@ -539,7 +534,7 @@ class Queries(Protocol):
 
     async def list_subgraph_links(
         self, conn: Any, *, surgraph_flow_ids: Sequence[int]
-    ) -> list[ListSubgraphLinksRow]:
+    ) -> list[SubgraphLinkRow]:
         """ListSubgraphLinks (:many).
 
         Subgraph children of a set of flows: id, parent, caller step and workflow name,
@@ -692,7 +687,7 @@ class Queries(Protocol):
         search: str,
         key_prefix: str,
         row_limit: int,
-    ) -> list[ListFlowsRow]:
+    ) -> list[FlowSummaryRow]:
         """SearchFlows (:many).
 
         ListFlows whose search also matches the rendered flow key (key_prefix is
@@ -702,7 +697,7 @@ class Queries(Protocol):
 
     async def select_claimed_steps(
         self, conn: Any, *, step_ids: Sequence[int], lease_owner: str
-    ) -> list[SelectClaimedStepsRow]:
+    ) -> list[ClaimedStepRow]:
         """SelectClaimedSteps (:many).
 
         Read back the rows this claim won.
@@ -711,7 +706,7 @@ class Queries(Protocol):
 
     async def select_due_band(
         self, conn: Any, *, above_priority: int, row_limit: int
-    ) -> list[SelectDueBandRow]:
+    ) -> list[DueStepRow]:
         """SelectDueBand (:many).
 
         Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -720,14 +715,14 @@ class Queries(Protocol):
 
     async def select_purge_candidates(
         self, conn: Any, *, status: str, workflow_name: str, older_than_ms: int, row_limit: int
-    ) -> list[SelectPurgeCandidatesRow]:
+    ) -> list[PurgeCandidateRow]:
         """SelectPurgeCandidates (:many).
 
         Root, non-running flow ids matching a purge query, oldest first.
         """
         ...
 
-    async def select_tail_steps(self, conn: Any, *, flow_id: int) -> list[SelectTailStepsRow]:
+    async def select_tail_steps(self, conn: Any, *, flow_id: int) -> list[TailStepRow]:
         """SelectTailSteps (:many).
 
         DAG tail steps (successor_id = 0) for the final state.
@@ -758,7 +753,7 @@ class Queries(Protocol):
         ...
 
     async def set_step_status_from_flow(
-        self, conn: Any, *, status: str, step_id: int, lease_seq: int
+        self, conn: Any, *, status: Status, step_id: int, lease_seq: int
     ) -> int:
         """SetStepStatusFromFlow (:execrows).
 
@@ -833,7 +828,7 @@ class PostgresqlFastPaths(Protocol):
         workflow_name: str,
         graph: str,
         baggage: str,
-        started: int,
+        started: bool,
         surgraph_flow_id: int,
         surgraph_step_depth: int,
         surgraph_step_id: int,
@@ -845,7 +840,7 @@ class PostgresqlFastPaths(Protocol):
         fairness_key: str,
         fairness_weight: float,
         time_budget_ms: int,
-        delete_on_completion: int,
+        delete_on_completion: bool,
         step_depth: int,
         step_token: str,
         task_name: str,
@@ -882,7 +877,7 @@ class PostgresqlFastPaths(Protocol):
 
     async def start_created_flow(
         self, conn: Any, *, notify_hostname: str, flow_id: int, flow_token: str
-    ) -> GetEntryScheduleRow | None:
+    ) -> EntryScheduleRow | None:
         """StartCreatedFlow (:one).
 
         Fast path for the start transaction (StartFlow + ActivateFlowSteps +
@@ -935,7 +930,7 @@ class MysqlFastPaths(Protocol):
         """
         ...
 
-    async def get_entry_schedule(self, conn: Any, *, flow_id: int) -> GetEntryScheduleRow | None:
+    async def get_entry_schedule(self, conn: Any, *, flow_id: int) -> EntryScheduleRow | None:
         """GetEntrySchedule (:one).
 
         Fast path for GetFlow + GetStepSchedule after a start: the flow's current step and

@@ -3,7 +3,8 @@
 """Result rows shared by every dialect's accessors: one class per distinct result shape.
 
 Parity is by construction: the generator fails unless every dialect returns these names
-and types. Timestamps are timezone-aware UTC. JSON payload columns hold JSON text:
+and types. Timestamps are timezone-aware UTC; flags are ``bool`` and statuses
+``dwarf.workflow.Status`` (codegen/_domain.py). JSON payload columns hold JSON text:
 baggage, breakpoints, changes, final_state, graph, interrupt_payload, resume_data, state,
 subgraph_result.
 """
@@ -13,29 +14,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dwarf.workflow import Status
+
 __all__ = [
     "AdvanceToSuccessorRow",
+    "ChildFlowRow",
+    "ClaimedStepRow",
+    "CohortMemberRow",
+    "CohortRow",
     "CreateFlowWithEntryRow",
+    "DueStepRow",
+    "EntryScheduleRow",
     "FinishWithStepRow",
+    "FlowRow",
+    "FlowSummaryRow",
     "FlowsProgressRow",
-    "GetCohortRow",
-    "GetEntryScheduleRow",
-    "GetFlowRow",
-    "GetInterruptedStepsRow",
-    "GetStepRow",
-    "GetStepScheduleRow",
-    "ListChildFlowsOfRow",
-    "ListCohortMembersRow",
-    "ListFlowsRow",
-    "ListStepDAGRow",
-    "ListStepsForCopyRow",
-    "ListStepsOfFlowsRow",
-    "ListSubgraphLinksRow",
+    "InterruptedStepRow",
     "PollHorizonRow",
-    "SelectClaimedStepsRow",
-    "SelectDueBandRow",
-    "SelectPurgeCandidatesRow",
-    "SelectTailStepsRow",
+    "PurgeCandidateRow",
+    "StepCopyRow",
+    "StepNodeRow",
+    "StepRow",
+    "StepScheduleRow",
+    "StepSummaryRow",
+    "SubgraphLinkRow",
+    "TailStepRow",
 ]
 
 
@@ -43,37 +46,64 @@ __all__ = [
 class AdvanceToSuccessorRow:
     """Row of AdvanceToSuccessor."""
 
-    completed: int
-    touched: int
+    completed: bool
+    touched: bool
     successor_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class CreateFlowWithEntryRow:
-    """Row of CreateFlowWithEntry."""
+class ChildFlowRow:
+    """Row of ListChildFlowsOf."""
 
     flow_id: int
+    surgraph_flow_id: int
+    surgraph_step_id: int
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedStepRow:
+    """Row of SelectClaimedSteps."""
+
     step_id: int
+    flow_id: int
+    step_depth: int
+    step_token: str
+    task_name: str
+    state: str
+    changes: str
+    breakpoint_hit: bool
+    attempt: int
+    lineage_id: int
+    fan_out_ordinal: int
+    predecessor_id: int
+    time_budget_ms: int
+    interrupt_done: bool
+    resume_data: str
+    subgraph_done: bool
+    subgraph_result: str
+    subgraph_error: str
+    priority: int
+    fairness_key: str
+    fairness_weight: float
+    lease_seq: int
+    created_at: datetime
+    started_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class FinishWithStepRow:
-    """Row of FinishWithStep."""
+class CohortMemberRow:
+    """Row of ListCohortMembers."""
 
-    completed: int
-    finished: int
-
-
-@dataclass(frozen=True, slots=True)
-class FlowsProgressRow:
-    """Row of FlowsProgress."""
-
-    step_count: int
-    max_updated_at: str
+    step_id: int
+    fan_out_ordinal: int
+    cohort_size: int
+    changes: str
 
 
 @dataclass(frozen=True, slots=True)
-class GetCohortRow:
+class CohortRow:
     """Row of GetCohort."""
 
     cohort_size: int
@@ -88,7 +118,27 @@ class GetCohortRow:
 
 
 @dataclass(frozen=True, slots=True)
-class GetEntryScheduleRow:
+class CreateFlowWithEntryRow:
+    """Row of CreateFlowWithEntry."""
+
+    flow_id: int
+    step_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueStepRow:
+    """Row of SelectDueBand."""
+
+    step_id: int
+    task_name: str
+    fairness_key: str
+    fairness_weight: float
+    priority: int
+    age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryScheduleRow:
     """A row shape several queries share.
 
     Returned by GetEntrySchedule, StartCreatedFlow.
@@ -99,7 +149,15 @@ class GetEntryScheduleRow:
 
 
 @dataclass(frozen=True, slots=True)
-class GetFlowRow:
+class FinishWithStepRow:
+    """Row of FinishWithStep."""
+
+    completed: bool
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRow:
     """A row shape several queries share.
 
     Returned by GetChildFlowOfStep, GetFlow, GetFlowByID, GetLatestThreadFlow,
@@ -111,7 +169,7 @@ class GetFlowRow:
     workflow_name: str
     graph: str
     baggage: str
-    status: str
+    status: Status
     step_id: int
     surgraph_flow_id: int
     surgraph_step_depth: int
@@ -130,14 +188,45 @@ class GetFlowRow:
     fairness_key: str
     fairness_weight: float
     time_budget_ms: int
-    delete_on_completion: int
+    delete_on_completion: bool
     created_at: datetime
     started_at: datetime
     updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class GetInterruptedStepsRow:
+class FlowSummaryRow:
+    """A row shape several queries share.
+
+    Returned by ListFlows, SearchFlows.
+    """
+
+    flow_id: int
+    flow_token: str
+    thread_id: int
+    thread_token: str
+    workflow_name: str
+    status: Status
+    task_name: str
+    error: str
+    cancel_reason: str
+    priority: int
+    fairness_key: str
+    created_at: datetime
+    started_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FlowsProgressRow:
+    """Row of FlowsProgress."""
+
+    step_count: int
+    max_updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedStepRow:
     """Row of GetInterruptedSteps."""
 
     step_id: int
@@ -148,14 +237,83 @@ class GetInterruptedStepsRow:
     state: str
     changes: str
     interrupt_payload: str
-    interrupt_done: int
-    breakpoint_hit: int
-    parked: int
+    interrupt_done: bool
+    breakpoint_hit: bool
+    parked: bool
     updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class GetStepRow:
+class PollHorizonRow:
+    """Row of PollHorizon."""
+
+    due_count: int
+    next_due_ms: int | None
+    next_lease_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCandidateRow:
+    """Row of SelectPurgeCandidates."""
+
+    flow_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepCopyRow:
+    """Row of ListStepsForCopy."""
+
+    step_id: int
+    step_depth: int
+    task_name: str
+    state: str
+    changes: str
+    interrupt_payload: str
+    status: Status
+    goto_next: str
+    error: str
+    time_budget_ms: int
+    breakpoint_hit: bool
+    attempt: int
+    lineage_id: int
+    cohort_size: int
+    fan_out_ordinal: int
+    predecessor_id: int
+    successor_id: int
+    interrupt_done: bool
+    resume_data: str
+    subgraph_done: bool
+    subgraph_result: str
+    subgraph_error: str
+    created_age_ms: int
+    started_age_ms: int
+    updated_age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepNodeRow:
+    """Row of ListStepDAG."""
+
+    step_id: int
+    step_token: str
+    predecessor_id: int
+    successor_id: int
+    lineage_id: int
+    status: Status
+    task_name: str
+    cohort_size: int
+    cohort_arrivals: int
+    cohort_failures: int
+    fan_out_ordinal: int
+    step_depth: int
+    interrupt_done: bool
+    breakpoint_hit: bool
+    parked: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
     """A row shape several queries share.
 
     Returned by GetStep, GetStepByID.
@@ -169,11 +327,11 @@ class GetStepRow:
     state: str
     changes: str
     interrupt_payload: str
-    status: str
+    status: Status
     goto_next: str
     error: str
     time_budget_ms: int
-    breakpoint_hit: int
+    breakpoint_hit: bool
     attempt: int
     lineage_id: int
     cohort_size: int
@@ -185,12 +343,12 @@ class GetStepRow:
     priority: int
     fairness_key: str
     fairness_weight: float
-    interrupt_done: int
+    interrupt_done: bool
     resume_data: str
-    subgraph_done: int
+    subgraph_done: bool
     subgraph_result: str
     subgraph_error: str
-    parked: int
+    parked: bool
     lease_seq: int
     lease_owner: str
     not_before: datetime
@@ -201,7 +359,7 @@ class GetStepRow:
 
 
 @dataclass(frozen=True, slots=True)
-class GetStepScheduleRow:
+class StepScheduleRow:
     """Row of GetStepSchedule."""
 
     priority: int
@@ -209,103 +367,7 @@ class GetStepScheduleRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ListChildFlowsOfRow:
-    """Row of ListChildFlowsOf."""
-
-    flow_id: int
-    surgraph_flow_id: int
-    surgraph_step_id: int
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListCohortMembersRow:
-    """Row of ListCohortMembers."""
-
-    step_id: int
-    fan_out_ordinal: int
-    cohort_size: int
-    changes: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListFlowsRow:
-    """A row shape several queries share.
-
-    Returned by ListFlows, SearchFlows.
-    """
-
-    flow_id: int
-    flow_token: str
-    thread_id: int
-    thread_token: str
-    workflow_name: str
-    status: str
-    task_name: str
-    error: str
-    cancel_reason: str
-    priority: int
-    fairness_key: str
-    created_at: datetime
-    started_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ListStepDAGRow:
-    """Row of ListStepDAG."""
-
-    step_id: int
-    step_token: str
-    predecessor_id: int
-    successor_id: int
-    lineage_id: int
-    status: str
-    task_name: str
-    cohort_size: int
-    cohort_arrivals: int
-    cohort_failures: int
-    fan_out_ordinal: int
-    step_depth: int
-    interrupt_done: int
-    breakpoint_hit: int
-    parked: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ListStepsForCopyRow:
-    """Row of ListStepsForCopy."""
-
-    step_id: int
-    step_depth: int
-    task_name: str
-    state: str
-    changes: str
-    interrupt_payload: str
-    status: str
-    goto_next: str
-    error: str
-    time_budget_ms: int
-    breakpoint_hit: int
-    attempt: int
-    lineage_id: int
-    cohort_size: int
-    fan_out_ordinal: int
-    predecessor_id: int
-    successor_id: int
-    interrupt_done: int
-    resume_data: str
-    subgraph_done: int
-    subgraph_result: str
-    subgraph_error: str
-    created_age_ms: int
-    started_age_ms: int
-    updated_age_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class ListStepsOfFlowsRow:
+class StepSummaryRow:
     """Row of ListStepsOfFlows."""
 
     step_id: int
@@ -313,7 +375,7 @@ class ListStepsOfFlowsRow:
     flow_id: int
     step_depth: int
     task_name: str
-    status: str
+    status: Status
     error: str
     goto_next: str
     attempt: int
@@ -322,17 +384,17 @@ class ListStepsOfFlowsRow:
     predecessor_id: int
     successor_id: int
     interrupt_payload: str
-    breakpoint_hit: int
-    interrupt_done: int
-    subgraph_done: int
-    parked: int
+    breakpoint_hit: bool
+    interrupt_done: bool
+    subgraph_done: bool
+    parked: bool
     created_at: datetime
     started_at: datetime
     updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class ListSubgraphLinksRow:
+class SubgraphLinkRow:
     """Row of ListSubgraphLinks."""
 
     flow_id: int
@@ -342,71 +404,12 @@ class ListSubgraphLinksRow:
 
 
 @dataclass(frozen=True, slots=True)
-class PollHorizonRow:
-    """Row of PollHorizon."""
-
-    due_count: int
-    next_due_ms: int | None
-    next_lease_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class SelectClaimedStepsRow:
-    """Row of SelectClaimedSteps."""
-
-    step_id: int
-    flow_id: int
-    step_depth: int
-    step_token: str
-    task_name: str
-    state: str
-    changes: str
-    breakpoint_hit: int
-    attempt: int
-    lineage_id: int
-    fan_out_ordinal: int
-    predecessor_id: int
-    time_budget_ms: int
-    interrupt_done: int
-    resume_data: str
-    subgraph_done: int
-    subgraph_result: str
-    subgraph_error: str
-    priority: int
-    fairness_key: str
-    fairness_weight: float
-    lease_seq: int
-    created_at: datetime
-    started_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SelectDueBandRow:
-    """Row of SelectDueBand."""
-
-    step_id: int
-    task_name: str
-    fairness_key: str
-    fairness_weight: float
-    priority: int
-    age_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SelectPurgeCandidatesRow:
-    """Row of SelectPurgeCandidates."""
-
-    flow_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class SelectTailStepsRow:
+class TailStepRow:
     """Row of SelectTailSteps."""
 
     step_id: int
     task_name: str
-    status: str
+    status: Status
     lineage_id: int
     state: str
     changes: str

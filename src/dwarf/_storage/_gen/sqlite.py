@@ -15,26 +15,27 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, Protocol
 
 from dwarf._storage._gen.rows import (
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
+    DueStepRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
 from dwarf._storage._sql import in_list, missing_row, utc_from_text
+from dwarf.workflow import Status
 
 
 class SqliteCursor(Protocol):
@@ -926,7 +927,7 @@ async def flows_progress(
 
 async def get_child_flow_of_step(
     conn: SqliteConnection, *, surgraph_step_id: int
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetChildFlowOfStep (:one), from sql/queries/sqlite/flows.sql.
 
     Newest child flow launched by a caller step.
@@ -935,13 +936,13 @@ async def get_child_flow_of_step(
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -960,14 +961,14 @@ async def get_child_flow_of_step(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_text(r[25]),
         utc_from_text(r[26]),
         utc_from_text(r[27]),
     )
 
 
-async def get_cohort(conn: SqliteConnection, *, step_id: int) -> GetCohortRow | None:
+async def get_cohort(conn: SqliteConnection, *, step_id: int) -> CohortRow | None:
     """GetCohort (:one), from sql/queries/sqlite/cohorts.sql.
 
     Read a spawn step's cohort counters and what a fan-in needs.
@@ -976,10 +977,10 @@ async def get_cohort(conn: SqliteConnection, *, step_id: int) -> GetCohortRow | 
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetCohortRow(*r)
+    return CohortRow(*r)
 
 
-async def get_flow(conn: SqliteConnection, *, flow_id: int, flow_token: str) -> GetFlowRow | None:
+async def get_flow(conn: SqliteConnection, *, flow_id: int, flow_token: str) -> FlowRow | None:
     """GetFlow (:one), from sql/queries/sqlite/flows.sql.
 
     Read a flow by key (id and token).
@@ -988,13 +989,13 @@ async def get_flow(conn: SqliteConnection, *, flow_id: int, flow_token: str) -> 
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1013,14 +1014,14 @@ async def get_flow(conn: SqliteConnection, *, flow_id: int, flow_token: str) -> 
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_text(r[25]),
         utc_from_text(r[26]),
         utc_from_text(r[27]),
     )
 
 
-async def get_flow_by_id(conn: SqliteConnection, *, flow_id: int) -> GetFlowRow | None:
+async def get_flow_by_id(conn: SqliteConnection, *, flow_id: int) -> FlowRow | None:
     """GetFlowByID (:one), from sql/queries/sqlite/flows.sql.
 
     Read a flow by id (internal lookups).
@@ -1029,13 +1030,13 @@ async def get_flow_by_id(conn: SqliteConnection, *, flow_id: int) -> GetFlowRow 
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1054,7 +1055,7 @@ async def get_flow_by_id(conn: SqliteConnection, *, flow_id: int) -> GetFlowRow 
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_text(r[25]),
         utc_from_text(r[26]),
         utc_from_text(r[27]),
@@ -1063,15 +1064,26 @@ async def get_flow_by_id(conn: SqliteConnection, *, flow_id: int) -> GetFlowRow 
 
 async def get_interrupted_steps(
     conn: SqliteConnection, *, flow_id: int
-) -> list[GetInterruptedStepsRow]:
+) -> list[InterruptedStepRow]:
     """GetInterruptedSteps (:many), from sql/queries/sqlite/steps.sql.
 
     Interrupted steps of a flow, earliest updated first.
     """
     rows = await conn.execute_fetchall(_GET_INTERRUPTED_STEPS, (flow_id,))
     return [
-        GetInterruptedStepsRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], utc_from_text(r[11])
+        InterruptedStepRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            bool(r[8]),
+            bool(r[9]),
+            bool(r[10]),
+            utc_from_text(r[11]),
         )
         for r in rows
     ]
@@ -1079,7 +1091,7 @@ async def get_interrupted_steps(
 
 async def get_latest_thread_flow(
     conn: SqliteConnection, *, thread_id: int, thread_token: str
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetLatestThreadFlow (:one), from sql/queries/sqlite/flows.sql.
 
     Newest flow of a thread (Continue).
@@ -1088,13 +1100,13 @@ async def get_latest_thread_flow(
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1113,14 +1125,14 @@ async def get_latest_thread_flow(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_text(r[25]),
         utc_from_text(r[26]),
         utc_from_text(r[27]),
     )
 
 
-async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> GetStepRow | None:
+async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> StepRow | None:
     """GetStep (:one), from sql/queries/sqlite/steps.sql.
 
     Read a step by key (id and token).
@@ -1129,7 +1141,7 @@ async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> 
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1138,11 +1150,11 @@ async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> 
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1154,12 +1166,12 @@ async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> 
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_text(r[32]),
@@ -1170,7 +1182,7 @@ async def get_step(conn: SqliteConnection, *, step_id: int, step_token: str) -> 
     )
 
 
-async def get_step_by_id(conn: SqliteConnection, *, step_id: int) -> GetStepRow | None:
+async def get_step_by_id(conn: SqliteConnection, *, step_id: int) -> StepRow | None:
     """GetStepByID (:one), from sql/queries/sqlite/steps.sql.
 
     Read a step by id.
@@ -1179,7 +1191,7 @@ async def get_step_by_id(conn: SqliteConnection, *, step_id: int) -> GetStepRow 
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1188,11 +1200,11 @@ async def get_step_by_id(conn: SqliteConnection, *, step_id: int) -> GetStepRow 
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1204,12 +1216,12 @@ async def get_step_by_id(conn: SqliteConnection, *, step_id: int) -> GetStepRow 
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_text(r[32]),
@@ -1233,7 +1245,7 @@ async def get_step_ordinal(conn: SqliteConnection, *, step_id: int) -> int | Non
     return value
 
 
-async def get_step_schedule(conn: SqliteConnection, *, step_id: int) -> GetStepScheduleRow | None:
+async def get_step_schedule(conn: SqliteConnection, *, step_id: int) -> StepScheduleRow | None:
     """GetStepSchedule (:one), from sql/queries/sqlite/dispatch.sql.
 
     Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -1242,7 +1254,7 @@ async def get_step_schedule(conn: SqliteConnection, *, step_id: int) -> GetStepS
     r = next(iter(rows), None)
     if r is None:
         return None
-    return GetStepScheduleRow(r[0], int(r[1]))
+    return StepScheduleRow(r[0], int(r[1]))
 
 
 async def insert_flow(
@@ -1252,7 +1264,7 @@ async def insert_flow(
     workflow_name: str,
     graph: str,
     baggage: str,
-    status: str,
+    status: Status,
     surgraph_flow_id: int,
     surgraph_step_depth: int,
     surgraph_step_id: int,
@@ -1266,7 +1278,7 @@ async def insert_flow(
     fairness_key: str,
     fairness_weight: float,
     time_budget_ms: int,
-    delete_on_completion: int,
+    delete_on_completion: bool,
 ) -> int:
     """InsertFlow (insert-id), from sql/queries/sqlite/flows.sql.
 
@@ -1279,7 +1291,7 @@ async def insert_flow(
             workflow_name,
             graph,
             baggage,
-            status,
+            status.value,
             surgraph_flow_id,
             surgraph_step_depth,
             surgraph_step_id,
@@ -1293,7 +1305,7 @@ async def insert_flow(
             fairness_key,
             fairness_weight,
             time_budget_ms,
-            delete_on_completion,
+            int(delete_on_completion),
         ),
     )
     r = next(iter(rows), None)
@@ -1311,7 +1323,7 @@ async def insert_step(
     task_name: str,
     state: str,
     changes: str,
-    status: str,
+    status: Status,
     time_budget_ms: int,
     lineage_id: int,
     fan_out_ordinal: int,
@@ -1319,7 +1331,7 @@ async def insert_step(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    parked: int,
+    parked: bool,
     delay_ms: int,
 ) -> int:
     """InsertStep (insert-id), from sql/queries/sqlite/steps.sql.
@@ -1335,7 +1347,7 @@ async def insert_step(
             task_name,
             state,
             changes,
-            status,
+            status.value,
             time_budget_ms,
             lineage_id,
             fan_out_ordinal,
@@ -1343,7 +1355,7 @@ async def insert_step(
             priority,
             fairness_key,
             fairness_weight,
-            parked,
+            int(parked),
             delay_ms,
         ),
     )
@@ -1363,11 +1375,11 @@ async def insert_step_copy(
     state: str,
     changes: str,
     interrupt_payload: str,
-    status: str,
+    status: Status,
     goto_next: str,
     error: str,
     time_budget_ms: int,
-    breakpoint_hit: int,
+    breakpoint_hit: bool,
     attempt: int,
     lineage_id: int,
     cohort_size: int,
@@ -1378,9 +1390,9 @@ async def insert_step_copy(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    interrupt_done: int,
+    interrupt_done: bool,
     resume_data: str,
-    subgraph_done: int,
+    subgraph_done: bool,
     subgraph_result: str,
     subgraph_error: str,
     created_age_ms: int,
@@ -1402,11 +1414,11 @@ async def insert_step_copy(
             state,
             changes,
             interrupt_payload,
-            status,
+            status.value,
             goto_next,
             error,
             time_budget_ms,
-            breakpoint_hit,
+            int(breakpoint_hit),
             attempt,
             lineage_id,
             cohort_size,
@@ -1417,9 +1429,9 @@ async def insert_step_copy(
             priority,
             fairness_key,
             fairness_weight,
-            interrupt_done,
+            int(interrupt_done),
             resume_data,
-            subgraph_done,
+            int(subgraph_done),
             subgraph_result,
             subgraph_error,
             created_age_ms,
@@ -1468,20 +1480,20 @@ async def interrupt_leaf_step(
         return cur.rowcount
 
 
-async def list_child_flows(conn: SqliteConnection, *, surgraph_flow_id: int) -> list[GetFlowRow]:
+async def list_child_flows(conn: SqliteConnection, *, surgraph_flow_id: int) -> list[FlowRow]:
     """ListChildFlows (:many), from sql/queries/sqlite/flows.sql.
 
     Subgraph children of a flow, oldest first.
     """
     rows = await conn.execute_fetchall(_LIST_CHILD_FLOWS, (surgraph_flow_id,))
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1500,7 +1512,7 @@ async def list_child_flows(conn: SqliteConnection, *, surgraph_flow_id: int) -> 
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_text(r[25]),
             utc_from_text(r[26]),
             utc_from_text(r[27]),
@@ -1511,7 +1523,7 @@ async def list_child_flows(conn: SqliteConnection, *, surgraph_flow_id: int) -> 
 
 async def list_child_flows_of(
     conn: SqliteConnection, *, flow_ids: Sequence[int]
-) -> list[ListChildFlowsOfRow]:
+) -> list[ChildFlowRow]:
     """ListChildFlowsOf (:many), from sql/queries/sqlite/rewind.sql.
 
     Subgraph children of a set of flows (one level of a tree walk), oldest first.
@@ -1520,19 +1532,17 @@ async def list_child_flows_of(
         _LIST_CHILD_FLOWS_OF[0] + in_list("?", len(flow_ids)) + _LIST_CHILD_FLOWS_OF[1],
         (*flow_ids,),
     )
-    return [ListChildFlowsOfRow(*r) for r in rows]
+    return [ChildFlowRow(r[0], r[1], r[2], Status(r[3])) for r in rows]
 
 
-async def list_cohort_members(
-    conn: SqliteConnection, *, lineage_id: int
-) -> list[ListCohortMembersRow]:
+async def list_cohort_members(conn: SqliteConnection, *, lineage_id: int) -> list[CohortMemberRow]:
     """ListCohortMembers (:many), from sql/queries/sqlite/engine.sql.
 
     Completed members of a cohort in fold order, with the size of any cohort each one
     spawned.
     """
     rows = await conn.execute_fetchall(_LIST_COHORT_MEMBERS, (lineage_id,))
-    return [ListCohortMembersRow(*r) for r in rows]
+    return [CohortMemberRow(*r) for r in rows]
 
 
 async def list_flows(
@@ -1549,7 +1559,7 @@ async def list_flows(
     before_flow_id: int,
     search: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """ListFlows (:many), from sql/queries/sqlite/listing.sql.
 
     List root flows newest first; each filter is off at its zero value.
@@ -1584,13 +1594,13 @@ async def list_flows(
         ),
     )
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1604,9 +1614,7 @@ async def list_flows(
     ]
 
 
-async def list_flows_of_batch(
-    conn: SqliteConnection, *, flow_ids: Sequence[int]
-) -> list[GetFlowRow]:
+async def list_flows_of_batch(conn: SqliteConnection, *, flow_ids: Sequence[int]) -> list[FlowRow]:
     """ListFlowsOfBatch (:many), from sql/queries/sqlite/engine.sql.
 
     Read the flows of a claimed batch in one statement.
@@ -1616,13 +1624,13 @@ async def list_flows_of_batch(
         (*flow_ids,),
     )
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1641,7 +1649,7 @@ async def list_flows_of_batch(
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_text(r[25]),
             utc_from_text(r[26]),
             utc_from_text(r[27]),
@@ -1650,36 +1658,36 @@ async def list_flows_of_batch(
     ]
 
 
-async def list_step_dag(conn: SqliteConnection, *, flow_id: int) -> list[ListStepDAGRow]:
+async def list_step_dag(conn: SqliteConnection, *, flow_id: int) -> list[StepNodeRow]:
     """ListStepDAG (:many), from sql/queries/sqlite/cohorts.sql.
 
     Graph-walk columns of every step of a flow.
     """
     rows = await conn.execute_fetchall(_LIST_STEP_DAG, (flow_id,))
     return [
-        ListStepDAGRow(
+        StepNodeRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
             r[9],
             r[10],
             r[11],
-            r[12],
-            r[13],
-            r[14],
+            bool(r[12]),
+            bool(r[13]),
+            bool(r[14]),
             utc_from_text(r[15]),
         )
         for r in rows
     ]
 
 
-async def list_steps_for_copy(conn: SqliteConnection, *, flow_id: int) -> list[ListStepsForCopyRow]:
+async def list_steps_for_copy(conn: SqliteConnection, *, flow_id: int) -> list[StepCopyRow]:
     """ListStepsForCopy (:many), from sql/queries/sqlite/rewind.sql.
 
     Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
@@ -1687,27 +1695,27 @@ async def list_steps_for_copy(conn: SqliteConnection, *, flow_id: int) -> list[L
     """
     rows = await conn.execute_fetchall(_LIST_STEPS_FOR_COPY, (flow_id,))
     return [
-        ListStepsForCopyRow(
+        StepCopyRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
             r[5],
-            r[6],
+            Status(r[6]),
             r[7],
             r[8],
             r[9],
-            r[10],
+            bool(r[10]),
             r[11],
             r[12],
             r[13],
             r[14],
             r[15],
             r[16],
-            r[17],
+            bool(r[17]),
             r[18],
-            r[19],
+            bool(r[19]),
             r[20],
             r[21],
             int(r[22]),
@@ -1720,7 +1728,7 @@ async def list_steps_for_copy(conn: SqliteConnection, *, flow_id: int) -> list[L
 
 async def list_steps_of_flows(
     conn: SqliteConnection, *, flow_ids: Sequence[int]
-) -> list[ListStepsOfFlowsRow]:
+) -> list[StepSummaryRow]:
     """ListStepsOfFlows (:many), from sql/queries/sqlite/inspect.sql.
 
     History of a set of flows without state/changes, by flow, then depth, then id.
@@ -1730,13 +1738,13 @@ async def list_steps_of_flows(
         (*flow_ids,),
     )
     return [
-        ListStepsOfFlowsRow(
+        StepSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1745,10 +1753,10 @@ async def list_steps_of_flows(
             r[11],
             r[12],
             r[13],
-            r[14],
-            r[15],
-            r[16],
-            r[17],
+            bool(r[14]),
+            bool(r[15]),
+            bool(r[16]),
+            bool(r[17]),
             utc_from_text(r[18]),
             utc_from_text(r[19]),
             utc_from_text(r[20]),
@@ -1759,7 +1767,7 @@ async def list_steps_of_flows(
 
 async def list_subgraph_links(
     conn: SqliteConnection, *, surgraph_flow_ids: Sequence[int]
-) -> list[ListSubgraphLinksRow]:
+) -> list[SubgraphLinkRow]:
     """ListSubgraphLinks (:many), from sql/queries/sqlite/inspect.sql.
 
     Subgraph children of a set of flows: id, parent, caller step and workflow name, oldest
@@ -1769,7 +1777,7 @@ async def list_subgraph_links(
         _LIST_SUBGRAPH_LINKS[0] + in_list("?", len(surgraph_flow_ids)) + _LIST_SUBGRAPH_LINKS[1],
         (*surgraph_flow_ids,),
     )
-    return [ListSubgraphLinksRow(*r) for r in rows]
+    return [SubgraphLinkRow(*r) for r in rows]
 
 
 async def lock_flow(conn: SqliteConnection, *, flow_id: int) -> int:
@@ -1960,7 +1968,7 @@ async def search_flows(
     search: str,
     key_prefix: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """SearchFlows (:many), from sql/queries/sqlite/inspect.sql.
 
     ListFlows whose search also matches the rendered flow key (key_prefix is "{shard}-").
@@ -1997,13 +2005,13 @@ async def search_flows(
         ),
     )
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -2019,7 +2027,7 @@ async def search_flows(
 
 async def select_claimed_steps(
     conn: SqliteConnection, *, step_ids: Sequence[int], lease_owner: str
-) -> list[SelectClaimedStepsRow]:
+) -> list[ClaimedStepRow]:
     """SelectClaimedSteps (:many), from sql/queries/sqlite/dispatch.sql.
 
     Read back the rows this claim won.
@@ -2029,7 +2037,7 @@ async def select_claimed_steps(
         (*step_ids, lease_owner),
     )
     return [
-        SelectClaimedStepsRow(
+        ClaimedStepRow(
             r[0],
             r[1],
             r[2],
@@ -2037,15 +2045,15 @@ async def select_claimed_steps(
             r[4],
             r[5],
             r[6],
-            r[7],
+            bool(r[7]),
             r[8],
             r[9],
             r[10],
             r[11],
             r[12],
-            r[13],
+            bool(r[13]),
             r[14],
-            r[15],
+            bool(r[15]),
             r[16],
             r[17],
             r[18],
@@ -2062,18 +2070,18 @@ async def select_claimed_steps(
 
 async def select_due_band(
     conn: SqliteConnection, *, above_priority: int, row_limit: int
-) -> list[SelectDueBandRow]:
+) -> list[DueStepRow]:
     """SelectDueBand (:many), from sql/queries/sqlite/dispatch.sql.
 
     Band scan: due steps of the smallest priority above above_priority, by step_id.
     """
     rows = await conn.execute_fetchall(_SELECT_DUE_BAND, (above_priority, row_limit))
-    return [SelectDueBandRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+    return [DueStepRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
 
 
 async def select_purge_candidates(
     conn: SqliteConnection, *, status: str, workflow_name: str, older_than_ms: int, row_limit: int
-) -> list[SelectPurgeCandidatesRow]:
+) -> list[PurgeCandidateRow]:
     """SelectPurgeCandidates (:many), from sql/queries/sqlite/listing.sql.
 
     Root, non-running flow ids matching a purge query, oldest first.
@@ -2082,16 +2090,16 @@ async def select_purge_candidates(
         _SELECT_PURGE_CANDIDATES,
         (status, status, workflow_name, workflow_name, older_than_ms, older_than_ms, row_limit),
     )
-    return [SelectPurgeCandidatesRow(*r) for r in rows]
+    return [PurgeCandidateRow(*r) for r in rows]
 
 
-async def select_tail_steps(conn: SqliteConnection, *, flow_id: int) -> list[SelectTailStepsRow]:
+async def select_tail_steps(conn: SqliteConnection, *, flow_id: int) -> list[TailStepRow]:
     """SelectTailSteps (:many), from sql/queries/sqlite/steps.sql.
 
     DAG tail steps (successor_id = 0) for the final state.
     """
     rows = await conn.execute_fetchall(_SELECT_TAIL_STEPS, (flow_id,))
-    return [SelectTailStepsRow(*r) for r in rows]
+    return [TailStepRow(r[0], r[1], Status(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
 async def set_cohort_exit_successors(
@@ -2127,13 +2135,13 @@ async def set_flow_breakpoints(conn: SqliteConnection, *, breakpoints: str, flow
 
 
 async def set_step_status_from_flow(
-    conn: SqliteConnection, *, status: str, step_id: int, lease_seq: int
+    conn: SqliteConnection, *, status: Status, step_id: int, lease_seq: int
 ) -> int:
     """SetStepStatusFromFlow (:execrows), from sql/queries/sqlite/steps.sql.
 
     Copy a terminal flow status onto the step just claimed.
     """
-    async with conn.execute(_SET_STEP_STATUS_FROM_FLOW, (status, step_id, lease_seq)) as cur:
+    async with conn.execute(_SET_STEP_STATUS_FROM_FLOW, (status.value, step_id, lease_seq)) as cur:
         return cur.rowcount
 
 

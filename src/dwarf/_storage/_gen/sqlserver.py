@@ -16,26 +16,27 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, Final, Protocol
 
 from dwarf._storage._gen.rows import (
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
+    DueStepRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
 from dwarf._storage._sql import in_list, missing_row, utc_from_naive
+from dwarf.workflow import Status
 
 
 class SqlServerCursor(Protocol):
@@ -1041,7 +1042,7 @@ async def flows_progress(
 
 async def get_child_flow_of_step(
     conn: SqlServerConnection, *, surgraph_step_id: int
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetChildFlowOfStep (:one), from sql/queries/sqlserver/flows.sql.
 
     Newest child flow launched by a caller step.
@@ -1054,13 +1055,13 @@ async def get_child_flow_of_step(
         await cur.close()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1079,14 +1080,14 @@ async def get_child_flow_of_step(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_cohort(conn: SqlServerConnection, *, step_id: int) -> GetCohortRow | None:
+async def get_cohort(conn: SqlServerConnection, *, step_id: int) -> CohortRow | None:
     """GetCohort (:one), from sql/queries/sqlserver/cohorts.sql.
 
     Read a spawn step's cohort counters and what a fan-in needs.
@@ -1099,12 +1100,10 @@ async def get_cohort(conn: SqlServerConnection, *, step_id: int) -> GetCohortRow
         await cur.close()
     if r is None:
         return None
-    return GetCohortRow(*r)
+    return CohortRow(*r)
 
 
-async def get_flow(
-    conn: SqlServerConnection, *, flow_id: int, flow_token: str
-) -> GetFlowRow | None:
+async def get_flow(conn: SqlServerConnection, *, flow_id: int, flow_token: str) -> FlowRow | None:
     """GetFlow (:one), from sql/queries/sqlserver/flows.sql.
 
     Read a flow by key (id and token).
@@ -1117,13 +1116,13 @@ async def get_flow(
         await cur.close()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1142,14 +1141,14 @@ async def get_flow(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_flow_by_id(conn: SqlServerConnection, *, flow_id: int) -> GetFlowRow | None:
+async def get_flow_by_id(conn: SqlServerConnection, *, flow_id: int) -> FlowRow | None:
     """GetFlowByID (:one), from sql/queries/sqlserver/flows.sql.
 
     Read a flow by id (internal lookups).
@@ -1162,13 +1161,13 @@ async def get_flow_by_id(conn: SqlServerConnection, *, flow_id: int) -> GetFlowR
         await cur.close()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1187,7 +1186,7 @@ async def get_flow_by_id(conn: SqlServerConnection, *, flow_id: int) -> GetFlowR
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
@@ -1196,7 +1195,7 @@ async def get_flow_by_id(conn: SqlServerConnection, *, flow_id: int) -> GetFlowR
 
 async def get_interrupted_steps(
     conn: SqlServerConnection, *, flow_id: int
-) -> list[GetInterruptedStepsRow]:
+) -> list[InterruptedStepRow]:
     """GetInterruptedSteps (:many), from sql/queries/sqlserver/steps.sql.
 
     Interrupted steps of a flow, earliest updated first.
@@ -1208,8 +1207,19 @@ async def get_interrupted_steps(
     finally:
         await cur.close()
     return [
-        GetInterruptedStepsRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], utc_from_naive(r[11])
+        InterruptedStepRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            bool(r[8]),
+            bool(r[9]),
+            bool(r[10]),
+            utc_from_naive(r[11]),
         )
         for r in rows
     ]
@@ -1217,7 +1227,7 @@ async def get_interrupted_steps(
 
 async def get_latest_thread_flow(
     conn: SqlServerConnection, *, thread_id: int, thread_token: str
-) -> GetFlowRow | None:
+) -> FlowRow | None:
     """GetLatestThreadFlow (:one), from sql/queries/sqlserver/flows.sql.
 
     Newest flow of a thread (Continue).
@@ -1230,13 +1240,13 @@ async def get_latest_thread_flow(
         await cur.close()
     if r is None:
         return None
-    return GetFlowRow(
+    return FlowRow(
         r[0],
         r[1],
         r[2],
         r[3],
         r[4],
-        r[5],
+        Status(r[5]),
         r[6],
         r[7],
         r[8],
@@ -1255,16 +1265,14 @@ async def get_latest_thread_flow(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         utc_from_naive(r[25]),
         utc_from_naive(r[26]),
         utc_from_naive(r[27]),
     )
 
 
-async def get_step(
-    conn: SqlServerConnection, *, step_id: int, step_token: str
-) -> GetStepRow | None:
+async def get_step(conn: SqlServerConnection, *, step_id: int, step_token: str) -> StepRow | None:
     """GetStep (:one), from sql/queries/sqlserver/steps.sql.
 
     Read a step by key (id and token).
@@ -1277,7 +1285,7 @@ async def get_step(
         await cur.close()
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1286,11 +1294,11 @@ async def get_step(
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1302,12 +1310,12 @@ async def get_step(
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_naive(r[32]),
@@ -1318,7 +1326,7 @@ async def get_step(
     )
 
 
-async def get_step_by_id(conn: SqlServerConnection, *, step_id: int) -> GetStepRow | None:
+async def get_step_by_id(conn: SqlServerConnection, *, step_id: int) -> StepRow | None:
     """GetStepByID (:one), from sql/queries/sqlserver/steps.sql.
 
     Read a step by id.
@@ -1331,7 +1339,7 @@ async def get_step_by_id(conn: SqlServerConnection, *, step_id: int) -> GetStepR
         await cur.close()
     if r is None:
         return None
-    return GetStepRow(
+    return StepRow(
         r[0],
         r[1],
         r[2],
@@ -1340,11 +1348,11 @@ async def get_step_by_id(conn: SqlServerConnection, *, step_id: int) -> GetStepR
         r[5],
         r[6],
         r[7],
-        r[8],
+        Status(r[8]),
         r[9],
         r[10],
         r[11],
-        r[12],
+        bool(r[12]),
         r[13],
         r[14],
         r[15],
@@ -1356,12 +1364,12 @@ async def get_step_by_id(conn: SqlServerConnection, *, step_id: int) -> GetStepR
         r[21],
         r[22],
         r[23],
-        r[24],
+        bool(r[24]),
         r[25],
-        r[26],
+        bool(r[26]),
         r[27],
         r[28],
-        r[29],
+        bool(r[29]),
         r[30],
         r[31],
         utc_from_naive(r[32]),
@@ -1389,9 +1397,7 @@ async def get_step_ordinal(conn: SqlServerConnection, *, step_id: int) -> int | 
     return value
 
 
-async def get_step_schedule(
-    conn: SqlServerConnection, *, step_id: int
-) -> GetStepScheduleRow | None:
+async def get_step_schedule(conn: SqlServerConnection, *, step_id: int) -> StepScheduleRow | None:
     """GetStepSchedule (:one), from sql/queries/sqlserver/dispatch.sql.
 
     Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -1404,7 +1410,7 @@ async def get_step_schedule(
         await cur.close()
     if r is None:
         return None
-    return GetStepScheduleRow(r[0], int(r[1]))
+    return StepScheduleRow(r[0], int(r[1]))
 
 
 async def insert_flow(
@@ -1414,7 +1420,7 @@ async def insert_flow(
     workflow_name: str,
     graph: str,
     baggage: str,
-    status: str,
+    status: Status,
     surgraph_flow_id: int,
     surgraph_step_depth: int,
     surgraph_step_id: int,
@@ -1428,7 +1434,7 @@ async def insert_flow(
     fairness_key: str,
     fairness_weight: float,
     time_budget_ms: int,
-    delete_on_completion: int,
+    delete_on_completion: bool,
 ) -> int:
     """InsertFlow (insert-id), from sql/queries/sqlserver/flows.sql.
 
@@ -1442,7 +1448,7 @@ async def insert_flow(
             workflow_name,
             graph,
             baggage,
-            status,
+            status.value,
             surgraph_flow_id,
             surgraph_step_depth,
             surgraph_step_id,
@@ -1456,7 +1462,7 @@ async def insert_flow(
             fairness_key,
             fairness_weight,
             time_budget_ms,
-            delete_on_completion,
+            int(delete_on_completion),
         )
         r = await cur.fetchone()
     finally:
@@ -1475,7 +1481,7 @@ async def insert_step(
     task_name: str,
     state: str,
     changes: str,
-    status: str,
+    status: Status,
     time_budget_ms: int,
     lineage_id: int,
     fan_out_ordinal: int,
@@ -1483,7 +1489,7 @@ async def insert_step(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    parked: int,
+    parked: bool,
     delay_ms: int,
 ) -> int:
     """InsertStep (insert-id), from sql/queries/sqlserver/steps.sql.
@@ -1500,7 +1506,7 @@ async def insert_step(
             task_name,
             state,
             changes,
-            status,
+            status.value,
             time_budget_ms,
             lineage_id,
             fan_out_ordinal,
@@ -1508,7 +1514,7 @@ async def insert_step(
             priority,
             fairness_key,
             fairness_weight,
-            parked,
+            int(parked),
             delay_ms,
             delay_ms,
         )
@@ -1530,11 +1536,11 @@ async def insert_step_copy(
     state: str,
     changes: str,
     interrupt_payload: str,
-    status: str,
+    status: Status,
     goto_next: str,
     error: str,
     time_budget_ms: int,
-    breakpoint_hit: int,
+    breakpoint_hit: bool,
     attempt: int,
     lineage_id: int,
     cohort_size: int,
@@ -1545,9 +1551,9 @@ async def insert_step_copy(
     priority: int,
     fairness_key: str,
     fairness_weight: float,
-    interrupt_done: int,
+    interrupt_done: bool,
     resume_data: str,
-    subgraph_done: int,
+    subgraph_done: bool,
     subgraph_result: str,
     subgraph_error: str,
     created_age_ms: int,
@@ -1570,11 +1576,11 @@ async def insert_step_copy(
             state,
             changes,
             interrupt_payload,
-            status,
+            status.value,
             goto_next,
             error,
             time_budget_ms,
-            breakpoint_hit,
+            int(breakpoint_hit),
             attempt,
             lineage_id,
             cohort_size,
@@ -1585,9 +1591,9 @@ async def insert_step_copy(
             priority,
             fairness_key,
             fairness_weight,
-            interrupt_done,
+            int(interrupt_done),
             resume_data,
-            subgraph_done,
+            int(subgraph_done),
             subgraph_result,
             subgraph_error,
             created_age_ms,
@@ -1653,7 +1659,7 @@ async def interrupt_leaf_step(
     return count
 
 
-async def list_child_flows(conn: SqlServerConnection, *, surgraph_flow_id: int) -> list[GetFlowRow]:
+async def list_child_flows(conn: SqlServerConnection, *, surgraph_flow_id: int) -> list[FlowRow]:
     """ListChildFlows (:many), from sql/queries/sqlserver/flows.sql.
 
     Subgraph children of a flow, oldest first.
@@ -1665,13 +1671,13 @@ async def list_child_flows(conn: SqlServerConnection, *, surgraph_flow_id: int) 
     finally:
         await cur.close()
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1690,7 +1696,7 @@ async def list_child_flows(conn: SqlServerConnection, *, surgraph_flow_id: int) 
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_naive(r[25]),
             utc_from_naive(r[26]),
             utc_from_naive(r[27]),
@@ -1701,7 +1707,7 @@ async def list_child_flows(conn: SqlServerConnection, *, surgraph_flow_id: int) 
 
 async def list_child_flows_of(
     conn: SqlServerConnection, *, flow_ids: Sequence[int]
-) -> list[ListChildFlowsOfRow]:
+) -> list[ChildFlowRow]:
     """ListChildFlowsOf (:many), from sql/queries/sqlserver/rewind.sql.
 
     Subgraph children of a set of flows (one level of a tree walk), oldest first.
@@ -1715,12 +1721,12 @@ async def list_child_flows_of(
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [ListChildFlowsOfRow(*r) for r in rows]
+    return [ChildFlowRow(r[0], r[1], r[2], Status(r[3])) for r in rows]
 
 
 async def list_cohort_members(
     conn: SqlServerConnection, *, lineage_id: int
-) -> list[ListCohortMembersRow]:
+) -> list[CohortMemberRow]:
     """ListCohortMembers (:many), from sql/queries/sqlserver/engine.sql.
 
     Completed members of a cohort in fold order, with the size of any cohort each one
@@ -1732,7 +1738,7 @@ async def list_cohort_members(
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [ListCohortMembersRow(*r) for r in rows]
+    return [CohortMemberRow(*r) for r in rows]
 
 
 async def list_flows(
@@ -1749,7 +1755,7 @@ async def list_flows(
     before_flow_id: int,
     search: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """ListFlows (:many), from sql/queries/sqlserver/listing.sql.
 
     List root flows newest first; each filter is off at its zero value.
@@ -1789,13 +1795,13 @@ async def list_flows(
     finally:
         await cur.close()
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1811,7 +1817,7 @@ async def list_flows(
 
 async def list_flows_of_batch(
     conn: SqlServerConnection, *, flow_ids: Sequence[int]
-) -> list[GetFlowRow]:
+) -> list[FlowRow]:
     """ListFlowsOfBatch (:many), from sql/queries/sqlserver/engine.sql.
 
     Read the flows of a claimed batch in one statement.
@@ -1826,13 +1832,13 @@ async def list_flows_of_batch(
     finally:
         await cur.close()
     return [
-        GetFlowRow(
+        FlowRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1851,7 +1857,7 @@ async def list_flows_of_batch(
             r[21],
             r[22],
             r[23],
-            r[24],
+            bool(r[24]),
             utc_from_naive(r[25]),
             utc_from_naive(r[26]),
             utc_from_naive(r[27]),
@@ -1860,7 +1866,7 @@ async def list_flows_of_batch(
     ]
 
 
-async def list_step_dag(conn: SqlServerConnection, *, flow_id: int) -> list[ListStepDAGRow]:
+async def list_step_dag(conn: SqlServerConnection, *, flow_id: int) -> list[StepNodeRow]:
     """ListStepDAG (:many), from sql/queries/sqlserver/cohorts.sql.
 
     Graph-walk columns of every step of a flow.
@@ -1872,31 +1878,29 @@ async def list_step_dag(conn: SqlServerConnection, *, flow_id: int) -> list[List
     finally:
         await cur.close()
     return [
-        ListStepDAGRow(
+        StepNodeRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
             r[9],
             r[10],
             r[11],
-            r[12],
-            r[13],
-            r[14],
+            bool(r[12]),
+            bool(r[13]),
+            bool(r[14]),
             utc_from_naive(r[15]),
         )
         for r in rows
     ]
 
 
-async def list_steps_for_copy(
-    conn: SqlServerConnection, *, flow_id: int
-) -> list[ListStepsForCopyRow]:
+async def list_steps_for_copy(conn: SqlServerConnection, *, flow_id: int) -> list[StepCopyRow]:
     """ListStepsForCopy (:many), from sql/queries/sqlserver/rewind.sql.
 
     Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
@@ -1909,27 +1913,27 @@ async def list_steps_for_copy(
     finally:
         await cur.close()
     return [
-        ListStepsForCopyRow(
+        StepCopyRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
             r[5],
-            r[6],
+            Status(r[6]),
             r[7],
             r[8],
             r[9],
-            r[10],
+            bool(r[10]),
             r[11],
             r[12],
             r[13],
             r[14],
             r[15],
             r[16],
-            r[17],
+            bool(r[17]),
             r[18],
-            r[19],
+            bool(r[19]),
             r[20],
             r[21],
             int(r[22]),
@@ -1942,7 +1946,7 @@ async def list_steps_for_copy(
 
 async def list_steps_of_flows(
     conn: SqlServerConnection, *, flow_ids: Sequence[int]
-) -> list[ListStepsOfFlowsRow]:
+) -> list[StepSummaryRow]:
     """ListStepsOfFlows (:many), from sql/queries/sqlserver/inspect.sql.
 
     History of a set of flows without state/changes, by flow, then depth, then id.
@@ -1957,13 +1961,13 @@ async def list_steps_of_flows(
     finally:
         await cur.close()
     return [
-        ListStepsOfFlowsRow(
+        StepSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -1972,10 +1976,10 @@ async def list_steps_of_flows(
             r[11],
             r[12],
             r[13],
-            r[14],
-            r[15],
-            r[16],
-            r[17],
+            bool(r[14]),
+            bool(r[15]),
+            bool(r[16]),
+            bool(r[17]),
             utc_from_naive(r[18]),
             utc_from_naive(r[19]),
             utc_from_naive(r[20]),
@@ -1986,7 +1990,7 @@ async def list_steps_of_flows(
 
 async def list_subgraph_links(
     conn: SqlServerConnection, *, surgraph_flow_ids: Sequence[int]
-) -> list[ListSubgraphLinksRow]:
+) -> list[SubgraphLinkRow]:
     """ListSubgraphLinks (:many), from sql/queries/sqlserver/inspect.sql.
 
     Subgraph children of a set of flows: id, parent, caller step and workflow name, oldest
@@ -2003,7 +2007,7 @@ async def list_subgraph_links(
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [ListSubgraphLinksRow(*r) for r in rows]
+    return [SubgraphLinkRow(*r) for r in rows]
 
 
 async def lock_flow(conn: SqlServerConnection, *, flow_id: int) -> int:
@@ -2276,7 +2280,7 @@ async def search_flows(
     search: str,
     key_prefix: str,
     row_limit: int,
-) -> list[ListFlowsRow]:
+) -> list[FlowSummaryRow]:
     """SearchFlows (:many), from sql/queries/sqlserver/inspect.sql.
 
     ListFlows whose search also matches the rendered flow key (key_prefix is "{shard}-").
@@ -2318,13 +2322,13 @@ async def search_flows(
     finally:
         await cur.close()
     return [
-        ListFlowsRow(
+        FlowSummaryRow(
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
-            r[5],
+            Status(r[5]),
             r[6],
             r[7],
             r[8],
@@ -2340,7 +2344,7 @@ async def search_flows(
 
 async def select_claimed_steps(
     conn: SqlServerConnection, *, step_ids: Sequence[int], lease_owner: str
-) -> list[SelectClaimedStepsRow]:
+) -> list[ClaimedStepRow]:
     """SelectClaimedSteps (:many), from sql/queries/sqlserver/dispatch.sql.
 
     Read back the rows this claim won.
@@ -2356,7 +2360,7 @@ async def select_claimed_steps(
     finally:
         await cur.close()
     return [
-        SelectClaimedStepsRow(
+        ClaimedStepRow(
             r[0],
             r[1],
             r[2],
@@ -2364,15 +2368,15 @@ async def select_claimed_steps(
             r[4],
             r[5],
             r[6],
-            r[7],
+            bool(r[7]),
             r[8],
             r[9],
             r[10],
             r[11],
             r[12],
-            r[13],
+            bool(r[13]),
             r[14],
-            r[15],
+            bool(r[15]),
             r[16],
             r[17],
             r[18],
@@ -2389,7 +2393,7 @@ async def select_claimed_steps(
 
 async def select_due_band(
     conn: SqlServerConnection, *, above_priority: int, row_limit: int
-) -> list[SelectDueBandRow]:
+) -> list[DueStepRow]:
     """SelectDueBand (:many), from sql/queries/sqlserver/dispatch.sql.
 
     Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -2400,7 +2404,7 @@ async def select_due_band(
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [SelectDueBandRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+    return [DueStepRow(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
 
 
 async def select_purge_candidates(
@@ -2410,7 +2414,7 @@ async def select_purge_candidates(
     workflow_name: str,
     older_than_ms: int,
     row_limit: int,
-) -> list[SelectPurgeCandidatesRow]:
+) -> list[PurgeCandidateRow]:
     """SelectPurgeCandidates (:many), from sql/queries/sqlserver/listing.sql.
 
     Root, non-running flow ids matching a purge query, oldest first.
@@ -2431,10 +2435,10 @@ async def select_purge_candidates(
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [SelectPurgeCandidatesRow(*r) for r in rows]
+    return [PurgeCandidateRow(*r) for r in rows]
 
 
-async def select_tail_steps(conn: SqlServerConnection, *, flow_id: int) -> list[SelectTailStepsRow]:
+async def select_tail_steps(conn: SqlServerConnection, *, flow_id: int) -> list[TailStepRow]:
     """SelectTailSteps (:many), from sql/queries/sqlserver/steps.sql.
 
     DAG tail steps (successor_id = 0) for the final state.
@@ -2445,7 +2449,7 @@ async def select_tail_steps(conn: SqlServerConnection, *, flow_id: int) -> list[
         rows = await cur.fetchall()
     finally:
         await cur.close()
-    return [SelectTailStepsRow(*r) for r in rows]
+    return [TailStepRow(r[0], r[1], Status(r[2]), r[3], r[4], r[5]) for r in rows]
 
 
 async def set_cohort_exit_successors(
@@ -2496,7 +2500,7 @@ async def set_flow_breakpoints(conn: SqlServerConnection, *, breakpoints: str, f
 
 
 async def set_step_status_from_flow(
-    conn: SqlServerConnection, *, status: str, step_id: int, lease_seq: int
+    conn: SqlServerConnection, *, status: Status, step_id: int, lease_seq: int
 ) -> int:
     """SetStepStatusFromFlow (:execrows), from sql/queries/sqlserver/steps.sql.
 
@@ -2504,7 +2508,7 @@ async def set_step_status_from_flow(
     """
     cur = await conn.cursor()
     try:
-        await cur.execute(_SET_STEP_STATUS_FROM_FLOW, status, step_id, lease_seq)
+        await cur.execute(_SET_STEP_STATUS_FROM_FLOW, status.value, step_id, lease_seq)
         count = cur.rowcount
     finally:
         await cur.close()

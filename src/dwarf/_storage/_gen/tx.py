@@ -13,25 +13,26 @@ from collections.abc import Sequence
 
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.rows import (
+    ChildFlowRow,
+    ClaimedStepRow,
+    CohortMemberRow,
+    CohortRow,
+    DueStepRow,
+    FlowRow,
     FlowsProgressRow,
-    GetCohortRow,
-    GetFlowRow,
-    GetInterruptedStepsRow,
-    GetStepRow,
-    GetStepScheduleRow,
-    ListChildFlowsOfRow,
-    ListCohortMembersRow,
-    ListFlowsRow,
-    ListStepDAGRow,
-    ListStepsForCopyRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    FlowSummaryRow,
+    InterruptedStepRow,
     PollHorizonRow,
-    SelectClaimedStepsRow,
-    SelectDueBandRow,
-    SelectPurgeCandidatesRow,
-    SelectTailStepsRow,
+    PurgeCandidateRow,
+    StepCopyRow,
+    StepNodeRow,
+    StepRow,
+    StepScheduleRow,
+    StepSummaryRow,
+    SubgraphLinkRow,
+    TailStepRow,
 )
+from dwarf.workflow import Status
 
 __all__ = ["Tx"]
 
@@ -271,7 +272,7 @@ class Tx:
         """
         return await self._queries.flows_progress(self._conn, flow_ids=flow_ids)
 
-    async def get_child_flow_of_step(self, *, surgraph_step_id: int) -> GetFlowRow | None:
+    async def get_child_flow_of_step(self, *, surgraph_step_id: int) -> FlowRow | None:
         """GetChildFlowOfStep (:one).
 
         Newest child flow launched by a caller step.
@@ -280,37 +281,35 @@ class Tx:
             self._conn, surgraph_step_id=surgraph_step_id
         )
 
-    async def get_cohort(self, *, step_id: int) -> GetCohortRow | None:
+    async def get_cohort(self, *, step_id: int) -> CohortRow | None:
         """GetCohort (:one).
 
         Read a spawn step's cohort counters and what a fan-in needs.
         """
         return await self._queries.get_cohort(self._conn, step_id=step_id)
 
-    async def get_flow(self, *, flow_id: int, flow_token: str) -> GetFlowRow | None:
+    async def get_flow(self, *, flow_id: int, flow_token: str) -> FlowRow | None:
         """GetFlow (:one).
 
         Read a flow by key (id and token).
         """
         return await self._queries.get_flow(self._conn, flow_id=flow_id, flow_token=flow_token)
 
-    async def get_flow_by_id(self, *, flow_id: int) -> GetFlowRow | None:
+    async def get_flow_by_id(self, *, flow_id: int) -> FlowRow | None:
         """GetFlowByID (:one).
 
         Read a flow by id (internal lookups).
         """
         return await self._queries.get_flow_by_id(self._conn, flow_id=flow_id)
 
-    async def get_interrupted_steps(self, *, flow_id: int) -> list[GetInterruptedStepsRow]:
+    async def get_interrupted_steps(self, *, flow_id: int) -> list[InterruptedStepRow]:
         """GetInterruptedSteps (:many).
 
         Interrupted steps of a flow, earliest updated first.
         """
         return await self._queries.get_interrupted_steps(self._conn, flow_id=flow_id)
 
-    async def get_latest_thread_flow(
-        self, *, thread_id: int, thread_token: str
-    ) -> GetFlowRow | None:
+    async def get_latest_thread_flow(self, *, thread_id: int, thread_token: str) -> FlowRow | None:
         """GetLatestThreadFlow (:one).
 
         Newest flow of a thread (Continue).
@@ -319,14 +318,14 @@ class Tx:
             self._conn, thread_id=thread_id, thread_token=thread_token
         )
 
-    async def get_step(self, *, step_id: int, step_token: str) -> GetStepRow | None:
+    async def get_step(self, *, step_id: int, step_token: str) -> StepRow | None:
         """GetStep (:one).
 
         Read a step by key (id and token).
         """
         return await self._queries.get_step(self._conn, step_id=step_id, step_token=step_token)
 
-    async def get_step_by_id(self, *, step_id: int) -> GetStepRow | None:
+    async def get_step_by_id(self, *, step_id: int) -> StepRow | None:
         """GetStepByID (:one).
 
         Read a step by id.
@@ -340,7 +339,7 @@ class Tx:
         """
         return await self._queries.get_step_ordinal(self._conn, step_id=step_id)
 
-    async def get_step_schedule(self, *, step_id: int) -> GetStepScheduleRow | None:
+    async def get_step_schedule(self, *, step_id: int) -> StepScheduleRow | None:
         """GetStepSchedule (:one).
 
         Doorbell read: a step's priority and ms until not_before (<= 0 = due).
@@ -354,7 +353,7 @@ class Tx:
         workflow_name: str,
         graph: str,
         baggage: str,
-        status: str,
+        status: Status,
         surgraph_flow_id: int,
         surgraph_step_depth: int,
         surgraph_step_id: int,
@@ -368,7 +367,7 @@ class Tx:
         fairness_key: str,
         fairness_weight: float,
         time_budget_ms: int,
-        delete_on_completion: int,
+        delete_on_completion: bool,
     ) -> int:
         """InsertFlow (insert-id).
 
@@ -406,7 +405,7 @@ class Tx:
         task_name: str,
         state: str,
         changes: str,
-        status: str,
+        status: Status,
         time_budget_ms: int,
         lineage_id: int,
         fan_out_ordinal: int,
@@ -414,7 +413,7 @@ class Tx:
         priority: int,
         fairness_key: str,
         fairness_weight: float,
-        parked: int,
+        parked: bool,
         delay_ms: int,
     ) -> int:
         """InsertStep (insert-id).
@@ -451,11 +450,11 @@ class Tx:
         state: str,
         changes: str,
         interrupt_payload: str,
-        status: str,
+        status: Status,
         goto_next: str,
         error: str,
         time_budget_ms: int,
-        breakpoint_hit: int,
+        breakpoint_hit: bool,
         attempt: int,
         lineage_id: int,
         cohort_size: int,
@@ -466,9 +465,9 @@ class Tx:
         priority: int,
         fairness_key: str,
         fairness_weight: float,
-        interrupt_done: int,
+        interrupt_done: bool,
         resume_data: str,
-        subgraph_done: int,
+        subgraph_done: bool,
         subgraph_result: str,
         subgraph_error: str,
         created_age_ms: int,
@@ -547,21 +546,21 @@ class Tx:
             lease_seq=lease_seq,
         )
 
-    async def list_child_flows(self, *, surgraph_flow_id: int) -> list[GetFlowRow]:
+    async def list_child_flows(self, *, surgraph_flow_id: int) -> list[FlowRow]:
         """ListChildFlows (:many).
 
         Subgraph children of a flow, oldest first.
         """
         return await self._queries.list_child_flows(self._conn, surgraph_flow_id=surgraph_flow_id)
 
-    async def list_child_flows_of(self, *, flow_ids: Sequence[int]) -> list[ListChildFlowsOfRow]:
+    async def list_child_flows_of(self, *, flow_ids: Sequence[int]) -> list[ChildFlowRow]:
         """ListChildFlowsOf (:many).
 
         Subgraph children of a set of flows (one level of a tree walk), oldest first.
         """
         return await self._queries.list_child_flows_of(self._conn, flow_ids=flow_ids)
 
-    async def list_cohort_members(self, *, lineage_id: int) -> list[ListCohortMembersRow]:
+    async def list_cohort_members(self, *, lineage_id: int) -> list[CohortMemberRow]:
         """ListCohortMembers (:many).
 
         Completed members of a cohort in fold order, with the size of any cohort each one
@@ -583,7 +582,7 @@ class Tx:
         before_flow_id: int,
         search: str,
         row_limit: int,
-    ) -> list[ListFlowsRow]:
+    ) -> list[FlowSummaryRow]:
         """ListFlows (:many).
 
         List root flows newest first; each filter is off at its zero value.
@@ -603,21 +602,21 @@ class Tx:
             row_limit=row_limit,
         )
 
-    async def list_flows_of_batch(self, *, flow_ids: Sequence[int]) -> list[GetFlowRow]:
+    async def list_flows_of_batch(self, *, flow_ids: Sequence[int]) -> list[FlowRow]:
         """ListFlowsOfBatch (:many).
 
         Read the flows of a claimed batch in one statement.
         """
         return await self._queries.list_flows_of_batch(self._conn, flow_ids=flow_ids)
 
-    async def list_step_dag(self, *, flow_id: int) -> list[ListStepDAGRow]:
+    async def list_step_dag(self, *, flow_id: int) -> list[StepNodeRow]:
         """ListStepDAG (:many).
 
         Graph-walk columns of every step of a flow.
         """
         return await self._queries.list_step_dag(self._conn, flow_id=flow_id)
 
-    async def list_steps_for_copy(self, *, flow_id: int) -> list[ListStepsForCopyRow]:
+    async def list_steps_for_copy(self, *, flow_id: int) -> list[StepCopyRow]:
         """ListStepsForCopy (:many).
 
         Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by
@@ -625,7 +624,7 @@ class Tx:
         """
         return await self._queries.list_steps_for_copy(self._conn, flow_id=flow_id)
 
-    async def list_steps_of_flows(self, *, flow_ids: Sequence[int]) -> list[ListStepsOfFlowsRow]:
+    async def list_steps_of_flows(self, *, flow_ids: Sequence[int]) -> list[StepSummaryRow]:
         """ListStepsOfFlows (:many).
 
         History of a set of flows without state/changes, by flow, then depth, then id.
@@ -634,7 +633,7 @@ class Tx:
 
     async def list_subgraph_links(
         self, *, surgraph_flow_ids: Sequence[int]
-    ) -> list[ListSubgraphLinksRow]:
+    ) -> list[SubgraphLinkRow]:
         """ListSubgraphLinks (:many).
 
         Subgraph children of a set of flows: id, parent, caller step and workflow name,
@@ -797,7 +796,7 @@ class Tx:
         search: str,
         key_prefix: str,
         row_limit: int,
-    ) -> list[ListFlowsRow]:
+    ) -> list[FlowSummaryRow]:
         """SearchFlows (:many).
 
         ListFlows whose search also matches the rendered flow key (key_prefix is
@@ -821,7 +820,7 @@ class Tx:
 
     async def select_claimed_steps(
         self, *, step_ids: Sequence[int], lease_owner: str
-    ) -> list[SelectClaimedStepsRow]:
+    ) -> list[ClaimedStepRow]:
         """SelectClaimedSteps (:many).
 
         Read back the rows this claim won.
@@ -830,9 +829,7 @@ class Tx:
             self._conn, step_ids=step_ids, lease_owner=lease_owner
         )
 
-    async def select_due_band(
-        self, *, above_priority: int, row_limit: int
-    ) -> list[SelectDueBandRow]:
+    async def select_due_band(self, *, above_priority: int, row_limit: int) -> list[DueStepRow]:
         """SelectDueBand (:many).
 
         Band scan: due steps of the smallest priority above above_priority, by step_id.
@@ -843,7 +840,7 @@ class Tx:
 
     async def select_purge_candidates(
         self, *, status: str, workflow_name: str, older_than_ms: int, row_limit: int
-    ) -> list[SelectPurgeCandidatesRow]:
+    ) -> list[PurgeCandidateRow]:
         """SelectPurgeCandidates (:many).
 
         Root, non-running flow ids matching a purge query, oldest first.
@@ -856,7 +853,7 @@ class Tx:
             row_limit=row_limit,
         )
 
-    async def select_tail_steps(self, *, flow_id: int) -> list[SelectTailStepsRow]:
+    async def select_tail_steps(self, *, flow_id: int) -> list[TailStepRow]:
         """SelectTailSteps (:many).
 
         DAG tail steps (successor_id = 0) for the final state.
@@ -890,7 +887,9 @@ class Tx:
             self._conn, breakpoints=breakpoints, flow_id=flow_id
         )
 
-    async def set_step_status_from_flow(self, *, status: str, step_id: int, lease_seq: int) -> int:
+    async def set_step_status_from_flow(
+        self, *, status: Status, step_id: int, lease_seq: int
+    ) -> int:
         """SetStepStatusFromFlow (:execrows).
 
         Copy a terminal flow status onto the step just claimed.

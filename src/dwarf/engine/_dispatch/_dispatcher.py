@@ -20,7 +20,7 @@ import random
 from datetime import timedelta
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
-from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, SelectDueBandRow, Store
+from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._execute import process_step
@@ -32,7 +32,7 @@ BACKLOG_POLL = 60.0
 LOWEST_BAND = -(2**31)
 MAX_LOST_ROUNDS = 3
 
-Claimed = tuple[Store, SelectClaimedStepsRow, GetFlowRow | None]
+Claimed = tuple[Store, ClaimedStepRow, FlowRow | None]
 
 
 class Dispatcher:
@@ -127,7 +127,7 @@ class Dispatcher:
                 if not self._stopping:
                     self._signal.request()
 
-    async def _run(self, shard: Store, row: SelectClaimedStepsRow, flow: GetFlowRow | None) -> None:
+    async def _run(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
         try:
             await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
@@ -254,18 +254,18 @@ class Dispatcher:
         return min(delays, default=MAX_POLL)
 
 
-async def _scan(shard: Store, above: int, limit: int) -> list[SelectDueBandRow]:
+async def _scan(shard: Store, above: int, limit: int) -> list[DueStepRow]:
     return await shard.read(lambda db: db.select_due_band(above_priority=above, row_limit=limit))
 
 
-async def _hand_back(shard: Store, row: SelectClaimedStepsRow) -> None:
+async def _hand_back(shard: Store, row: ClaimedStepRow) -> None:
     """Return a claimed step to pending (fenced), so it runs again without waiting out its lease."""
     await shard.transact(
         lambda db: db.reset_contended_step(step_id=row.step_id, lease_seq=row.lease_seq)
     )
 
 
-def _candidate(shard: Store, row: SelectDueBandRow) -> Candidate:
+def _candidate(shard: Store, row: DueStepRow) -> Candidate:
     return Candidate(
         step_id=row.step_id,
         shard=shard.index,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewFlow, Store, Tx
+from dwarf._storage import FlowRow, NewFlow, Store, Tx
 from dwarf.engine._operations._inputs import (
     MAX_TEXT,
     MAX_TIME_BUDGET,
@@ -184,16 +184,16 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     if len(reason) > MAX_TEXT:
         raise BadRequestError(f"reason must be at most {MAX_TEXT} characters")
 
-    async def tx(db: Tx) -> tuple[GetFlowRow, dict[str, Any]]:
+    async def tx(db: Tx) -> tuple[FlowRow, dict[str, Any]]:
         flow = await get_flow(shard, key, db)
         _require_root(flow, "cancel")
-        if Status(flow.status).is_terminal:
+        if flow.status.is_terminal:
             raise ConflictError(f"flow is already {flow.status}")
         graph = rt.graph_of(flow)
         for child_id in await _descendants(db, flow.flow_id):
             await db.cancel_flow_steps(flow_id=child_id)
             child = await db.get_flow_by_id(flow_id=child_id)
-            if child is not None and not Status(child.status).is_terminal:
+            if child is not None and not child.status.is_terminal:
                 child_final = await compute_final_state(db, child_id, rt.graph_of(child).reducers())
                 await db.cancel_flow(
                     flow_id=child_id, cancel_reason=reason, final_state=dumps(child_final)
@@ -215,7 +215,7 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     rt.notify_host(flow.notify_hostname, outcome)
 
 
-def _require_root(flow: GetFlowRow, operation: str) -> None:
+def _require_root(flow: FlowRow, operation: str) -> None:
     """Subgraph flows are driven through their root: acting on a child would strand its caller."""
     if flow.surgraph_flow_id:
         raise BadRequestError(f"cannot {operation} a subgraph flow: {operation} its root flow")

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dwarf._storage import GetFlowRow, ListStepsForCopyRow, Tx
+from dwarf._storage import FlowRow, StepCopyRow, Tx
 from dwarf.engine._operations._inputs import json_object
 from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, new_token
@@ -77,8 +77,8 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
 
 async def _clone(
     db: Tx,
-    origin: GetFlowRow,
-    rows: dict[int, ListStepsForCopyRow],
+    origin: FlowRow,
+    rows: dict[int, StepCopyRow],
     chosen: int,
     state: dict[str, Any],
     token: str,
@@ -94,7 +94,7 @@ async def _clone(
             )
     # Stragglers are frozen as cancelled, and counted as such when the cohorts are recounted.
     status_of = {
-        row.step_id: (Status.CANCELLED.value if row.status in LIVE_STATUSES else row.status)
+        row.step_id: (Status.CANCELLED if row.status in LIVE_STATUSES else row.status)
         for row in kept
     }
     # The chosen step stays in the graph being counted: its branch is the one re-running.
@@ -104,7 +104,7 @@ async def _clone(
         workflow_name=origin.workflow_name,
         graph=origin.graph,
         baggage=origin.baggage,
-        status=Status.RUNNING.value,
+        status=Status.RUNNING,
         surgraph_flow_id=0,
         surgraph_step_depth=0,
         surgraph_step_id=0,
@@ -118,7 +118,7 @@ async def _clone(
         fairness_key=origin.fairness_key,
         fairness_weight=origin.fairness_weight,
         time_budget_ms=origin.time_budget_ms,
-        delete_on_completion=0,
+        delete_on_completion=False,
     )
     await db.adopt_flow_identity(flow_id=flow_id, step_id=0)
     new_id: dict[int, int] = {}
@@ -177,8 +177,8 @@ async def _clone(
 
 async def _insert_chosen(
     db: Tx,
-    origin: GetFlowRow,
-    row: ListStepsForCopyRow,
+    origin: FlowRow,
+    row: StepCopyRow,
     flow_id: int,
     state: dict[str, Any],
     new_id: Mapping[int, int],
@@ -191,7 +191,7 @@ async def _insert_chosen(
         task_name=row.task_name,
         state=dumps(state),
         changes="{}",
-        status=Status.PENDING.value,
+        status=Status.PENDING,
         time_budget_ms=row.time_budget_ms,
         lineage_id=new_id.get(row.lineage_id, 0),
         fan_out_ordinal=row.fan_out_ordinal,
@@ -199,15 +199,13 @@ async def _insert_chosen(
         priority=origin.priority,
         fairness_key=origin.fairness_key,
         fairness_weight=origin.fairness_weight,
-        parked=0,
+        parked=False,
         delay_ms=0,
     )
     return step_id
 
 
-def _nodes(
-    rows: Mapping[int, ListStepsForCopyRow], status_of: Mapping[int, str]
-) -> dict[int, Node]:
+def _nodes(rows: Mapping[int, StepCopyRow], status_of: Mapping[int, Status]) -> dict[int, Node]:
     return {
         step_id: Node(
             step_id,

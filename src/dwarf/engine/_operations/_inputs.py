@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, Store, Tx
+from dwarf._storage import FlowRow, Store, Tx
 from dwarf.engine._runtime._config import as_timedelta
 from dwarf.engine._runtime._keys import Key
 from dwarf.errors import BadRequestError, NotFoundError
@@ -65,11 +65,11 @@ def json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
     return converted
 
 
-async def get_flow(shard: Store, key: Key, db: Tx | None = None) -> GetFlowRow:
+async def get_flow(shard: Store, key: Key, db: Tx | None = None) -> FlowRow:
     """The flow row for ``key`` (id AND token must match) or a 404."""
 
-    async def read(db: Tx) -> GetFlowRow | None:
-        row: GetFlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
+    async def read(db: Tx) -> FlowRow | None:
+        row: FlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
         return row
 
     flow = await (read(db) if db is not None else shard.read(read))

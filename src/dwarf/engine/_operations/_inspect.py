@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dwarf._storage import (
+    FlowRow,
     FlowsProgressRow,
-    GetFlowRow,
-    GetStepRow,
-    ListStepDAGRow,
-    ListStepsOfFlowsRow,
-    ListSubgraphLinksRow,
+    StepNodeRow,
+    StepRow,
+    StepSummaryRow,
     Store,
+    SubgraphLinkRow,
     Tx,
 )
 from dwarf.engine._operations._inputs import get_flow
@@ -50,7 +50,7 @@ async def fingerprint(rt: Runtime, flow_key: str) -> tuple[str, Status]:
     """
     shard, key = rt.parse(flow_key, "flow")
 
-    async def read(db: Tx) -> tuple[str, FlowsProgressRow | None]:
+    async def read(db: Tx) -> tuple[Status, FlowsProgressRow | None]:
         flow = await get_flow(shard, key, db)
         tree = await _subgraph_links(db, flow.flow_id)
         ids = [flow.flow_id, *(link.flow_id for link in tree)]
@@ -61,7 +61,7 @@ async def fingerprint(rt: Runtime, flow_key: str) -> tuple[str, Status]:
     count = progress.step_count if progress is not None else 0
     newest = progress.max_updated_at if progress is not None else ""
     digest = hashlib.sha256(f"{status}|{count}|{newest}".encode()).hexdigest()
-    return digest, Status(status)
+    return digest, status
 
 
 # --- history -------------------------------------------------------------------------------
@@ -88,13 +88,13 @@ async def history_mermaid(rt: Runtime, flow_key: str) -> str:
     return render_history_mermaid(await history(rt, flow_key))
 
 
-async def _subgraph_links(db: Tx, flow_id: int) -> list[ListSubgraphLinksRow]:
+async def _subgraph_links(db: Tx, flow_id: int) -> list[SubgraphLinkRow]:
     """Every subgraph flow below ``flow_id``, one query per level of nesting."""
-    found: list[ListSubgraphLinksRow] = []
+    found: list[SubgraphLinkRow] = []
     seen = {flow_id}
     frontier = [flow_id]
     while frontier:
-        links: list[ListSubgraphLinksRow] = await db.list_subgraph_links(surgraph_flow_ids=frontier)
+        links: list[SubgraphLinkRow] = await db.list_subgraph_links(surgraph_flow_ids=frontier)
         fresh = [link for link in links if link.flow_id not in seen]
         seen.update(link.flow_id for link in fresh)
         found.extend(fresh)
@@ -107,10 +107,10 @@ async def _tree_history(shard: Store, db: Tx, flow_id: int) -> list[FlowStep]:
     links = await _subgraph_links(db, flow_id)
     # Links arrive oldest first, so the newest child of a caller is the one left standing.
     child_of_caller = {link.surgraph_step_id: link for link in links}
-    rows: list[ListStepsOfFlowsRow] = await db.list_steps_of_flows(
+    rows: list[StepSummaryRow] = await db.list_steps_of_flows(
         flow_ids=[flow_id, *(link.flow_id for link in links)]
     )
-    steps_of_flow: dict[int, list[ListStepsOfFlowsRow]] = {}
+    steps_of_flow: dict[int, list[StepSummaryRow]] = {}
     for row in rows:
         steps_of_flow.setdefault(row.flow_id, []).append(row)
 
@@ -129,7 +129,7 @@ async def _tree_history(shard: Store, db: Tx, flow_id: int) -> list[FlowStep]:
     return assemble(flow_id, frozenset({flow_id}))
 
 
-def _history_step(shard_index: int, row: ListStepsOfFlowsRow) -> FlowStep:
+def _history_step(shard_index: int, row: StepSummaryRow) -> FlowStep:
     return FlowStep(
         step_key=format_key(shard_index, row.step_id, row.step_token),
         step_id=row.step_id,
@@ -138,7 +138,7 @@ def _history_step(shard_index: int, row: ListStepsOfFlowsRow) -> FlowStep:
         attempt=row.attempt,
         predecessor_id=row.predecessor_id,
         successor_id=row.successor_id,
-        status=Status(row.status),
+        status=row.status,
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -162,7 +162,7 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
     shard, key = rt.parse(step_key, "step")
 
     async def read(db: Tx) -> FlowStep:
-        row: GetStepRow | None = await db.get_step(step_id=key.id, step_token=key.token)
+        row: StepRow | None = await db.get_step(step_id=key.id, step_token=key.token)
         if row is None:
             raise NotFoundError("step not found")
         item = FlowStep(
@@ -176,14 +176,14 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
             state=_json_object(row.state),
             changes=_json_object(row.changes),
             interrupt_payload=_json_object(row.interrupt_payload),
-            status=Status(row.status),
+            status=row.status,
             error=row.error,
             created_at=row.created_at,
             started_at=row.started_at,
             updated_at=row.updated_at,
         )
         nav = _Navigator(shard, db)
-        child: GetFlowRow | None = await db.get_child_flow_of_step(surgraph_step_id=row.step_id)
+        child: FlowRow | None = await db.get_child_flow_of_step(surgraph_step_id=row.step_id)
         if child is not None:
             item.subgraph = True
             item.sub_workflow_name = child.workflow_name
@@ -211,16 +211,14 @@ class _Navigator:
     shard: Store
     db: Tx
 
-    async def neighbours(self, row: GetStepRow, child: GetFlowRow | None) -> tuple[int, int]:
+    async def neighbours(self, row: StepRow, child: FlowRow | None) -> tuple[int, int]:
         """(previous, next) step ids of ``row``; 0 where there is none."""
         prev_id, next_id = row.predecessor_id, row.successor_id
         if prev_id == 0 or next_id == 0:
             # An entry or exit of a subgraph flow stitches to its caller's neighbours.
-            flow: GetFlowRow | None = await self.db.get_flow_by_id(flow_id=row.flow_id)
+            flow: FlowRow | None = await self.db.get_flow_by_id(flow_id=row.flow_id)
             if flow is not None and flow.surgraph_step_id > 0:
-                caller: GetStepRow | None = await self.db.get_step_by_id(
-                    step_id=flow.surgraph_step_id
-                )
+                caller: StepRow | None = await self.db.get_step_by_id(step_id=flow.surgraph_step_id)
                 if caller is not None:
                     prev_id = prev_id or caller.predecessor_id
                     next_id = next_id or caller.successor_id
@@ -234,7 +232,7 @@ class _Navigator:
         """The key of step ``step_id`` ("" for 0 or a step that is gone)."""
         if step_id <= 0:
             return ""
-        row: GetStepRow | None = await self.db.get_step_by_id(step_id=step_id)
+        row: StepRow | None = await self.db.get_step_by_id(step_id=step_id)
         return format_key(self.shard.index, row.step_id, row.step_token) if row else ""
 
     async def _through_forward(self, step_id: int) -> int:
@@ -257,11 +255,11 @@ class _Navigator:
     async def _child_of(self, step_id: int) -> int:
         if step_id <= 0:
             return 0
-        child: GetFlowRow | None = await self.db.get_child_flow_of_step(surgraph_step_id=step_id)
+        child: FlowRow | None = await self.db.get_child_flow_of_step(surgraph_step_id=step_id)
         return child.flow_id if child is not None else 0
 
-    async def _dag(self, flow_id: int) -> list[ListStepDAGRow]:
-        rows: list[ListStepDAGRow] = await self.db.list_step_dag(flow_id=flow_id)
+    async def _dag(self, flow_id: int) -> list[StepNodeRow]:
+        rows: list[StepNodeRow] = await self.db.list_step_dag(flow_id=flow_id)
         return rows
 
     async def _entry_of(self, flow_id: int) -> int:

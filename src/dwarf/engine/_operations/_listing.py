@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from dwarf._storage import GetFlowRow, ListFlowsRow, Store, Tx
+from dwarf._storage import FlowRow, FlowSummaryRow, Store, Tx
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, NotFoundError
-from dwarf.workflow import FlowSummary, Query, Status
+from dwarf.workflow import FlowSummary, Query
 
 __all__ = ["DEFAULT_LIST_LIMIT", "MAX_LIST_LIMIT", "list_flows", "on_each"]
 
@@ -79,7 +79,7 @@ async def list_flows(rt: Runtime, query: Query) -> tuple[list[FlowSummary], str]
         row_limit=per_shard,
     )
 
-    async def page_of(shard: Store) -> list[ListFlowsRow]:
+    async def page_of(shard: Store) -> list[FlowSummaryRow]:
         before = cursor.get(shard.index, 0)
         if before == 1:
             return []  # exhausted on an earlier page
@@ -111,7 +111,7 @@ class _Filters:
     search: str
     row_limit: int
 
-    async def page(self, shard: Store, db: Tx, before_flow_id: int) -> list[ListFlowsRow]:
+    async def page(self, shard: Store, db: Tx, before_flow_id: int) -> list[FlowSummaryRow]:
         """One shard's page: flows below ``before_flow_id`` (0 = from the newest)."""
         if self.search:
             # Only SearchFlows also matches the rendered key, which needs the shard's index.
@@ -182,8 +182,8 @@ async def _resolve_thread(rt: Runtime, thread_key: str) -> tuple[Store, int]:
     """The shard and thread id of the thread ``thread_key`` names (any flow key in it works)."""
     shard, key = rt.parse(thread_key, "thread")
 
-    async def read(db: Tx) -> GetFlowRow | None:
-        flow: GetFlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
+    async def read(db: Tx) -> FlowRow | None:
+        flow: FlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
         return flow
 
     flow = await shard.read(read)
@@ -207,12 +207,12 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _summary(shard_index: int, row: ListFlowsRow) -> FlowSummary:
+def _summary(shard_index: int, row: FlowSummaryRow) -> FlowSummary:
     return FlowSummary(
         flow_key=format_key(shard_index, row.flow_id, row.flow_token),
         thread_key=format_key(shard_index, row.thread_id, row.thread_token),
         workflow_name=row.workflow_name,
-        status=Status(row.status),
+        status=row.status,
         task_name=row.task_name,
         error=row.error,
         cancel_reason=row.cancel_reason,

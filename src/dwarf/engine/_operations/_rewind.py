@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewFlow, Store, Tx
+from dwarf._storage import FlowRow, NewFlow, Store, Tx
 from dwarf.engine._operations._fork import fork as _fork
 from dwarf.engine._operations._inputs import MAX_TIME_BUDGET, flow_options, get_flow, json_object
 from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
@@ -49,7 +49,7 @@ PURGE_CAP = 10_000
 _REWINDABLE = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED})
 
 
-def _root_only(flow: GetFlowRow, what: str) -> None:
+def _root_only(flow: FlowRow, what: str) -> None:
     if flow.surgraph_flow_id:
         raise BadRequestError(f"the key names a subgraph flow: {what} its root flow instead")
 
@@ -99,7 +99,7 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
     shard, key = rt.parse(step_key, "step")
     changes = json_object(overrides, "overrides")
 
-    async def tx(db: Tx) -> tuple[list[GetFlowRow], int]:
+    async def tx(db: Tx) -> tuple[list[FlowRow], int]:
         step = await db.get_step(step_id=key.id, step_token=key.token)
         flow = await db.get_flow_by_id(flow_id=step.flow_id) if step else None
         if step is None or flow is None:
@@ -108,7 +108,7 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
             raise ConflictError(f"step is {step.status}: only a stopped step can be restarted")
         # levels[0] is the step's own flow, then each surgraph up to the root, with the step
         # each level rewinds to (the step itself, then the caller leading down to it).
-        levels: list[tuple[GetFlowRow, int]] = [(flow, step.step_id)]
+        levels: list[tuple[FlowRow, int]] = [(flow, step.step_id)]
         while levels[-1][0].surgraph_flow_id:
             below = levels[-1][0]
             parent = await db.get_flow_by_id(flow_id=below.surgraph_flow_id)
@@ -142,7 +142,7 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
     rt.doorbell(shard, step_id)
 
 
-async def _rewind_level(db: Tx, flow: GetFlowRow, rewind_to: int, chain_child: int) -> None:
+async def _rewind_level(db: Tx, flow: FlowRow, rewind_to: int, chain_child: int) -> None:
     """Discard what ``rewind_to`` caused in ``flow`` and recount its enclosing cohorts.
 
     Subgraph flows launched by the discarded steps, or by ``rewind_to`` itself, are dropped,
@@ -266,14 +266,14 @@ async def continue_thread(
     return format_key(shard.index, flow_id, token)
 
 
-async def _latest_turn(db: Tx, key_id: int, key_token: str) -> GetFlowRow:
+async def _latest_turn(db: Tx, key_id: int, key_token: str) -> FlowRow:
     """The thread's newest flow, from a thread key or any flow key of the thread."""
-    latest: GetFlowRow | None = await db.get_latest_thread_flow(
+    latest: FlowRow | None = await db.get_latest_thread_flow(
         thread_id=key_id, thread_token=key_token
     )
     if latest is not None:
         return latest
-    member: GetFlowRow | None = await db.get_flow(flow_id=key_id, flow_token=key_token)
+    member: FlowRow | None = await db.get_flow(flow_id=key_id, flow_token=key_token)
     if member is not None:
         latest = await db.get_latest_thread_flow(
             thread_id=member.thread_id, thread_token=member.thread_token

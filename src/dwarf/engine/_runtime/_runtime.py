@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 
-from dwarf._storage import GetFlowRow, Store
+from dwarf._storage import FlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._waiters import Waiters
@@ -71,7 +71,7 @@ class Runtime:
 
     # --- graphs: frozen at create, so a parsed copy can be cached forever -------------------
 
-    def graph_of(self, flow: GetFlowRow) -> Graph:
+    def graph_of(self, flow: FlowRow) -> Graph:
         """The flow's frozen graph, parsed once per distinct graph text.
 
         Keyed by the JSON text itself: every flow of a workflow version shares one parsed (and

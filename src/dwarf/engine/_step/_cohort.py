@@ -149,7 +149,7 @@ class Node:
     predecessor_id: int
     successor_id: int
     lineage_id: int
-    status: str
+    status: Status
 
 
 def children_of(nodes: Iterable[Node]) -> dict[int, list[Node]]:

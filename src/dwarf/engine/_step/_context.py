@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store
+from dwarf._storage import ClaimedStepRow, FlowRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.workflow import Graph
@@ -24,9 +24,9 @@ class StepContext:
 
     rt: Runtime
     store: Store
-    flow: GetFlowRow
+    flow: FlowRow
     graph: Graph
-    row: SelectClaimedStepsRow
+    row: ClaimedStepRow
     input_state: dict[str, Any] = field(default_factory=dict)
     """The step's input state (its row's snapshot)."""
     prior_changes: dict[str, Any] = field(default_factory=dict)

@@ -14,7 +14,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, SelectClaimedStepsRow, Store, Tx
+from dwarf._storage import ClaimedStepRow, FlowRow, Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import merge_replace
@@ -46,7 +46,7 @@ class TimeBudgetError(Exception):
 
 
 async def process_step(
-    rt: Runtime, shard: Store, row: SelectClaimedStepsRow, flow: GetFlowRow | None
+    rt: Runtime, shard: Store, row: ClaimedStepRow, flow: FlowRow | None
 ) -> None:
     """Run the claimed step ``row`` to its next durable state.
 
@@ -55,7 +55,7 @@ async def process_step(
     """
     if flow is None:
         return
-    if Status(flow.status).is_terminal:
+    if flow.status.is_terminal:
         await shard.transact(
             lambda db: db.set_step_status_from_flow(
                 step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status
@@ -92,7 +92,7 @@ def _breakpoint_applies(step: StepContext) -> bool:
 
 async def _pause_at_breakpoint(step: StepContext) -> None:
 
-    async def tx(db: Tx) -> list[GetFlowRow] | None:
+    async def tx(db: Tx) -> list[FlowRow] | None:
         if not await db.breakpoint_leaf_step(
             step_id=step.row.step_id, lease_seq=step.row.lease_seq
         ):
@@ -250,7 +250,7 @@ async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -
 async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[str, Any]) -> None:
     row, _q = step.row, step.store.q
 
-    async def tx(db: Tx) -> list[GetFlowRow] | None:
+    async def tx(db: Tx) -> list[FlowRow] | None:
         written = await db.interrupt_leaf_step(
             step_id=row.step_id,
             lease_seq=row.lease_seq,
@@ -267,7 +267,7 @@ async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[s
         await _announce_interrupt(step, ancestors)
 
 
-async def _announce_interrupt(step: StepContext, ancestors: list[GetFlowRow]) -> None:
+async def _announce_interrupt(step: StepContext, ancestors: list[FlowRow]) -> None:
     """Tell waiters on every paused flow, and the root's stop callback, about the pause."""
     for flow in (step.flow, *ancestors):
         outcome = await stop_outcome(step.store, flow.flow_id)

@@ -7,7 +7,7 @@ a created or running flow reports an empty state (there is no consistent view mi
 
 from __future__ import annotations
 
-from dwarf._storage import GetFlowRow, Store, Tx
+from dwarf._storage import FlowRow, Store, Tx
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.errors import NotFoundError
@@ -17,10 +17,10 @@ from dwarf.workflow._json import loads
 __all__ = ["outcome_in_tx", "stop_outcome"]
 
 
-async def outcome_in_tx(shard: Store, db: Tx, flow: GetFlowRow) -> FlowOutcome:
+async def outcome_in_tx(shard: Store, db: Tx, flow: FlowRow) -> FlowOutcome:
     """The outcome of ``flow`` as of this transaction."""
     key = format_key(shard.index, flow.flow_id, flow.flow_token)
-    status = Status(flow.status)
+    status = flow.status
     if status.is_terminal:
         return FlowOutcome(
             flow_key=key,

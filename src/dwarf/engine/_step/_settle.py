@@ -96,10 +96,10 @@ async def settle_from_flow(ctx: StepContext, db: Tx) -> None:
     """If the flow ended under the running step, the step takes its status (lease-fenced)."""
     _store, row = ctx.store, ctx.row
     current = await db.get_flow_by_id(flow_id=ctx.flow.flow_id)
-    status = Status(current.status) if current is not None else Status.CANCELLED
+    status = current.status if current is not None else Status.CANCELLED
     if status.is_terminal:
         await db.set_step_status_from_flow(
-            step_id=row.step_id, lease_seq=row.lease_seq, status=status.value
+            step_id=row.step_id, lease_seq=row.lease_seq, status=status
         )
 
 

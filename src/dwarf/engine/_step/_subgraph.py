@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage import GetFlowRow, GetInterruptedStepsRow, NewFlow, Store, Tx
+from dwarf._storage import FlowRow, InterruptedStepRow, NewFlow, Store, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError
@@ -38,7 +38,7 @@ class NothingInterrupted(ConflictError):
     """The flow has no interrupted step to release."""
 
 
-async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) -> Graph:
+async def load_child_graph(rt: Runtime, flow: FlowRow, workflow_name: str) -> Graph:
     """Load and validate the child's graph with the parent's baggage in scope."""
     loader = rt.config.graph_loader
     assert loader is not None
@@ -52,7 +52,7 @@ async def load_child_graph(rt: Runtime, flow: GetFlowRow, workflow_name: str) ->
 async def spawn_child(
     shard: Store,
     db: Tx,
-    flow: GetFlowRow,
+    flow: FlowRow,
     caller_step_id: int,
     caller_depth: int,
     workflow_name: str,
@@ -84,7 +84,7 @@ async def spawn_child(
     return (await shard.insert_flow(db, new, start=True)).entry_step_id
 
 
-async def revive_caller(db: Tx, child: GetFlowRow, final_state: dict[str, Any], error: str) -> int:
+async def revive_caller(db: Tx, child: FlowRow, final_state: dict[str, Any], error: str) -> int:
     """Deliver a finished child's outcome to its parked caller; return the caller id (0: none)."""
     if not child.surgraph_step_id:
         return 0
@@ -96,15 +96,13 @@ async def revive_caller(db: Tx, child: GetFlowRow, final_state: dict[str, Any], 
     return child.surgraph_step_id if revived else 0
 
 
-async def propagate_pause(
-    db: Tx, flow: GetFlowRow, payload: dict[str, Any] | None
-) -> list[GetFlowRow]:
+async def propagate_pause(db: Tx, flow: FlowRow, payload: dict[str, Any] | None) -> list[FlowRow]:
     """Mark every caller step and ancestor flow above ``flow`` interrupted.
 
     ``payload`` is the interrupt payload (first writer wins on each caller); None for a
     breakpoint, whose callers keep their parking. Returns the ancestors, nearest first.
     """
-    ancestors: list[GetFlowRow] = []
+    ancestors: list[FlowRow] = []
     current = flow
     while current.surgraph_flow_id:
         if payload is None:
@@ -123,8 +121,8 @@ async def propagate_pause(
 
 
 async def find_interrupted_leaf(
-    db: Tx, flow: GetFlowRow
-) -> tuple[list[tuple[GetFlowRow, GetInterruptedStepsRow]], GetFlowRow, GetInterruptedStepsRow]:
+    db: Tx, flow: FlowRow
+) -> tuple[list[tuple[FlowRow, InterruptedStepRow]], FlowRow, InterruptedStepRow]:
     """Walk from ``flow``'s root down the interrupted callers to the step a resume releases.
 
     Returns the (flow, caller step) pairs passed on the way, the leaf's flow and the leaf step.
@@ -136,7 +134,7 @@ async def find_interrupted_leaf(
         if parent is None:
             break
         current = parent
-    chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]] = []
+    chain: list[tuple[FlowRow, InterruptedStepRow]] = []
     while True:
         interrupted = await db.get_interrupted_steps(flow_id=current.flow_id)
         if not interrupted:
@@ -153,8 +151,8 @@ async def find_interrupted_leaf(
 
 async def release_chain(
     db: Tx,
-    leaf_flow: GetFlowRow,
-    chain: list[tuple[GetFlowRow, GetInterruptedStepsRow]],
+    leaf_flow: FlowRow,
+    chain: list[tuple[FlowRow, InterruptedStepRow]],
 ) -> None:
     """After the leaf was released: flip its flow to running, then each caller and flow above.
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import GetFlowRow, NewStep, Tx
+from dwarf._storage import FlowRow, NewStep, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
@@ -30,7 +30,7 @@ def millis(delay: timedelta | None) -> int:
     return int(delay.total_seconds() * 1000)
 
 
-def step_budget_ms(rt: Runtime, flow: GetFlowRow) -> int:
+def step_budget_ms(rt: Runtime, flow: FlowRow) -> int:
     """A new step's time budget: the flow's own, else the engine's."""
     return flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000)
 
