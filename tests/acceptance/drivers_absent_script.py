@@ -1,7 +1,7 @@
 """Run one dwarf scenario as an install without the server-driver extras would: a subprocess.
 
-A meta-path finder refuses every server driver (psycopg, psycopg_pool, asyncmy, aioodbc, pyodbc),
-and aiosqlite (SQLite runs on the standard library), before dwarf is imported, as in
+A meta-path finder refuses every server driver (psycopg, asyncmy, aioodbc, pyodbc), and aiosqlite
+(SQLite runs on the standard library), before dwarf is imported, as in
 ``dbos-inc/dbos-transact-py:tests/otel_absent_script.py``.
 
 Usage: python drivers_absent_script.py SCENARIO [ARG...]
@@ -21,16 +21,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 BLOCKED = frozenset(
-    {
-        "psycopg",
-        "psycopg_c",
-        "psycopg_binary",
-        "psycopg_pool",
-        "asyncmy",
-        "aioodbc",
-        "pyodbc",
-        "aiosqlite",
-    }
+    {"psycopg", "psycopg_c", "psycopg_binary", "asyncmy", "aioodbc", "pyodbc", "aiosqlite"}
 )
 
 

@@ -40,7 +40,6 @@ __all__ = [
     "connect_mysql",
     "connect_postgresql",
     "connect_sqlite",
-    "postgresql_kwargs",
 ]
 
 Connection: TypeAlias = "psycopg.AsyncConnection[tuple[Any, ...]] | sqlite3.Connection | Any"
@@ -74,8 +73,11 @@ async def connect(dsn: Dsn) -> Connection:
     return await connect_sqlserver(dsn)
 
 
-def postgresql_kwargs(dsn: Dsn) -> dict[str, Any]:
-    """The libpq connection parameters of ``dsn`` (its query parameters pass through as-is)."""
+async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...]]:
+    """Open a psycopg connection in UTC, not in autocommit mode."""
+    import psycopg
+
+    where = _where(dsn, 5432)
     kwargs: dict[str, Any] = {"dbname": dsn.database, "connect_timeout": DEFAULT_CONNECT_TIMEOUT}
     if dsn.host:
         kwargs["host"] = dsn.host
@@ -86,16 +88,8 @@ def postgresql_kwargs(dsn: Dsn) -> dict[str, Any]:
     if dsn.password:
         kwargs["password"] = dsn.password
     kwargs.update(dsn.params)
-    return kwargs
-
-
-async def connect_postgresql(dsn: Dsn) -> psycopg.AsyncConnection[tuple[Any, ...]]:
-    """Open a psycopg connection in UTC, not in autocommit mode."""
-    import psycopg
-
-    where = _where(dsn, 5432)
     try:
-        conn = await psycopg.AsyncConnection.connect(**postgresql_kwargs(dsn))
+        conn = await psycopg.AsyncConnection.connect(**kwargs)
     except psycopg.ProgrammingError as exc:
         # libpq rejects unknown or malformed connection options before connecting.
         raise BadRequestError(

@@ -30,19 +30,18 @@ __all__ = ["require_driver"]
 @dataclass(frozen=True, slots=True)
 class _Driver:
     database: str
-    modules: tuple[str, ...]
-    """The packages the extra installs; the first is the driver named in the error."""
+    module: str
     extra: str
     system: str = ""
     """System libraries the Python package needs too, said in the error."""
 
 
 _DRIVERS: Final[Mapping[Dialect, _Driver]] = {
-    "postgresql": _Driver("PostgreSQL", ("psycopg", "psycopg_pool"), "postgresql"),
-    "mysql": _Driver("MySQL/MariaDB", ("asyncmy",), "mysql"),
+    "postgresql": _Driver("PostgreSQL", "psycopg", "postgresql"),
+    "mysql": _Driver("MySQL/MariaDB", "asyncmy", "mysql"),
     "sqlserver": _Driver(
         "SQL Server",
-        ("aioodbc",),
+        "aioodbc",
         "sqlserver",
         system=" and the unixODBC and FreeTDS libraries (Debian: apt-get install unixodbc tdsodbc)",
     ),
@@ -54,13 +53,12 @@ def require_driver(dialect: Dialect) -> None:
     driver = _DRIVERS.get(dialect)
     if driver is None:
         return
-    for module in driver.modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            # The reason tells "not installed" from "installed but broken" (a missing libpq or
-            # libodbc makes the package itself fail to import).
-            raise UnavailableError(
-                f"{driver.database} needs the {driver.modules[0]} driver{driver.system}: "
-                f"pip install 'dwarf[{driver.extra}]' (importing {module} failed: {exc})"
-            ) from None
+    try:
+        importlib.import_module(driver.module)
+    except ImportError as exc:
+        # The reason tells "not installed" from "installed but broken" (a missing libpq or
+        # libodbc makes the package itself fail to import).
+        raise UnavailableError(
+            f"{driver.database} needs the {driver.module} driver{driver.system}: "
+            f"pip install 'dwarf[{driver.extra}]' (importing {driver.module} failed: {exc})"
+        ) from None

@@ -20,7 +20,7 @@ _POSTGRES_CONTENTION = frozenset({"40001", "40P01", "55P03"})
 # SQL Server (pyodbc: args are SQLSTATE and a message ending "(<native error>) (<function>)"):
 # deadlock victim 1205 (SQLSTATE 40001), lock request timeout 1222.
 _SQLSERVER_CONTENTION = re.compile(r"\((?:1205|1222)\) \(\w+\)\s*$")
-_DRIVER_MODULES = frozenset({"psycopg", "psycopg_pool", "asyncmy", "sqlite3", "pymysql", "pyodbc"})
+_DRIVER_MODULES = frozenset({"psycopg", "asyncmy", "sqlite3", "pymysql", "pyodbc"})
 
 
 def is_contention(exc: BaseException) -> bool:

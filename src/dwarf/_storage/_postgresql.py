@@ -10,67 +10,50 @@ completion requires the flow to be live: "lease lost" and "flow ended" write not
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
-from dwarf._storage._connect import DEFAULT_CONNECT_TIMEOUT, connect_postgresql, postgresql_kwargs
+from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import postgresql as pg
+from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
 from dwarf._storage._store import Store
 
 __all__ = ["PostgresqlStore"]
 
-Connection = AsyncConnection[tuple[Any, ...]]
-
-MAX_LIFETIME: Final = 30 * 60.0
-"""Seconds before a connection is replaced (a server-side leak or a moved primary heals)."""
-
-MAX_IDLE: Final = 10 * 60.0
-"""Seconds an idle connection above the pool's minimum is kept."""
-
-RECONNECT_TIMEOUT: Final = 5 * 60.0
-"""Seconds the pool keeps retrying (with backoff) to restore a lost connection."""
+Connection = AsyncConnection[Any]
 
 
 class PostgresqlStore(Store):
-    """A PostgreSQL shard: a ``psycopg_pool`` pool of connections in autocommit.
-
-    The pool (not dwarf) replaces connections the server dropped (a broken one is discarded
-    when it comes back), recycles them after ``MAX_LIFETIME``, trims idle ones and reconnects
-    in the background with backoff. No connection is health-checked on checkout: that would
-    cost a round trip per unit of work, and a dead connection fails its statement, which the
-    caller's retry (or lease recovery) covers anyway.
-    """
+    """A PostgreSQL shard: a bounded pool of psycopg connections in autocommit."""
 
     dialect = "postgresql"
 
-    def __init__(self, index: int, dsn: Dsn, pool: AsyncConnectionPool[Connection]) -> None:
+    def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)
-        self._pool = pool
+        self._pool: Pool[Connection] = Pool(
+            self._connect, size, close=_close, alive=lambda conn: not conn.closed
+        )
 
     @classmethod
     async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
         """Open shard ``index`` with up to ``size`` connections; fails now on a bad DSN."""
-        # The pool retries a failing connection in the background and only says "timeout":
-        # connect once first so a bad DSN or an unreachable server fails now, clearly.
-        probe = await connect_postgresql(dsn)
-        await probe.close()
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            kwargs={**postgresql_kwargs(dsn), "autocommit": True},
-            min_size=max(1, size),
-            max_size=max(1, size),
-            open=False,
-            configure=pg.configure_connection,
-            name=f"dwarf-shard-{index}",
-            max_lifetime=MAX_LIFETIME,
-            max_idle=MAX_IDLE,
-            reconnect_timeout=RECONNECT_TIMEOUT,
-        )
-        await pool.open(wait=True, timeout=float(DEFAULT_CONNECT_TIMEOUT))
-        return cls(index, dsn, pool)
+        store = cls(index, dsn, size)
+        await store._pool.warm()
+        return store
+
+    async def _connect(self) -> Connection:
+        conn = await connect_postgresql(self.dsn)
+        try:
+            await pg.configure_connection(conn)
+            # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
+            await conn.set_autocommit(True)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     def _acquire(self) -> Any:
         return self._pool.connection()
@@ -174,3 +157,7 @@ class PostgresqlStore(Store):
         )
         # finished = 0 with completed = 1: the flow ended under the statement (see above).
         return result is not None and result.completed and result.finished
+
+
+async def _close(conn: Connection) -> None:
+    await conn.close()
