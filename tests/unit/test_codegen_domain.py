@@ -12,11 +12,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 import codegen._domain
 from codegen import GenerationError, generate
+from dwarf._storage._sqlite_inline import open_inline_sqlite
 from dwarf.workflow import Status
 from tests.fixtures.codegen import FakeMySQL, FakeSqlServer, load_generated, write_project
 
@@ -149,7 +149,9 @@ def test_a_status_filter_of_a_read_stays_str(files: dict[str, str]) -> None:
 
 async def test_sqlite_stores_plain_values_and_reads_domain_types(gen: Any) -> None:
     sqlite = gen["sqlite"]
-    async with aiosqlite.connect(":memory:") as conn:
+    # The connection the engine itself drives (sqlite3, inline).
+    conn = open_inline_sqlite(":memory:", uri=False, memory=True)
+    try:
         for migration in gen["migrations"].MIGRATIONS["sqlite"]:
             for statement in migration.statements:
                 await conn.execute(statement)
@@ -164,6 +166,8 @@ async def test_sqlite_stores_plain_values_and_reads_domain_types(gen: Any) -> No
         assert row.status is Status.RUNNING
         assert [r.step_id for r in await sqlite.list_step_ids(conn, status="running")] == [step_id]
         assert await sqlite.list_step_ids(conn, status="failed") == []
+    finally:
+        await conn.close()
 
 
 async def test_drivers_receive_exact_int_and_str(gen: Any) -> None:
