@@ -116,13 +116,13 @@ class Engine:
         return self
 
     def with_graph_loader(self, fn: GraphLoader) -> Engine:
-        """How workflow names become graphs (required)."""
+        """How workflow names become graphs (required unless ``with_workers(0)``)."""
         self._before_startup("the graph loader")
         self._config.graph_loader = fn
         return self
 
     def with_task_executor(self, fn: TaskExecutor) -> Engine:
-        """How task URLs are called (required)."""
+        """How task URLs are called (required unless ``with_workers(0)``)."""
         self._before_startup("the task executor")
         self._config.task_executor = fn
         return self
@@ -166,13 +166,19 @@ class Engine:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Migrate and open every shard, then start dispatching."""
+        """Migrate and open every shard, then start dispatching.
+
+        An engine with ``with_workers(0)`` runs no step, so it needs neither a graph loader nor a
+        task executor: such an operator engine serves every operation except ``create``,
+        ``create_task`` and ``run`` (which load a graph) on the flows' frozen graphs.
+        """
         if self._rt is not None:
             raise ConflictError("the engine is already started")
         config = self._config
-        if config.graph_loader is None:
+        dispatches = config.workers > 0
+        if dispatches and config.graph_loader is None:
             raise BadRequestError("no graph loader: call with_graph_loader() before startup")
-        if config.task_executor is None:
+        if dispatches and config.task_executor is None:
             raise BadRequestError("no task executor: call with_task_executor() before startup")
         if not config.dsn:
             raise BadRequestError("no DSN: call with_dsn() (or use run_in_test()) before startup")

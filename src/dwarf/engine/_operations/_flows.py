@@ -46,7 +46,8 @@ def _budget_ms(rt: Runtime, options: FlowOptions) -> int:
 
 async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> Graph:
     loader = rt.config.graph_loader
-    assert loader is not None
+    if loader is None:  # an operator engine (workers=0) may start without one
+        raise BadRequestError("no graph loader: this engine cannot create flows")
     with baggage_scope(baggage):
         graph = await loader(workflow_name)
     if graph is None:
