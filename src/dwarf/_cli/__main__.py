@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import dwarf
-from dwarf._cli._migrate import EXIT_FAILURE, EXIT_USAGE, UsageError, add_migrate_parser, fail
+from dwarf._cli._common import EXIT_FAILURE, EXIT_USAGE, UsageError, fail
+from dwarf._cli._migrate import add_migrate_parser
 from dwarf.errors import DwarfError
 
 __all__ = ["main"]

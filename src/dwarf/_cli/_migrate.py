@@ -4,11 +4,9 @@ Constraints:
 
 - Nothing half-applied on bad input: every shard's DSN is parsed, connected to and checked (the
   same refusals ``migrate`` makes) before any shard is changed.
-- One line on stderr per failure, and never a password: messages come from masked DSNs, and
-  anything that looks like a URL is masked again on the way out.
-- Exit codes: 0 ok; 1 failure (unreachable server, refused login, missing database, refused or
-  failed migration, or ``status`` finding a problem); 2 usage (bad option, unparsable DSN,
-  ``--shards`` > 1 without ``%d``, unknown dialect).
+- Exit codes (``_common``): 1 for an unreachable server, a refused login, a missing database, a
+  refused or failed migration, or ``status`` finding a problem; 2 for a bad option, no DSN, an
+  unparsable DSN, ``--shards`` > 1 without ``%d``, an unknown dialect.
 """
 
 from __future__ import annotations
@@ -16,12 +14,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dwarf._cli._common import (
+    DSN_HELP,
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    add_target_options,
+    fail,
+    mask_text,
+    target_dsns,
+)
 from dwarf._migrate import (
     DEFAULT_LOCK_TIMEOUT,
     MigrationReport,
@@ -31,16 +38,10 @@ from dwarf._migrate import (
     current_version,
     ddl,
 )
-from dwarf._storage._dsn import DIALECTS, Dsn, mask_dsn, shard_dsns
+from dwarf._storage._dsn import DIALECTS
 from dwarf.errors import BadRequestError, DwarfError
 
-__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "add_migrate_parser", "fail", "mask_text"]
-
-EXIT_OK: Final = 0
-EXIT_FAILURE: Final = 1
-EXIT_USAGE: Final = 2
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+__all__ = ["add_migrate_parser"]
 
 _DESCRIPTION: Final = """\
 Apply dwarf's schema migrations to every shard of a database.
@@ -53,23 +54,14 @@ applied migrations were edited since, is refused without changing anything. Re-r
 no-op. dwarf creates tables, never databases: create each shard's database first.
 """
 
-_EPILOG: Final = """\
-DSNs: postgresql://user:password@host:5432/db, mysql://... (or mariadb://), sqlite:///rel.db,
-sqlite:////abs/path.db, mssql://... (SQL Server, untested: no server here). With --shards N > 1
-the DSN must contain %d, replaced by the shard number 1..N (postgresql://u:p@h/dwarf_%d).
-
-exit codes: 0 ok, 1 failure, 2 usage error. Passwords are never printed.
-
+_EPILOG: Final = f"""\
+{DSN_HELP}
 examples:
   dwarf migrate --dsn 'postgresql://dwarf:secret@db:5432/dwarf_%d' --shards 4 --dry-run
   dwarf migrate --dsn 'postgresql://dwarf:secret@db:5432/dwarf_%d' --shards 4
   dwarf migrate status --dsn 'mysql://dwarf:secret@db:3306/dwarf' --json
   dwarf migrate sql --dialect postgresql --from 2
 """
-
-
-class UsageError(Exception):
-    """Bad command-line input: exit 2."""
 
 
 @dataclass(slots=True)
@@ -93,7 +85,7 @@ def add_migrate_parser(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _target_options(migrate, suppress=False)
+    add_target_options(migrate)
     migrate.add_argument(
         "--dry-run",
         action="store_true",
@@ -119,7 +111,7 @@ def add_migrate_parser(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _target_options(status, suppress=True)
+    add_target_options(status, suppress=True)
     status.set_defaults(handler=_run_status, parser=status)
 
     sql = actions.add_parser(
@@ -145,33 +137,6 @@ def add_migrate_parser(subparsers: Any) -> None:
     sql.set_defaults(handler=_run_sql, parser=sql)
 
 
-def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    # Subcommands repeat the options with SUPPRESS defaults so that a value given before the
-    # subcommand (dwarf migrate --dsn X status) is not overwritten by the subcommand's default.
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
-
-    parser.add_argument(
-        "--dsn", metavar="DSN", default=default(None), help="the database (see below); required"
-    )
-    parser.add_argument(
-        "--shards",
-        type=_positive,
-        metavar="N",
-        default=default(1),
-        help="number of shards; N > 1 needs %%d in the DSN (default 1)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=default(False), help="print JSON for machines"
-    )
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
-    return int(text)
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -188,37 +153,14 @@ def _version(text: str) -> int:
     return int(text)
 
 
-def mask_text(text: str) -> str:
-    """``text`` with every URL-looking token's password masked."""
-    return _URL.sub(lambda m: mask_dsn(m.group()), text)
-
-
-def fail(message: str, *, code: int = EXIT_FAILURE, as_json: bool = False) -> int:
-    """Print the one-line failure (and a JSON object with ``--json``); return the exit code."""
-    line = " ".join(mask_text(message).split())
-    if as_json:
-        print(json.dumps({"ok": False, "error": line}))
-    print(f"dwarf: error: {line}", file=sys.stderr)
-    return code
-
-
-def _shards(args: argparse.Namespace) -> list[Dsn]:
-    if not args.dsn:
-        raise UsageError("the --dsn option is required")
-    try:
-        return shard_dsns(args.dsn, args.shards)
-    except BadRequestError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _run_apply(args: argparse.Namespace) -> int:
-    dsns = _shards(args)
+    dsns = target_dsns(args)
     migrators = [Migrator(dsn, lock_timeout=args.lock_timeout) for dsn in dsns]
     return asyncio.run(_apply(migrators, dry_run=args.dry_run, as_json=args.json))
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    dsns = _shards(args)
+    dsns = target_dsns(args)
     migrators = [Migrator(dsn) for dsn in dsns]
     return asyncio.run(_status(migrators, as_json=args.json))
 
