@@ -1,7 +1,7 @@
 """The ``dwarf`` command (also ``python -m dwarf._cli``).
 
 Exit codes: 0 ok, 1 failure, 2 usage. Every failure is one line on stderr, with any password
-masked; argparse's own errors are reduced to one line too.
+masked; argparse's own errors are reduced to one line too. See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -15,10 +15,23 @@ from typing import NoReturn
 
 import dwarf
 from dwarf._cli._common import EXIT_FAILURE, EXIT_USAGE, UsageError, fail
+from dwarf._cli._flows import add_flows_parser, add_shards_parser
 from dwarf._cli._migrate import add_migrate_parser
 from dwarf.errors import DwarfError
 
 __all__ = ["main"]
+
+_EPILOG = """\
+Every command that reads a database takes --dsn (default: $DWARF_DSN) and --shards, prints a
+table (plain text when stdout is not a terminal) or JSON with --json, and never prints a
+password.
+
+exit codes:
+  0  ok
+  1  failure: the database or the engine refused (unknown key, flow not interrupted...),
+     with a one-line reason on stderr
+  2  usage: a bad option, no DSN (--dsn or DWARF_DSN), malformed JSON in --data/--data-file
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,10 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dwarf",
         description="dwarf: durable workflow orchestration for asyncio. Administrative commands.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dwarf {dwarf.__version__}")
-    commands = parser.add_subparsers(title="commands", dest="command", metavar="{migrate}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     add_migrate_parser(commands)
+    add_flows_parser(commands)
+    add_shards_parser(commands)
     return parser
 
 
