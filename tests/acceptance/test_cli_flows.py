@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,38 @@ class Cli:
         assert "Traceback" not in run.err, run.err
         assert "\x1b[" not in run.out, "plain output must carry no terminal codes"
         return run
+
+
+def _on_terminal(dsn: str, args: tuple[str, ...], answer: str) -> tuple[int, str]:
+    """Run ``dwarf args`` on a pseudo-terminal, typing ``answer`` at its first question."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONWARNINGS": "error", "DWARF_DSN": dsn, "COLUMNS": "200"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "dwarf._cli", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    ) as proc:
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the command exited and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answer and b"[y/N]" in seen:
+                os.write(leader, answer.encode() + b"\n")
+                answer = ""
+        code = proc.wait(timeout=60)
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert SECRET not in text
+    assert "Traceback" not in text, text
+    return code, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +311,25 @@ async def test_purge_counts_asks_and_deletes(dwarf: Cli, flows: Flows) -> None:
     assert sorted(flow["flow_key"] for flow in listed) == sorted([flows.interrupted, flows.failed])
 
 
+async def test_on_a_terminal_purge_asks_first_and_tables_are_drawn(
+    dwarf: Cli, flows: Flows
+) -> None:
+    purge = ("flows", "purge", "--status", "completed")
+    code, text = await asyncio.to_thread(_on_terminal, dwarf.dsn, purge, "n")
+    assert code == 1
+    assert "delete 1 flow and their steps? [y/N]" in text
+    code, text = await asyncio.to_thread(_on_terminal, dwarf.dsn, purge, "y")
+    assert code == 0, text
+    assert "deleted 1 flow" in text
+    listed = (await dwarf("flows", "list", "--json")).json()["flows"]
+    assert flows.completed not in [flow["flow_key"] for flow in listed]
+
+    code, text = await asyncio.to_thread(_on_terminal, dwarf.dsn, ("flows", "list"), "")
+    assert code == 0
+    assert "\u2500" in text, "a terminal gets a rule under the header"
+    assert flows.failed in text
+
+
 async def test_shards_reports_each_shard(dwarf: Cli, flows: Flows) -> None:
     del flows
     table = (await dwarf("shards")).ok().splitlines()
@@ -354,3 +407,12 @@ async def test_help_documents_the_exit_codes(dwarf: Cli) -> None:
     run = await dwarf("flows")
     assert run.code == 2
     assert "purge" in run.err
+
+
+async def test_migrate_across_shards_on_a_terminal_ends_with_its_table(tmp_path: Path) -> None:
+    dsn = f"sqlite:///{tmp_path / 'shard_%d.sqlite'}"
+    args = ("migrate", "--shards", "3")
+    code, text = await asyncio.to_thread(_on_terminal, dsn, args, "")
+    assert code == 0, text
+    assert text.count("applied") == 3, text
+    assert [(tmp_path / f"shard_{i}.sqlite").exists() for i in (1, 2, 3)] == [True] * 3

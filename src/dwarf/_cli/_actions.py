@@ -121,7 +121,8 @@ async def _purge(args: argparse.Namespace) -> int:
         if not args.yes and not _confirm(count):
             print("purge: nothing deleted", file=sys.stderr)
             return EXIT_FAILURE
-        deleted = await _delete_in_batches(engine, query, args.limit or count, args.shards)
+        bar = 0 if args.json else args.limit or count
+        deleted = await _delete_in_batches(engine, query, args.limit or count, args.shards, bar)
     _report(args, deleted, dry_run=False)
     return EXIT_OK
 
@@ -143,10 +144,12 @@ def _confirm(count: int) -> bool:
     return answer.strip().lower() in {"y", "yes"}
 
 
-async def _delete_in_batches(engine: Engine, query: Query, most: int, num_shards: int) -> int:
+async def _delete_in_batches(
+    engine: Engine, query: Query, most: int, num_shards: int, bar_total: int
+) -> int:
     shards = [query.shard] if query.shard else range(1, num_shards + 1)
     deleted = 0
-    with progress("purging", most) as advance:
+    with progress("purging", bar_total) as advance:
         for shard in shards:
             while deleted < most:
                 batch = min(_PURGE_BATCH, most - deleted)

@@ -29,6 +29,7 @@ from dwarf._cli._common import (
     mask_text,
     target_dsns,
 )
+from dwarf._cli._output import progress
 from dwarf._migrate import (
     DEFAULT_LOCK_TIMEOUT,
     MigrationReport,
@@ -185,8 +186,12 @@ async def _apply(migrators: list[Migrator], *, dry_run: bool, as_json: bool) -> 
         if dry_run:
             reports = plans
         else:
-            for current in migrators:
-                reports.append(await current.migrate())
+            # Many shards take a while: show a bar on a terminal (never in JSON output).
+            bar_total = 0 if as_json or len(migrators) < 2 else len(migrators)
+            with progress("migrating", bar_total) as advance:
+                for current in migrators:
+                    reports.append(await current.migrate())
+                    advance(1)
     except DwarfError as exc:
         shard = migrators.index(current) + 1
         done = ", ".join(str(i) for i in range(1, shard))
