@@ -400,6 +400,15 @@ async def test_the_dsn_comes_from_the_option_or_the_environment_or_nowhere(
     (await dwarf("flows", "list", "--dsn", bad_scheme)).failed_with(2, "nosuchdb")
 
 
+async def test_a_database_without_dwarfs_schema_is_refused_and_left_alone(dwarf: Cli) -> None:
+    for command in (("flows", "list"), ("shards",), ("flows", "purge", "--status", "failed")):
+        (await dwarf(*command, "--yes" if "purge" in command else "--json")).failed_with(
+            1, "run dwarf migrate"
+        )
+    status = (await dwarf("migrate", "status", "--json")).json()
+    assert status["shards"][0]["version"] == 0, "nothing was migrated"
+
+
 async def test_help_documents_the_exit_codes(dwarf: Cli) -> None:
     help_text = (await dwarf("--help")).ok()
     assert "malformed JSON" in help_text

@@ -6,6 +6,9 @@ Constraints:
   dispatcher, so operating on flows never claims or runs a step, and it needs neither the
   host's graph loader nor its task executor (operations use each flow's frozen graph). Steps a
   command makes pending (``resume``, ``restart``...) are run by the application's own replicas.
+- Opening a database changes nothing in it: an engine's startup applies pending migrations, so
+  each shard's schema is checked first, and one that is not at this dwarf's version (an empty
+  or mistyped database, an older or newer schema) is refused with a hint to ``dwarf migrate``.
 - Malformed input is a usage error (exit 2) named after its option, before any connection.
 """
 
@@ -23,7 +26,10 @@ from typing import Any, Final
 
 import dwarf
 from dwarf._cli._common import UsageError, dsn_text, target_dsns
+from dwarf._migrate import MigrationState, Migrator
+from dwarf._storage._dsn import Dsn
 from dwarf.engine import Engine
+from dwarf.errors import ConflictError
 
 __all__ = ["add_data_options", "data_of", "duration_arg", "operator_engine"]
 
@@ -37,7 +43,9 @@ _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 8640
 @contextlib.asynccontextmanager
 async def operator_engine(args: argparse.Namespace) -> AsyncIterator[Engine]:
     """A started engine on ``--dsn``/``--shards`` that dispatches nothing."""
-    target_dsns(args)  # an unusable DSN is a usage error, reported before connecting
+    dsns = target_dsns(args)  # an unusable DSN is a usage error, reported before connecting
+    for shard, dsn in enumerate(dsns, start=1):
+        await _require_current_schema(shard, dsn)
     engine = (
         dwarf.new_engine()
         .with_dsn(dsn_text(args))
@@ -47,6 +55,18 @@ async def operator_engine(args: argparse.Namespace) -> AsyncIterator[Engine]:
     )
     async with engine:
         yield engine
+
+
+async def _require_current_schema(shard: int, dsn: Dsn) -> None:
+    async with Migrator(dsn) as migrator:
+        states = await migrator.status()
+    behind = [state for state in states if state.state is not MigrationState.APPLIED]
+    if behind:
+        listed = ", ".join(f"{state.version} {state.state}" for state in behind)
+        raise ConflictError(
+            f"shard {shard} ({dsn.masked()}): the schema is not at this dwarf's version "
+            f"(migrations {listed}): see dwarf migrate status, then run dwarf migrate"
+        )
 
 
 def duration_arg(text: str) -> timedelta:
