@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from typing import Any, Final
 
 from dwarf._cli._actions import run_action, run_purge
@@ -66,7 +67,8 @@ def add_flows_parser(subparsers: Any) -> None:
         parser: argparse.ArgumentParser = commands.add_parser(
             name,
             help=help_text,
-            description=description or help_text[0].upper() + help_text[1:] + ".",
+            # Raw formatting keeps the epilog's layout, so wrap the description here.
+            description=textwrap.fill(description or help_text[0].upper() + help_text[1:] + "."),
             epilog=DSN_HELP,
             formatter_class=_FORMATTER,
         )
