@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from dwarf.errors import NotFoundError
 from dwarf.workflow import Flow, Graph
+from dwarf.workflow._typos import nearest
 
 __all__ = ["Handler", "TestProxy"]
 
@@ -60,7 +61,9 @@ class TestProxy:
         """Run the handler registered for ``url`` against ``flow``."""
         handler = self._handlers.get(url)
         if handler is None:
-            raise NotFoundError(f"no task handler is registered for {url!r}")
+            near = nearest(url, self._handlers, only_typos=False)
+            hint = f" (nearest registered: {', '.join(map(repr, near))})" if near else ""
+            raise NotFoundError(f"no task handler is registered for {url!r}{hint}")
         if inspect.iscoroutinefunction(handler):
             await handler(flow)
             return

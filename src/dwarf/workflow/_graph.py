@@ -18,7 +18,9 @@ create, so three properties shape this module:
 Transition endpoints name tasks. An endpoint that is not a task name but is the URL of exactly one
 task resolves to that task (builders store the resolved name; a hand-written JSON graph may keep the
 URL, which ``outgoing`` and ``validate`` resolve). An endpoint naming nothing auto-registers a task
-whose URL is its name, as upstream does, so ``g.add_transition("a", "b")`` is a complete edge.
+whose URL is its name, as upstream does, so ``g.add_transition("a", "b")`` is a complete edge; the
+graph remembers which tasks were born that way so that ``validate`` can tell a misspelt endpoint
+from a deliberate implicit task (docs/internals/routing.md#r7).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class Graph(BaseModel):
 
     _pending_fan_in: set[str] = PrivateAttr(default_factory=set)
     _pending_notes: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Tasks that only a transition endpoint created (never ``add_task``): validate() checks them
+    # for typos of an added task. Build provenance, not content, so equality and JSON ignore it.
+    _implicit: set[str] = PrivateAttr(default_factory=set)
     _derived: GraphTables | None = PrivateAttr(default=None)
     _lineage_memo: tuple[GraphTables, dict[str, str]] | None = PrivateAttr(default=None)
     _frozen: bool = PrivateAttr(default=False)
@@ -100,6 +105,7 @@ class Graph(BaseModel):
         if name == END:
             raise BadRequestError(f"add_task: {END!r} is reserved for the terminal pseudo-node")
         url = url or name
+        self._implicit.discard(name)
         for i, node in enumerate(self.tasks):
             if node.name == name:
                 if node.url != url:
@@ -313,7 +319,7 @@ class Graph(BaseModel):
             raise BadRequestError(
                 f"graph {self.name!r}: annotate names {name!r}, which is not a task"
             )
-        self.fan_out_to_fan_in = validate_graph(self)
+        self.fan_out_to_fan_in = validate_graph(self, implicit=frozenset(self._implicit))
 
     def to_json(self) -> str:
         """The graph as JSON text (docs/internals/routing.md#r1): fixed key order, empty
@@ -374,6 +380,7 @@ class Graph(BaseModel):
         if resolved is not None:
             return resolved
         self.add_task(ref, ref)
+        self._implicit.add(ref)
         return ref
 
     def _add_edge(self, method: str, src: str, dst: str, **flags: Any) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from dwarf.errors import BadRequestError
 from dwarf.workflow._graph_elements import END
+from dwarf.workflow._typos import nearest
 from dwarf.workflow._when import compile_when
 
 if TYPE_CHECKING:
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["validate_graph", "walk_lineage"]
 
 
-def validate_graph(graph: Graph) -> dict[str, str]:
+def validate_graph(graph: Graph, *, implicit: frozenset[str] = frozenset()) -> dict[str, str]:
     """Check ``graph``; raise ``BadRequestError`` naming the first problem.
 
-    Returns each fan-out source's fan-in (the ``fanOutToFanIn`` map)."""
+    ``implicit`` names the tasks only a transition endpoint created (checked for typos of the
+    added tasks). Returns each fan-out source's fan-in (the ``fanOutToFanIn`` map)."""
     label = f"graph {graph.name!r}"
     if not graph.name:
         raise BadRequestError("graph name must not be empty")
@@ -58,6 +60,7 @@ def validate_graph(graph: Graph) -> dict[str, str]:
     for index, edge in enumerate(raw):
         _check_endpoints(label, graph, index, edge)
     resolved = [_resolved(graph, edge) for edge in raw]
+    _check_typos(label, graph.entry_point, names, implicit, resolved)
     _check_edges(label, resolved)
     _check_switch_mixing(label, resolved)
     _check_reachable(label, graph.entry_point, nodes, resolved)
@@ -204,6 +207,31 @@ def _check_edges(label: str, edges: Sequence[Transition]) -> None:
                 compile_when(edge.when)
             except BadRequestError as exc:
                 raise BadRequestError(f"{where} has an invalid 'when' expression: {exc}") from None
+
+
+def _check_typos(
+    label: str,
+    entry: str,
+    names: set[str],
+    implicit: frozenset[str],
+    edges: Sequence[Transition],
+) -> None:
+    # A typo'd endpoint leaves a loose end: the graph only enters the task it created (a
+    # misspelt target) or only leaves it (a misspelt source). An implicit task used on purpose
+    # is both entered and left, or is the entry point, so it is never flagged.
+    added = sorted(names - implicit)
+    entered = {edge.to for edge in edges}
+    left = {edge.from_ for edge in edges}
+    for name in sorted(implicit & names):
+        if name == entry or (name in entered and name in left):
+            continue
+        near = nearest(name, added)
+        if near:
+            role = "target" if name in entered else "source"
+            raise BadRequestError(
+                f"{label}: task {name!r} exists only because a transition names it as a {role} "
+                f"(add_task never added it); did you mean {near[0]!r}?"
+            )
 
 
 def _check_switch_mixing(label: str, edges: Sequence[Transition]) -> None:
