@@ -116,6 +116,7 @@ def walk_lineage(graph: Graph) -> tuple[dict[str, str], str | None]:
                     return fan_in_of, (
                         f"transition {src!r} -> END leaves fan-out frames {_show(after)} open; "
                         "every branch must pass through its fan-in before END"
+                        + _switch_hint(graph, after)
                     )
                 continue
             seen = stacks.get(dst)
@@ -126,14 +127,14 @@ def walk_lineage(graph: Graph) -> tuple[dict[str, str], str | None]:
                 return fan_in_of, (
                     f"task {dst!r} is reached with two different lineage stacks "
                     f"({_show(seen)} and {_show(after)}); register an alias task (same URL, "
-                    "another name) for the second position"
+                    "another name) for the second position" + _switch_hint(graph, seen, after)
                 )
 
     for node in graph.nodes():
         if graph.is_fan_out_source(node.name) and node.name not in fan_in_of:
             return fan_in_of, (
                 f"fan-out source {node.name!r} has no fan-in downstream; mark the task where "
-                "its branches converge with set_fan_in"
+                "its branches converge with set_fan_in" + _switch_hint(graph, (node.name,))
             )
     return fan_in_of, None
 
@@ -204,9 +205,15 @@ def _check_edges(label: str, edges: Sequence[Transition]) -> None:
             on_error_from.add(edge.from_)
         if edge.when:
             try:
-                compile_when(edge.when)
+                compiled = compile_when(edge.when)
             except BadRequestError as exc:
                 raise BadRequestError(f"{where} has an invalid 'when' expression: {exc}") from None
+            mismatch = compiled.literal_kind_mismatch()
+            if mismatch is not None:
+                raise BadRequestError(
+                    f"{where}: 'when' compares values of different types ({mismatch}), which "
+                    "never depends on the state; compare values of one type"
+                )
 
 
 def _check_typos(
@@ -272,6 +279,24 @@ def _resolved(graph: Graph, edge: Transition) -> Transition:
     if src == edge.from_ and dst == edge.to:
         return edge
     return edge.model_copy(update={"from_": src, "to": dst})
+
+
+def _switch_hint(graph: Graph, *stacks: tuple[str, ...]) -> str:
+    """Point at ``add_transition_switch`` when a frame in ``stacks`` was opened by ``when`` edges
+    only: two ``when`` edges meant as if/else are a conditional fan-out, the usual cause."""
+    for source in dict.fromkeys(name for stack in stacks for name in stack):
+        plain = [
+            edge
+            for edge in graph.outgoing(source)
+            if not (edge.with_goto or edge.on_error or edge.switch)
+        ]
+        if len(plain) > 1 and all(edge.when and not edge.for_each for edge in plain):
+            return (
+                f". Note: {source!r} has {len(plain)} 'when' transitions, which all run when "
+                "they hold (a conditional fan-out); if they are meant as if/else, add them with "
+                "add_transition_switch (first match wins, no fan-in needed)"
+            )
+    return ""
 
 
 def _show(stack: tuple[str, ...]) -> str:

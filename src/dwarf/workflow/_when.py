@@ -47,7 +47,7 @@ from typing import Any
 
 from dwarf.errors import BadRequestError
 from dwarf.workflow._when_parser import Malformed, parse, quoted
-from dwarf.workflow._when_tree import Node, truthy
+from dwarf.workflow._when_tree import Node, kind_mismatches, literal_kind_mismatch, truthy
 
 __all__ = ["WhenExpression", "compile_when", "evaluate_when"]
 
@@ -70,6 +70,19 @@ class WhenExpression:
         if not isinstance(state, Mapping):
             state = {}
         return truthy(self._root.value(state))
+
+    def kind_mismatches(self, state: Mapping[str, Any]) -> list[str]:
+        """The comparisons that met operands of different JSON types over ``state`` (each
+        described with its operands' kinds and values), which made them false, or true for
+        ``!=``. A presence test against ``null`` with ``==``/``!=`` is not a mismatch."""
+        if not isinstance(state, Mapping):
+            state = {}
+        return kind_mismatches(self._root, state)
+
+    def literal_kind_mismatch(self) -> str | None:
+        """The first comparison of two literals of different JSON types, described, or
+        ``None``: such a comparison never depends on the state, so ``validate()`` refuses it."""
+        return literal_kind_mismatch(self._root)
 
 
 def compile_when(text: str) -> WhenExpression:

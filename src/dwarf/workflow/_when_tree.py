@@ -15,7 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["And", "Compare", "Literal", "Node", "Not", "Or", "Path", "truthy"]
+__all__ = [
+    "And",
+    "Compare",
+    "Literal",
+    "Node",
+    "Not",
+    "Or",
+    "Path",
+    "kind_mismatches",
+    "literal_kind_mismatch",
+    "truthy",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,3 +231,64 @@ class Compare(Node):
         if op == "<=":
             return not _less(right, left)
         return not _less(left, right)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mismatched kinds: a comparison between values of different JSON types is false (or, for
+# ``!=``, true) by the rules above, which is almost always a bug in the expression or the state
+# (``count > 'abc'``, a number stored as text). Routing reports these rather than raise, so the
+# language stays total (docs/internals/routing.md#r8).
+
+
+def _comparisons(root: Node) -> list[Compare]:
+    found: list[Compare] = []
+    pending: list[Node] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Compare):
+            found.append(node)
+        elif isinstance(node, Not):
+            pending.append(node.operand)
+        elif isinstance(node, And | Or):
+            pending.extend(reversed(node.operands))
+    return found
+
+
+def _mismatched(op: str, left: Any, right: Any) -> bool:
+    left_kind, right_kind = _kind(left), _kind(right)
+    if left_kind == right_kind:
+        return False
+    # ``x == null`` / ``x != null`` is how a presence test is written, not a mismatch.
+    return not (op in ("==", "!=") and "null" in (left_kind, right_kind))
+
+
+def _operand(node: Node, value: Any) -> str:
+    shown = repr(value)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    if isinstance(node, Path):
+        return f"{'.'.join(node.segments)} ({_kind(value)} {shown})"
+    return f"{_kind(value)} {shown}"
+
+
+def kind_mismatches(root: Node, state: Mapping[str, Any]) -> list[str]:
+    """Each comparison in ``root`` whose operands have different JSON kinds over ``state``,
+    described as ``"count (number 5) > string 'abc'"``; every comparison is checked, including
+    those an ``&&``/``||`` short-circuit skipped."""
+    found = []
+    for node in _comparisons(root):
+        left, right = node.left.value(state), node.right.value(state)
+        if _mismatched(node.op, left, right):
+            found.append(f"{_operand(node.left, left)} {node.op} {_operand(node.right, right)}")
+    return found
+
+
+def literal_kind_mismatch(root: Node) -> str | None:
+    """The first comparison of two literals of different JSON kinds (its result never depends
+    on the state, so it is a mistake), described; ``None`` if there is none."""
+    for node in _comparisons(root):
+        if isinstance(node.left, Literal) and isinstance(node.right, Literal):
+            left, right = node.left.constant, node.right.constant
+            if _mismatched(node.op, left, right):
+                return f"{_operand(node.left, left)} {node.op} {_operand(node.right, right)}"
+    return None
