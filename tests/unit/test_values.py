@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dwarf.errors import BadRequestError
 from dwarf.workflow._values import (
     TERMINAL_STATUSES,
     FlowOptions,
@@ -21,8 +22,13 @@ from dwarf.workflow._values import (
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def error_fields(exc: ValidationError) -> set[str]:
-    return {".".join(str(part) for part in err["loc"]) for err in exc.errors()}
+def error_fields(exc: BadRequestError) -> set[str]:
+    """The fields pydantic's error (the cause of the ``BadRequestError``) names."""
+    cause = exc.__cause__
+    assert isinstance(cause, ValidationError)
+    fields = {".".join(str(part) for part in err["loc"]) for err in cause.errors()}
+    assert all(f".{field}:" in str(exc) for field in fields), "the message names the field"
+    return fields
 
 
 # --- Status --------------------------------------------------------------------------------
@@ -89,14 +95,14 @@ def test_flow_options_time_budget_accepts_float_seconds() -> None:
 
 
 def test_flow_options_rejects_a_negative_time_budget_naming_the_field() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowOptions(time_budget=-1)
     assert error_fields(info.value) == {"time_budget"}
     assert "must not be negative" in str(info.value)
 
 
 def test_flow_options_rejects_a_naive_start_at_naming_the_field() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowOptions(start_at=datetime(2025, 1, 1, 9, 0))
     assert error_fields(info.value) == {"start_at"}
     assert "timezone" in str(info.value)
@@ -111,20 +117,20 @@ def test_flow_options_start_at_is_normalized_to_utc() -> None:
 
 
 def test_flow_options_rejects_a_non_finite_fairness_weight() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowOptions(fairness_weight=float("nan"))
     assert error_fields(info.value) == {"fairness_weight"}
 
 
 def test_flow_options_rejects_an_unknown_option() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowOptions.model_validate({"priorty": 3})
     assert error_fields(info.value) == {"priorty"}
 
 
 def test_flow_options_rejects_a_wrong_type_on_assignment() -> None:
     opts = FlowOptions()
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         opts.priority = "high"  # type: ignore[assignment]
     assert error_fields(info.value) == {"priority"}
 
@@ -181,7 +187,7 @@ def test_flow_outcome_stopped_follows_the_status(status: str, stopped: bool) -> 
 
 def test_flow_outcome_parses_a_status_string_and_rejects_an_unknown_one() -> None:
     assert FlowOutcome.model_validate({"status": "failed"}).status is Status.FAILED
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowOutcome.model_validate({"status": "done"})
     assert error_fields(info.value) == {"status"}
 
@@ -281,7 +287,7 @@ def test_flow_step_has_started_only_once_dispatched() -> None:
 
 
 def test_flow_step_rejects_a_bad_field_naming_it() -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         FlowStep.model_validate({"stepId": "ten"})
     assert error_fields(info.value) == {"stepId"}
 
@@ -339,7 +345,7 @@ def test_query_ages_accept_float_seconds() -> None:
     [("limit", -1), ("priority", -5), ("shard", -1), ("older_than", -1.0), ("newer_than", -2)],
 )
 def test_query_rejects_negative_numbers_naming_the_field(field: str, value: Any) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         Query.model_validate({field: value})
     assert error_fields(info.value) == {field}
 
@@ -347,7 +353,7 @@ def test_query_rejects_negative_numbers_naming_the_field(field: str, value: Any)
 def test_query_status_accepts_a_status_and_rejects_an_unknown_one() -> None:
     assert Query(status=Status.COMPLETED).status == "completed"
     assert Query(status="failed").status == "failed"
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(BadRequestError) as info:
         Query(status="complete")
     assert error_fields(info.value) == {"status"}
     assert "'complete' is not a status" in str(info.value)
@@ -359,3 +365,23 @@ def test_query_round_trips_through_camel_case_json() -> None:
     assert dumped["workflowName"] == "greet"
     assert dumped["olderThan"] == 60.0
     assert Query.model_validate(dumped) == q
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Query(status="bogus"), "Query.status"),
+        (lambda: Query(limit=-1), "Query.limit"),
+        (lambda: FlowOptions.model_validate({"priorty": 1}), "FlowOptions.priorty"),
+        (lambda: FlowOptions(time_budget=-1), "FlowOptions.time_budget"),
+        (lambda: FlowOutcome(status="done"), "FlowOutcome.status"),
+        (lambda: FlowSummary(status="done"), "FlowSummary.status"),
+        (lambda: FlowStep(step_id="ten"), "FlowStep.step_id"),
+    ],
+)
+def test_every_value_type_raises_bad_request_naming_the_field(make: Any, field: str) -> None:
+    with pytest.raises(BadRequestError) as info:
+        make()
+    assert info.value.status_code == 400
+    assert str(info.value).startswith(f"{field}: ")
+    assert isinstance(info.value.__cause__, ValidationError)

@@ -17,10 +17,21 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from dwarf.errors import BadRequestError
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -68,7 +79,9 @@ Members are ``str`` values too, so a raw status string read from storage tests m
 
 
 class _Value(BaseModel):
-    """Shared configuration: camelCase JSON aliases, names accepted too, strict field set."""
+    """Shared configuration: camelCase JSON aliases, names accepted too, strict field set; a bad
+    field is a ``BadRequestError`` naming it, like every other bad input (pydantic's
+    ``ValidationError`` is its cause)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -78,6 +91,28 @@ class _Value(BaseModel):
         # Durations in JSON are seconds, as in state (API settled detail 6), not ISO 8601 text.
         ser_json_timedelta="float",
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _bad_request(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # Pydantic re-raises anything but ValueError/AssertionError from a validator unchanged,
+        # so construction, model_validate and assignment all surface this one error type.
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise BadRequestError(_describe(cls.__name__, exc)) from exc
+
+
+def _describe(model: str, exc: ValidationError) -> str:
+    """``Query.status: 'bogus' is not a status (...)``: the first problem, naming the field."""
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{model}.{field}: {message}{suffix}" if field else f"{model}: {message}{suffix}"
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
