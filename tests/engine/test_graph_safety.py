@@ -4,8 +4,11 @@ names the field or suggests the fix."""
 
 from __future__ import annotations
 
+import pytest
+
 from dwarf.engine import TestProxy
-from dwarf.workflow import END, Flow, Graph, Status
+from dwarf.errors import BadRequestError, NotFoundError
+from dwarf.workflow import END, Flow, FlowOptions, Graph, Status
 from tests.fixtures.engines import MakeEngine
 
 
@@ -28,3 +31,62 @@ async def test_an_unknown_handler_lists_the_nearest_registered_urls(
     assert outcome.status is Status.FAILED
     assert "'svc/shipp'" in outcome.error
     assert "nearest registered: 'svc/ship'" in outcome.error
+
+
+def one_task_proxy() -> TestProxy:
+    proxy = TestProxy()
+    graph = Graph("quick")
+    graph.add_transition_chain("noop", END)
+    proxy.handle_graph("quick", graph)
+
+    @proxy.task("noop")
+    async def noop(flow: Flow) -> None:
+        pass
+
+    return proxy
+
+
+async def test_a_malformed_thread_key_names_the_option_echoes_it_and_states_the_form(
+    make_engine: MakeEngine,
+) -> None:
+    async with make_engine(one_task_proxy()) as engine:
+        with pytest.raises(BadRequestError) as info:
+            await engine.create("quick", options=FlowOptions(thread_key="customer-7"))
+    message = str(info.value)
+    assert "options.thread_key" in message
+    assert "'customer-7'" in message
+    assert '"<shard>-<id>-<token>"' in message
+
+
+async def test_an_unknown_key_is_echoed_with_the_argument_that_carried_it(
+    make_engine: MakeEngine,
+) -> None:
+    unknown = "1-999999-0123456789abcdef"
+    async with make_engine(one_task_proxy()) as engine:
+        with pytest.raises(NotFoundError) as flow_info:
+            await engine.snapshot(unknown)
+        with pytest.raises(NotFoundError) as step_info:
+            await engine.step(unknown)
+    assert str(flow_info.value) == f"flow {unknown!r} (flow_key) not found"
+    assert str(step_info.value) == f"step {unknown!r} (step_key) not found"
+
+
+async def test_a_step_key_given_for_a_flow_key_says_so_and_names_the_flow(
+    make_engine: MakeEngine,
+) -> None:
+    async with make_engine(one_task_proxy()) as engine:
+        outcome = await engine.run("quick", timeout=30)
+        step_key = (await engine.history(outcome.flow_key))[0].step_key
+        with pytest.raises(BadRequestError) as info:
+            await engine.snapshot(step_key)
+    message = str(info.value)
+    assert f"flow_key {step_key!r} is a step key, not a flow key" in message
+    assert repr(outcome.flow_key) in message
+
+
+async def test_a_flow_key_given_for_a_step_key_says_so(make_engine: MakeEngine) -> None:
+    async with make_engine(one_task_proxy()) as engine:
+        outcome = await engine.run("quick", timeout=30)
+        with pytest.raises(BadRequestError) as info:
+            await engine.fork(outcome.flow_key)
+    assert f"step_key {outcome.flow_key!r} is a flow key, not a step key" in str(info.value)

@@ -20,6 +20,7 @@ from dwarf.engine._operations._inputs import (
     get_flow,
     json_object,
     json_value,
+    not_found,
 )
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
@@ -119,17 +120,12 @@ async def insert_flow(
         delay = opts.start_at - datetime.now(UTC)
         delay_ms = max(int(delay.total_seconds() * 1000), 0)
     if thread is None and opts.thread_key:
-        thread_shard, key = rt.parse(opts.thread_key, "thread")
+        thread_shard, key = rt.parse(opts.thread_key, "thread", "options.thread_key")
         latest = await thread_shard.read(
             lambda db: db.get_latest_thread_flow(thread_id=key.id, thread_token=key.token)
         )
         if latest is None:
-            anchor = await thread_shard.read(
-                lambda db: db.get_flow(flow_id=key.id, flow_token=key.token)
-            )
-            if anchor is None:
-                raise NotFoundError("thread not found")
-            latest = anchor
+            latest = await get_flow(thread_shard, key)
         shard, thread = thread_shard, (latest.thread_id, latest.thread_token)
     target = shard if shard is not None else rt.random_shard()
     token = new_token()
@@ -171,7 +167,10 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     """Start a ``created`` flow: its entry step becomes pending (409 if not ``created``)."""
     shard, key = rt.parse(flow_key, "flow")
     canonical = format_key(shard.index, key.id, key.token)
-    started = await shard.start_flow(key.id, key.token, hostname)
+    try:
+        started = await shard.start_flow(key.id, key.token, hostname)
+    except NotFoundError:
+        raise await shard.read(lambda db: not_found(db, key)) from None
     rt.waiters.note_started(canonical)
     if started.entry_step_id:
         ring(rt, shard, started.entry_step_id, started.delay_ms)

@@ -30,12 +30,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from dwarf._storage import FlowRow, StepCopyRow, Tx
-from dwarf.engine._operations._inputs import json_object
+from dwarf.engine._operations._inputs import json_object, not_found
 from dwarf.engine._operations._rewind_dag import overlay, sweep
-from dwarf.engine._runtime._keys import format_key, new_token
+from dwarf.engine._runtime._keys import format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
-from dwarf.errors import BadRequestError, ConflictError, NotFoundError
+from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads
 
@@ -53,10 +53,10 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
     async def tx(db: Tx) -> tuple[int, int]:
         step = await db.get_step(step_id=key.id, step_token=key.token)
         if step is None:
-            raise NotFoundError("step not found")
+            raise await not_found(db, key)
         origin = await db.get_flow_by_id(flow_id=step.flow_id)
         if origin is None:
-            raise NotFoundError("step not found")
+            raise key_not_found(key)
         if origin.surgraph_flow_id:
             raise BadRequestError(
                 "the step belongs to a subgraph flow: fork from a step of its root flow"

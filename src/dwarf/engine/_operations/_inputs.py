@@ -11,8 +11,8 @@ from typing import Any
 
 from dwarf._storage import FlowRow, Store, Tx
 from dwarf.engine._runtime._config import as_timedelta
-from dwarf.engine._runtime._keys import Key
-from dwarf.errors import BadRequestError, NotFoundError
+from dwarf.engine._runtime._keys import Key, format_key, key_not_found
+from dwarf.errors import BadRequestError, DwarfError
 from dwarf.workflow import FlowOptions
 from dwarf.workflow._json import to_json_value
 
@@ -66,16 +66,39 @@ def json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
 
 
 async def get_flow(shard: Store, key: Key, db: Tx | None = None) -> FlowRow:
-    """The flow row for ``key`` (id AND token must match) or a 404."""
+    """The flow row for ``key`` (id AND token must match), else the error ``not_found`` gives."""
 
-    async def read(db: Tx) -> FlowRow | None:
+    async def read(db: Tx) -> FlowRow:
         row: FlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
+        if row is None:
+            raise await not_found(db, key)
         return row
 
-    flow = await (read(db) if db is not None else shard.read(read))
-    if flow is None:
-        raise NotFoundError("flow not found")
-    return flow
+    return await (read(db) if db is not None else shard.read(read))
+
+
+async def not_found(db: Tx, key: Key) -> DwarfError:
+    """The error for a well-formed ``key`` naming no row of its kind: a 400 saying so when it is
+    a key of the other kind (flow and step keys look alike), else a 404 echoing the key."""
+    if key.kind == "step":
+        if await db.get_flow(flow_id=key.id, flow_token=key.token) is not None:
+            return BadRequestError(
+                f"{key.argument} {str(key)!r} is a flow key, not a step key; "
+                "history(flow_key) lists the step keys of that flow"
+            )
+        return key_not_found(key)
+    step = await db.get_step(step_id=key.id, step_token=key.token)
+    if step is None:
+        return key_not_found(key)
+    flow = await db.get_flow_by_id(flow_id=step.flow_id)
+    its_flow = (
+        f"; the flow it belongs to is {format_key(key.shard, flow.flow_id, flow.flow_token)!r}"
+        if flow is not None
+        else ""
+    )
+    return BadRequestError(
+        f"{key.argument} {str(key)!r} is a step key, not a {key.kind} key{its_flow}"
+    )
 
 
 def timeout_seconds(timeout: timedelta | float | None, what: str) -> float | None:

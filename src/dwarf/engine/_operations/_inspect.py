@@ -25,10 +25,9 @@ from dwarf._storage import (
     SubgraphLinkRow,
     Tx,
 )
-from dwarf.engine._operations._inputs import get_flow
+from dwarf.engine._operations._inputs import get_flow, not_found
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.errors import NotFoundError
 from dwarf.workflow import FlowStep, Status, render_history_mermaid
 from dwarf.workflow._json import loads
 
@@ -164,7 +163,7 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
     async def read(db: Tx) -> FlowStep:
         row: StepRow | None = await db.get_step(step_id=key.id, step_token=key.token)
         if row is None:
-            raise NotFoundError("step not found")
+            raise await not_found(db, key)
         item = FlowStep(
             step_key=format_key(shard.index, row.step_id, row.step_token),
             step_id=row.step_id,

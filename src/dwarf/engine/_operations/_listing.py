@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from dwarf._storage import FlowRow, FlowSummaryRow, Store, Tx
+from dwarf._storage import FlowSummaryRow, Store, Tx
+from dwarf.engine._operations._inputs import get_flow
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.errors import BadRequestError, NotFoundError
+from dwarf.errors import BadRequestError
 from dwarf.workflow import FlowSummary, Query
 
 __all__ = ["DEFAULT_LIST_LIMIT", "MAX_LIST_LIMIT", "list_flows", "on_each"]
@@ -174,13 +175,7 @@ async def _resolve_thread(rt: Runtime, thread_key: str) -> tuple[Store, int]:
     """The shard and thread id of the thread ``thread_key`` names (any flow key in it works)."""
     shard, key = rt.parse(thread_key, "thread")
 
-    async def read(db: Tx) -> FlowRow | None:
-        flow: FlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
-        return flow
-
-    flow = await shard.read(read)
-    if flow is None:
-        raise NotFoundError("thread not found")
+    flow = await get_flow(shard, key)
     return shard, flow.thread_id
 
 

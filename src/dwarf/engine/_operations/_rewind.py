@@ -31,10 +31,16 @@ from typing import Any
 
 from dwarf._storage import FlowRow, NewFlow, Store, Tx
 from dwarf.engine._operations._fork import fork as _fork
-from dwarf.engine._operations._inputs import MAX_TIME_BUDGET, flow_options, get_flow, json_object
+from dwarf.engine._operations._inputs import (
+    MAX_TIME_BUDGET,
+    flow_options,
+    get_flow,
+    json_object,
+    not_found,
+)
 from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
 from dwarf.engine._operations._trees import chunks, descendants, drop_flows
-from dwarf.engine._runtime._keys import format_key, new_token
+from dwarf.engine._runtime._keys import Key, format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import Node, count_branches
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
@@ -101,9 +107,11 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
 
     async def tx(db: Tx) -> tuple[list[FlowRow], int]:
         step = await db.get_step(step_id=key.id, step_token=key.token)
-        flow = await db.get_flow_by_id(flow_id=step.flow_id) if step else None
-        if step is None or flow is None:
-            raise NotFoundError("step not found")
+        if step is None:
+            raise await not_found(db, key)
+        flow = await db.get_flow_by_id(flow_id=step.flow_id)
+        if flow is None:
+            raise key_not_found(key)
         if step.status not in _REWINDABLE:
             raise ConflictError(f"step is {step.status}: only a stopped step can be restarted")
         # levels[0] is the step's own flow, then each surgraph up to the root, with the step
@@ -202,7 +210,7 @@ async def continue_thread(
     shard, key = rt.parse(thread_key, "thread")
     additional = json_object(additional_state, "additional_state")
     opts = flow_options(options)
-    latest = await shard.read(lambda db: _latest_turn(db, key.id, key.token))
+    latest = await shard.read(lambda db: _latest_turn(db, key))
     _root_only(latest, "continue")
     if latest.status != Status.COMPLETED:
         raise ConflictError(
@@ -266,20 +274,21 @@ async def continue_thread(
     return format_key(shard.index, flow_id, token)
 
 
-async def _latest_turn(db: Tx, key_id: int, key_token: str) -> FlowRow:
+async def _latest_turn(db: Tx, key: Key) -> FlowRow:
     """The thread's newest flow, from a thread key or any flow key of the thread."""
     latest: FlowRow | None = await db.get_latest_thread_flow(
-        thread_id=key_id, thread_token=key_token
+        thread_id=key.id, thread_token=key.token
     )
     if latest is not None:
         return latest
-    member: FlowRow | None = await db.get_flow(flow_id=key_id, flow_token=key_token)
-    if member is not None:
-        latest = await db.get_latest_thread_flow(
-            thread_id=member.thread_id, thread_token=member.thread_token
-        )
+    member: FlowRow | None = await db.get_flow(flow_id=key.id, flow_token=key.token)
+    if member is None:
+        raise await not_found(db, key)
+    latest = await db.get_latest_thread_flow(
+        thread_id=member.thread_id, thread_token=member.thread_token
+    )
     if latest is None:
-        raise NotFoundError("thread not found")
+        raise key_not_found(key)
     return latest
 
 

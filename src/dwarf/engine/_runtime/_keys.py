@@ -12,16 +12,19 @@ from dataclasses import dataclass
 
 from dwarf.errors import BadRequestError, NotFoundError
 
-__all__ = ["Key", "format_key", "new_token", "parse_key"]
+__all__ = ["KEY_FORM", "Key", "format_key", "key_not_found", "new_token", "parse_key"]
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """A parsed key: which shard, which row, and the row's token."""
+    """A parsed key: which shard, which row, and the row's token; ``kind`` ("flow", "step",
+    "thread") and ``argument`` (the caller's parameter) name it in errors."""
 
     shard: int
     id: int
     token: str
+    kind: str = "flow"
+    argument: str = "flow_key"
 
     def __str__(self) -> str:
         return format_key(self.shard, self.id, self.token)
@@ -49,22 +52,54 @@ def _is_hex(token: str) -> bool:
     return all(ch in _HEX for ch in token)
 
 
-def parse_key(text: str, *, kind: str, num_shards: int) -> Key:
-    """Parse a flow/step/thread key; ``kind`` ("flow", "step", "thread") names it in errors.
+KEY_FORM = (
+    '"<shard>-<id>-<token>" (shard and id positive integers, token 16 lowercase hex digits, '
+    'e.g. "1-42-0123456789abcdef")'
+)
+"""The form every key has, as error messages state it."""
 
-    Malformed text is a 400; a shard beyond the open shards is a 404 (the row cannot exist).
+_WHERE_FROM = {
+    "flow": "the key create, run, fork or continue_thread returned",
+    "step": "a step_key from history or step",
+    "thread": "the key of a flow of the thread (FlowSummary.thread_key)",
+}
+
+
+def parse_key(text: str, *, kind: str, num_shards: int, argument: str = "") -> Key:
+    """Parse a flow/step/thread key; ``kind`` ("flow", "step", "thread") and ``argument`` (the
+    caller's parameter, ``"<kind>_key"`` by default) name it in errors.
+
+    Malformed text is a 400 echoing the key and stating the expected form; a shard beyond the
+    open shards is a 404 (the row cannot exist).
     """
+    argument = argument or f"{kind}_key"
     if not isinstance(text, str):
-        raise BadRequestError(f"invalid {kind} key: expected a string")
+        raise BadRequestError(
+            f"invalid {kind} key for {argument}: expected a string of the form {KEY_FORM}, "
+            f"got {type(text).__name__}"
+        )
+
+    def invalid() -> BadRequestError:
+        return BadRequestError(
+            f"invalid {kind} key {text[:64]!r} for {argument}: expected {KEY_FORM}, "
+            f"{_WHERE_FROM.get(kind, 'as the engine returned it')}"
+        )
+
     parts = text.split("-", 2)
     if len(parts) != 3 or not parts[2]:
-        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+        raise invalid()
     shard_text, id_text, token = parts
     if not (shard_text.isdigit() and id_text.isdigit()) or not shard_text.isascii():
-        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+        raise invalid()
     shard, row_id = int(shard_text), int(id_text)
     if shard < 1 or row_id < 1 or len(token) != 16 or not _is_hex(token):
-        raise BadRequestError(f"invalid {kind} key {text[:64]!r}")
+        raise invalid()
+    key = Key(shard, row_id, token, kind, argument)
     if shard > num_shards or row_id > MAX_ID:
-        raise NotFoundError(f"{kind} not found")
-    return Key(shard, row_id, token)
+        raise key_not_found(key)
+    return key
+
+
+def key_not_found(key: Key) -> NotFoundError:
+    """The 404 for a well-formed key that names no row: it echoes the key and the argument."""
+    return NotFoundError(f"{key.kind} {str(key)!r} ({key.argument}) not found")

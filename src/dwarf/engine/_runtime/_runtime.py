@@ -59,9 +59,10 @@ class Runtime:
         """A uniformly random shard for a new root flow."""
         return random.choice(self.shards)
 
-    def parse(self, text: str, kind: str) -> tuple[Store, Key]:
-        """Parse a flow/step/thread key and return its shard."""
-        key = parse_key(text, kind=kind, num_shards=self.num_shards)
+    def parse(self, text: str, kind: str, argument: str = "") -> tuple[Store, Key]:
+        """Parse a flow/step/thread key and return its shard; ``argument`` names the caller's
+        parameter in errors (``"<kind>_key"`` by default)."""
+        key = parse_key(text, kind=kind, num_shards=self.num_shards, argument=argument)
         return self.shard(key.shard), key
 
     @staticmethod
