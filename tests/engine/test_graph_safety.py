@@ -4,6 +4,9 @@ names the field or suggests the fix."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import pytest
 
 from dwarf.engine import TestProxy
@@ -90,3 +93,103 @@ async def test_a_flow_key_given_for_a_step_key_says_so(make_engine: MakeEngine) 
         with pytest.raises(BadRequestError) as info:
             await engine.fork(outcome.flow_key)
     assert f"step_key {outcome.flow_key!r} is a flow key, not a step key" in str(info.value)
+
+
+class Warnings(logging.Handler):
+    """Collects the WARNING records an engine logs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the message."""
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+def warning_logger() -> tuple[logging.Logger, Warnings]:
+    logger = logging.getLogger(f"dwarf.tests.graph_safety.{uuid.uuid4().hex}")
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    warnings = Warnings()
+    logger.addHandler(warnings)
+    return logger, warnings
+
+
+def checkout_proxy(*, when: str, strict: bool = False) -> TestProxy:
+    """``charge`` sets ``count = 5`` and ``status = 'paid'``; ``ship`` follows iff ``when``."""
+    proxy = TestProxy()
+    graph = Graph("checkout")
+    graph.add_task("charge", "svc/charge")
+    graph.add_task("ship", "svc/ship")
+    graph.add_transition_when("charge", "ship", when)
+    graph.add_transition("ship", END)
+    graph.set_strict_routing(strict)
+    proxy.handle_graph("checkout", graph)
+
+    @proxy.task("svc/charge")
+    async def charge(flow: Flow) -> None:
+        flow.set("count", 5)
+        flow.set("status", "paid")
+
+    @proxy.task("svc/ship")
+    async def ship(flow: Flow) -> None:
+        flow.set("shipped", True)
+
+    return proxy
+
+
+async def test_a_dead_end_completes_but_its_history_entry_and_the_log_say_so(
+    make_engine: MakeEngine,
+) -> None:
+    logger, warnings = warning_logger()
+    async with make_engine(checkout_proxy(when="stauts == 'paid'"), logger=logger) as engine:
+        outcome = await engine.run("checkout", timeout=30)
+        history = await engine.history(outcome.flow_key)
+        step = await engine.step(history[0].step_key)
+
+    assert outcome.status is Status.COMPLETED
+    assert "shipped" not in outcome.state
+    assert [entry.task_name for entry in history] == ["charge"]
+    expected = "no transition matched out of 'charge' (\"stauts == 'paid'\" is false)"
+    assert history[0].note == expected
+    assert step.note == expected
+    assert history[0].error == ""
+    assert any(expected in message for message in warnings.messages)
+
+
+async def test_strict_routing_fails_the_dead_end_step_with_the_conditions(
+    make_engine: MakeEngine,
+) -> None:
+    async with make_engine(checkout_proxy(when="stauts == 'paid'", strict=True)) as engine:
+        outcome = await engine.run("checkout", timeout=30)
+
+    assert outcome.status is Status.FAILED
+    assert outcome.error.startswith("strict routing: no transition matched out of 'charge'")
+    assert "stauts == 'paid'" in outcome.error
+
+
+async def test_a_when_comparing_different_types_is_noted_and_logged(
+    make_engine: MakeEngine,
+) -> None:
+    logger, warnings = warning_logger()
+    async with make_engine(checkout_proxy(when="count > 'abc'"), logger=logger) as engine:
+        outcome = await engine.run("checkout", timeout=30)
+        history = await engine.history(outcome.flow_key)
+
+    assert outcome.status is Status.COMPLETED
+    mismatch = (
+        "\"count > 'abc'\" compared values of different types: count (number 5) > string 'abc'"
+    )
+    assert mismatch in history[0].note
+    assert any(mismatch in message for message in warnings.messages)
+
+
+async def test_a_step_whose_transition_matched_has_no_note(make_engine: MakeEngine) -> None:
+    async with make_engine(checkout_proxy(when="status == 'paid'")) as engine:
+        outcome = await engine.run("checkout", timeout=30)
+        history = await engine.history(outcome.flow_key)
+
+    assert outcome.state["shipped"] is True
+    assert [entry.note for entry in history] == ["", ""]

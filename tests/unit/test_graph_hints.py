@@ -94,3 +94,15 @@ def test_kind_mismatches_name_the_field_and_both_types() -> None:
 
 def test_a_presence_test_against_null_is_not_a_mismatch() -> None:
     assert compile_when("missing == null && other != null").kind_mismatches({}) == []
+
+
+def test_strict_routing_is_persisted_in_the_graph_json() -> None:
+    g = Graph("g")
+    g.add_transition_chain("a", END)
+    assert "strictRouting" not in g.to_json()
+    g.set_strict_routing(True)
+    text = g.to_json()
+    assert text.endswith(',"strictRouting":true}')
+    again = Graph.from_json(text)
+    assert again.strict_routing
+    assert again.to_json() == text

@@ -241,6 +241,7 @@ def test_flow_step_has_every_api_field_with_camel_case_aliases() -> None:
         "interruptPayload",
         "status",
         "error",
+        "note",  # additive: a completed step's routing note
         "createdAt",
         "startedAt",
         "updatedAt",

@@ -221,3 +221,10 @@ WHERE flow_id = sqlc.arg(flow_id) AND step_id <> sqlc.arg(keep_step_id);
 -- Delete a set of steps (RestartFrom sweep).
 DELETE FROM dwarf_steps
 WHERE step_id IN (sqlc.slice(step_ids));
+
+-- name: NoteStep :execrows
+-- Record how a completed step's routing surprised (no transition matched, a type mismatch in a
+-- when): a completed step has no error, so its error column holds the note (storage.md).
+UPDATE dwarf_steps
+SET error = sqlc.arg(note)
+WHERE step_id = sqlc.arg(step_id) AND status = 'completed';

@@ -207,3 +207,10 @@ WHERE flow_id = @flow_id AND step_id <> @keep_step_id;
 -- Delete a set of steps (RestartFrom sweep).
 DELETE FROM dwarf_steps
 WHERE step_id IN (/*SLICE:step_ids*/@step_ids);
+
+-- name: NoteStep :execrows
+-- Record how a completed step's routing surprised (no transition matched, a type mismatch in a
+-- when): a completed step has no error, so its error column holds the note (storage.md).
+UPDATE dwarf_steps
+SET error = @note
+WHERE step_id = @step_id AND status = 'completed';

@@ -64,6 +64,7 @@ class Graph(BaseModel):
     edges: list[Transition] = Field(default_factory=list, alias="transitions")
     field_reducers: dict[str, Reducer] = Field(default_factory=dict, alias="reducers")
     fan_out_to_fan_in: dict[str, str] = Field(default_factory=dict, alias="fanOutToFanIn")
+    strict_routing: bool = Field(default=False, alias="strictRouting")
 
     _pending_fan_in: set[str] = PrivateAttr(default_factory=set)
     _pending_notes: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -195,6 +196,12 @@ class Graph(BaseModel):
         node = self.tasks[index]
         if not node.fan_in:
             self.tasks[index] = node.model_copy(update={"fan_in": True})
+
+    def set_strict_routing(self, strict: bool) -> None:
+        """Make a step whose outgoing transitions exist but none matched fail, instead of
+        ending the flow as completed with a "no transition matched" note in its history entry
+        and a warning in the log (the default) (docs/internals/routing.md#r8)."""
+        self.strict_routing = bool(strict)
 
     def set_reducer(self, field: str, reducer: Reducer) -> None:
         """Merge state field ``field`` with ``reducer`` at fan-in (the default is ``replace``)."""
@@ -341,6 +348,7 @@ class Graph(BaseModel):
         graph.edges = doc.transitions
         graph.field_reducers = doc.reducers
         graph.fan_out_to_fan_in = doc.fan_out_to_fan_in
+        graph.strict_routing = doc.strict_routing
         return graph
 
     def mermaid(self) -> str:

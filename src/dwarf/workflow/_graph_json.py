@@ -36,6 +36,7 @@ class GraphDocument(BaseModel):
     transitions: list[Transition] = Field(default_factory=list)
     reducers: dict[str, Reducer] = Field(default_factory=dict)
     fan_out_to_fan_in: dict[str, str] = Field(default_factory=dict, alias="fanOutToFanIn")
+    strict_routing: bool = Field(default=False, alias="strictRouting")
 
 
 def graph_to_json(graph: Graph) -> str:
@@ -52,6 +53,8 @@ def graph_to_json(graph: Graph) -> str:
         doc["fanOutToFanIn"] = {
             k: graph.fan_out_to_fan_in[k] for k in sorted(graph.fan_out_to_fan_in)
         }
+    if graph.strict_routing:
+        doc["strictRouting"] = True
     return dumps(doc)
 
 

@@ -242,6 +242,9 @@ class FlowStep(_Value):
     """Status of the step."""
     error: str = ""
     """Failure text of a failed step."""
+    note: str = ""
+    """How a completed step's routing surprised: ``"no transition matched ..."`` with the
+    conditions evaluated, or a ``when`` that compared values of different types."""
     created_at: datetime | None = None
     """When the step was inserted."""
     started_at: datetime | None = None

@@ -128,6 +128,12 @@ async def _tree_history(shard: Store, db: Tx, flow_id: int) -> list[FlowStep]:
     return assemble(flow_id, frozenset({flow_id}))
 
 
+def _error_or_note(status: str, text: str) -> dict[str, str]:
+    # A completed step has no error: its error column holds its routing note, if any
+    # (docs/internals/routing.md#r8).
+    return {"note": text} if status == Status.COMPLETED else {"error": text}
+
+
 def _history_step(shard_index: int, row: StepSummaryRow) -> FlowStep:
     return FlowStep(
         step_key=format_key(shard_index, row.step_id, row.step_token),
@@ -138,7 +144,7 @@ def _history_step(shard_index: int, row: StepSummaryRow) -> FlowStep:
         predecessor_id=row.predecessor_id,
         successor_id=row.successor_id,
         status=row.status,
-        error=row.error,
+        **_error_or_note(row.status, row.error),
         created_at=row.created_at,
         started_at=row.started_at,
         updated_at=row.updated_at,
@@ -176,7 +182,7 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
             changes=_json_object(row.changes),
             interrupt_payload=_json_object(row.interrupt_payload),
             status=row.status,
-            error=row.error,
+            **_error_or_note(row.status, row.error),
             created_at=row.created_at,
             started_at=row.started_at,
             updated_at=row.updated_at,

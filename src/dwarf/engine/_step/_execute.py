@@ -184,6 +184,13 @@ async def _execute(step: StepContext) -> None:
     except (RoutingError, BadRequestError) as exc:
         await fail_step(step, str(exc))
         return
+    if routed.note:
+        # A dead end or a type mismatch in a when is legal but almost always a mistake, and
+        # the flow still reads "completed": say so (docs/internals/routing.md#r8).
+        step.rt.log.warning("flow %s, step %r: %s", step.flow_key, row.task_name, routed.note)
+        if routed.dead_end and step.graph.strict_routing:
+            await fail_step(step, f"strict routing: {routed.note}")
+            return
     await _advance(step, changes, successor_state, routed, signals.sleep, signals.goto or "")
 
 

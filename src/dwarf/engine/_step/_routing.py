@@ -40,6 +40,12 @@ class Route:
     """True when the step is a fan-out source routed normally: its successors form a cohort."""
     ended: bool
     """True when some taken edge led to END."""
+    note: str = ""
+    """How routing surprised: no edge matched though the node has some (a dead end), or a
+    ``when`` compared values of different JSON types; ``""`` when nothing did
+    (docs/internals/routing.md#r8)."""
+    dead_end: bool = False
+    """True when the node has outgoing edges but none was taken."""
 
 
 def _for_each_branches(
@@ -88,25 +94,67 @@ def route(
             if edge.on_error:
                 return _finish([Branch(edge.to)], fan_out=False)
         return Route((), fan_out=False, ended=False)
+    notes = _Notes(state)
     switch_edges = [edge for edge in edges if edge.switch]
     if switch_edges:
         for edge in switch_edges:
-            if edge.when and compile_when(edge.when).evaluate(state):
-                return _finish([Branch(edge.to)], fan_out=False)
-        return Route((), fan_out=False, ended=False)
+            if edge.when and notes.holds(edge.when):
+                return _finish([Branch(edge.to)], fan_out=False, note=notes.text())
+        return notes.dead_end(node, "switch: ")
     taken: list[Branch] = []
+    matched = False
     for edge in edges:
         if edge.with_goto or edge.on_error:
             continue
+        if edge.when and not notes.holds(edge.when):
+            continue
+        matched = True
         if edge.for_each:
-            if edge.when and not compile_when(edge.when).evaluate(state):
-                continue
             taken.extend(_for_each_branches(state, edge.to, edge.for_each, edge.as_ or "item"))
-        elif not edge.when or compile_when(edge.when).evaluate(state):
+        else:
             taken.append(Branch(edge.to))
-    return _finish(taken, fan_out=graph.is_fan_out_source(node))
+    fan_out = graph.is_fan_out_source(node)
+    if not matched and edges and not fan_out:
+        # At a fan-out source no branch is an empty cohort whose fan-in fires: not a dead end.
+        return notes.dead_end(node, "")
+    return _finish(taken, fan_out=fan_out, note=notes.text())
 
 
-def _finish(taken: list[Branch], *, fan_out: bool) -> Route:
+class _Notes:
+    """Evaluates ``when`` texts over one state, remembering what a note needs: each condition
+    and its result, and the comparisons that met values of different JSON types."""
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self._state = state
+        self._evaluated: list[str] = []
+        self._mismatches: list[str] = []
+
+    def holds(self, when: str) -> bool:
+        expression = compile_when(when)
+        result = expression.evaluate(self._state)
+        self._evaluated.append(f"{when!r} is {'true' if result else 'false'}")
+        self._mismatches.extend(
+            f"{when!r} compared values of different types: {found}"
+            for found in expression.kind_mismatches(self._state)
+        )
+        return result
+
+    def text(self) -> str:
+        return "; ".join(self._mismatches)
+
+    def dead_end(self, node: str, kind: str) -> Route:
+        evaluated = ", ".join(self._evaluated) or "only goto/onError transitions, none requested"
+        note = f"no transition matched out of {node!r} ({kind}{evaluated})"
+        mismatches = self.text()
+        return Route(
+            (),
+            fan_out=False,
+            ended=False,
+            note=f"{note}; {mismatches}" if mismatches else note,
+            dead_end=True,
+        )
+
+
+def _finish(taken: list[Branch], *, fan_out: bool, note: str = "") -> Route:
     real = tuple(branch for branch in taken if branch.node != END)
-    return Route(real, fan_out=fan_out, ended=len(real) != len(taken))
+    return Route(real, fan_out=fan_out, ended=len(real) != len(taken), note=note)

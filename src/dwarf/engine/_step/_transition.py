@@ -18,7 +18,7 @@ from dwarf.engine._step._cohort import CohortError, arrive
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
 from dwarf.engine._step._final_state import compute_final_state, final_state_of_tail
-from dwarf.engine._step._settle import announce_stop, fail_upward, settle_from_flow
+from dwarf.engine._step._settle import MAX_ERROR, announce_stop, fail_upward, settle_from_flow
 from dwarf.engine._step._short import advance_short
 from dwarf.engine._step._subgraph import revive_caller
 from dwarf.engine._step._successors import SuccessorInserter, millis
@@ -43,7 +43,8 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         return AdvanceResult(
             failure=f"task {row.task_name!r} has no successor inside its fan-out branch"
         )
-    short = await advance_short(ctx, decision)
+    # The short paths write the completion alone; a routing note is one more statement.
+    short = None if route.note else await advance_short(ctx, decision)
     if short is not None:
         result = short
     else:
@@ -95,6 +96,8 @@ async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceRes
             )
         if not done:
             raise _Lost
+        if route.note:
+            await db.note_step(step_id=row.step_id, note=route.note[:MAX_ERROR])
 
     async def touch(step_id: int) -> None:
         if not await db.touch_flow(flow_id=flow.flow_id, step_id=step_id):
