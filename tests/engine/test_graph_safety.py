@@ -193,3 +193,27 @@ async def test_a_step_whose_transition_matched_has_no_note(make_engine: MakeEngi
 
     assert outcome.state["shipped"] is True
     assert [entry.note for entry in history] == ["", ""]
+
+
+async def test_retry_three_means_three_retries_after_the_first_run(
+    make_engine: MakeEngine,
+) -> None:
+    proxy = TestProxy()
+    graph = Graph("flaky")
+    graph.add_transition_chain("flaky", END)
+    proxy.handle_graph("flaky", graph)
+    attempts: list[int] = []
+
+    @proxy.task("flaky")
+    async def flaky(flow: Flow) -> None:
+        attempts.append(flow.attempt)
+        if flow.retry(3, 0.0, 1.0, 0.0):
+            return
+        raise RuntimeError("still down")
+
+    async with make_engine(proxy) as engine:
+        outcome = await engine.run("flaky", timeout=30)
+
+    assert outcome.status is Status.FAILED
+    assert outcome.error == "still down"
+    assert attempts == [0, 1, 2, 3]

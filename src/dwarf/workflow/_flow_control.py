@@ -60,6 +60,18 @@ class FlowControl:
     ) -> bool:
         """Ask for the step to run again after a backoff; False when retries are spent.
 
+        ``max_attempts`` counts retries after the first run: ``attempt`` is 0 on the first run
+        and ``retry`` arms another run while ``attempt < max_attempts``, so ``retry(3, ...)``
+        allows four runs in all (the first plus three retries), as in the Go engine::
+
+            async def charge(flow: Flow) -> None:
+                try:
+                    await gateway.charge(flow.get_string("order"))
+                except GatewayTimeout:
+                    if flow.retry(3, 1.0, 2.0, 30.0):  # runs 2-4 wait 1 s, 2 s, 4 s
+                        return
+                    raise  # the fourth run failed too: fail the step (or take onError)
+
         The delay before the next run is ``initial_delay * multiplier**attempt`` (no growth when
         ``multiplier <= 0``), capped at ``max_delay`` when that is positive, truncated to whole
         milliseconds. Returns False, arming nothing, when ``attempt >= max_attempts`` or, with a
