@@ -189,13 +189,39 @@ async def test_fork_at_a_subgraph_caller_runs_a_fresh_child(make_engine: MakeEng
         fork_key = await engine.fork(runs.key("runsub", 0), {"seed": "forked"})
         forked = await engine.await_flow(fork_key, timeout=30)
         after = await engine.snapshot(origin.flow_key)
-        # A step inside a subgraph is not a fork point (fork from its root flow's caller).
-        await expect_error(400, engine.fork(runs.key("y", 0)), match="subgraph")
 
     assert forked.state["sub"] == "Y(forked)"
     assert after.state["sub"] == "Y(orig)"
     assert runs.count["x"] == 2
     assert runs.keys["child"][0] != runs.keys["child"][1]
+
+
+async def test_fork_from_a_step_inside_a_subgraph_reruns_it_in_a_fresh_copy_of_the_chain(
+    make_engine: MakeEngine,
+) -> None:
+    runs = Runs()
+    async with make_engine(subgraph_proxy(runs)) as engine:
+        origin = await engine.run("parent", {"seed": "orig", "fix": False}, timeout=30)
+        assert origin.status is Status.FAILED
+        fork_key = await engine.fork(runs.key("y", 0), {"fix": True})
+        forked = await engine.await_flow(fork_key, timeout=30)
+        history = await engine.history(fork_key)
+        after = await engine.snapshot(origin.flow_key)
+
+    assert forked.status is Status.COMPLETED
+    assert forked.state["sub"] == "Y(orig)"  # x's output was copied, y re-ran with the fix
+    assert forked.state["done"] is True
+    # runsub: the origin's launch and failed re-entry, then the fork's revived re-entry only.
+    assert runs.count == {"a": 1, "runsub": 3, "x": 1, "y": 2, "c": 1}
+    assert after.status is Status.FAILED  # the origin is untouched
+    assert [step.task_name for step in history] == ["a", "runsub", "c"]
+    caller = history[1]
+    assert caller.subgraph
+    assert caller.status is Status.COMPLETED
+    assert [(step.task_name, step.status) for step in caller.sub_history] == [
+        ("x", Status.COMPLETED),
+        ("y", Status.COMPLETED),
+    ]
 
 
 async def test_a_straggler_still_running_in_the_origin_is_copied_as_cancelled(
@@ -247,3 +273,45 @@ async def test_a_straggler_still_running_in_the_origin_is_copied_as_cancelled(
     assert forked.status is Status.COMPLETED
     assert forked.state["joined"] == [0]
     assert runs.count["cell1"] == 1
+
+
+async def test_fork_from_a_step_two_subgraphs_deep_copies_every_level(
+    make_engine: MakeEngine,
+) -> None:
+    proxy = TestProxy()
+    for name, task in (("top", "call_mid"), ("mid", "call_leaf"), ("leaf", "z")):
+        graph = Graph(name)
+        graph.add_transition_chain(task, END)
+        proxy.handle_graph(name, graph)
+    ran: list[str] = []
+    z_keys: list[str] = []
+
+    @proxy.task("call_mid")
+    async def call_mid(flow: Flow) -> None:
+        ran.append("call_mid")
+        flow.set("out", flow.subgraph("mid", {"fix": flow.get_bool("fix")}).get("out"))
+
+    @proxy.task("call_leaf")
+    async def call_leaf(flow: Flow) -> None:
+        ran.append("call_leaf")
+        flow.set("out", flow.subgraph("leaf", {"fix": flow.get_bool("fix")}).get("out"))
+
+    @proxy.task("z")
+    async def z(flow: Flow) -> None:
+        ran.append("z")
+        z_keys.append(flow.step_key)
+        if not flow.get_bool("fix"):
+            raise RuntimeError("z broken")
+        flow.set_string("out", "fixed")
+
+    async with make_engine(proxy) as engine:
+        origin = await engine.run("top", {"fix": False}, timeout=30)
+        assert origin.status is Status.FAILED
+        forked = await engine.await_flow(await engine.fork(z_keys[0], {"fix": True}), timeout=30)
+        history = await engine.history(forked.flow_key)
+
+    assert forked.status is Status.COMPLETED
+    assert forked.state["out"] == "fixed"
+    assert ran[-3:] == ["z", "call_leaf", "call_mid"]  # z re-ran; its result climbed the chain
+    assert history[0].sub_history[0].sub_history[0].task_name == "z"
+    assert history[0].sub_history[0].sub_history[0].step_key != z_keys[0]

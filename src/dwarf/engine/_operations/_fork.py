@@ -19,14 +19,21 @@ The fork is its own thread (``continue_thread`` never bases a turn on a fork), i
 origin's graph, baggage, priority, fairness and time budget, records ``forked_from_step``,
 starts with no breakpoints and no stop-callback host, and is never deleted on completion.
 
-Limits: the step must belong to a root flow (a step inside a subgraph is a 400), and subgraph
-children of kept caller steps are not copied: the fork runs correctly (those callers already
-hold their child's result) but its history does not show those children.
+A step inside a subgraph forks the whole chain above it, as the Go engine does: each flow from
+the root down to the step's own flow is copied the same way, where an ancestor's "chosen" step is
+the caller leading down, copied re-parked (running, waiting on its child) with what it caused
+dropped; each copied child hangs under its copied caller, and the fork key is the new root's. The
+step re-runs inside the fresh copy of the chain, and its result climbs back up through the
+copied callers (docs/internals/operations.md#o7).
+
+Limit: subgraph children of kept caller steps off that chain are not copied: the fork runs
+correctly (those callers already hold their child's result) but its history does not show them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dwarf._storage import FlowRow, StepCopyRow, Tx
@@ -35,13 +42,22 @@ from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
-from dwarf.errors import BadRequestError, ConflictError
+from dwarf.errors import ConflictError
 from dwarf.workflow import Status
 from dwarf.workflow._json import dumps, loads
 
 __all__ = ["fork"]
 
 _FORKABLE = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED})
+
+
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    """Where a copied child flow hangs: the new parent flow and its re-parked caller step."""
+
+    flow_id: int
+    caller_id: int
+    root_flow_id: int
 
 
 async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) -> str:
@@ -57,33 +73,69 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
         origin = await db.get_flow_by_id(flow_id=step.flow_id)
         if origin is None:
             raise key_not_found(key)
-        if origin.surgraph_flow_id:
-            raise BadRequestError(
-                "the step belongs to a subgraph flow: fork from a step of its root flow"
-            )
-        if origin.status not in _FORKABLE:
+        # levels[0] is the step's own flow, then each surgraph up to the root, with the step
+        # each level re-runs from (the step itself, then the caller leading down to it).
+        levels: list[tuple[FlowRow, int]] = [(origin, step.step_id)]
+        while levels[-1][0].surgraph_flow_id:
+            below = levels[-1][0]
+            above = await db.get_flow_by_id(flow_id=below.surgraph_flow_id)
+            if above is None:
+                raise key_not_found(key)
+            levels.append((above, below.surgraph_step_id))
+        root = levels[-1][0]
+        if root.status not in _FORKABLE:
             raise ConflictError(
-                f"flow is {origin.status}: only a completed, failed, cancelled or interrupted"
+                f"flow is {root.status}: only a completed, failed, cancelled or interrupted"
                 " flow can be forked"
             )
-        rows = {row.step_id: row for row in await db.list_steps_for_copy(flow_id=origin.flow_id)}
         state = overlay(loads(step.state), changes, nulls_delete=True)
-        return await _clone(db, origin, rows, step.step_id, state, token)
+        parent: _Parent | None = None
+        new_root = leaf = 0
+        for depth in range(len(levels) - 1, -1, -1):
+            level, rewind_to = levels[depth]
+            rows = {row.step_id: row for row in await db.list_steps_for_copy(flow_id=level.flow_id)}
+            flow_id, leaf = await _clone(
+                db,
+                _Level(level, root, parent, token if parent is None else new_token()),
+                rows,
+                rewind_to,
+                state if depth == 0 else None,
+                forked_from=step.step_id,
+            )
+            new_root = new_root or flow_id
+            parent = _Parent(flow_id, leaf, new_root)
+        return new_root, leaf
 
     flow_id, leaf = await shard.transact(tx)
     rt.doorbell(shard, leaf)
     return format_key(shard.index, flow_id, token)
 
 
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """One flow of the chain being copied: its origin, the root whose scheduling every copy
+    takes, where the copy hangs (``None`` for the root) and the copy's token."""
+
+    origin: FlowRow
+    root: FlowRow
+    parent: _Parent | None
+    token: str
+
+
 async def _clone(
     db: Tx,
-    origin: FlowRow,
+    level: _Level,
     rows: dict[int, StepCopyRow],
     chosen: int,
-    state: dict[str, Any],
-    token: str,
+    state: dict[str, Any] | None,
+    *,
+    forked_from: int,
 ) -> tuple[int, int]:
-    """Insert the fork and its steps; return ``(new flow id, new id of the chosen step)``."""
+    """Insert one flow of the fork and its steps; return ``(new flow id, new id of chosen)``.
+
+    ``state`` is the re-run step's input (``chosen`` is inserted fresh and pending); ``None``
+    makes ``chosen`` an ancestor caller, copied and re-parked on the copied child below it."""
+    origin, sched, parent = level.origin, level.root, level.parent
     pruned = sweep(_nodes(rows, {}), chosen) | {chosen}
     kept = [row for step_id, row in sorted(rows.items()) if step_id not in pruned]
     for row in kept:
@@ -97,27 +149,28 @@ async def _clone(
         row.step_id: (Status.CANCELLED if row.status in LIVE_STATUSES else row.status)
         for row in kept
     }
+    status_of[chosen] = Status.RUNNING  # a re-parked caller (the leaf's is inserted fresh)
     # The chosen step stays in the graph being counted: its branch is the one re-running.
     nodes = _nodes({**{row.step_id: row for row in kept}, chosen: rows[chosen]}, status_of)
     flow_id: int = await db.insert_flow(
-        flow_token=token,
+        flow_token=level.token,
         workflow_name=origin.workflow_name,
         graph=origin.graph,
         baggage=origin.baggage,
         status=Status.RUNNING,
-        surgraph_flow_id=0,
-        surgraph_step_depth=0,
-        surgraph_step_id=0,
-        root_flow_id=0,
+        surgraph_flow_id=parent.flow_id if parent else 0,
+        surgraph_step_depth=origin.surgraph_step_depth if parent else 0,
+        surgraph_step_id=parent.caller_id if parent else 0,
+        root_flow_id=parent.root_flow_id if parent else 0,
         thread_id=0,
         thread_token="",
-        forked_from_step=chosen,
+        forked_from_step=0 if parent else forked_from,
         trace_parent="",
         breakpoints="{}",
-        priority=origin.priority,
-        fairness_key=origin.fairness_key,
-        fairness_weight=origin.fairness_weight,
-        time_budget_ms=origin.time_budget_ms,
+        priority=sched.priority,
+        fairness_key=sched.fairness_key,
+        fairness_weight=sched.fairness_weight,
+        time_budget_ms=sched.time_budget_ms,
         delete_on_completion=False,
     )
     await db.adopt_flow_identity(flow_id=flow_id, step_id=0)
@@ -125,10 +178,8 @@ async def _clone(
     # Ascending ids: a step's predecessor and lineage spawn always precede it, so both are
     # already mapped when it is inserted; successors point forward and are linked afterwards.
     for step_id in sorted(set(rows) - (pruned - {chosen})):
-        if step_id == chosen:
-            new_id[step_id] = await _insert_chosen(
-                db, origin, rows[step_id], flow_id, state, new_id
-            )
+        if step_id == chosen and state is not None:
+            new_id[step_id] = await _insert_chosen(db, sched, rows[step_id], flow_id, state, new_id)
             continue
         row = rows[step_id]
         arrivals = failures = 0
@@ -154,9 +205,9 @@ async def _clone(
             cohort_failures=failures,
             fan_out_ordinal=row.fan_out_ordinal,
             predecessor_id=new_id.get(row.predecessor_id, 0),
-            priority=origin.priority,
-            fairness_key=origin.fairness_key,
-            fairness_weight=origin.fairness_weight,
+            priority=sched.priority,
+            fairness_key=sched.fairness_key,
+            fairness_weight=sched.fairness_weight,
             interrupt_done=row.interrupt_done,
             resume_data=row.resume_data,
             subgraph_done=row.subgraph_done,
@@ -170,14 +221,17 @@ async def _clone(
         successor = new_id.get(row.successor_id, 0)
         if successor:
             await db.set_step_successor(step_id=new_id[row.step_id], successor_id=successor)
-    leaf = new_id[chosen]
-    await db.touch_flow(flow_id=flow_id, step_id=leaf)
-    return flow_id, leaf
+    if state is None:
+        # The caller waits on the copied child: its child's end revives it, as at first.
+        await db.rearm_caller_step(step_id=new_id[chosen])
+        await db.clear_step_error(step_id=new_id[chosen])
+    await db.touch_flow(flow_id=flow_id, step_id=new_id[chosen])
+    return flow_id, new_id[chosen]
 
 
 async def _insert_chosen(
     db: Tx,
-    origin: FlowRow,
+    sched: FlowRow,
     row: StepCopyRow,
     flow_id: int,
     state: dict[str, Any],
@@ -196,9 +250,9 @@ async def _insert_chosen(
         lineage_id=new_id.get(row.lineage_id, 0),
         fan_out_ordinal=row.fan_out_ordinal,
         predecessor_id=new_id.get(row.predecessor_id, 0),
-        priority=origin.priority,
-        fairness_key=origin.fairness_key,
-        fairness_weight=origin.fairness_weight,
+        priority=sched.priority,
+        fairness_key=sched.fairness_key,
+        fairness_weight=sched.fairness_weight,
         parked=False,
         delay_ms=0,
     )
