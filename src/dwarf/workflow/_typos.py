@@ -45,11 +45,12 @@ def is_near_miss(name: str, known: str) -> bool:
 def nearest(
     name: str, known: Iterable[str], limit: int = 3, *, only_typos: bool = True
 ) -> list[str]:
-    """The names in ``known`` closest to ``name``, closest first (ties by name): only its near
+    """The names in ``known`` closest to ``name``, closest first: only its near
     misses, or with ``only_typos=False`` the closest ones whatever their distance."""
     scored = sorted(
-        (edit_distance(name.casefold(), other.casefold()), other)
+        # Letter case counts less than any other edit, but breaks ties between equals.
+        (edit_distance(name.casefold(), other.casefold()), edit_distance(name, other), other)
         for other in set(known)
         if other != name and (is_near_miss(name, other) or not only_typos)
     )
-    return [other for _distance, other in scored[:limit]]
+    return [other for _folded, _exact, other in scored[:limit]]
