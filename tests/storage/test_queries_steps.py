@@ -399,3 +399,21 @@ async def test_step_reads_by_key_history_tails_and_first_failure(db: Db) -> None
         await db.claim(step_id)
         await q.fail_step(conn, error=error, step_id=step_id, lease_seq=1)
     assert await q.first_failed_step_error(conn, flow_id=flow_id) == "first"
+
+
+async def test_a_note_lands_on_a_completed_step_only(db: Db) -> None:
+    q, conn = db.q, db.conn
+    flow_id = await db.flow()
+    done = await db.step(flow_id, status=Status.COMPLETED)
+    waiting = await db.step(flow_id, status=Status.PENDING)
+    note = "no transition matched out of 'a' ('x == 2' is false)"
+
+    assert await q.note_step(conn, note=note, step_id=done) == 1
+    assert await q.note_step(conn, note=note, step_id=waiting) == 0
+
+    noted = await q.get_step_by_id(conn, step_id=done)
+    untouched = await q.get_step_by_id(conn, step_id=waiting)
+    assert noted is not None
+    assert untouched is not None
+    assert noted.error == note
+    assert untouched.error == ""
