@@ -9,7 +9,6 @@ that no traceback escapes; every failure is one line on stderr with its exit cod
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pty
 import subprocess
@@ -22,31 +21,7 @@ import pytest
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
-from tests.acceptance.test_cli_migrate import SECRET, with_password
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def ok(self) -> str:
-        """Assert success; return stdout."""
-        assert self.code == 0, (self.code, self.out, self.err)
-        return self.out
-
-    def json(self) -> Any:
-        """Assert success; return stdout parsed as one JSON document."""
-        return json.loads(self.ok())
-
-    def failed_with(self, code: int, fragment: str) -> None:
-        """Assert a failure: the exit code, one line on stderr holding ``fragment``."""
-        assert self.code == code, (self.code, self.out, self.err)
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, self.err
-        assert lines[0].startswith("dwarf: error: "), lines
-        assert fragment in lines[0], lines[0]
+from tests.fixtures.cli import SECRET, Run, run_dwarf, with_password
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +31,7 @@ class Cli:
     dsn: str
 
     async def __call__(self, *args: str, env: dict[str, str] | None = None) -> Run:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "dwarf._cli",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONWARNINGS": "error", "DWARF_DSN": self.dsn, **(env or {})},
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-        assert proc.returncode is not None
-        run = Run(proc.returncode, out.decode(), err.decode())
-        assert SECRET not in run.out, run
-        assert SECRET not in run.err, run
-        assert "Traceback" not in run.err, run.err
+        run = await run_dwarf(*args, env={"DWARF_DSN": self.dsn, **(env or {})})
         assert "\x1b[" not in run.out, "plain output must carry no terminal codes"
         return run
 

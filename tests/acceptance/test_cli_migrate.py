@@ -7,16 +7,11 @@ connections, so it is sent but never needed).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -24,6 +19,7 @@ from dwarf._migrate import default_migrations
 from dwarf._migrate._sql import now_utc
 from dwarf._storage._connect import connect_mysql, connect_postgresql, connect_sqlite
 from dwarf._storage._dsn import parse_dsn
+from tests.fixtures.cli import SECRET, Run, run_dwarf, with_password
 from tests.fixtures.databases import (
     POSTGRES_SERVER_DSN,
     create_postgres_database,
@@ -32,49 +28,9 @@ from tests.fixtures.databases import (
     with_database,
 )
 
-SECRET = "Tr0ub4dor-and-3"
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def failed_with(self, code: int, fragment: str) -> None:
-        """Assert a failure: the exit code, one line on stderr holding ``fragment``."""
-        assert self.code == code, (self.code, self.out, self.err)
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, self.err
-        assert lines[0].startswith("dwarf: error: "), lines
-        assert fragment in lines[0], lines[0]
-
 
 async def dwarf(*args: str) -> Run:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dwarf._cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    run = Run(proc.returncode, out.decode(), err.decode())
-    assert SECRET not in run.out, run
-    assert SECRET not in run.err, run
-    assert "Traceback" not in run.err, run.err
-    return run
-
-
-def with_password(dsn: str, password: str = SECRET) -> str:
-    parts = urlsplit(dsn)
-    netloc = f"{parts.username or ''}:{password}@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return await run_dwarf(*args)
 
 
 async def rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
