@@ -148,6 +148,24 @@ async def test_post_execution_writes_are_fenced_by_lease_seq_and_status(db: Db) 
     assert await db.claim(step) == 2  # its lease was released: claimable at once
 
 
+async def test_engine_faults_count_under_the_fence_and_a_reset_clears_them(db: Db) -> None:
+    q, conn = db.q, db.conn
+    flow_id = await db.flow()
+    step = await db.step(flow_id)
+    assert await q.get_engine_faults(conn, step_id=step) == 0
+    assert await q.count_engine_fault(conn, step_id=step, lease_seq=0) == 0  # not running
+    assert await db.claim(step) == 1
+    assert await q.count_engine_fault(conn, step_id=step, lease_seq=0) == 0  # stale lease
+    assert await q.count_engine_fault(conn, step_id=step, lease_seq=1) == 1
+    assert await q.count_engine_fault(conn, step_id=step, lease_seq=1) == 1
+    assert await q.get_engine_faults(conn, step_id=step) == 2
+    assert (await db.get_step(step)).status == "running"  # counting leaves the claim alone
+    assert await q.get_engine_faults(conn, step_id=step + 99) is None
+    assert await q.fail_step(conn, error="poison", step_id=step, lease_seq=1) == 1
+    assert await q.reset_step(conn, state="{}", step_id=step) == 1
+    assert await q.get_engine_faults(conn, step_id=step) == 0
+
+
 async def test_claim_restamps_started_at_only_on_a_fresh_attempt(db: Db) -> None:
     q, conn = db.q, db.conn
     step = await db.step(await db.flow(), time_budget_ms=30_000)

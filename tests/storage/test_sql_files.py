@@ -109,6 +109,7 @@ STEP_COLUMNS = [
     "created_at",
     "started_at",
     "updated_at",
+    "engine_faults",  # added by 0003_step_engine_faults
 ]
 EXPECTED_TABLES = {"dwarf_flows": FLOW_COLUMNS, "dwarf_steps": STEP_COLUMNS}
 
@@ -389,6 +390,9 @@ def declared_columns(dialect: str) -> dict[str, list[str]]:
                 for item in items
                 if not re.match(r"(PRIMARY|INDEX|KEY|CONSTRAINT|UNIQUE)\b", item)
             ]
+        added = re.match(r"ALTER TABLE (\w+) ADD (?:COLUMN )?(\w+)", stmt)
+        if added:
+            tables[added.group(1)].append(added.group(2))
     return tables
 
 
@@ -402,7 +406,7 @@ def declared_indexes(dialect: str) -> set[str]:
 
 def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
     expected = [p.name for p in schema_files("postgresql")]
-    assert expected == ["0001_flows.sql", "0002_steps.sql"]
+    assert expected == ["0001_flows.sql", "0002_steps.sql", "0003_step_engine_faults.sql"]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect
 
@@ -422,7 +426,7 @@ def test_schema_declares_the_same_indexes_in_every_dialect() -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_schema_statements_split_cleanly_for_the_migrator(dialect: str) -> None:
     for stmt in schema_statements(dialect):
-        assert re.match(r"CREATE (TABLE|INDEX)\b", stmt), stmt[:60]
+        assert re.match(r"CREATE (TABLE|INDEX)\b|ALTER TABLE\b", stmt), stmt[:60]
         assert not re.search(r"^\s*GO\s*$|\bBEGIN\b|\bEND\b;", stmt, re.M), stmt[:60]
         assert stmt.count(";") == 0, f"{dialect}: ';' inside a statement: {stmt[:60]}"
 
@@ -453,20 +457,25 @@ def _mysql_args(dsn: str) -> dict[str, Any]:
     }
 
 
-def raw_statements(dialect: str) -> list[str]:
-    """Schema statements with their comments, exactly as a migrator would send them."""
+def raw_statements(dialect: str, *, again: bool = False) -> list[str]:
+    """Schema statements with their comments, exactly as a migrator would send them.
+
+    ``again``: only those that may run twice (CREATE ... IF NOT EXISTS); an ALTER TABLE runs
+    once, since the migrator records every version it applied.
+    """
     out: list[str] = []
     for path in schema_files(dialect):
         for chunk in re.split(r";[ \t]*\n", path.read_text(encoding="utf-8")):
-            if code_only(chunk, dialect).strip():
+            code = code_only(chunk, dialect).strip()
+            if code and not (again and code.startswith("ALTER TABLE")):
                 out.append(chunk)
     return out
 
 
 def test_schema_applies_twice_on_sqlite(sqlite_dsn: str) -> None:
     with sqlite3.connect(sqlite_path(sqlite_dsn)) as conn:
-        for _ in range(2):  # CREATE ... IF NOT EXISTS: a re-run is harmless
-            for stmt in raw_statements("sqlite"):
+        for again in (False, True):  # CREATE ... IF NOT EXISTS: a re-run is harmless
+            for stmt in raw_statements("sqlite", again=again):
                 conn.execute(stmt)
         for table, columns in EXPECTED_TABLES.items():
             found = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
@@ -475,8 +484,8 @@ def test_schema_applies_twice_on_sqlite(sqlite_dsn: str) -> None:
 
 async def test_schema_applies_twice_on_postgresql(postgres_dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
-        for _ in range(2):
-            for stmt in raw_statements("postgresql"):
+        for again in (False, True):
+            for stmt in raw_statements("postgresql", again=again):
                 await conn.execute(stmt)
         for table, columns in EXPECTED_TABLES.items():
             cur = await conn.execute(
@@ -491,8 +500,8 @@ async def test_schema_applies_twice_on_mariadb(mysql_dsn: str) -> None:
     conn = await asyncmy.connect(**_mysql_args(mysql_dsn), autocommit=True)
     try:
         async with conn.cursor() as cur:
-            for _ in range(2):
-                for stmt in raw_statements("mysql"):
+            for again in (False, True):
+                for stmt in raw_statements("mysql", again=again):
                     await cur.execute(stmt)
             for table, columns in EXPECTED_TABLES.items():
                 await cur.execute(

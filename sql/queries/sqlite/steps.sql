@@ -183,6 +183,16 @@ SET status = sqlc.arg(status), parked = 0, lease_expires = STRFTIME('%Y-%m-%d %H
     updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
 WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
 
+-- name: CountEngineFault :execrows
+-- The engine failed processing the claimed step: engine_faults + 1 (fenced, status unchanged).
+UPDATE dwarf_steps
+SET engine_faults = engine_faults + 1
+WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
+
+-- name: GetEngineFaults :one
+-- How often the engine failed processing a step.
+SELECT engine_faults FROM dwarf_steps WHERE step_id = sqlc.arg(step_id);
+
 -- name: ResetContendedStep :execrows
 -- Lock-contention reset: running -> pending, lease = NOW.
 UPDATE dwarf_steps
@@ -194,7 +204,7 @@ WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status
 -- Restart/RestartFrom: reset a step to a fresh pending row with the given state.
 UPDATE dwarf_steps
 SET status = 'pending', state = sqlc.arg(state), changes = '{}', interrupt_payload = '{}',
-    goto_next = '', error = '', breakpoint_hit = 0, attempt = 0,
+    goto_next = '', error = '', breakpoint_hit = 0, attempt = 0, engine_faults = 0,
     cohort_size = 0, cohort_arrivals = 0, cohort_failures = 0, successor_id = 0,
     interrupt_done = 0, resume_data = '{}', subgraph_done = 0, subgraph_result = '{}',
     subgraph_error = '', parked = 0, not_before = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'),

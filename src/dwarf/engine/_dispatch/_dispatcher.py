@@ -1,6 +1,6 @@
 """The dispatch loop of one replica: a refiller that claims batches, workers, and a poll timer.
 
-Design (docs/internals/dispatch.md, rules D1-D10):
+Design (docs/internals/dispatch.md, rules D1-D11):
 - The refiller scans the best due priority band on every shard, plans a batch with weighted
   fairness across fairness keys (``plan_batch``), and claims the whole batch with one optimistic
   UPDATE per shard (``ClaimSteps``, then ``SelectClaimedSteps`` to read back what it won). It
@@ -24,6 +24,7 @@ from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._execute import process_step
+from dwarf.engine._step._poison import engine_fault
 
 __all__ = ["Dispatcher"]
 
@@ -132,17 +133,9 @@ class Dispatcher:
             await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            self._rt.log.exception(
-                "Failed to process step %s of flow %s on shard %s",
-                row.step_id,
-                row.flow_id,
-                shard.index,
-            )
-            # Hand the step back so it runs again soon rather than after its lease expires.
-            with contextlib.suppress(Exception):
-                await _hand_back(shard, row)
-            self.wake_in(timedelta(seconds=1))
+        except Exception as exc:
+            # Counted on the step: handed back to run again soon, or (a poison step) failed.
+            await engine_fault(self._rt, shard, row, flow, exc)
 
     # --- refiller -----------------------------------------------------------------------
 
