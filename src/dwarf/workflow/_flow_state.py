@@ -165,13 +165,13 @@ class FlowState:
         naming the field here rather than at the database. Setting None deletes the field.
         """
         self._check_key(key)
-        self._store(key, to_json_value(value, path=key))
+        self._store(key, to_json_value(value, path=key, depth=2))
 
     def _set_typed(self, key: str, value: Any, ok: bool, want: str) -> None:
         self._check_key(key)
         if not ok:
             raise TypeError(f"state field {key!r}: expected {want}, got {type(value).__name__}")
-        self._store(key, to_json_value(value, path=key))
+        self._store(key, to_json_value(value, path=key, depth=2))
 
     def set_string(self, key: str, value: str) -> None:
         """Set the field to a str."""
@@ -213,7 +213,7 @@ class FlowState:
                 raise TypeError(
                     f"state field {key!r}[{index}]: expected str, got {type(item).__name__}"
                 )
-        self._store(key, to_json_value(items, path=key))
+        self._store(key, to_json_value(items, path=key, depth=2))
 
     def delete(self, *keys: str) -> None:
         """Remove the fields; each is recorded as a delete (None) in ``changes``."""

@@ -4,7 +4,10 @@ State is JSON. Values written by a task may be pydantic models, dataclasses, tup
 datetimes or timedeltas; they are converted here, once, into plain JSON values so that what a
 later step reads back is exactly what the database stores. Two things are refused up front
 because a database would refuse them much later and far from the cause: NUL characters
-(PostgreSQL's JSONB cannot store ``\\u0000``) and non-finite floats (not JSON at all).
+(PostgreSQL's JSONB cannot store ``\\u0000``) and non-finite floats (not JSON at all). Nesting
+is bounded too (``MAX_STATE_DEPTH``): MariaDB refuses a JSON document nested 32 levels deep, and
+Python's own JSON codec and the reducers recurse, so a value nested thousands of levels deep
+would otherwise be a ``RecursionError`` far from its cause (docs/internals/state.md#c9).
 """
 
 from __future__ import annotations
@@ -19,14 +22,31 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["canonical", "copy_json", "copy_object", "dumps", "loads", "to_json_value"]
+__all__ = [
+    "MAX_STATE_DEPTH",
+    "canonical",
+    "copy_json",
+    "copy_object",
+    "dumps",
+    "loads",
+    "to_json_value",
+]
+
+MAX_STATE_DEPTH = 24
+"""Deepest nesting of objects and arrays a state may have, the state object itself being level 1.
+
+MariaDB refuses JSON nested 32 levels deep; the 8 levels between leave room for what the
+engine adds around a value (a reducer appending it to an array, an ``onErr`` payload).
+"""
 
 
-def to_json_value(value: Any, *, path: str = "value") -> Any:
+def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
     """Convert ``value`` to plain JSON values (dict, list, str, int, float, bool, None).
 
-    ``path`` names the value in error messages (``state.items[3].name``). Raises ``ValueError``
-    for a string holding NUL or a non-finite float, ``TypeError`` for a value with no JSON form.
+    ``path`` names the value in error messages (``state.items[3].name``); ``depth`` is the nesting
+    level ``value`` sits at (1: it is the state object; 2: a value stored under a state key).
+    Raises ``ValueError`` for a string holding NUL, a non-finite float or an object or array
+    nested deeper than ``MAX_STATE_DEPTH``, ``TypeError`` for a value with no JSON form.
     """
     if value is None or isinstance(value, bool):
         return value
@@ -35,7 +55,7 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
             raise ValueError(f"{path}: a NUL character cannot be stored in state")
         return str(value)
     if isinstance(value, enum.Enum):
-        return to_json_value(value.value, path=path)
+        return to_json_value(value.value, path=path, depth=depth)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -47,9 +67,13 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, BaseModel):
-        return to_json_value(value.model_dump(mode="json", by_alias=True), path=path)
+        return to_json_value(value.model_dump(mode="json", by_alias=True), path=path, depth=depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_json_value(dataclasses.asdict(value), path=path)
+        return to_json_value(dataclasses.asdict(value), path=path, depth=depth)
+    if isinstance(value, Mapping | list | tuple) and depth > MAX_STATE_DEPTH:
+        raise ValueError(
+            f"{path}: nested deeper than {MAX_STATE_DEPTH} levels, the limit for state"
+        )
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -57,10 +81,13 @@ def to_json_value(value: Any, *, path: str = "value") -> Any:
                 raise TypeError(f"{path}: object keys must be strings, got {type(key).__name__}")
             if "\x00" in key:
                 raise ValueError(f"{path}: a NUL character cannot be stored in state")
-            out[key] = to_json_value(item, path=f"{path}.{key}")
+            out[key] = to_json_value(item, path=f"{path}.{key}", depth=depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [to_json_value(item, path=f"{path}[{i}]") for i, item in enumerate(value)]
+        return [
+            to_json_value(item, path=f"{path}[{i}]", depth=depth + 1)
+            for i, item in enumerate(value)
+        ]
     raise TypeError(f"{path}: {type(value).__name__} has no JSON form")
 
 
