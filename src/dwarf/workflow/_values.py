@@ -115,6 +115,13 @@ def _describe(model: str, exc: ValidationError) -> str:
     return f"{model}.{field}: {message}{suffix}" if field else f"{model}: {message}{suffix}"
 
 
+def _no_nul(value: str) -> str:
+    """Refuse NUL: PostgreSQL cannot store or compare it, and SQLite's LIKE stops at it."""
+    if "\x00" in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
 def _as_utc(value: datetime | None) -> datetime | None:
     """Report engine timestamps in UTC; a naive value from storage is already UTC."""
     if value is None:
@@ -154,6 +161,11 @@ class FlowOptions(_Value):
     """Per-flow task deadline, overriding the engine's; ``None`` uses the engine's."""
     delete_on_completion: bool = False
     """Delete the flow (and its steps) shortly after it completes successfully."""
+
+    @field_validator("fairness_key", "thread_key")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        return _no_nul(value)
 
     @field_validator("fairness_weight")
     @classmethod
@@ -327,6 +339,11 @@ class Query(_Value):
     """Case-insensitive substring of the workflow name, task name, error, cancel reason or key."""
     limit: int = Field(default=0, ge=0)
     """Page size (``purge``: at most this many); 0 uses the engine's default."""
+
+    @field_validator("workflow_name", "thread_key", "task_name", "fairness_key", "cursor", "search")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        return _no_nul(value)
 
     @field_validator("status")
     @classmethod

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dwarf._storage import Tx
-from dwarf.engine._operations._inputs import get_flow, json_object
+from dwarf.engine._operations._inputs import get_flow, json_object, name
 from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
@@ -36,8 +36,7 @@ BREAK = "b"
 async def break_before(rt: Runtime, flow_key: str, task_name: str, enabled: bool) -> None:
     """Pause the flow before ``task_name`` (a node name or task URL) runs, or stop doing so."""
     shard, key = rt.parse(flow_key, "flow")
-    if not isinstance(task_name, str) or not task_name.strip():
-        raise BadRequestError("task_name must be a non-empty string")
+    name(task_name, "task_name")
     if not isinstance(enabled, bool):
         raise BadRequestError("enabled must be a bool")
 

@@ -20,6 +20,7 @@ from dwarf.engine._operations._inputs import (
     get_flow,
     json_object,
     json_value,
+    name,
     not_found,
 )
 from dwarf.engine._runtime._keys import format_key, new_token
@@ -70,8 +71,7 @@ async def create(
 
     It is ``created``; with ``start`` it is also started in the same transaction (``run``).
     """
-    if not isinstance(workflow_name, str) or not workflow_name.strip():
-        raise BadRequestError("workflow_name must not be empty")
+    name(workflow_name, "workflow_name")
     opts = flow_options(options)
     baggage = json_value(opts.baggage, "options.baggage")
     graph = await _load_graph(rt, workflow_name, baggage)
@@ -85,8 +85,7 @@ async def create_task(
     options: FlowOptions | None,
 ) -> str:
     """Create a one-task flow running ``task_name`` (its name is also its URL)."""
-    if not isinstance(task_name, str) or not task_name.strip():
-        raise BadRequestError("task_name must not be empty")
+    name(task_name, "task_name")
     graph = Graph(task_name)
     graph.add_task(task_name, task_name)
     graph.add_transition(task_name, END)

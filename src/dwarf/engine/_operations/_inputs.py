@@ -23,6 +23,7 @@ __all__ = [
     "get_flow",
     "json_object",
     "json_value",
+    "name",
     "timeout_seconds",
 ]
 
@@ -42,6 +43,15 @@ def flow_options(options: FlowOptions | None) -> FlowOptions:
     if not isinstance(options, FlowOptions):
         raise BadRequestError(f"options must be a FlowOptions, got {type(options).__name__}")
     return options
+
+
+def name(value: Any, what: str) -> str:
+    """A caller's workflow or task name: non-empty text without NUL (400 naming ``what``)."""
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequestError(f"{what} must not be empty")
+    if "\x00" in value:
+        raise BadRequestError(f"{what} must not contain a NUL character")
+    return value
 
 
 def json_value(value: Any, what: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,12 +18,15 @@ from dwarf._storage import FlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._waiters import Waiters
-from dwarf.errors import NotFoundError
+from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import FlowOutcome, Graph
 
 __all__ = ["GRAPH_CACHE_SIZE", "Runtime"]
 
 GRAPH_CACHE_SIZE = 4096
+
+# A JSON-escaped NUL (an unescaped backslash, then u0000): PostgreSQL's jsonb refuses it.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Runtime:
@@ -99,6 +103,11 @@ class Runtime:
         known = self._validated.get(text)
         if known is not None:
             return known
+        if _NUL_ESCAPE.search(text):
+            raise BadRequestError(
+                f"graph {graph.name!r}: a NUL character in a name, URL or expression "
+                "cannot be stored"
+            )
         graph.validate()  # on the host's graph: only it knows about marks held for absent tasks
         frozen_text = graph.to_json()
         frozen = Graph.from_json(frozen_text).freeze()
