@@ -103,7 +103,8 @@ def test_migrations_match_schema_files() -> None:
         for path, migration in zip(files, entries, strict=True):
             assert path.name == f"{migration.version:04d}_{migration.name}.sql"
             assert migration.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
-            assert migration.statements, path
+            # A dialect with nothing to change has a comment-only file (0004_nopad_keys).
+            assert migration.statements or path.read_text().startswith("--"), path
             for statement in migration.statements:
                 assert statement == statement.strip()
                 assert not statement.endswith(";"), path

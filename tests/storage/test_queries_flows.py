@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from dwarf.workflow import Status
 from tests.fixtures.storage import (
     LIST_FILTERS_OFF,
@@ -374,16 +372,8 @@ async def test_batch_and_tree_reads_and_the_flow_key_search(db: Db) -> None:
     assert await q.list_flows_of_batch(conn, flow_ids=[]) == []
 
 
-async def test_names_and_tokens_differing_by_trailing_spaces_are_distinct(
-    db: Db, request: pytest.FixtureRequest
-) -> None:
-    if db.dialect == "mysql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="utf8mb4_bin is a PAD SPACE collation: 'wf' = 'wf ' on MariaDB/MySQL",
-            )
-        )
+async def test_names_and_tokens_differing_by_trailing_spaces_are_distinct(db: Db) -> None:
+    # MariaDB/MySQL: 0004_nopad_keys moved the key columns to a NO PAD binary collation.
     q, conn = db.q, db.conn
     plain = await db.flow(workflow_name="wf", fairness_key="k")
     padded = await db.flow(flow_token="1" * 16, workflow_name="wf ", fairness_key="k ")

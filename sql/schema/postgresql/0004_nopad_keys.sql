@@ -1,0 +1,3 @@
+-- Text keys compare byte-exact including trailing spaces (MySQL/MariaDB needed NO PAD collations).
+-- VARCHAR and TEXT compare byte-exact here: trailing spaces count already.
+-- This file keeps the version numbers equal in every dialect; it has no statement.

@@ -1,0 +1,3 @@
+-- Text keys compare byte-exact including trailing spaces (MySQL/MariaDB needed NO PAD collations).
+-- TEXT compares with BINARY here: trailing spaces count already.
+-- This file keeps the version numbers equal in every dialect; it has no statement.

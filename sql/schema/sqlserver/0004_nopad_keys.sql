@@ -1,0 +1,4 @@
+-- Text keys compare byte-exact including trailing spaces (MySQL/MariaDB needed NO PAD collations).
+-- SQL Server (untested here) is not fixed by this: T-SQL's = ignores trailing spaces under every
+-- collation (ANSI padding), so 'wf' still equals 'wf ' in its lookups and filters.
+-- This file keeps the version numbers equal in every dialect; it has no statement.
