@@ -200,7 +200,8 @@ def mask_dsn(dsn: str) -> str:
     """
     scheme, sep, rest = dsn.partition("://")
     if not sep:
-        scheme, rest = "", dsn
+        # Perhaps a libpq keyword string (host=... password=...): mask its secret values.
+        scheme, rest = "", _mask_keywords(dsn)
     well_formed = _USERINFO_WITH_PASSWORD.match(rest)
     if well_formed:
         rest = f"{well_formed.group(1)}:{MASK}@{rest[well_formed.end() :]}"
@@ -226,6 +227,17 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
 # user:password@host where neither part holds a reserved character and the host holds no '@'.
 _USERINFO_WITH_PASSWORD = re.compile(r"([^:@/?#]*):[^@/?#]*@(?=[^@/?#]*(?:[/?#]|$))")
 _USERINFO_WITHOUT_PASSWORD = re.compile(r"[^:@/?#]*@[^@/?#]*(?:[/?#]|$)")
+
+
+_SECRET_KEYWORD = re.compile(
+    r"((?:^|[\s,;])[\w.-]*(?:pass|pwd|secret|token)[\w.-]*\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)",
+    re.IGNORECASE,
+)
+
+
+def _mask_keywords(text: str) -> str:
+    """``key=value`` text (libpq's form) with the values of secret-looking keys masked."""
+    return _SECRET_KEYWORD.sub(lambda m: m.group(1) + MASK, text)
 
 
 def _mask_query_text(text: str) -> str:
