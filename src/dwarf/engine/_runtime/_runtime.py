@@ -25,7 +25,8 @@ __all__ = ["GRAPH_CACHE_SIZE", "Runtime"]
 
 GRAPH_CACHE_SIZE = 4096
 
-# A JSON-escaped NUL (an unescaped backslash, then u0000): PostgreSQL's jsonb refuses it.
+# A JSON-escaped NUL (an unescaped backslash, then u0000): a JSON column cannot hold it
+# everywhere (docs/internals/storage.md, the NUL rows of the dialect differences).
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
