@@ -36,7 +36,6 @@ FLAG_COLUMNS: Final = frozenset(
         "delete_on_completion",
         "finished",
         "interrupt_done",
-        "parked",
         "started",
         "subgraph_done",
         "touched",

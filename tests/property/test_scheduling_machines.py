@@ -250,7 +250,11 @@ def test_plan_with_a_fixed_refusal_is_a_fifo_preserving_fill(
 ) -> None:
     committed: list[str] = []
     plan = plan_batch(
-        rows, capacity, admit=lambda t: t not in refused, commit=committed.append, rng=Random(seed)
+        rows,
+        capacity,
+        admit=lambda r: r.task_name not in refused,
+        commit=lambda r: committed.append(r.task_name),
+        rng=Random(seed),
     )
     admissible = [r for r in rows if r.task_name not in refused]
     assert len(plan.batch) == min(capacity, len(admissible))
@@ -278,11 +282,15 @@ def test_plan_under_a_closing_valve_emits_only_admitted_steps_in_key_order(
 ) -> None:
     used = dict.fromkeys(budgets, 0)
 
-    def commit(task: str) -> None:
-        used[task] += 1
+    def commit(row: Candidate) -> None:
+        used[row.task_name] += 1
 
     plan = plan_batch(
-        rows, capacity, admit=lambda t: used[t] < budgets[t], commit=commit, rng=Random(seed)
+        rows,
+        capacity,
+        admit=lambda r: used[r.task_name] < budgets[r.task_name],
+        commit=commit,
+        rng=Random(seed),
     )
     assert len(plan.batch) <= capacity
     assert all(used[t] <= budgets[t] for t in used), "a step was emitted past the valve"

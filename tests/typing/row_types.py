@@ -36,7 +36,7 @@ async def steps_read_with_bool_flags_and_status(db: Tx) -> None:
     assert_type(step, StepRow | None)
     assert step is not None
     assert_type(step.status, Status)
-    assert_type(step.parked, bool)
+    assert_type(step.parked, int)
     assert_type(step.breakpoint_hit, bool)
     assert_type(step.interrupt_done, bool)
     assert_type(step.subgraph_done, bool)
@@ -45,7 +45,7 @@ async def steps_read_with_bool_flags_and_status(db: Tx) -> None:
     assert_type(claimed[0].breakpoint_hit, bool)
     for node in await db.list_step_dag(flow_id=1):
         assert_type(node.status, Status)
-        assert_type(node.parked, bool)
+        assert_type(node.parked, int)
 
 
 async def writes_take_bool_and_status(db: Tx) -> None:

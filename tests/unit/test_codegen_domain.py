@@ -25,44 +25,44 @@ SCHEMA = {
 CREATE TABLE IF NOT EXISTS t_steps (
     step_id BIGSERIAL PRIMARY KEY,
     status VARCHAR(16) NOT NULL DEFAULT 'created',
-    parked SMALLINT NOT NULL DEFAULT 0
+    finished SMALLINT NOT NULL DEFAULT 0
 );
 """,
     "mysql": """\
 CREATE TABLE IF NOT EXISTS t_steps (
     step_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     status VARCHAR(16) NOT NULL DEFAULT 'created',
-    parked TINYINT NOT NULL DEFAULT 0
+    finished TINYINT NOT NULL DEFAULT 0
 );
 """,
     "sqlite": """\
 CREATE TABLE IF NOT EXISTS t_steps (
     step_id INTEGER PRIMARY KEY AUTOINCREMENT,
     status TEXT NOT NULL DEFAULT 'created',
-    parked INTEGER NOT NULL DEFAULT 0
+    finished INTEGER NOT NULL DEFAULT 0
 );
 """,
     "sqlserver": """\
 CREATE TABLE t_steps (
     step_id BIGINT IDENTITY(1,1) PRIMARY KEY,
     status NVARCHAR(16) NOT NULL DEFAULT 'created',
-    parked TINYINT NOT NULL DEFAULT 0
+    finished TINYINT NOT NULL DEFAULT 0
 );
 """,
 }
 
 _READS = """\
 -- name: GetStep :one
-SELECT step_id, status, parked FROM t_steps WHERE step_id = sqlc.arg(step_id);
+SELECT step_id, status, finished FROM t_steps WHERE step_id = sqlc.arg(step_id);
 
 -- name: GetStepAgain :one
-SELECT step_id, status, parked FROM t_steps WHERE step_id = sqlc.arg(step_id) AND parked = 0;
+SELECT step_id, status, finished FROM t_steps WHERE step_id = sqlc.arg(step_id) AND finished = 0;
 """
 
 QUERIES = {
     "postgresql": f"""\
 -- name: InsertStep :one
-INSERT INTO t_steps (status, parked) VALUES (sqlc.arg(status), sqlc.arg(parked))
+INSERT INTO t_steps (status, finished) VALUES (sqlc.arg(status), sqlc.arg(finished))
 RETURNING step_id;
 
 {_READS}
@@ -73,7 +73,7 @@ ORDER BY step_id;
 """,
     "mysql": f"""\
 -- name: InsertStep :execlastid
-INSERT INTO t_steps (status, parked) VALUES (sqlc.arg(status), sqlc.arg(parked));
+INSERT INTO t_steps (status, finished) VALUES (sqlc.arg(status), sqlc.arg(finished));
 
 {_READS}
 -- name: ListStepIds :many
@@ -83,7 +83,7 @@ ORDER BY step_id;
 """,
     "sqlite": f"""\
 -- name: InsertStep :one
-INSERT INTO t_steps (status, parked) VALUES (sqlc.arg(status), sqlc.arg(parked))
+INSERT INTO t_steps (status, finished) VALUES (sqlc.arg(status), sqlc.arg(finished))
 RETURNING step_id;
 
 {_READS}
@@ -94,13 +94,13 @@ ORDER BY step_id;
 """,
     "sqlserver": """\
 -- name: InsertStep :one
-INSERT INTO t_steps (status, parked) OUTPUT INSERTED.step_id VALUES (@status, @parked);
+INSERT INTO t_steps (status, finished) OUTPUT INSERTED.step_id VALUES (@status, @finished);
 
 -- name: GetStep :one
-SELECT step_id, status, parked FROM t_steps WHERE step_id = @step_id;
+SELECT step_id, status, finished FROM t_steps WHERE step_id = @step_id;
 
 -- name: GetStepAgain :one
-SELECT step_id, status, parked FROM t_steps WHERE step_id = @step_id AND parked = 0;
+SELECT step_id, status, finished FROM t_steps WHERE step_id = @step_id AND finished = 0;
 
 -- name: ListStepIds :many
 SELECT step_id FROM t_steps WHERE (@status = '' OR status = @status) ORDER BY step_id;
@@ -133,9 +133,9 @@ def test_flags_are_bool_and_statuses_status_in_signatures_and_rows(
     files: dict[str, str],
 ) -> None:
     assert "class StepRow:" in files["rows.py"]
-    assert "    status: Status\n    parked: bool\n" in files["rows.py"]
+    assert "    status: Status\n    finished: bool\n" in files["rows.py"]
     protocol = files["queries.py"]
-    assert "self, conn: Any, *, status: Status, parked: bool) -> int:" in protocol
+    assert "self, conn: Any, *, status: Status, finished: bool) -> int:" in protocol
     assert "get_step(self, conn: Any, *, step_id: int) -> StepRow | None:" in protocol
     assert "get_step_again(self, conn: Any, *, step_id: int) -> StepRow | None:" in protocol
 
@@ -155,14 +155,14 @@ async def test_sqlite_stores_plain_values_and_reads_domain_types(gen: Any) -> No
         for migration in gen["migrations"].MIGRATIONS["sqlite"]:
             for statement in migration.statements:
                 await conn.execute(statement)
-        step_id = await sqlite.insert_step(conn, status=Status.RUNNING, parked=True)
+        step_id = await sqlite.insert_step(conn, status=Status.RUNNING, finished=True)
         stored = await conn.execute_fetchall(
-            "SELECT typeof(status), status, typeof(parked), parked FROM t_steps"
+            "SELECT typeof(status), status, typeof(finished), finished FROM t_steps"
         )
         assert list(stored) == [("text", "running", "integer", 1)]
         row = await sqlite.get_step(conn, step_id=step_id)
-        assert type(row.parked) is bool
-        assert row.parked is True
+        assert type(row.finished) is bool
+        assert row.finished is True
         assert row.status is Status.RUNNING
         assert [r.step_id for r in await sqlite.list_step_ids(conn, status="running")] == [step_id]
         assert await sqlite.list_step_ids(conn, status="failed") == []
@@ -172,11 +172,11 @@ async def test_sqlite_stores_plain_values_and_reads_domain_types(gen: Any) -> No
 
 async def test_drivers_receive_exact_int_and_str(gen: Any) -> None:
     maria = FakeMySQL()
-    await gen["mysql"].insert_step(maria, status=Status.PENDING, parked=False)
+    await gen["mysql"].insert_step(maria, status=Status.PENDING, finished=False)
     # repr of a StrEnum member or a bool would differ from repr of the plain value
-    assert maria.log == ["INSERT INTO t_steps (status, parked) VALUES ('pending', 0)"]
+    assert maria.log == ["INSERT INTO t_steps (status, finished) VALUES ('pending', 0)"]
     mssql = FakeSqlServer(rows=[(7,)])
-    await gen["sqlserver"].insert_step(mssql, status=Status.PENDING, parked=True)
+    await gen["sqlserver"].insert_step(mssql, status=Status.PENDING, finished=True)
     [(_, params)] = mssql.log
     assert [type(p) for p in params] == [str, int]
     assert params == ("pending", 1)
@@ -184,8 +184,8 @@ async def test_drivers_receive_exact_int_and_str(gen: Any) -> None:
 
 async def test_mysql_rows_convert_flags_and_statuses(gen: Any) -> None:
     row = await gen["mysql"].get_step(FakeMySQL(rows=[(3, "interrupted", 1)]), step_id=3)
-    assert (row.status, row.parked) == (Status.INTERRUPTED, True)
-    assert type(row.parked) is bool
+    assert (row.status, row.finished) == (Status.INTERRUPTED, True)
+    assert type(row.finished) is bool
     assert type(row.status) is Status
 
 
@@ -222,6 +222,6 @@ def test_a_row_name_for_a_query_without_rows_is_rejected(project: Path) -> None:
 def test_a_flag_that_is_not_an_integer_is_rejected(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(codegen._domain, "FLAG_COLUMNS", frozenset({"parked", "status"}))
+    monkeypatch.setattr(codegen._domain, "FLAG_COLUMNS", frozenset({"finished", "status"}))
     message = _generation_error(project, {})
     assert "postgresql: GetStep: column status is a flag (FLAG_COLUMNS) but str in SQL" in message

@@ -60,12 +60,30 @@ PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
 # what its row lists (engine parts and outside packages: the "May import" of its docstring).
 ENGINE_IMPORTS: dict[str, frozenset[str]] = {
     "dwarf.engine._types": frozenset({"dwarf.errors", "dwarf.workflow"}),
-    "dwarf.engine._runtime": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf._storage"}),
+    "dwarf.engine._runtime": frozenset(
+        {"dwarf.errors", "dwarf.workflow", "dwarf._scheduling", "dwarf._storage"}
+    ),
+    "dwarf.engine._protection": frozenset(
+        {"dwarf._scheduling", "dwarf._storage", "dwarf.engine._runtime"}
+    ),
     "dwarf.engine._step": frozenset(
-        {"dwarf.errors", "dwarf.workflow", "dwarf._storage", "dwarf.engine._runtime"}
+        {
+            "dwarf.errors",
+            "dwarf.workflow",
+            "dwarf._scheduling",
+            "dwarf._storage",
+            "dwarf.engine._runtime",
+            "dwarf.engine._protection",
+        }
     ),
     "dwarf.engine._dispatch": frozenset(
-        {"dwarf._scheduling", "dwarf._storage", "dwarf.engine._runtime", "dwarf.engine._step"}
+        {
+            "dwarf._scheduling",
+            "dwarf._storage",
+            "dwarf.engine._runtime",
+            "dwarf.engine._protection",
+            "dwarf.engine._step",
+        }
     ),
     "dwarf.engine._operations": frozenset(
         {
@@ -73,6 +91,7 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
             "dwarf.workflow",
             "dwarf._storage",
             "dwarf.engine._runtime",
+            "dwarf.engine._protection",
             "dwarf.engine._step",
         }
     ),
@@ -81,15 +100,17 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
         {
             "dwarf.errors",
             "dwarf.workflow",
+            "dwarf._scheduling",
             "dwarf._storage",
             "dwarf._migrate",
             "dwarf.engine._runtime",
+            "dwarf.engine._protection",
             "dwarf.engine._step",
             "dwarf.engine._dispatch",
             "dwarf.engine._operations",
         }
     ),
-    "dwarf.engine": frozenset({"dwarf.engine._engine", "dwarf.engine._proxy"}),
+    "dwarf.engine": frozenset({"dwarf._scheduling", "dwarf.engine._engine", "dwarf.engine._proxy"}),
 }
 # Leaves of the engine (the dependency types a host injects): every part may import them. A leaf's
 # own row lists no engine part.

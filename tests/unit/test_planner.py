@@ -33,11 +33,11 @@ def row(
     )
 
 
-def admit_all(task: str) -> bool:
+def admit_all(row: Candidate) -> bool:
     return True
 
 
-def no_commit(task: str) -> None:
+def no_commit(row: Candidate) -> None:
     return None
 
 
@@ -81,7 +81,7 @@ def test_refused_task_rows_are_skipped_and_counted() -> None:
         row(4, key="c", task="fast"),
     ]
     result = plan_batch(
-        rows, 10, admit=lambda task: task != "slow", commit=no_commit, rng=Random(0)
+        rows, 10, admit=lambda row: row.task_name != "slow", commit=no_commit, rng=Random(0)
     )
     assert sorted(r.step_id for r in result.batch) == [2, 4]
     assert dict(result.skipped) == {"slow": 2}
@@ -90,14 +90,16 @@ def test_refused_task_rows_are_skipped_and_counted() -> None:
 
 def test_fully_refused_band_reports_no_keys_so_the_next_band_is_scanned() -> None:
     rows = [row(1, key="a"), row(2, key="b")]
-    result = plan_batch(rows, 10, admit=lambda task: False, commit=no_commit, rng=Random(0))
+    result = plan_batch(rows, 10, admit=lambda row: False, commit=no_commit, rng=Random(0))
     assert (result.batch, dict(result.skipped), result.distinct_keys) == ((), {"t": 2}, 0)
 
 
 def test_commit_is_called_once_per_emitted_step_in_batch_order() -> None:
     rows = [row(i, key=str(i % 3), task=f"task{i}") for i in range(1, 10)]
     committed: list[str] = []
-    result = plan_batch(rows, 5, admit=admit_all, commit=committed.append, rng=Random(3))
+    result = plan_batch(
+        rows, 5, admit=admit_all, commit=lambda row: committed.append(row.task_name), rng=Random(3)
+    )
     assert committed == [r.task_name for r in result.batch]
     assert len(committed) == 5
 
@@ -110,8 +112,8 @@ def test_valve_closing_mid_batch_drops_and_counts_the_rest_of_that_task() -> Non
     result = plan_batch(
         rows,
         10,
-        admit=lambda task: valves.peek(task, T0),
-        commit=lambda task: valves.commit(task, T0),
+        admit=lambda row: valves.peek(row.task_name, T0),
+        commit=lambda row: valves.commit(row.task_name, T0),
         rng=Random(5),
     )
     emitted = Counter(r.task_name for r in result.batch)
@@ -127,8 +129,8 @@ def test_a_refused_head_does_not_block_admissible_steps_behind_it_in_the_key() -
     result = plan_batch(
         rows,
         10,
-        admit=lambda task: valves.peek(task, T0),
-        commit=lambda task: valves.commit(task, T0),
+        admit=lambda row: valves.peek(row.task_name, T0),
+        commit=lambda row: valves.commit(row.task_name, T0),
         rng=Random(0),
     )
     assert [r.step_id for r in result.batch] == [1, 3]
@@ -158,7 +160,9 @@ def test_key_weight_comes_from_its_oldest_surviving_step() -> None:
     rows = [row(1, key="a", task="blocked", weight=9)]
     rows += [row(i, key="a", weight=1) for i in range(2, 1002)]
     rows += [row(i, key="b", weight=1) for i in range(1002, 2002)]
-    result = plan_batch(rows, 600, admit=lambda t: t != "blocked", commit=no_commit, rng=Random(11))
+    result = plan_batch(
+        rows, 600, admit=lambda row: row.task_name != "blocked", commit=no_commit, rng=Random(11)
+    )
     share = sum(1 for r in result.batch if r.fairness_key == "a") / len(result.batch)
     assert abs(share - 0.5) < 0.06
     # Without the refusal the weight-9 step is the oldest, and key "a" takes ~90%.

@@ -6,10 +6,8 @@ shard due at ``next_probe_at``; the first successful execution closes the breake
 This module is the in-memory half: which tasks are tripped and when the next probe is due. The SQL
 (bulk park/unpark) and the metrics are the engine's (docs/internals/dispatch.md#valve-and-breaker).
 
-Not wired yet: nothing in src/ calls this module (only ``dwarf._scheduling`` re-exports it). Until
-the open issue "Protection: adaptive valve, static limits and circuit breaker" wires it into the
-dispatch loop, a ``BreakerTripError`` only defers its step by a fixed delay, no step is parked,
-``Engine.breaker_tripped`` is always False and a peer's ``trip_breaker`` is ignored.
+Breakers are kept per protection key (a task's name unless its error named another key) and, in
+the engine, one bank per shard (``dwarf._scheduling._protection``).
 
 Constraints that shape the code:
 
@@ -133,6 +131,17 @@ class BreakerBank:
         breaker.probe_attempt = 0
         breaker.next_probe_at = None
         breaker.cause = ""
+        return True
+
+    def expedite(self, task: str, now: datetime) -> bool:
+        """Bring ``task``'s next probe forward to ``now`` (the target answered elsewhere).
+
+        Returns whether the schedule moved; a closed breaker or a probe already due is left alone.
+        """
+        breaker = self._breakers.get(task)
+        if breaker is None or breaker.next_probe_at is None or breaker.next_probe_at <= now:
+            return False
+        breaker.next_probe_at = now
         return True
 
     def tripped(self, task: str) -> bool:

@@ -121,19 +121,19 @@ def plan_batch(
     rows: Iterable[RowT],
     capacity: int,
     *,
-    admit: Callable[[str], bool],
-    commit: Callable[[str], None],
+    admit: Callable[[RowT], bool],
+    commit: Callable[[RowT], object],
     rng: Random,
 ) -> Plan[RowT]:
     """Plan up to ``capacity`` steps from one band's ``rows``.
 
-    ``admit(task)`` is the valve's peek (no side effect expected); ``commit(task)`` is called
+    ``admit(row)`` is the protection's peek (no side effect expected); ``commit(row)`` is called
     once per emitted step, in batch order, before the next draw.
     """
     skipped: dict[str, int] = {}
 
     def admissible(row: RowT) -> bool:
-        if admit(row.task_name):
+        if admit(row):
             return True
         skipped[row.task_name] = skipped.get(row.task_name, 0) + 1
         return False
@@ -165,6 +165,6 @@ def plan_batch(
             break
         row = best.pop()
         batch.append(row)
-        commit(row.task_name)
+        commit(row)
 
     return Plan(batch=tuple(batch), skipped=skipped, distinct_keys=len(queues))

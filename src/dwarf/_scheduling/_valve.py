@@ -6,10 +6,8 @@ the receiving side), and lets the ceiling grow back along the CUBIC curve. The r
 ``peek`` before it places a step in a batch and calls ``commit`` for every step it places, so the
 rate gated is the *selection* rate (docs/internals/dispatch.md#valve-and-breaker).
 
-Not wired yet: nothing in src/ calls this module (only ``dwarf._scheduling`` re-exports it). Until
-the open issue "Protection: adaptive valve, static limits and circuit breaker" wires it in, the
-dispatch loop hands the planner an admit-everything valve, a ``BackpressureError`` only defers its
-step by a fixed delay, and a peer's ``sync_valve`` is ignored.
+The engine keeps one valve per protection key (docs/internals/protection.md), through
+``dwarf._scheduling._protection``.
 
 Constraints that shape the code:
 

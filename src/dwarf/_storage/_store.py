@@ -225,7 +225,7 @@ class Store:
             priority=new.priority,
             fairness_key=new.fairness_key,
             fairness_weight=new.fairness_weight,
-            parked=False,
+            parked=0,
             delay_ms=new.delay_ms,
         )
         await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
@@ -271,7 +271,7 @@ class Store:
             priority=step.priority,
             fairness_key=step.fairness_key,
             fairness_weight=step.fairness_weight,
-            parked=False,
+            parked=0,
             delay_ms=step.delay_ms,
         )
         return step_id

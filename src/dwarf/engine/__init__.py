@@ -1,5 +1,6 @@
 """The engine: lifecycle, operations and the dependency types a host injects."""
 
+from dwarf._scheduling import TaskControl
 from dwarf.engine._engine import Engine
 from dwarf.engine._proxy import Handler, TestProxy
 from dwarf.engine._types import (
@@ -17,6 +18,7 @@ __all__ = [
     "Handler",
     "PeerNotifier",
     "ShardSummary",
+    "TaskControl",
     "TaskExecutor",
     "TestProxy",
 ]

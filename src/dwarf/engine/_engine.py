@@ -11,11 +11,12 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dwarf._migrate import migrate
+from dwarf._scheduling import Protection, TaskControl
 from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
 from dwarf.engine._dispatch._dispatcher import Dispatcher
 from dwarf.engine._operations import _breakpoints as breakpoints
@@ -26,7 +27,14 @@ from dwarf.engine._operations import _listing as listing
 from dwarf.engine._operations import _rewind as rewind
 from dwarf.engine._operations import _shards as shards
 from dwarf.engine._operations import _waiting as waiting
-from dwarf.engine._runtime._config import Config, as_timedelta
+from dwarf.engine._protection import bulk_park, reconstitute
+from dwarf.engine._runtime._config import (
+    Config,
+    as_concurrency,
+    as_key,
+    as_rate,
+    as_timedelta,
+)
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._types import (
@@ -61,6 +69,7 @@ class Engine:
         self._config = Config()
         self._rt: Runtime | None = None
         self._dispatcher: Dispatcher | None = None
+        self._protection = Protection()
 
     # --- configuration ------------------------------------------------------------------
 
@@ -163,6 +172,26 @@ class Engine:
         self._config.tracer_provider = tp
         return self
 
+    # --- protection (live: takes effect at the next refill) ----------------------------
+
+    def with_rate_limit(self, key: str, per_second: float | None) -> Engine:
+        """Cap ``key`` at ``per_second`` steps per second on this replica (``None``: no cap).
+
+        ``key`` is a task name, or a key tasks name on their backpressure or breaker errors.
+        The cap applies before the adaptive valve; steps over it wait, un-run, in place.
+        """
+        self._protection.set_rate_limit(as_key(key), as_rate(per_second))
+        return self
+
+    def with_concurrency_limit(self, key: str, n: int | None) -> Engine:
+        """Run at most ``n`` steps of ``key`` at once on this replica (``None``: no limit)."""
+        self._protection.set_concurrency_limit(as_key(key), as_concurrency(n))
+        return self
+
+    def task_controls(self) -> list[TaskControl]:
+        """Per protection key: admitted rate, cuts, running steps, breaker state, next probe."""
+        return self._protection.controls(datetime.now(UTC))
+
     # --- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
@@ -197,7 +226,13 @@ class Engine:
             for shard in shards:
                 await shard.close()
             raise
-        rt = Runtime(config, shards, owner=new_token())
+        rt = Runtime(config, shards, owner=new_token(), protection=self._protection)
+        try:
+            await reconstitute(rt)
+        except BaseException:
+            for shard in shards:
+                await shard.close()
+            raise
         self._rt = rt
         self._dispatcher = Dispatcher(rt, config.workers)
         self._dispatcher.start()
@@ -379,9 +414,8 @@ class Engine:
     # --- replica coordination -----------------------------------------------------------
 
     def breaker_tripped(self, task_name: str) -> bool:
-        """Whether this replica's circuit breaker for ``task_name`` is tripped."""
-        del task_name
-        return False
+        """Whether this replica's circuit breaker for ``task_name`` (or key) is open anywhere."""
+        return self._protection.tripped(task_name)
 
     async def handle_enqueue(self, shard: int, step_id: int) -> None:
         """A peer made a step pending: look for work."""
@@ -390,12 +424,18 @@ class Engine:
             self._rt.request_refill()
 
     async def handle_sync_valve(self, task_name: str, w_cong: int, t_cong: datetime) -> None:
-        """A peer cut a task's rate (the valve arrives with its own issue; ignored until then)."""
-        del task_name, w_cong, t_cong
+        """A peer cut the rate of ``task_name`` (a protection key): adopt the later cut."""
+        if t_cong.tzinfo is None:
+            raise BadRequestError("t_cong must be timezone-aware")
+        self._protection.sync_valve(task_name, w_cong, t_cong)
 
     async def handle_trip_breaker(self, task_name: str) -> None:
-        """A peer tripped a task's breaker (arrives with its own issue; ignored until then)."""
-        del task_name
+        """A peer tripped the breaker of ``task_name`` (a protection key): park its steps too."""
+        rt = self._rt
+        shards = [shard.index for shard in rt.shards] if rt is not None else []
+        fresh = self._protection.trip_from_peer(task_name, datetime.now(UTC), shards)
+        if fresh and rt is not None:
+            await bulk_park(rt, task_name, None)
 
     async def handle_notify_status_change(self, flow_key: str, status: str) -> None:
         """A peer saw a flow stop: wake local waiters on it."""

@@ -20,9 +20,11 @@ text, and NUL characters (which PostgreSQL cannot store) are replaced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from dwarf.errors import BadRequestError
 from dwarf.workflow._json import to_json_value
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "error_payload",
     "is_backpressure",
     "is_breaker_trip",
+    "steering_error",
 ]
 
 _DEFAULT_STATUS_CODE = 500
@@ -75,15 +78,24 @@ class SubgraphFailedError(Exception):
 
 
 class _SteeringError(Exception):
-    """Shared shape of the two wrappers: the original error, a cause label, its text as message."""
+    """Shared shape of the two wrappers: the original error, a cause label, an optional key.
 
-    def __init__(self, error: BaseException | str, cause: str = "") -> None:
+    ``key`` names what the engine protects (an account, a host); ``None`` means the task's own
+    name. An explicit key must be a non-empty string without NUL characters.
+    """
+
+    def __init__(
+        self, error: BaseException | str, cause: str = "", *, key: str | None = None
+    ) -> None:
         if not isinstance(cause, str):
             raise TypeError(f"cause must be a str, got {type(cause).__name__}")
+        if key is not None and (not isinstance(key, str) or not key or "\x00" in key):
+            raise BadRequestError(f"key must be a non-empty string without NUL, got {key!r}")
         original = error if isinstance(error, BaseException) else Exception(str(error))
         super().__init__(str(original))
         self.error: BaseException = original
         self.cause: str = cause
+        self.key: str | None = key
         self.__cause__ = original
 
     def __str__(self) -> str:
@@ -93,27 +105,58 @@ class _SteeringError(Exception):
 class BackpressureError(_SteeringError):
     """The task's target pushed back (e.g. HTTP 429): the engine slows the task down.
 
-    The step is re-queued without consuming an attempt. ``error`` is the original error and
-    ``cause`` an opaque label used in metrics.
+    The step is re-queued without consuming an attempt. ``error`` is the original error,
+    ``cause`` an opaque label used in metrics, ``key`` what the rate valve is kept for (default:
+    the task's name) and ``retry_after`` (seconds, as from a ``Retry-After`` header) holds
+    admission for that key until then.
     """
+
+    def __init__(
+        self,
+        error: BaseException | str,
+        cause: str = "",
+        *,
+        key: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(error, cause, key=key)
+        if retry_after is not None:
+            if isinstance(retry_after, bool) or not isinstance(retry_after, int | float):
+                raise BadRequestError(
+                    f"retry_after must be a number of seconds, got {type(retry_after).__name__}"
+                )
+            if not math.isfinite(retry_after) or retry_after < 0:
+                raise BadRequestError(
+                    f"retry_after must be a finite, non-negative number, got {retry_after!r}"
+                )
+        self.retry_after: float | None = None if retry_after is None else float(retry_after)
 
 
 class BreakerTripError(_SteeringError):
     """The task's target is unavailable (e.g. an ack timeout, 503): the engine trips its breaker.
 
     The task's pending steps are held back and probed with growing spacing until one succeeds.
-    ``error`` is the original error and ``cause`` an opaque label used in metrics.
+    ``error`` is the original error, ``cause`` an opaque label used in metrics and ``key`` what
+    the breaker is kept for (default: the task's name; tasks sharing a key share a breaker).
     """
 
 
-def err_backpressure(err: BaseException | str, cause: str = "") -> BackpressureError:
+def err_backpressure(
+    err: BaseException | str,
+    cause: str = "",
+    *,
+    key: str | None = None,
+    retry_after: float | None = None,
+) -> BackpressureError:
     """Wrap ``err`` so the engine treats it as backpressure; raise the result from the task."""
-    return BackpressureError(err, cause)
+    return BackpressureError(err, cause, key=key, retry_after=retry_after)
 
 
-def err_breaker_trip(err: BaseException | str, cause: str) -> BreakerTripError:
-    """Wrap ``err`` so the engine trips the task's circuit breaker; raise the result."""
-    return BreakerTripError(err, cause)
+def err_breaker_trip(
+    err: BaseException | str, cause: str, *, key: str | None = None
+) -> BreakerTripError:
+    """Wrap ``err`` so the engine trips the circuit breaker of ``key`` (default: the task)."""
+    return BreakerTripError(err, cause, key=key)
 
 
 def _outermost_wrapper(err: BaseException) -> _SteeringError | None:
@@ -132,6 +175,14 @@ def _outermost_wrapper(err: BaseException) -> _SteeringError | None:
         if current.__context__ is not None and not current.__suppress_context__:
             pending.append(current.__context__)
     return None
+
+
+def steering_error(err: BaseException | None) -> BackpressureError | BreakerTripError | None:
+    """The wrapper that decides how the engine treats ``err`` (outermost in its chain), if any."""
+    if err is None:
+        return None
+    wrapper = _outermost_wrapper(err)
+    return wrapper if isinstance(wrapper, BackpressureError | BreakerTripError) else None
 
 
 def is_backpressure(err: BaseException | None) -> str | None:

@@ -3,6 +3,6 @@
 Owns: the ``Dispatcher`` of one replica (scanning due priority bands, planning a batch with
 weighted fairness, claiming it, handing claimed steps to workers, lease recovery and wake-ups).
 
-May import: ``dwarf._scheduling``, ``dwarf._storage``, ``dwarf.engine._runtime`` and
-``dwarf.engine._step``. Never ``_operations``.
+May import: ``dwarf._scheduling``, ``dwarf._storage``, ``dwarf.engine._runtime``,
+``dwarf.engine._protection`` and ``dwarf.engine._step``. Never ``_operations``.
 """

@@ -8,6 +8,8 @@ Design (docs/internals/dispatch.md, rules D1-D11):
   worker and its lease (time budget + 30 s) is not eaten by queueing.
 - Workers take claimed steps and run them; no connection is held while a task runs.
 - Refill requests coalesce: any number of doorbells trigger at most one pending scan.
+- Protection (docs/internals/protection.md) admits each planned step by its key: a refused
+  step stays pending in place, and a refill is timed for when its key admits again.
 - The poll timer recovers expired leases, learns when the next delayed step becomes due, and
   requests a refill; doorbells and ``wake_in`` shorten its sleep.
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
 from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
+from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._execute import process_step
@@ -58,6 +61,8 @@ class Dispatcher:
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._margin_ms = int(LEASE_MARGIN.total_seconds() * 1000)
+        self._refill_timer: asyncio.TimerHandle | None = None
+        self._prober = Prober(rt)
 
     def start(self) -> None:
         """Start the refiller, the poll timer and the workers."""
@@ -65,6 +70,7 @@ class Dispatcher:
         self._rt.wake_in = self.wake_in
         if self._workers <= 0:
             return
+        self._prober.start()
         self._service = [
             self._loop.create_task(self._refiller(), name="dwarf-refiller"),
             self._loop.create_task(self._poller(), name="dwarf-poller"),
@@ -85,6 +91,9 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop claiming, let running steps finish (bounded), and hand back unstarted claims."""
         self._stopping = True
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+        await self._prober.stop()
         for task in self._service:
             task.cancel()
         await asyncio.gather(*self._service, return_exceptions=True)
@@ -123,6 +132,7 @@ class Dispatcher:
             try:
                 await self._run(shard, row, flow)
             finally:
+                self._rt.protection.release(shard.index, row.step_id)
                 self._busy.discard(current)
                 self._idle += 1
                 if not self._stopping:
@@ -170,15 +180,23 @@ class Dispatcher:
                     return
 
     async def _claim(self, wanted: int) -> tuple[list[Claimed], int]:
-        """Plan and claim up to ``wanted`` due steps: (what this replica won, how many planned)."""
+        """Plan and claim up to ``wanted`` due steps: (what this replica won, how many planned).
+
+        Bands are strict, except that a band whose steps protection refused in part or in whole
+        lends the unused capacity to the next band (docs/internals/protection.md#admission).
+        """
         above = LOWEST_BAND
         limit = max(4 * wanted, 64)
         shards = self._rt.shards
-        while True:
+        protection = self._rt.protection
+        now = datetime.now(UTC)
+        batch: list[Candidate] = []
+        refused = False
+        while len(batch) < wanted:
             scans = await asyncio.gather(*(_scan(shard, above, limit) for shard in shards))
             band = pick_band(rows[0].priority if rows else None for rows in scans)
             if band is None:
-                return [], 0
+                break
             candidates = [
                 _candidate(shard, row)
                 for shard, rows in zip(shards, scans, strict=True)
@@ -186,22 +204,51 @@ class Dispatcher:
                 if row.priority == band
             ]
             plan = plan_batch(
-                candidates, wanted, admit=lambda task: True, commit=lambda task: None, rng=self._rng
+                candidates,
+                wanted - len(batch),
+                admit=lambda c: protection.admit(c.task_name, c.shard, c.step_id, now),
+                commit=lambda c: protection.commit(c.task_name, c.shard, c.step_id, now),
+                rng=self._rng,
             )
-            if not plan.batch:
-                above = band
-                continue
-            by_shard: dict[int, list[int]] = {}
-            for candidate in plan.batch:
-                by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
-            won = await asyncio.gather(
-                *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
-            )
-            claimed = {(item[0].index, item[1].step_id): item for group in won for item in group}
-            mine = [
-                claimed[key] for key in ((c.shard, c.step_id) for c in plan.batch) if key in claimed
-            ]
-            return mine, len(plan.batch)
+            batch.extend(plan.batch)
+            if not plan.skipped:
+                break
+            refused = True
+            above = band
+        if refused:
+            self._refill_at(protection.next_admission(now))
+        if not batch:
+            return [], 0
+        by_shard: dict[int, list[int]] = {}
+        for candidate in batch:
+            by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
+        won = await asyncio.gather(
+            *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
+        )
+        claimed = {(item[0].index, item[1].step_id): item for group in won for item in group}
+        mine: list[Claimed] = []
+        for candidate in batch:
+            item = claimed.get((candidate.shard, candidate.step_id))
+            if item is None:
+                protection.release(candidate.shard, candidate.step_id)
+            else:
+                mine.append(item)
+        return mine, len(batch)
+
+    def _refill_at(self, when: datetime | None) -> None:
+        """Request a refill at ``when`` (the soonest a refused key admits again)."""
+        if when is None:
+            return
+        at = self._loop.time() + max((when - datetime.now(UTC)).total_seconds(), 0.005)
+        if self._refill_timer is not None and self._refill_timer.when() <= at:
+            return
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+        self._refill_timer = self._loop.call_at(at, self._timed_refill)
+
+    def _timed_refill(self) -> None:
+        self._refill_timer = None
+        self._signal.request()
 
     async def _claim_on(self, shard: Store, step_ids: list[int]) -> list[Claimed]:
         won = await shard.claim(step_ids, self._rt.owner, self._margin_ms)

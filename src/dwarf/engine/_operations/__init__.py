@@ -3,6 +3,7 @@
 Owns: every public operation of ``Engine`` except configuration and lifecycle, one module per
 group (flows, waiting, inspection, listing, rewinds and forks, breakpoints, deletion).
 
-May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._storage``, ``dwarf.engine._runtime`` and
-``dwarf.engine._step``. Never ``_dispatch``: operations signal new work through the runtime.
+May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._storage``, ``dwarf.engine._runtime``,
+``dwarf.engine._protection`` and ``dwarf.engine._step``. Never ``_dispatch``: operations signal new
+work through the runtime.
 """

@@ -23,6 +23,7 @@ from dwarf.engine._operations._inputs import (
     name,
     not_found,
 )
+from dwarf.engine._protection import park_if_tripped
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._final_state import compute_final_state
@@ -150,6 +151,7 @@ async def insert_flow(
 
     ids = await target.create_flow(new, start=start)
     if start:
+        await park_if_tripped(rt, target, ids.flow_id)
         ring(rt, target, ids.entry_step_id, delay_ms)
     return format_key(target.index, ids.flow_id, token)
 
@@ -172,6 +174,7 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
         raise await shard.read(lambda db: not_found(db, key)) from None
     rt.waiters.note_started(canonical)
     if started.entry_step_id:
+        await park_if_tripped(rt, shard, key.id)
         ring(rt, shard, started.entry_step_id, started.delay_ms)
 
 

@@ -253,7 +253,7 @@ async def _insert_chosen(
         priority=sched.priority,
         fairness_key=sched.fairness_key,
         fairness_weight=sched.fairness_weight,
-        parked=False,
+        parked=0,
         delay_ms=0,
     )
     return step_id

@@ -4,6 +4,7 @@ Owns: ``Runtime`` (the shared state every other engine part works through), ``Co
 engine's constants, flow/step/thread key formatting and parsing, and the local waiters of
 ``await_flow``.
 
-May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._storage`` and ``dwarf.engine._types``.
+May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._scheduling``, ``dwarf._storage`` and
+``dwarf.engine._types``.
 Nothing else in the engine: ``_step``, ``_dispatch`` and ``_operations`` all build on it.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["LEASE_MARGIN", "Config", "as_timedelta"]
+__all__ = ["LEASE_MARGIN", "Config", "as_concurrency", "as_key", "as_rate", "as_timedelta"]
 
 LEASE_MARGIN = timedelta(seconds=30)
 """Added to a step's time budget to form its lease: a crashed worker's step is re-run after it."""
@@ -32,6 +33,35 @@ def as_timedelta(value: timedelta | float | int, what: str) -> timedelta:
     if duration < timedelta(0):
         raise BadRequestError(f"{what} must not be negative")
     return duration
+
+
+def as_key(value: object, what: str = "key") -> str:
+    """A protection key: a non-empty string without NUL characters."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise BadRequestError(f"{what} must be a non-empty string without NUL, got {value!r}")
+    return value
+
+
+def as_rate(value: object, what: str = "per_second") -> float | None:
+    """A rate in steps per second: a finite number above zero, or ``None`` (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequestError(f"{what} must be a number of steps per second or None")
+    if not math.isfinite(value) or value <= 0:
+        raise BadRequestError(f"{what} must be a finite number above zero, got {value!r}")
+    return float(value)
+
+
+def as_concurrency(value: object, what: str = "n") -> int | None:
+    """A concurrency limit: an int of at least 1, or ``None`` (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequestError(f"{what} must be an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise BadRequestError(f"{what} must be at least 1, got {value}")
+    return value
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 
+from dwarf._scheduling import Protection
 from dwarf._storage import FlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
@@ -33,12 +34,16 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 class Runtime:
     """What every part of a started engine shares."""
 
-    def __init__(self, config: Config, shards: list[Store], owner: str) -> None:
+    def __init__(
+        self, config: Config, shards: list[Store], owner: str, protection: Protection
+    ) -> None:
         self.config = config
         self.shards = shards
         self.owner = owner
         """This replica's claim identity (``lease_owner`` on claimed rows)."""
         self.waiters = Waiters()
+        self.protection = protection
+        """Admission by key: valves, limits and breakers (the Engine keeps it across restarts)."""
         self.log: logging.Logger = config.logger
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._validated: dict[str, tuple[Graph, str]] = {}
@@ -46,6 +51,7 @@ class Runtime:
         # Set by the dispatcher at startup; no-ops for an engine that dispatches nothing.
         self.request_refill: Callable[[], None] = lambda: None
         self.wake_in: Callable[[timedelta], None] = lambda delay: None
+        self.wake_prober: Callable[[], None] = lambda: None
 
     # --- shards and keys ----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ outcome, routing to successors, the transition that completes it and creates wha
 cohorts (fan-out accounting and the fan-in), subgraph calls and their return, failing steps
 and flows, and a flow's final state and outcome.
 
-May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._storage`` and ``dwarf.engine._runtime``.
+May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._scheduling``, ``dwarf._storage``,
+``dwarf.engine._runtime`` and ``dwarf.engine._protection``.
 Never ``_dispatch`` (which hands claimed steps to it) or ``_operations`` (which use it).
 """

@@ -19,14 +19,13 @@ from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.engine._step._outcomes import stop_outcome
+from dwarf.engine._step._refusals import on_refusal, on_success
 from dwarf.engine._step._routing import Route, RoutingError, route
 from dwarf.engine._step._settle import fail_step
 from dwarf.engine._step._subgraph import load_child_graph, propagate_pause, spawn_child
 from dwarf.engine._step._transition import Advance, advance
 from dwarf.errors import BadRequestError
 from dwarf.workflow import (
-    BackpressureError,
-    BreakerTripError,
     Flow,
     Graph,
     Status,
@@ -34,11 +33,9 @@ from dwarf.workflow import (
 )
 from dwarf.workflow._baggage import baggage_scope
 from dwarf.workflow._json import dumps, loads
-from dwarf.workflow._signals import error_payload
+from dwarf.workflow._signals import error_payload, steering_error
 
 __all__ = ["TimeBudgetError", "process_step"]
-
-_BOUNCE_DELAY = timedelta(milliseconds=100)
 
 
 class TimeBudgetError(Exception):
@@ -155,6 +152,7 @@ async def _execute(step: StepContext) -> None:
     if error is not None:
         await _on_error(step, error)
         return
+    on_success(step)
     signals = carrier.signals
     competing = carrier.competing_signals()
     if len(competing) > 1:
@@ -195,19 +193,10 @@ async def _execute(step: StepContext) -> None:
 
 
 async def _on_error(step: StepContext, error: BaseException) -> None:
-    rt, row = step.rt, step.row
-    if isinstance(error, BackpressureError | BreakerTripError):
-        # The valve and the breaker arrive with their own issue; until then a transport
-        # refusal hands the step back un-run and due again shortly, consuming no attempt.
-        # Deferred rather than bounced as due: bounced, the freed worker would claim it again
-        # at once and hot-loop on a downstream that keeps refusing.
-        delay_ms = int(_BOUNCE_DELAY.total_seconds() * 1000)
-        await step.store.transact(
-            lambda db: db.defer_step(
-                step_id=row.step_id, lease_seq=row.lease_seq, delay_ms=delay_ms
-            )
-        )
-        rt.wake_in(_BOUNCE_DELAY)
+    row = step.row
+    refusal = steering_error(error)
+    if refusal is not None:
+        await on_refusal(step, refusal)
         return
     message = str(error) or type(error).__name__
     if not any(edge.on_error for edge in step.graph.outgoing(row.task_name)):

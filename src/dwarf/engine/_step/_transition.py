@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dwarf._storage import Tx
+from dwarf.engine._protection import park_if_tripped
 from dwarf.engine._step._cohort import CohortError, arrive
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
@@ -62,6 +63,7 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         if result.revived:
             rt.doorbell(ctx.store, result.revived)
     elif result.inserted:
+        await park_if_tripped(rt, ctx.store, ctx.flow.flow_id)
         if decision.sleep and decision.sleep > timedelta(0):
             rt.wake_in(decision.sleep)
         else:
