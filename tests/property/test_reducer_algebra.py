@@ -193,6 +193,27 @@ def test_fold_changes_equals_merge_state_applied_in_turn(
         assert same(folded, expected)
 
 
+array_states = st.dictionaries(st.sampled_from(["a", "b"]), st.none() | arrays, max_size=2)
+
+
+@given(
+    array_states,
+    st.lists(array_states, max_size=8),
+    st.fixed_dictionaries({"a": st.just(Reducer.APPEND), "b": st.just(Reducer.UNION)}),
+)
+def test_a_fold_growing_arrays_in_place_equals_merging_in_turn(
+    base: dict[str, Any], deltas: list[dict[str, Any]], reducers: dict[str, Reducer]
+) -> None:
+    # fold_changes extends append/union arrays in place (the O(N) fan-in): same result, and
+    # neither the base nor a delta is touched.
+    before = copy.deepcopy((base, deltas))
+    state: dict[str, Any] = base
+    for delta in deltas:
+        state = merge_state(state, delta, reducers)
+    assert same(fold_changes(base, deltas, reducers), state)
+    assert same((base, deltas), before)
+
+
 def scribble(value: Any) -> None:
     """Mutate every container reachable from value, in place."""
     if isinstance(value, dict):

@@ -90,9 +90,48 @@ def fold_changes(
     """
     resolved = _resolve_reducers(reducers)
     merged = {key: _copy(value) for key, value in (base or {}).items()}
+    # A fan-in of N branches appending to one array must cost O(N), not O(N**2): append and
+    # union grow the (private) accumulated list in place, union remembering what it holds.
+    seen: dict[str, set[str]] = {}
     for delta in deltas:
-        _apply(merged, delta or {}, resolved)
+        rest: dict[str, Any] = {}
+        for key, incoming in (delta or {}).items():
+            if not _accumulate(merged, key, incoming, resolved.get(key), seen):
+                rest[key] = incoming
+        _apply(merged, rest, resolved)
     return merged
+
+
+def _accumulate(
+    merged: dict[str, Any],
+    key: str,
+    incoming: Any,
+    reducer: Reducer | None,
+    seen: dict[str, set[str]],
+) -> bool:
+    """Fold ``incoming`` into ``merged[key]`` in place when that is exact; else return False.
+
+    Only for append and union onto a list the fold already owns; every other case (and every
+    error, which then carries the usual message) goes through the reducer.
+    """
+    existing = merged.get(key)
+    if reducer not in (Reducer.APPEND, Reducer.UNION) or not isinstance(existing, list):
+        return False
+    if incoming is not None and not isinstance(incoming, list | tuple):
+        return False
+    items = [_copy(item) for item in incoming or ()]
+    if reducer is Reducer.APPEND:
+        existing.extend(items)
+        return True
+    known = seen.get(key)
+    if known is None:
+        known = seen[key] = {canonical(item) for item in existing}
+    for item in items:
+        text = canonical(item)
+        if text not in known:
+            known.add(text)
+            existing.append(item)
+    return True
 
 
 def strip_tombstones(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from dwarf._storage import FlowRow, NewStep, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
-from dwarf.workflow import strip_tombstones
 from dwarf.workflow._json import dumps
 
 __all__ = ["SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
@@ -52,7 +51,8 @@ def new_successor(
         depth=depth if depth is not None else row.step_depth + 1,
         token=new_token(),
         task_name=node,
-        state=dumps(strip_tombstones(state)),
+        # Serialized at once, so no copy is needed: only the top-level tombstones are dropped.
+        state=dumps({key: value for key, value in state.items() if value is not None}),
         time_budget_ms=step_budget_ms(ctx.rt, flow),
         lineage_id=lineage,
         ordinal=ordinal,
