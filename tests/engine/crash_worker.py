@@ -1,12 +1,17 @@
-"""A replica that gets stuck mid-flow and waits to be killed (run by test_crash_recovery.py).
+"""A replica that gets stuck mid-flow, to be killed or paused (run by test_crash_recovery.py).
 
-Usage: ``python crash_worker.py`` with ``DWARF_CRASH_DSN`` (the database) and
-``DWARF_CRASH_FLOWS`` (how many flows) in the environment. It starts an engine with a 2 s
-time budget, creates and starts that many flows of ``t0 -> t1 -> t2``, prints their keys as
-one JSON line on stdout, and keeps running. ``t0`` finishes normally; ``t1`` hangs for good: it
-ignores the cancellation the time budget sends, like a task stuck in a call that never returns,
-so its step stays ``running`` under this replica's lease until the test SIGKILLs the process.
-Nothing here ever finishes ``t1`` or ``t2``: that is the recovering replica's job.
+Usage: ``python crash_worker.py`` with ``DWARF_CRASH_DSN`` (the database), ``DWARF_CRASH_FLOWS``
+(how many flows) and ``DWARF_CRASH_MODE`` in the environment. It starts an engine with a one-hour
+time budget (so a lease can never be what hands its steps on during a test), creates and starts
+that many flows of ``t0 -> t1 -> t2``, prints their keys as one JSON line on stdout, and keeps
+running until SIGTERM (then it shuts down cleanly) or SIGKILL.
+
+- ``hang``: ``t1`` hangs for good (it ignores cancellation, like a call that never returns), so its
+  step stays ``running`` under this replica's claim until the test SIGKILLs the process. ``t2``
+  must never run here.
+- ``pause``: ``t1`` of the first flows waits ``PAUSE_TASK_SECONDS`` (the test SIGSTOPs the process
+  meanwhile and lets a peer take the steps); ``t1`` of later flows and ``t2`` run normally. Every
+  task stamps ``<task>_by = "worker"`` so the test can tell whose result was kept.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph
 
 TASKS = ("t0", "t1", "t2")
-TIME_BUDGET_SECONDS = 2.0
+TIME_BUDGET_SECONDS = 3600.0
+PAUSE_TASK_SECONDS = 2.0
 
 
 def crash_graph() -> Graph:
@@ -48,15 +56,31 @@ async def _never_reached(flow: Flow) -> None:
     raise AssertionError("the crashing replica must not get past t1")
 
 
+def _worker_task(task: str, first_flows: int) -> Callable[[Flow], Awaitable[None]]:
+    async def run(flow: Flow) -> None:
+        n = flow.get_int("n")
+        if task == "t1" and n < first_flows:
+            await asyncio.sleep(PAUSE_TASK_SECONDS)
+        flow.set_int(task, n)
+        flow.set_string(f"{task}_by", "worker")
+
+    return run
+
+
 async def main() -> None:
-    """Start the flows, report their keys, then hang until killed."""
+    """Start the flows, report their keys, then run until SIGTERM (or killed)."""
     dsn = os.environ["DWARF_CRASH_DSN"]
     count = int(os.environ["DWARF_CRASH_FLOWS"])
+    mode = os.environ.get("DWARF_CRASH_MODE", "hang")
     proxy = TestProxy()
     proxy.handle_graph("crash", crash_graph())
-    proxy.handle_task("t0", _t0)
-    proxy.handle_task("t1", _stuck)
-    proxy.handle_task("t2", _never_reached)
+    if mode == "hang":
+        proxy.handle_task("t0", _t0)
+        proxy.handle_task("t1", _stuck)
+        proxy.handle_task("t2", _never_reached)
+    else:
+        for task in TASKS:
+            proxy.handle_task(task, _worker_task(task, count))
     engine = (
         Engine()
         .with_dsn(dsn)
@@ -65,6 +89,8 @@ async def main() -> None:
         .with_workers(2 * count)
         .with_time_budget(TIME_BUDGET_SECONDS)
     )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await engine.startup()
     keys = []
     for n in range(count):
@@ -73,7 +99,8 @@ async def main() -> None:
         keys.append(key)
     sys.stdout.write(json.dumps(keys) + "\n")
     sys.stdout.flush()
-    await asyncio.Event().wait()
+    await stop.wait()
+    await engine.shutdown()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
-"""A replica killed mid-task loses nothing: another replica finishes its flows, once each.
+"""A replica killed or paused mid-task loses nothing: a live peer finishes its flows, once each.
 
-``crash_worker.py`` runs a real engine in a subprocess against PostgreSQL; its flows complete
-``t0`` and then hang in ``t1``. Once every ``t1`` step is claimed (stored as ``running`` under
-the worker's lease) the test SIGKILLs the process, so nothing is cleaned up, and starts a
-second engine here. That engine must notice the expired leases (time budget 2 s + the 30 s
-lease margin, so this test waits about half a minute, once) and drive every flow to completion
-with the right state, without re-running ``t0`` (whose completion was already durable) and
-with exactly one stored completion per step.
+``crash_worker.py`` runs a real engine in a subprocess against PostgreSQL with a one-hour time
+budget, so its steps' leases outlast the test: only heartbeat recovery can hand them on
+(docs/internals/liveness.md). Its flows complete ``t0`` and then sit in ``t1``.
+
+- Killed: once every ``t1`` is claimed the test SIGKILLs the process and starts a peer here,
+  which must notice that the dead replica stopped heartbeating and drive every flow to
+  completion with the right state, without re-running ``t0`` and with exactly one stored
+  completion per step.
+- Paused: the test SIGSTOPs the process instead; the peer takes and finishes its steps; after
+  SIGCONT the worker's own late results are fenced out (the peer's stay), and the worker carries
+  on with new work and removes its heartbeat row when it shuts down cleanly.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -30,7 +35,7 @@ FLOWS = 20
 STARTUP_LIMIT = 60.0
 """Seconds the worker may take to start its flows and have every ``t1`` claimed."""
 RECOVERY_LIMIT = 120.0
-"""Seconds to finish after the kill: the ~32 s lease plus generous slack for a busy machine."""
+"""A hang guard, not a timing: the leases last an hour, so only heartbeat recovery gets here."""
 
 
 async def _count(dsn: str, sql: str) -> int:
@@ -45,9 +50,25 @@ def _worker_failure(proc: asyncio.subprocess.Process, stderr: Path) -> str:
     return f"crash worker exited with {proc.returncode}:\n{stderr.read_text()[-4000:]}"
 
 
-async def _keys_from_worker(
-    proc: asyncio.subprocess.Process, stdout: Path, stderr: Path
-) -> list[str]:
+async def _start_worker(
+    dsn: str, mode: str, tmp_path: Path
+) -> tuple[asyncio.subprocess.Process, Path]:
+    stdout, stderr = tmp_path / "worker.out", tmp_path / "worker.err"
+    env = {
+        **os.environ,
+        "DWARF_CRASH_DSN": dsn,
+        "DWARF_CRASH_FLOWS": str(FLOWS),
+        "DWARF_CRASH_MODE": mode,
+    }
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(WORKER), stdout=out, stderr=err, env=env
+        )
+    return proc, stderr
+
+
+async def _keys_from_worker(proc: asyncio.subprocess.Process, stderr: Path) -> list[str]:
+    stdout = stderr.with_suffix(".out")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_LIMIT
     while loop.time() < deadline:
@@ -77,17 +98,42 @@ async def _wait_until_stuck(dsn: str, proc: asyncio.subprocess.Process, stderr: 
     pytest.fail(f"the crash worker did not claim every t1 within {STARTUP_LIMIT}s")
 
 
-async def test_flows_of_a_killed_replica_complete_on_another_replica_exactly_once(
+def _peer(dsn: str, ran: Counter[tuple[str, str]]) -> Engine:
+    proxy = TestProxy()
+    proxy.handle_graph("crash", crash_graph())
+    for task in TASKS:
+
+        async def handler(flow: Flow, task: str = task) -> None:
+            ran[(flow.flow_key, task)] += 1
+            flow.set_int(task, flow.get_int("n"))
+            flow.set_string(f"{task}_by", "peer")
+
+        proxy.handle_task(task, handler)
+    return (
+        Engine()
+        .with_dsn(dsn)
+        .with_graph_loader(proxy.load_graph)
+        .with_task_executor(proxy.execute_task)
+        .with_workers(8)
+    )
+
+
+async def _one_completion_per_step(dsn: str, flows: int) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cursor = await conn.execute("SELECT flow_id, task_name, status FROM dwarf_steps")
+        steps = await cursor.fetchall()
+    assert Counter(status for *_, status in steps) == {"completed": flows * len(TASKS)}
+    per_task = Counter((flow_id, task) for flow_id, task, _ in steps)
+    assert set(per_task.values()) == {1}
+    assert len(per_task) == flows * len(TASKS)
+
+
+async def test_flows_of_a_killed_replica_complete_on_a_live_peer_exactly_once(
     postgres_dsn: str, tmp_path: Path
 ) -> None:
-    stdout, stderr = tmp_path / "worker.out", tmp_path / "worker.err"
-    env = {**os.environ, "DWARF_CRASH_DSN": postgres_dsn, "DWARF_CRASH_FLOWS": str(FLOWS)}
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(WORKER), stdout=out, stderr=err, env=env
-        )
+    proc, stderr = await _start_worker(postgres_dsn, "hang", tmp_path)
     try:
-        keys = await _keys_from_worker(proc, stdout, stderr)
+        keys = await _keys_from_worker(proc, stderr)
         await _wait_until_stuck(postgres_dsn, proc, stderr)
     finally:
         if proc.returncode is None:
@@ -97,37 +143,75 @@ async def test_flows_of_a_killed_replica_complete_on_another_replica_exactly_onc
     assert len(keys) == FLOWS
 
     ran: Counter[tuple[str, str]] = Counter()
-    proxy = TestProxy()
-    proxy.handle_graph("crash", crash_graph())
-    for task in TASKS:
-
-        async def handler(flow: Flow, task: str = task) -> None:
-            ran[(flow.flow_key, task)] += 1
-            flow.set_int(task, flow.get_int("n"))
-
-        proxy.handle_task(task, handler)
-    engine = (
-        Engine()
-        .with_dsn(postgres_dsn)
-        .with_graph_loader(proxy.load_graph)
-        .with_task_executor(proxy.execute_task)
-        .with_workers(8)
-    )
-    async with engine:
+    async with _peer(postgres_dsn, ran) as engine:
         outcomes = await asyncio.gather(
             *(engine.await_flow(key, timeout=RECOVERY_LIMIT) for key in keys)
         )
 
     for n, outcome in enumerate(outcomes):
         assert outcome.status is Status.COMPLETED, (outcome.flow_key, outcome.error)
-        assert outcome.state == {"n": n, "t0": n, "t1": n, "t2": n}
+        assert outcome.state == {
+            "n": n,
+            "t0": n,
+            "t1": n,
+            "t2": n,
+            "t1_by": "peer",
+            "t2_by": "peer",
+        }
     # t0 finished before the crash and stays finished: only the hung t1 and the unreached t2
     # run here, for every flow.
     assert set(ran) == {(key, task) for key in keys for task in ("t1", "t2")}
-    async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
-        cursor = await conn.execute("SELECT flow_id, task_name, status FROM dwarf_steps")
-        steps = await cursor.fetchall()
-    assert Counter(status for *_, status in steps) == {"completed": FLOWS * len(TASKS)}
-    per_task = Counter((flow_id, task) for flow_id, task, _ in steps)
-    assert set(per_task.values()) == {1}
-    assert len(per_task) == FLOWS * len(TASKS)
+    await _one_completion_per_step(postgres_dsn, FLOWS)
+
+
+async def test_a_paused_replica_is_fenced_out_of_taken_steps_and_then_carries_on(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    proc, stderr = await _start_worker(postgres_dsn, "pause", tmp_path)
+    try:
+        keys = await _keys_from_worker(proc, stderr)
+        await _wait_until_stuck(postgres_dsn, proc, stderr)
+        proc.send_signal(signal.SIGSTOP)
+        ran: Counter[tuple[str, str]] = Counter()
+        async with _peer(postgres_dsn, ran).with_replica_timeout(3) as peer:
+            taken = await asyncio.gather(
+                *(peer.await_flow(key, timeout=RECOVERY_LIMIT) for key in keys)
+            )
+        proc.send_signal(signal.SIGCONT)
+
+        # The peer is gone: only the worker that was paused can run these.
+        proxy = TestProxy()
+        proxy.handle_graph("crash", crash_graph())
+        creator = Engine().with_dsn(postgres_dsn).with_graph_loader(proxy.load_graph)
+        async with creator.with_workers(0):
+            later = [await creator.create("crash", {"n": FLOWS + n}) for n in range(3)]
+            for key in later:
+                await creator.start(key)
+            after = await asyncio.gather(
+                *(creator.await_flow(key, timeout=RECOVERY_LIMIT) for key in later)
+            )
+            # A clean shutdown lets the worker's late writes land (or be fenced) first.
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), RECOVERY_LIMIT) == 0, _worker_failure(
+                proc, stderr
+            )
+            kept = [await creator.snapshot(key) for key in keys]
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        await proc.wait()
+
+    for n, (outcome, now) in enumerate(zip(taken, kept, strict=True)):
+        assert outcome.status is Status.COMPLETED, (outcome.flow_key, outcome.error)
+        # t0 ran on the worker before the pause; t1 and t2 are the peer's, and stay the peer's.
+        expected = {"n": n, "t0": n, "t1": n, "t2": n, "t0_by": "worker"}
+        assert outcome.state == {**expected, "t1_by": "peer", "t2_by": "peer"}
+        assert now.state == outcome.state
+    assert set(ran) == {(key, task) for key in keys for task in ("t1", "t2")}
+    for n, outcome in enumerate(after, start=FLOWS):
+        assert outcome.status is Status.COMPLETED, (outcome.flow_key, outcome.error)
+        assert outcome.state["t2_by"] == "worker"
+        assert outcome.state["t2"] == n
+    await _one_completion_per_step(postgres_dsn, FLOWS + len(later))
+    assert await _count(postgres_dsn, "SELECT COUNT(*) FROM dwarf_replicas") == 0

@@ -35,7 +35,7 @@ SQL = ROOT / "sql"
 DIALECTS = ("postgresql", "mysql", "sqlite", "sqlserver")
 SQLC_DIALECTS = ("postgresql", "mysql", "sqlite")
 TIMESTAMP_COLUMNS = frozenset(
-    {"created_at", "started_at", "updated_at", "not_before", "lease_expires"}
+    {"created_at", "started_at", "updated_at", "not_before", "lease_expires", "heartbeat_at"}
 )
 # The only queries allowed to compare status with a parameter: ListFlows and Purge filter on a
 # user-chosen status (flows table, no partial index involved); everything else inlines literals.
@@ -111,7 +111,12 @@ STEP_COLUMNS = [
     "updated_at",
     "engine_faults",  # added by 0003_step_engine_faults
 ]
-EXPECTED_TABLES = {"dwarf_flows": FLOW_COLUMNS, "dwarf_steps": STEP_COLUMNS}
+REPLICA_COLUMNS = ["replica_id", "started_at", "heartbeat_at"]
+EXPECTED_TABLES = {
+    "dwarf_flows": FLOW_COLUMNS,
+    "dwarf_steps": STEP_COLUMNS,
+    "dwarf_replicas": REPLICA_COLUMNS,
+}
 
 
 # --- reading the files -------------------------------------------------------------------------
@@ -411,6 +416,7 @@ def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
         "0002_steps.sql",
         "0003_step_engine_faults.sql",
         "0004_nopad_keys.sql",
+        "0005_replicas.sql",
     ]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect

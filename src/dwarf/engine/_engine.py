@@ -19,6 +19,7 @@ from dwarf._migrate import migrate
 from dwarf._scheduling import Protection, TaskControl
 from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
 from dwarf.engine._dispatch._dispatcher import Dispatcher
+from dwarf.engine._dispatch._liveness import Liveness
 from dwarf.engine._operations import _breakpoints as breakpoints
 from dwarf.engine._operations import _flows as flows
 from dwarf.engine._operations import _inputs as inputs
@@ -29,6 +30,8 @@ from dwarf.engine._operations import _shards as shards
 from dwarf.engine._operations import _waiting as waiting
 from dwarf.engine._protection import bulk_park, reconstitute
 from dwarf.engine._runtime._config import (
+    MAX_REPLICA_TIMEOUT,
+    MIN_REPLICA_TIMEOUT,
     Config,
     as_concurrency,
     as_key,
@@ -70,6 +73,7 @@ class Engine:
         self._rt: Runtime | None = None
         self._dispatcher: Dispatcher | None = None
         self._protection = Protection()
+        self._liveness: Liveness | None = None
 
     # --- configuration ------------------------------------------------------------------
 
@@ -122,6 +126,22 @@ class Engine:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise BadRequestError("max_open_conns must be a whole number of 1 or more")
         self._config.max_open_conns = n
+        return self
+
+    def with_replica_timeout(self, d: timedelta | float) -> Engine:
+        """How long a replica may miss its heartbeat before peers take its steps (default 5 s).
+
+        Each dispatching replica writes a heartbeat to every shard once a second; a step claimed
+        by a replica whose heartbeat is older than this is recovered by any live replica without
+        waiting for its lease (docs/internals/liveness.md). From 3 s to 1 h; give every replica
+        the same value. A process paused longer than this loses its running steps to peers (its
+        late writes are fenced) and then carries on.
+        """
+        self._before_startup("the replica timeout")
+        timeout = as_timedelta(d, "replica_timeout")
+        if not MIN_REPLICA_TIMEOUT <= timeout <= MAX_REPLICA_TIMEOUT:
+            raise BadRequestError("replica_timeout must be between 3 seconds and 1 hour")
+        self._config.replica_timeout = timeout
         return self
 
     def with_graph_loader(self, fn: GraphLoader) -> Engine:
@@ -233,19 +253,34 @@ class Engine:
             for shard in shards:
                 await shard.close()
             raise
+        if dispatches:
+            liveness = Liveness(rt, config.replica_timeout)
+            try:
+                await liveness.register()
+            except BaseException:
+                for shard in shards:
+                    await shard.close()
+                raise
+            liveness.start()
+            self._liveness = liveness
         self._rt = rt
         self._dispatcher = Dispatcher(rt, config.workers)
         self._dispatcher.start()
 
     async def shutdown(self) -> None:
         """Stop dispatching (running steps get a bounded grace period), wake waiters, close."""
-        rt, dispatcher = self._rt, self._dispatcher
+        rt, dispatcher, liveness = self._rt, self._dispatcher, self._liveness
         if rt is None:
             return
         self._rt = None
         self._dispatcher = None
+        self._liveness = None
         if dispatcher is not None:
             await dispatcher.stop()
+        if liveness is not None:
+            # After the dispatcher: peers may take whatever it left running the moment the
+            # rows are gone.
+            await liveness.stop()
         rt.waiters.close()
         await rt.drain_background()
         for shard in rt.shards:

@@ -16,10 +16,22 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["LEASE_MARGIN", "Config", "as_concurrency", "as_key", "as_rate", "as_timedelta"]
+__all__ = [
+    "LEASE_MARGIN",
+    "MAX_REPLICA_TIMEOUT",
+    "MIN_REPLICA_TIMEOUT",
+    "Config",
+    "as_concurrency",
+    "as_key",
+    "as_rate",
+    "as_timedelta",
+]
 
 LEASE_MARGIN = timedelta(seconds=30)
 """Added to a step's time budget to form its lease: a crashed worker's step is re-run after it."""
+MIN_REPLICA_TIMEOUT = timedelta(seconds=3)
+"""Shortest replica timeout: three heartbeats (one a second) may be missed before peers recover."""
+MAX_REPLICA_TIMEOUT = timedelta(hours=1)
 
 
 def as_timedelta(value: timedelta | float | int, what: str) -> timedelta:
@@ -74,6 +86,7 @@ class Config:
     time_budget: timedelta = timedelta(minutes=2)
     default_priority: int = 100
     max_open_conns: int = 8
+    replica_timeout: timedelta = timedelta(seconds=5)
     graph_loader: GraphLoader | None = None
     task_executor: TaskExecutor | None = None
     flow_stopped_callback: FlowStoppedCallback | None = None
