@@ -6,8 +6,9 @@ The tree::
     ├── BadRequestError (400)    malformed key, bad argument, invalid graph or expression
     ├── NotFoundError (404)      unknown flow, step or thread (a wrong token looks the same)
     ├── ConflictError (409)      the flow or step is in the wrong state for the operation
-    ├── UnavailableError (503)   the engine is not started, or is shutting down
-    └── StorageError (500)       a database statement failed (not lock contention)
+    ├── UnavailableError (503)   the engine is not running, or a database stayed unreachable
+    └── StorageError (500)       a database statement failed (not lock contention, not a fault
+                                 of the connection or server: those are retried, then 503)
 
 A workflow's own failure is never one of these: it is a ``FlowOutcome`` with status ``failed``.
 This module imports nothing but the standard library.
@@ -58,7 +59,12 @@ class ConflictError(DwarfError, status_code=409):
 
 
 class UnavailableError(DwarfError, status_code=503):
-    """The engine is not running: not started yet, or shut down."""
+    """The engine is not running (not started yet, or shut down), or a database is unreachable.
+
+    A dropped connection or a restarting server is retried for a bounded window first; this
+    error means the window passed, or a write was cut off so that its outcome is unknown. Try
+    again later.
+    """
 
 
 class StorageError(DwarfError):

@@ -39,6 +39,7 @@ PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
     "dwarf.engine": frozenset(
         {"dwarf.errors", "dwarf.workflow", "dwarf._scheduling", "dwarf._storage", "dwarf._migrate"}
     ),
+    "dwarf._soak": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf.engine"}),
     "dwarf._cli": frozenset(
         {
             "dwarf",
@@ -78,6 +79,7 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
     ),
     "dwarf.engine._dispatch": frozenset(
         {
+            "dwarf.errors",
             "dwarf._scheduling",
             "dwarf._storage",
             "dwarf.engine._runtime",

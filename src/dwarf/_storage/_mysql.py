@@ -34,7 +34,11 @@ class MysqlStore(Store):
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, my)
         self._pool: Pool[Any] = Pool(
-            self._connect, size, close=_close, alive=lambda conn: bool(conn.connected)
+            self._connect,
+            size,
+            close=_close,
+            alive=lambda conn: bool(conn.connected),
+            idle_ok=_open,
         )
 
     @classmethod
@@ -121,3 +125,9 @@ class MysqlStore(Store):
 
 async def _close(conn: Any) -> None:
     conn.close()
+
+
+def _open(conn: Any) -> bool:
+    """asyncmy reads its socket in the background: a killed connection's transport is closing."""
+    transport = getattr(conn, "_transport", None)
+    return transport is None or not transport.is_closing()

@@ -2,7 +2,10 @@
 
 At most ``size`` connections; idle ones are reused, dead ones dropped and replaced on demand. A
 connection goes back to the pool after a failed transaction too (it was rolled back): only one
-the driver reports closed is dropped.
+the driver reports closed is dropped. At checkout an idle connection is also dropped when it
+shows, without a round trip, that the server ended it (a terminated backend or a restart leaves
+a message or EOF waiting on its socket): the work then gets a fresh connection instead of a
+dead one (docs/internals/storage.md, "Database faults").
 
 Hand-written rather than ``psycopg_pool.AsyncConnectionPool`` for PostgreSQL: measured side by
 side in ``benches/``, psycopg_pool cost about 7 % of PostgreSQL's steps/s (medians of six runs
@@ -34,10 +37,12 @@ class Pool(Generic[C]):
         *,
         close: Callable[[C], Awaitable[None]],
         alive: Callable[[C], bool],
+        idle_ok: Callable[[C], bool] = lambda conn: True,
     ) -> None:
         self._make = make
         self._close_conn = close
         self._alive = alive
+        self._idle_ok = idle_ok
         self._slots = asyncio.Semaphore(max(1, size))
         self._idle: list[C] = []
         self._all: list[C] = []
@@ -55,7 +60,7 @@ class Pool(Generic[C]):
         async with self._slots:
             if self._closed:
                 raise UnavailableError("the database pool is closed")
-            conn = self._idle.pop() if self._idle else None
+            conn = await self._reusable()
             if conn is None:
                 conn = await self._make()
                 self._all.append(conn)
@@ -68,6 +73,17 @@ class Pool(Generic[C]):
                     self._forget(conn)
                     with contextlib.suppress(Exception):
                         await self._close_conn(conn)
+
+    async def _reusable(self) -> C | None:
+        """The most recently used idle connection that still looks alive, or None."""
+        while self._idle:
+            conn = self._idle.pop()
+            if self._alive(conn) and self._idle_ok(conn):
+                return conn
+            self._forget(conn)
+            with contextlib.suppress(Exception):
+                await self._close_conn(conn)
+        return None
 
     def _forget(self, conn: C) -> None:
         with contextlib.suppress(ValueError):

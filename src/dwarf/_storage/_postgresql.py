@@ -10,8 +10,10 @@ completion requires the flow to be live: "lease lost" and "flow ended" write not
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 
 from dwarf._storage._connect import connect_postgresql
@@ -19,7 +21,7 @@ from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
-from dwarf._storage._store import Store
+from dwarf._storage._store import Store, replay_unsafe
 
 __all__ = ["PostgresqlStore"]
 
@@ -34,7 +36,7 @@ class PostgresqlStore(Store):
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)
         self._pool: Pool[Connection] = Pool(
-            self._connect, size, close=_close, alive=lambda conn: not conn.closed
+            self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
 
     @classmethod
@@ -73,6 +75,10 @@ class PostgresqlStore(Store):
     # --- fast paths -----------------------------------------------------------------------
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        with replay_unsafe():
+            return await self._create_flow(new, start=start)
+
+    async def _create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         row = await self._autocommit_on_connection(
             lambda conn: pg.create_flow_with_entry(
                 conn,
@@ -161,3 +167,16 @@ class PostgresqlStore(Store):
 
 async def _close(conn: Connection) -> None:
     await conn.close()
+
+
+def _quiet(conn: Connection) -> bool:
+    """An idle connection has nothing to read; a terminated one has its FATAL message or EOF.
+
+    libpq reads only when asked, so a readable socket on an idle connection means the server
+    spoke first, which on a connection without LISTEN only happens when it ends the session.
+    """
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable

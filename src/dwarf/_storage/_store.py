@@ -15,6 +15,13 @@ Why it looks like this (docs/internals/storage.md, "Transactions", rules S1-S4):
   partial transaction commits on MySQL or SQLite.
 - Connection use is bounded by ``max_open_conns`` per shard; nothing holds a connection while a
   task runs (callers acquire per transaction).
+- A transient fault (connection terminated or lost, server restarting or unreachable) re-runs
+  the unit of work on a fresh connection with bounded backoff for up to ``fault_window``
+  seconds, then raises ``UnavailableError`` (storage.md, "Database faults", S9-S11). A
+  transaction cut off before its COMMIT was rolled back, so re-running it is always safe; one
+  cut off during its COMMIT (or an autocommit statement cut off mid-flight) may have committed,
+  which the engine's fenced and guarded writes tolerate; ``create_flow`` does not, so it raises
+  ``UnavailableError`` at once in that case rather than risk a second flow.
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 from dwarf._storage._dsn import Dsn, scrub
-from dwarf._storage._faults import is_contention, is_driver_error
+from dwarf._storage._faults import is_contention, is_driver_error, is_transient
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
@@ -40,11 +48,26 @@ from dwarf._storage._records import (
 from dwarf.errors import ConflictError, DwarfError, NotFoundError, StorageError, UnavailableError
 from dwarf.workflow import Status
 
-__all__ = ["MAX_TX_ATTEMPTS", "Store"]
+__all__ = ["FAULT_WINDOW", "MAX_TX_ATTEMPTS", "Store", "replay_unsafe"]
 
 T = TypeVar("T")
 
 MAX_TX_ATTEMPTS = 12
+FAULT_WINDOW = 15.0
+"""Seconds a unit of work keeps retrying a transient fault before ``UnavailableError``."""
+FAULT_BACKOFF_MAX = 0.5
+"""Longest pause between two retries: dispatch resumes this soon after the server is back."""
+
+# Set while running work that must not run twice if its first run may have committed.
+_replay_unsafe: ContextVar[bool] = ContextVar("dwarf_replay_unsafe", default=False)
+
+
+class _Sent(Exception):
+    """A transient fault after the work may have reached the server (it may have committed)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _NothingWritten(Exception):
@@ -68,6 +91,10 @@ class Store:
         self.dsn = dsn
         self.q = q
         """The generated accessors of this store's dialect."""
+        self.fault_window = FAULT_WINDOW
+        """Seconds to keep retrying a transient fault (tests shorten it)."""
+        self.fault: str = ""
+        """The transient fault being retried right now ('' when healthy), for ``shard_info``."""
         self._closed = False
 
     # --- connection handling, per driver ------------------------------------------------
@@ -137,23 +164,54 @@ class Store:
         run: Callable[[Callable[[Any], Awaitable[T]]], Awaitable[T]],
         fn: Callable[[Any], Awaitable[T]],
     ) -> T:
-        for attempt in range(MAX_TX_ATTEMPTS):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.fault_window
+        contended = 0
+        faults = 0
+        while True:
             try:
-                return await run(fn)
-            except Exception as exc:
-                if not is_contention(exc) or attempt == MAX_TX_ATTEMPTS - 1:
+                result = await run(fn)
+            except Exception as caught:
+                sent = isinstance(caught, _Sent)
+                exc = caught.error if isinstance(caught, _Sent) else caught
+                if is_contention(exc) and contended < MAX_TX_ATTEMPTS - 1:
+                    contended += 1
+                    await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(contended, 6)))
+                    continue
+                if self._closed or not is_transient(exc):
                     translated = self._translate(exc)
-                    if translated is exc:
-                        raise
-                    raise translated from exc
-            await asyncio.sleep(random.uniform(0.002, 0.004) * (2 ** min(attempt, 6)))
-        raise AssertionError("unreachable")
+                    if translated is not exc:
+                        raise translated from exc
+                    if sent:
+                        raise exc from None
+                    raise
+                self.fault = self._describe(exc)
+                if sent and _replay_unsafe.get():
+                    raise UnavailableError(
+                        f"shard {self.index} ({self.dialect}) lost its connection while "
+                        f"writing, so the outcome is unknown: {self.fault}"
+                    ) from exc
+                if loop.time() >= deadline:
+                    raise UnavailableError(
+                        f"shard {self.index} ({self.dialect}) is unavailable: {self.fault}"
+                    ) from exc
+                faults += 1
+                pause = min(FAULT_BACKOFF_MAX, 0.02 * 2**faults) * random.uniform(0.5, 1.0)
+                await asyncio.sleep(min(pause, max(deadline - loop.time(), 0.0)))
+                continue
+            self.fault = ""
+            return result
 
     async def _bare(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         if self._closed:
             raise UnavailableError(f"shard {self.index} is closed")
         async with self._acquire() as conn:
-            return await fn(conn)
+            try:
+                return await fn(conn)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise _Sent(exc) from exc
+                raise
 
     async def _once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         if self._closed:
@@ -166,8 +224,20 @@ class Store:
                 with contextlib.suppress(Exception):
                     await self._rollback(conn)
                 raise
-            await self._commit(conn)
+            try:
+                await self._commit(conn)
+            except Exception as exc:
+                # Cut off during COMMIT: the transaction may or may not have committed.
+                if is_transient(exc):
+                    raise _Sent(exc) from exc
+                raise
             return result
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, DwarfError):
+            return exc.message
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return scrub(first, self.dsn.secrets())
 
     def _translate(self, exc: BaseException) -> BaseException:
         if isinstance(exc, DwarfError) or not is_driver_error(exc):
@@ -181,7 +251,8 @@ class Store:
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step on its own; with ``start`` it is also started."""
-        return await self.transact(lambda db: self.insert_flow(db, new, start=start))
+        with replay_unsafe():
+            return await self.transact(lambda db: self.insert_flow(db, new, start=start))
 
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
@@ -286,19 +357,31 @@ class Store:
         expire (as after a crash).
         """
 
-        async def claim(db: Tx) -> list[ClaimedStep]:
-            won = await db.claim_steps(
+        attempts = 0
+
+        async def claim(db: Tx) -> int:
+            nonlocal attempts
+            attempts += 1
+            return await db.claim_steps(
                 step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
             )
-            if not won:
-                return []
+
+        async def read_back(db: Tx) -> list[ClaimedStep]:
             rows = await db.select_claimed_steps(step_ids=step_ids, lease_owner=owner)
+            if not rows:
+                return []
             # One read of the batch's flows instead of one per step.
             flows = await db.list_flows_of_batch(flow_ids=sorted({row.flow_id for row in rows}))
             by_id = {flow.flow_id: flow for flow in flows}
             return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
 
-        return await self.autocommit(claim)
+        won = await self.autocommit(claim)
+        # A claim re-run after a dropped connection may find its first run's rows already
+        # claimed (by this owner): read back whenever it was re-run, or they would sit out
+        # their lease under a live replica (storage.md, S10).
+        if not won and attempts == 1:
+            return []
+        return await self.read(read_back)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its one successor, atomically.
@@ -350,3 +433,17 @@ class Store:
             return await self.transact(tx)
         except _NothingWritten:
             return False
+
+
+@contextlib.contextmanager
+def replay_unsafe() -> Iterator[None]:
+    """Inside: a transient fault that may have hit a committed write raises at once.
+
+    For work whose second run would not be harmless (inserting a new flow), where "maybe
+    written" must reach the caller as ``UnavailableError`` rather than be retried.
+    """
+    token = _replay_unsafe.set(True)
+    try:
+        yield
+    finally:
+        _replay_unsafe.reset(token)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
@@ -28,6 +29,7 @@ from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._execute import process_step
 from dwarf.engine._step._poison import engine_fault
+from dwarf.errors import UnavailableError
 
 __all__ = ["Dispatcher"]
 
@@ -143,6 +145,16 @@ class Dispatcher:
             await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
             raise
+        except UnavailableError as exc:
+            # An outage outlasted the store's retries: not the step's fault, so not counted.
+            self._rt.log.warning(
+                "Database unavailable processing step %s on shard %s: %s",
+                row.step_id,
+                shard.index,
+                exc,
+            )
+            await _hand_back_patiently(shard, row, lambda: self._stopping)
+            self.wake_in(timedelta(seconds=1))
         except Exception as exc:
             # Counted on the step: handed back to run again soon, or (a poison step) failed.
             await engine_fault(self._rt, shard, row, flow, exc)
@@ -303,6 +315,27 @@ async def _hand_back(shard: Store, row: ClaimedStepRow) -> None:
     await shard.transact(
         lambda db: db.reset_contended_step(step_id=row.step_id, lease_seq=row.lease_seq)
     )
+
+
+async def _hand_back_patiently(
+    shard: Store, row: ClaimedStepRow, stopping: Callable[[], bool]
+) -> None:
+    """Hand a step back, through a database outage if need be (until shutdown).
+
+    The worker's own write failed, most likely for the same outage; its replica still
+    heartbeats, so nobody else would take the step before its lease expired. The hand-back is
+    fenced, so trying again is harmless (docs/internals/storage.md, "Database faults").
+    """
+    while True:
+        try:
+            await _hand_back(shard, row)
+            return
+        except UnavailableError:
+            if stopping():
+                return
+        except Exception:
+            return  # not a fault of the database: the lease covers it
+        await asyncio.sleep(1.0)
 
 
 def _candidate(shard: Store, row: DueStepRow) -> Candidate:

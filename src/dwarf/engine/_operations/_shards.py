@@ -2,7 +2,10 @@
 
 A shard's failure (or a shard that does not answer within ``SHARD_PROBE_TIMEOUT``) is reported
 in its row, never raised, and the shards are probed concurrently so one slow shard does not
-hide the others.
+hide the others. While a shard's store is retrying a transient fault (a dropped connection, a
+restarting server), its probe gets ``FAULT_PROBE_TIMEOUT`` only and the row reports that fault:
+the store would otherwise keep the probe waiting for its whole retry window
+(docs/internals/storage.md, "Database faults").
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from dwarf._storage import Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._types import ShardSummary
 
-__all__ = ["SHARD_PROBE_TIMEOUT", "shard_info"]
+__all__ = ["FAULT_PROBE_TIMEOUT", "SHARD_PROBE_TIMEOUT", "shard_info"]
 
 SHARD_PROBE_TIMEOUT = 10.0
 """Seconds ``shard_info`` waits for one shard before reporting it as not answering."""
+FAULT_PROBE_TIMEOUT = 1.0
+"""Seconds it waits for a shard that is retrying a fault before reporting that fault."""
 
 
 async def shard_info(rt: Runtime) -> list[ShardSummary]:
@@ -37,10 +42,14 @@ async def _probe(shard: Store) -> ShardSummary:
         flows: int | None = await db.count_flows()
         return steps or 0, flows or 0
 
+    timeout = FAULT_PROBE_TIMEOUT if shard.fault else SHARD_PROBE_TIMEOUT
     try:
-        steps, flows = await asyncio.wait_for(shard.read(read), SHARD_PROBE_TIMEOUT)
+        steps, flows = await asyncio.wait_for(shard.read(read), timeout)
     except TimeoutError:
-        error = f"shard {shard.index} did not answer within {SHARD_PROBE_TIMEOUT:g}s"
+        if shard.fault:
+            error = f"shard {shard.index} ({shard.dialect}) is unavailable: {shard.fault}"
+        else:
+            error = f"shard {shard.index} did not answer within {timeout:g}s"
         return ShardSummary(shard.index, error, latency_ms, 0, 0)
     except Exception as exc:
         # Driver errors arrive as StorageError with the DSN's secrets scrubbed.
