@@ -177,9 +177,10 @@ async def test_a_paused_replica_is_fenced_out_of_taken_steps_and_then_carries_on
             taken = await asyncio.gather(
                 *(peer.await_flow(key, timeout=RECOVERY_LIMIT) for key in keys)
             )
-        proc.send_signal(signal.SIGCONT)
 
-        # The peer is gone: only the worker that was paused can run these.
+        # The peer is gone: only the worker that was paused can run these. They are pending
+        # before it wakes: with no peer notifier nothing would tell it about later ones but its
+        # poll timer (up to a minute); the refills after its fenced finishes find these.
         proxy = TestProxy()
         proxy.handle_graph("crash", crash_graph())
         creator = Engine().with_dsn(postgres_dsn).with_graph_loader(proxy.load_graph)
@@ -187,6 +188,7 @@ async def test_a_paused_replica_is_fenced_out_of_taken_steps_and_then_carries_on
             later = [await creator.create("crash", {"n": FLOWS + n}) for n in range(3)]
             for key in later:
                 await creator.start(key)
+            proc.send_signal(signal.SIGCONT)
             after = await asyncio.gather(
                 *(creator.await_flow(key, timeout=RECOVERY_LIMIT) for key in later)
             )
