@@ -8,3 +8,11 @@ CREATE TABLE IF NOT EXISTS dwarf_replicas (
     heartbeat_at DATETIME(3)  NOT NULL,
     PRIMARY KEY (replica_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+-- replica_id is compared with dwarf_steps.lease_owner, which 0004 moved to the server's NO PAD
+-- binary collation: the two must match, or the server refuses to compare them.
+SET @dwarf_nopad = IF(VERSION() LIKE '%MariaDB%', 'utf8mb4_nopad_bin', 'utf8mb4_0900_bin');
+SET @dwarf_alter = CONCAT(
+    'ALTER TABLE dwarf_replicas MODIFY replica_id VARCHAR(32) NOT NULL COLLATE ', @dwarf_nopad);
+PREPARE dwarf_stmt FROM @dwarf_alter;
+EXECUTE dwarf_stmt;
+DEALLOCATE PREPARE dwarf_stmt;
