@@ -98,6 +98,9 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
         }
     ),
     "dwarf.engine._proxy": frozenset({"dwarf.errors", "dwarf.workflow"}),
+    "dwarf.engine._database_signals": frozenset(
+        {"dwarf.errors", "dwarf._storage", "dwarf.engine._runtime"}
+    ),
     "dwarf.engine._engine": frozenset(
         {
             "dwarf.errors",
@@ -109,6 +112,7 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
             "dwarf.engine._protection",
             "dwarf.engine._step",
             "dwarf.engine._dispatch",
+            "dwarf.engine._database_signals",
             "dwarf.engine._operations",
         }
     ),

@@ -11,9 +11,11 @@ completion requires the flow to be live: "lease lost" and "flow ended" write not
 from __future__ import annotations
 
 import select
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from psycopg import AsyncConnection
 
 from dwarf._storage._connect import connect_postgresql
@@ -22,6 +24,7 @@ from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
 from dwarf._storage._store import Store, replay_unsafe
+from dwarf.errors import DwarfError, UnavailableError
 
 __all__ = ["PostgresqlStore"]
 
@@ -71,6 +74,31 @@ class PostgresqlStore(Store):
 
     async def _close(self) -> None:
         await self._pool.close()
+
+    # --- signals: LISTEN/NOTIFY on the shard's own database ------------------------------
+
+    carries_signals = True
+
+    async def signal(self, channel: str, payload: str) -> None:
+        """``pg_notify``: delivered to every listener once the (autocommit) statement ends."""
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    async def signals(self, channel: str) -> AsyncIterator[str]:
+        """``LISTEN`` on a dedicated connection; any failure ends it with ``UnavailableError``."""
+        try:
+            conn = await connect_postgresql(self.dsn)
+        except DwarfError as exc:
+            raise UnavailableError(f"shard {self.index}: cannot listen: {exc}") from None
+        try:
+            await conn.set_autocommit(True)
+            await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+            async for notice in conn.notifies():
+                yield notice.payload
+        except (psycopg.Error, OSError) as exc:
+            raise UnavailableError(f"shard {self.index}: listening stopped: {exc}") from None
+        finally:
+            await _close(conn)
 
     # --- fast paths -----------------------------------------------------------------------
 

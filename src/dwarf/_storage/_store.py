@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
@@ -114,6 +114,22 @@ class Store:
 
     async def _close(self) -> None:
         raise NotImplementedError
+
+    # --- signals between replicas, where the database carries them ------------------------
+
+    carries_signals: ClassVar[bool] = False
+    """Whether ``signal``/``signals`` work here (a database with a publish/subscribe channel)."""
+
+    async def signal(self, channel: str, payload: str) -> None:
+        """Publish ``payload`` to every session listening on ``channel`` (this one included)."""
+        raise UnavailableError(f"shard {self.index} ({self.dialect}) cannot carry signals")
+
+    def signals(self, channel: str) -> AsyncIterator[str]:
+        """Listen on ``channel`` on a connection of its own; yields payloads as they arrive.
+
+        Raises (``UnavailableError``) when that connection is lost: the caller reconnects.
+        """
+        raise UnavailableError(f"shard {self.index} ({self.dialect}) cannot carry signals")
 
     # --- units of work ------------------------------------------------------------------
 

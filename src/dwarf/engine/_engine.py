@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dwarf._migrate import migrate
 from dwarf._scheduling import Protection, TaskControl
 from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
+from dwarf.engine._database_signals import DatabaseSignals
 from dwarf.engine._dispatch._dispatcher import Dispatcher
 from dwarf.engine._dispatch._liveness import Liveness
 from dwarf.engine._operations import _breakpoints as breakpoints
@@ -74,6 +75,7 @@ class Engine:
         self._dispatcher: Dispatcher | None = None
         self._protection = Protection()
         self._liveness: Liveness | None = None
+        self._signals: DatabaseSignals | None = None
 
     # --- configuration ------------------------------------------------------------------
 
@@ -167,6 +169,16 @@ class Engine:
         self._config.peer_notifier = pn
         return self
 
+    def with_database_signals(self, enabled: bool = True) -> Engine:
+        """Signal peers through the shards' own databases (PostgreSQL LISTEN/NOTIFY).
+
+        Replicas then wake each other promptly with no message bus; without it (or while its
+        connection is down) they find each other's work by polling. Excludes a peer notifier.
+        """
+        self._before_startup("database signals")
+        self._config.database_signals = bool(enabled)
+        return self
+
     def with_logger(self, logger: logging.Logger) -> Engine:
         """Where the engine logs (default: the ``dwarf`` logger, silent until configured)."""
         self._before_startup("the logger")
@@ -247,20 +259,18 @@ class Engine:
                 await shard.close()
             raise
         rt = Runtime(config, shards, owner=new_token(), protection=self._protection)
+        liveness = Liveness(rt, config.replica_timeout) if dispatches else None
         try:
             await reconstitute(rt)
+            if liveness is not None:
+                await liveness.register()
+            if config.database_signals:
+                self._signals = DatabaseSignals.attach(rt, self)
         except BaseException:
             for shard in shards:
                 await shard.close()
             raise
-        if dispatches:
-            liveness = Liveness(rt, config.replica_timeout)
-            try:
-                await liveness.register()
-            except BaseException:
-                for shard in shards:
-                    await shard.close()
-                raise
+        if liveness is not None:
             liveness.start()
             self._liveness = liveness
         self._rt = rt
@@ -272,6 +282,9 @@ class Engine:
         rt, dispatcher, liveness = self._rt, self._dispatcher, self._liveness
         if rt is None:
             return
+        if self._signals is not None:
+            await self._signals.stop()
+            self._signals = None
         self._rt = None
         self._dispatcher = None
         self._liveness = None

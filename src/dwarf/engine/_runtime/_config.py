@@ -91,6 +91,7 @@ class Config:
     task_executor: TaskExecutor | None = None
     flow_stopped_callback: FlowStoppedCallback | None = None
     peer_notifier: PeerNotifier | None = None
+    database_signals: bool = False
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("dwarf"))
     meter_provider: MeterProvider | None = None
     tracer_provider: TracerProvider | None = None

@@ -19,6 +19,7 @@ from dwarf._storage import FlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._waiters import Waiters
+from dwarf.engine._types import PeerNotifier
 from dwarf.errors import BadRequestError, NotFoundError
 from dwarf.workflow import FlowOutcome, Graph
 
@@ -52,6 +53,8 @@ class Runtime:
         self.request_refill: Callable[[], None] = lambda: None
         self.wake_in: Callable[[timedelta], None] = lambda delay: None
         self.wake_prober: Callable[[], None] = lambda: None
+        self.peer_notifier: PeerNotifier | None = config.peer_notifier
+        """Where signals for peers go: the host's notifier, or the database's (set at startup)."""
 
     # --- shards and keys ----------------------------------------------------------------
 
@@ -128,14 +131,14 @@ class Runtime:
     def doorbell(self, shard: Store, step_id: int) -> None:
         """A step became pending: claim it soon, and tell peers."""
         self.request_refill()
-        notifier = self.config.peer_notifier
+        notifier = self.peer_notifier
         if notifier is not None:
             self.spawn(notifier.enqueue(shard.index, step_id), "peer enqueue")
 
     def flow_stopped(self, flow_key: str, status: str, outcome: FlowOutcome | None = None) -> None:
         """A flow stopped: wake local waiters (with the outcome if known) and tell peers."""
         self.waiters.notify(flow_key, outcome)
-        notifier = self.config.peer_notifier
+        notifier = self.peer_notifier
         if notifier is not None:
             self.spawn(notifier.notify_status_change(flow_key, status), "peer status change")
 

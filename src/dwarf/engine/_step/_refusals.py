@@ -35,7 +35,7 @@ async def _backpressure(step: StepContext, error: BackpressureError) -> None:
         key=error.key,
         retry_after=error.retry_after,
     )
-    notifier = rt.config.peer_notifier
+    notifier = rt.peer_notifier
     if notifier is not None:
         rt.spawn(notifier.sync_valve(key, w_cong, t_cong), "peer sync_valve")
     # Bounced due now: the cut valve, not a delay, decides when it is selected again.
@@ -56,7 +56,7 @@ async def _trip(step: StepContext, error: BreakerTripError) -> None:
         key=error.key,
         cause=error.cause or CAUSE_ACK_TIMEOUT,
     )
-    notifier = rt.config.peer_notifier
+    notifier = rt.peer_notifier
     if fresh and notifier is not None:
         rt.spawn(notifier.trip_breaker(key), "peer trip_breaker")
     await bulk_park(rt, key, (step.store, row))

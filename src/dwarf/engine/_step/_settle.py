@@ -108,6 +108,6 @@ def announce_stop(ctx: StepContext, outcome: FlowOutcome) -> None:
     rt = ctx.rt
     rt.flow_stopped(ctx.flow_key, outcome.status, outcome)
     rt.notify_host(ctx.flow.notify_hostname, outcome)
-    if outcome.status is Status.COMPLETED and rt.config.peer_notifier is not None:
+    if outcome.status is Status.COMPLETED and rt.peer_notifier is not None:
         # Wake idle peers: a completion may free capacity for work they can claim.
-        rt.spawn(rt.config.peer_notifier.enqueue(0, 0), "peer enqueue")
+        rt.spawn(rt.peer_notifier.enqueue(0, 0), "peer enqueue")
