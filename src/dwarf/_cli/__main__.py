@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import dwarf
 from dwarf._cli._common import EXIT_FAILURE, EXIT_USAGE, UsageError, fail
+from dwarf._cli._console import add_console_parser
 from dwarf._cli._flows import add_flows_parser, add_shards_parser
 from dwarf._cli._migrate import add_migrate_parser
 from dwarf.errors import DwarfError
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_migrate_parser(commands)
     add_flows_parser(commands)
     add_shards_parser(commands)
+    add_console_parser(commands)
     return parser
 
 

@@ -31,7 +31,13 @@ from dwarf._storage._dsn import Dsn
 from dwarf.engine import Engine
 from dwarf.errors import ConflictError
 
-__all__ = ["add_data_options", "data_of", "duration_arg", "operator_engine"]
+__all__ = [
+    "add_data_options",
+    "data_of",
+    "duration_arg",
+    "operator_engine",
+    "require_current_schemas",
+]
 
 # A command-line tool holds few connections at once: it runs one operation at a time.
 _CONNECTIONS: Final = 2
@@ -43,9 +49,7 @@ _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 8640
 @contextlib.asynccontextmanager
 async def operator_engine(args: argparse.Namespace) -> AsyncIterator[Engine]:
     """A started engine on ``--dsn``/``--shards`` that dispatches nothing."""
-    dsns = target_dsns(args)  # an unusable DSN is a usage error, reported before connecting
-    for shard, dsn in enumerate(dsns, start=1):
-        await _require_current_schema(shard, dsn)
+    await require_current_schemas(args)
     engine = (
         dwarf.new_engine()
         .with_dsn(dsn_text(args))
@@ -55,6 +59,13 @@ async def operator_engine(args: argparse.Namespace) -> AsyncIterator[Engine]:
     )
     async with engine:
         yield engine
+
+
+async def require_current_schemas(args: argparse.Namespace) -> None:
+    """Refuse (``ConflictError``) a shard whose schema is not at this dwarf's version."""
+    dsns = target_dsns(args)  # an unusable DSN is a usage error, reported before connecting
+    for shard, dsn in enumerate(dsns, start=1):
+        await _require_current_schema(shard, dsn)
 
 
 async def _require_current_schema(shard: int, dsn: Dsn) -> None:

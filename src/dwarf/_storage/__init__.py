@@ -2,7 +2,8 @@
 
 What the engine may use is exported here and nowhere else: the ``Store`` of a shard (its units
 of work and domain operations), ``open_store``, the values its operations take and return, the
-result rows of the generated queries, and DSN parsing. Which dialect a store speaks is the
+result rows of the generated queries, and DSN parsing and masking (which the operator
+console uses too, to show a DSN without its password). Which dialect a store speaks is the
 store's business: a dialect's fast path is a method override in its ``Store`` subclass
 (``_postgresql``, ``_mysql``, ``_sqlite``, ``_sqlserver``), the generated accessors live in
 ``_gen/`` (``python -m codegen``), and no module outside this package imports either.
@@ -10,7 +11,7 @@ store's business: a dialect's fast path is a method override in its ``Store`` su
 Imports: ``dwarf.errors``, ``dwarf.workflow`` (value types) and the drivers.
 """
 
-from dwarf._storage._dsn import Dsn, memory_dsn, parse_dsn, shard_dsns
+from dwarf._storage._dsn import Dsn, mask_dsn, memory_dsn, parse_dsn, scrub, shard_dsns
 from dwarf._storage._gen.rows import (
     ClaimedStepRow,
     DueStepRow,
@@ -57,8 +58,10 @@ __all__ = [
     "Store",
     "SubgraphLinkRow",
     "Tx",
+    "mask_dsn",
     "memory_dsn",
     "open_store",
     "parse_dsn",
+    "scrub",
     "shard_dsns",
 ]
