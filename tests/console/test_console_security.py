@@ -125,6 +125,8 @@ def test_a_request_from_another_origin_is_refused(console: Console, flows: Flows
     foreign = console.post(path, {"csrf": csrf}, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
     assert "another site" in foreign.text
+    opaque = console.post(path, {"csrf": csrf}, headers={"Origin": "null"})
+    assert opaque.status_code == 403, "a sandboxed or privacy-stripped origin is not ours"
     own = console.post(path, {"csrf": csrf}, headers={"Origin": "http://127.0.0.1"})
     assert own.status_code == 303
 
@@ -146,7 +148,7 @@ def test_every_response_carries_the_security_headers(console: Console, flows: Fl
         assert "frame-ancestors 'none'" in csp
         assert headers["x-frame-options"] == "DENY"
         assert headers["x-content-type-options"] == "nosniff"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
     assert console.get("/flows").headers["cache-control"] == "no-store"
 
 

@@ -17,7 +17,9 @@ Constraints:
   scripts, styles and everything else from the console itself only: no inline script, no eval.
   Mermaid writes ``style`` attributes and a ``<style>`` element into the SVG it draws, so styles
   (only styles) may be inline; a style cannot run script. Keys in URLs are capabilities, so no
-  Referer leaves the console, and no page is cached.
+  Referer leaves the console for another site (``same-origin``: ``no-referrer`` would also make
+  browsers send ``Origin: null`` on the console's own forms, which the origin check refuses),
+  and no page is cached.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ _HEADERS: Final = {
     "content-security-policy": _CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
 
