@@ -19,9 +19,10 @@ import os
 import sys
 from typing import Any, Final
 
-from dwarf._cli._common import DSN_HELP, EXIT_OK, dsn_text, fail, positive
+from dwarf._cli._common import DSN_HELP, EXIT_OK, UsageError, dsn_text, fail, positive
 from dwarf._cli._operator import require_current_schemas
 from dwarf._storage import parse_dsn
+from dwarf.errors import BadRequestError
 
 __all__ = ["TOKEN_ENV", "add_console_parser"]
 
@@ -84,6 +85,10 @@ def run_console(args: argparse.Namespace) -> int:
         return fail(f"dwarf console needs the console extra ({exc.name} is missing): "
                     "pip install 'dwarf[console]'")  # fmt: skip
     dsn = dsn_text(args)
+    try:
+        graph_loader = load_graph_loader(args.graphs) if args.graphs else None
+    except BadRequestError as exc:
+        raise UsageError(str(exc)) from None
     asyncio.run(require_current_schemas(args))
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV, "")
     loopback = args.host in _LOOPBACK
@@ -91,7 +96,7 @@ def run_console(args: argparse.Namespace) -> int:
         dsn=dsn,
         shards=args.shards,
         token=token,
-        graph_loader=load_graph_loader(args.graphs) if args.graphs else None,
+        graph_loader=graph_loader,
         allowed_hosts=tuple(sorted(_LOOPBACK)) if loopback else (),
         refresh_seconds=max(args.refresh, 0.5),
     )
