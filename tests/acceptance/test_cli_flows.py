@@ -116,10 +116,18 @@ def _engine(dsn: str, proxy: TestProxy) -> Engine:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def dsn(request: pytest.FixtureRequest) -> str:
-    """A fresh database: a SQLite file, or PostgreSQL with a password in its DSN."""
+    """A fresh database: a SQLite file, PostgreSQL with a password in its DSN, or MariaDB (for
+    the tests marked ``with_mariadb``; its test server's root has no password to hide)."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_dsn"))
+    if request.param == "mysql":
+        return str(request.getfixturevalue("mysql_dsn"))
     return with_password(request.getfixturevalue("postgres_dsn"))
+
+
+with_mariadb = pytest.mark.parametrize("dsn", ["sqlite", "postgresql", "mysql"], indirect=True)
+"""Run a test on MariaDB too: the commands whose results depend on the dialect's queries (the
+rest, such as option parsing, behave the same on every database, so two keep them honest)."""
 
 
 @pytest.fixture
@@ -147,6 +155,7 @@ def dwarf(dsn: str) -> Cli:
     return Cli(dsn)
 
 
+@with_mariadb
 async def test_list_shows_every_flow_and_applies_each_filter(dwarf: Cli, flows: Flows) -> None:
     table = (await dwarf("flows", "list")).ok().splitlines()
     assert table[0].split() == ["KEY", "WORKFLOW", "STATUS", "TASK", "CREATED", "UPDATED", "ERROR"]
@@ -179,6 +188,7 @@ async def test_list_shows_every_flow_and_applies_each_filter(dwarf: Cli, flows: 
     )
 
 
+@with_mariadb
 async def test_show_history_and_mermaid_describe_a_flow(dwarf: Cli, flows: Flows) -> None:
     shown = (await dwarf("flows", "show", flows.interrupted)).ok()
     assert "status:       interrupted" in shown
@@ -206,6 +216,7 @@ async def test_show_history_and_mermaid_describe_a_flow(dwarf: Cli, flows: Flows
     assert "done" in mermaid
 
 
+@with_mariadb
 async def test_resume_takes_json_data_and_runs_no_step_itself(
     dwarf: Cli, flows: Flows, dsn: str, calls: list[str], tmp_path: Path
 ) -> None:
@@ -223,6 +234,7 @@ async def test_resume_takes_json_data_and_runs_no_step_itself(
     assert outcome.state["approved"] is True
 
 
+@with_mariadb
 async def test_cancel_restart_fork_and_delete_change_the_flows(dwarf: Cli, flows: Flows) -> None:
     assert (await dwarf("flows", "cancel", flows.interrupted, "--reason", "not needed")).ok()
     cancelled = (await dwarf("flows", "show", flows.interrupted, "--json")).json()["flow"]
@@ -290,6 +302,7 @@ async def test_on_a_terminal_purge_asks_first_and_tables_are_drawn(
     assert flows.failed in text
 
 
+@with_mariadb
 async def test_shards_reports_each_shard(dwarf: Cli, flows: Flows) -> None:
     del flows
     table = (await dwarf("shards")).ok().splitlines()
