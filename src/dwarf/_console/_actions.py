@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 from dwarf._console._context import Console, console_of
 from dwarf._console._security import (
     CSRF_FIELD,
+    READ_ONLY,
     SESSION_COOKIE,
     SESSION_LIFETIME,
     Denied,
@@ -114,14 +115,11 @@ async def confirm(request: Request) -> Response:
     key, flow = request.path_params["key"], request.query_params.get("flow", "")
     values = _form_values(action, key, flow)
     if console.guard.read_only:
-        return console.render(request, "error.html", 403, message=_READ_ONLY)
+        return console.render(request, "error.html", 403, message=READ_ONLY)
     if console.guard.session_of(request) is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
     return console.render(request, "action.html", error="", **values)
-
-
-_READ_ONLY: Final = "this console is read-only: start it with --token to allow actions"
 
 
 async def act(request: Request) -> Response:
@@ -202,7 +200,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     next_path = _next_of(str(form.get("next", "")))
     if console.guard.read_only:
-        return console.render(request, "error.html", 403, message=_READ_ONLY)
+        return console.render(request, "error.html", 403, message=READ_ONLY)
     if not same_origin(request):
         return console.render(
             request, "error.html", 403, message="the request came from another site"

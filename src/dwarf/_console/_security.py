@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "CSRF_FIELD",
+    "READ_ONLY",
     "SESSION_COOKIE",
     "SESSION_LIFETIME",
     "Denied",
@@ -48,6 +49,8 @@ __all__ = [
 SESSION_COOKIE: Final = "dwarf_console_session"
 CSRF_FIELD: Final = "csrf"
 SESSION_LIFETIME: Final = timedelta(hours=12)
+READ_ONLY: Final = "this console is read-only: start it with --token to allow actions"
+"""Why a console without a token refuses an action."""
 
 _CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -119,7 +122,7 @@ class Guard:
     def check_action(self, request: Request, form_csrf: str) -> None:
         """Raise ``Denied`` unless this state-changing request may proceed."""
         if self.read_only:
-            raise Denied("this console is read-only: start it with --token to allow actions")
+            raise Denied(READ_ONLY)
         if not same_origin(request):
             raise Denied("the request came from another site")
         session = self.session_of(request)

@@ -40,11 +40,6 @@ class ConsoleSettings:
     allowed_hosts: tuple[str, ...] = ()
     refresh_seconds: float = _DEFAULT_REFRESH
 
-    @property
-    def read_only(self) -> bool:
-        """True when no token was given: every action is refused."""
-        return not self.token
-
 
 def load_graph_loader(spec: str) -> GraphLoader:
     """The callable named by ``module:attribute`` (``--graphs``)."""
