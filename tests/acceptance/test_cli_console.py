@@ -23,6 +23,44 @@ async def test_help_explains_the_token_and_the_extra() -> None:
     assert "127.0.0.1" in text
 
 
+_WITHOUT_THE_EXTRA = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class Refuse(MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] in {"starlette", "jinja2", "uvicorn", "multipart"}:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+sys.meta_path.insert(0, Refuse())
+from dwarf._cli.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+async def test_without_the_console_extra_it_fails_with_one_line_naming_it(
+    sqlite_dsn: str,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _WITHOUT_THE_EXTRA,
+        "console",
+        "--dsn",
+        sqlite_dsn,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    assert err.decode().splitlines() == [
+        "dwarf: error: dwarf console needs the console extra (uvicorn is missing): "
+        "pip install 'dwarf[console]'"
+    ]
+
+
 async def test_without_a_dsn_it_is_a_usage_error() -> None:
     run = await run_dwarf("console", env={"DWARF_DSN": ""})
     run.failed_with(2, "no database: give --dsn or set DWARF_DSN")

@@ -6,8 +6,8 @@ Constraints:
   command fails with one line naming the extra, and the rest of ``dwarf`` does not import it.
 - Like ``dwarf flows``, it refuses a database whose schema is not current (an engine's startup
   would migrate it) and it runs no step.
-- It binds 127.0.0.1 unless told otherwise; on a loopback address it also accepts only loopback
-  ``Host`` headers (no DNS rebinding). It is read-only unless given a token, best through
+- It binds 127.0.0.1 unless told otherwise; bound to 127.0.0.1 or localhost it also accepts only
+  those ``Host`` headers (no DNS rebinding). It is read-only unless given a token, best through
   ``DWARF_CONSOLE_TOKEN`` (a ``--token`` is visible to ``ps``).
 """
 
