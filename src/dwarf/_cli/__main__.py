@@ -18,6 +18,7 @@ from dwarf._cli._common import EXIT_FAILURE, EXIT_USAGE, UsageError, fail
 from dwarf._cli._console import add_console_parser
 from dwarf._cli._flows import add_flows_parser, add_shards_parser
 from dwarf._cli._migrate import add_migrate_parser
+from dwarf._cli._tasks import add_tasks_parser
 from dwarf.errors import DwarfError
 
 __all__ = ["main"]
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_migrate_parser(commands)
     add_flows_parser(commands)
     add_shards_parser(commands)
+    add_tasks_parser(commands)
     add_console_parser(commands)
     return parser
 

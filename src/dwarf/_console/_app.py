@@ -80,6 +80,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route(step_key + "/{action:str}", _actions.confirm, methods=["GET"]),
         Route(step_key + "/{action:str}", _actions.act, methods=["POST"]),
         Route("/shards", _pages.shards_page),
+        Route("/tasks", _pages.tasks_page),
         Route("/workflows/{name:path}", _pages.workflow_page),
         Route("/login", _actions.login_page, methods=["GET"]),
         Route("/login", _actions.login, methods=["POST"]),

@@ -38,6 +38,7 @@ __all__ = [
     "home",
     "shards_page",
     "step_page",
+    "tasks_page",
     "workflow_page",
 ]
 
@@ -157,6 +158,27 @@ async def shards_page(request: Request) -> Response:
         for shard in await console.engine.shard_info()
     ]
     return console.render(request, "shards.html", shards=shards)
+
+
+async def tasks_page(request: Request) -> Response:
+    """``/tasks``: the tasks whose circuit breaker is open, as the database shows them now.
+
+    A fresh operator engine is opened for each view: its startup re-opens the breaker of every
+    task with parked steps (the durable part of protection), while the console's own engine
+    only knows what it saw when it started. Valves and limits live in the application's
+    replicas and are not shown.
+    """
+    settings = console_of(request).settings
+    fresh = (
+        Engine()
+        .with_dsn(settings.dsn)
+        .with_num_shards(settings.shards)
+        .with_workers(0)
+        .with_max_open_conns(1)
+    )
+    async with fresh:
+        controls = fresh.task_controls()
+    return console_of(request).render(request, "tasks.html", controls=controls)
 
 
 async def workflow_page(request: Request) -> Response:
