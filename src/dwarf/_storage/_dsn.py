@@ -203,9 +203,13 @@ def mask_dsn(dsn: str) -> str:
         # Perhaps a libpq keyword string (host=... password=...): mask its secret values.
         scheme, rest = "", _mask_keywords(dsn)
     well_formed = _USERINFO_WITH_PASSWORD.match(rest)
+    if well_formed and "@" in rest[well_formed.end() :]:
+        # Another '@' further on: the password may hold an unencoded '@' or '/' (':@/00@host'
+        # reads as an empty password otherwise). Ambiguous, so mask up to the last '@'.
+        well_formed = None
     if well_formed:
         rest = f"{well_formed.group(1)}:{MASK}@{rest[well_formed.end() :]}"
-    elif "@" in rest and not _USERINFO_WITHOUT_PASSWORD.match(rest):
+    elif "@" in rest and not (_USERINFO_WITHOUT_PASSWORD.match(rest) and rest.count("@") == 1):
         # Ambiguous: treat everything up to the last '@' as userinfo.
         userinfo, tail = rest[: rest.rfind("@")], rest[rest.rfind("@") + 1 :]
         user, colon, _ = userinfo.partition(":")
