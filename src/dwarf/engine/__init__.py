@@ -2,7 +2,7 @@
 
 from dwarf._scheduling import TaskControl
 from dwarf.engine._engine import Engine
-from dwarf.engine._proxy import Handler, TestProxy
+from dwarf.engine._proxy import Handler, Registry, TestProxy
 from dwarf.engine._types import (
     FlowStoppedCallback,
     GraphLoader,
@@ -17,6 +17,7 @@ __all__ = [
     "GraphLoader",
     "Handler",
     "PeerNotifier",
+    "Registry",
     "ShardSummary",
     "TaskControl",
     "TaskExecutor",

@@ -1,6 +1,10 @@
-"""``TestProxy``: an in-process graph loader and task executor for tests and demos.
+"""``Registry``: an in-process graph loader and task executor (``TestProxy`` is its test name).
 
-It maps workflow names to graphs and task URLs to Python handlers. A handler is ``async def
+An application whose tasks are Python functions in its own process registers its graphs and
+handlers here and hands ``load_graph``/``execute_task`` to the engine. ``TestProxy`` (the name
+the API contract gives it) is the same class for tests and demos: a production host should not
+have to register its handlers on something called a test proxy. It maps workflow names to graphs
+and task URLs to Python handlers. A handler is ``async def
 h(flow) -> None``; a plain ``def`` is accepted and run in a worker thread (``asyncio.to_thread``
 copies the context, so ``current_baggage()`` works there too).
 """
@@ -16,7 +20,7 @@ from dwarf.errors import NotFoundError
 from dwarf.workflow import Flow, Graph
 from dwarf.workflow._typos import nearest
 
-__all__ = ["Handler", "TestProxy"]
+__all__ = ["Handler", "Registry", "TestProxy"]
 
 Handler = Callable[[Flow], Awaitable[None]] | Callable[[Flow], None]
 """A task handler: async or plain."""
@@ -24,12 +28,11 @@ Handler = Callable[[Flow], Awaitable[None]] | Callable[[Flow], None]
 H = TypeVar("H", bound=Handler)
 
 
-class TestProxy:
+class Registry:
     """Serves graphs and task handlers registered in-process (``load_graph``/``execute_task``)."""
 
-    __test__ = False  # not a pytest test class, despite the name
-
     def __init__(self) -> None:
+        """An empty registry."""
         self._graphs: dict[str, Graph] = {}
         self._handlers: dict[str, Handler] = {}
 
@@ -70,3 +73,9 @@ class TestProxy:
         result = await asyncio.to_thread(handler, flow)
         if inspect.isawaitable(result):
             await result
+
+
+class TestProxy(Registry):
+    """The ``Registry`` under the name the API contract gives it, for tests and demos."""
+
+    __test__ = False  # not a pytest test class, despite the name
