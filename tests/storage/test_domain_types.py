@@ -29,7 +29,7 @@ async def _stored(db: Db, sql: str, key: int) -> tuple[Any, ...]:
 async def test_flags_and_statuses_read_as_domain_types_over_plain_stored_values(db: Db) -> None:
     q, conn = db.q, db.conn
     flow_id = await db.flow(status=Status.INTERRUPTED, delete_on_completion=True)
-    parked = await db.step(flow_id, status=Status.RUNNING, parked=True)
+    parked = await db.step(flow_id, status=Status.RUNNING, parked=1)
     flow, step = await db.get_flow(flow_id), await db.get_step(parked)
 
     assert type(flow.status) is Status
@@ -38,14 +38,15 @@ async def test_flags_and_statuses_read_as_domain_types_over_plain_stored_values(
     assert type(step.status) is Status
     assert step.status is Status.RUNNING
     assert (step.parked, step.breakpoint_hit, step.interrupt_done, step.subgraph_done) == (
-        True,
+        1,
         False,
         False,
         False,
     )
+    # parked is a level (0 active, 1 waiting on a subgraph, 2 breaker backlog), not a flag.
+    assert type(step.parked) is int
     assert all(
-        type(v) is bool
-        for v in (step.parked, step.breakpoint_hit, step.interrupt_done, step.subgraph_done)
+        type(v) is bool for v in (step.breakpoint_hit, step.interrupt_done, step.subgraph_done)
     )
 
     assert await _stored(
@@ -66,4 +67,4 @@ async def test_flags_and_statuses_read_as_domain_types_over_plain_stored_values(
     [summary] = await db.list_flows()
     assert summary.status is Status.INTERRUPTED
     [node] = await q.list_step_dag(conn, flow_id=flow_id)
-    assert (node.status, node.parked) == (Status.CANCELLED, False)
+    assert (node.status, node.parked) == (Status.CANCELLED, 0)

@@ -101,7 +101,7 @@ async def test_band_scan_returns_the_lowest_priority_above_the_threshold(db: Db)
     second = await db.step(flow_id, priority=3, fairness_key="tenant", fairness_weight=2.5)
     third = await db.step(flow_id, priority=3)
     await db.step(flow_id, priority=2, delay_ms=3_600_000)  # not due: not a band
-    await db.step(flow_id, priority=2, parked=True)  # parked: not a band
+    await db.step(flow_id, priority=2, parked=1)  # parked: not a band
     band = await db.q.select_due_band(db.conn, above_priority=0, row_limit=10)
     assert [(r.step_id, r.priority) for r in band] == [(urgent, 1)]
     assert 0 <= band[0].age_ms < 300_000

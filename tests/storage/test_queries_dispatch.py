@@ -57,7 +57,7 @@ async def test_poll_horizon_and_step_schedule_read_the_database_clock(db: Db) ->
     flow_id = await db.flow()
     due = await db.step(flow_id, priority=7)
     await db.step(flow_id)
-    await db.step(flow_id, parked=True)  # parked: not due
+    await db.step(flow_id, parked=1)  # parked: not due
     soon = await db.step(flow_id, delay_ms=60_000)
     await db.step(flow_id, delay_ms=600_000)  # beyond the 5 minute horizon
     leased = await db.step(flow_id, time_budget_ms=100_000)

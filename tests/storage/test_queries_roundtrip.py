@@ -141,7 +141,7 @@ async def test_every_step_column_round_trips_at_its_limits(db: Db) -> None:
         "priority": INT_MAX,
         "fairness_key": "k" * 256,
         "fairness_weight": 1e-300,
-        "parked": False,
+        "parked": 0,
         "delay_ms": -86_400_000,
     }
     step_id = await db.step(**values)
