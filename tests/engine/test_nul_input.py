@@ -12,7 +12,7 @@ import pytest
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.errors import BadRequestError
-from dwarf.workflow import END, Flow, FlowOptions, Graph, Query
+from dwarf.workflow import END, Flow, FlowOptions, Graph, Query, Status
 from tests.fixtures.engines import MakeEngine
 
 
@@ -61,6 +61,7 @@ async def test_nul_characters_are_refused_naming_the_field_on_every_dialect(
         await rejects(engine, engine.create("wf", {"s": "a\x00b"}), r"initial_state\.s")
         await rejects(engine, engine.create("wf", {"k\x00": 1}), "initial_state")
         await rejects(engine, engine.break_before(key, "a\x00", True), "task_name")
+        await rejects(engine, engine.cancel(key, "r\x00"), "reason")
         with pytest.raises(BadRequestError, match=r"FlowOptions\.fairness_key.*NUL"):
             FlowOptions(fairness_key="t\x00")
         with pytest.raises(BadRequestError, match=r"FlowOptions\.thread_key.*NUL"):
@@ -83,3 +84,26 @@ async def test_a_graph_with_a_nul_in_a_task_name_is_refused(make_engine: MakeEng
     async with make_engine(p) as engine:
         with pytest.raises(BadRequestError, match="NUL"):
             await engine.create("nul", {})
+
+
+async def test_an_error_message_holding_a_nul_is_stored_with_a_replacement_character(
+    make_engine: MakeEngine,
+) -> None:
+    p = TestProxy()
+    graph = Graph("raises")
+    graph.add_transition("boom", END)
+    p.handle_graph("raises", graph)
+    calls: list[int] = []
+
+    @p.task("boom")
+    async def boom(flow: Flow) -> None:
+        calls.append(flow.attempt)
+        raise RuntimeError("bad\x00byte")
+
+    async with make_engine(p) as engine:
+        outcome = await engine.run("raises", {}, timeout=30)
+        steps = await engine.history(outcome.flow_key)
+    assert outcome.status is Status.FAILED
+    assert outcome.error == "bad\ufffdbyte"
+    assert [s.error for s in steps] == ["bad\ufffdbyte"]
+    assert calls == [calls[0]], "the step failed once, it was not handed back"

@@ -7,7 +7,9 @@ because a database would refuse them much later and far from the cause: NUL char
 (PostgreSQL's JSONB cannot store ``\\u0000``) and non-finite floats (not JSON at all). Nesting
 is bounded too (``MAX_STATE_DEPTH``): MariaDB refuses a JSON document nested 32 levels deep, and
 Python's own JSON codec and the reducers recurse, so a value nested thousands of levels deep
-would otherwise be a ``RecursionError`` far from its cause (docs/internals/state.md#c9).
+would otherwise be a ``RecursionError`` far from its cause (docs/internals/state.md#c9). So is
+size (``MAX_STATE_BYTES``), checked on the JSON text as it is about to be stored, since only then
+is a document complete (a merged state, a final state): docs/internals/state.md#c10.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from typing import Any
 from pydantic import BaseModel
 
 __all__ = [
+    "MAX_STATE_BYTES",
     "MAX_STATE_DEPTH",
+    "StateTooLargeError",
     "canonical",
     "copy_json",
     "copy_object",
     "dumps",
+    "dumps_state",
     "loads",
     "to_json_value",
 ]
@@ -38,6 +43,19 @@ MAX_STATE_DEPTH = 24
 MariaDB refuses JSON nested 32 levels deep; the 8 levels between leave room for what the
 engine adds around a value (a reducer appending it to an array, an ``onErr`` payload).
 """
+
+
+MAX_STATE_BYTES = 4_000_000
+"""Largest JSON document (UTF-8 bytes of its compact text) stored as state, changes or payload.
+
+MariaDB refuses a statement larger than ``max_allowed_packet`` (16 MiB by default), the driver
+escapes the JSON text in the statement (at worst doubling it), and the largest writes carry two
+documents (a step's changes and its flow's final state): 2 x 2 x 4,000,000 bytes stay under it.
+"""
+
+
+class StateTooLargeError(ValueError):
+    """A JSON document the engine was about to store is larger than ``MAX_STATE_BYTES``."""
 
 
 def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
@@ -94,6 +112,21 @@ def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
 def dumps(value: Any) -> str:
     """Serialize plain JSON values compactly, keeping non-ASCII text as is."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps_state(value: Any, what: str) -> str:
+    """``dumps`` for a document about to be stored; ``StateTooLargeError`` naming ``what`` and the
+    limit when its text is larger than ``MAX_STATE_BYTES``."""
+    text = dumps(value)
+    # A character is at most 4 bytes of UTF-8: short texts need no encoding to be measured.
+    if len(text) * 4 > MAX_STATE_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_STATE_BYTES:
+            raise StateTooLargeError(
+                f"{what} is {size:,} bytes of JSON, over the {MAX_STATE_BYTES:,}-byte "
+                "limit for state (MAX_STATE_BYTES)"
+            )
+    return text
 
 
 def canonical(value: Any) -> str:

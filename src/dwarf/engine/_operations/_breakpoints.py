@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dwarf._storage import Tx
-from dwarf.engine._operations._inputs import get_flow, json_object, name
+from dwarf.engine._operations._inputs import get_flow, json_object, name, stored
 from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
@@ -69,7 +69,8 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
         if not leaf.breakpoint_hit or leaf.interrupt_done:
             raise ConflictError("the flow is paused by an interrupt, not a breakpoint: use resume")
         state = overlay(loads(leaf.state), changes, nulls_delete=False)
-        if not await db.resume_break_step(state=dumps(state), step_id=leaf.step_id):
+        text = stored(state, "the paused step's state with overrides")
+        if not await db.resume_break_step(state=text, step_id=leaf.step_id):
             raise ConflictError("the paused step was released by another caller")
         await release_chain(db, leaf_flow, chain)
         released: int = leaf.step_id

@@ -22,6 +22,7 @@ from dwarf.engine._operations._inputs import (
     json_value,
     name,
     not_found,
+    stored,
 )
 from dwarf.engine._protection import park_if_tripped
 from dwarf.engine._runtime._keys import format_key, new_token
@@ -138,8 +139,8 @@ async def insert_flow(
         workflow_name=workflow_name,
         graph=graph_text,
         entry=entry,
-        state=dumps(state),
-        baggage=dumps(baggage),
+        state=stored(state, "initial_state"),
+        baggage=stored(baggage, "options.baggage"),
         priority=priority,
         fairness_key=opts.fairness_key,
         fairness_weight=weight,
@@ -185,6 +186,8 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
         raise BadRequestError("reason must be a string")
     if len(reason) > MAX_TEXT:
         raise BadRequestError(f"reason must be at most {MAX_TEXT} characters")
+    if "\x00" in reason:
+        raise BadRequestError("reason must not contain a NUL character")
 
     async def tx(db: Tx) -> tuple[FlowRow, dict[str, Any]]:
         flow = await get_flow(shard, key, db)
@@ -238,7 +241,7 @@ async def _descendants(db: Tx, flow_id: int) -> list[int]:
 async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | None) -> None:
     """Release the flow's next interrupted step with ``resume_data`` (409 unless interrupted)."""
     shard, key = rt.parse(flow_key, "flow")
-    data = json_object(resume_data, "resume_data")
+    data = stored(json_object(resume_data, "resume_data"), "resume_data")
 
     async def tx(db: Tx) -> int:
         flow = await get_flow(shard, key, db)
@@ -249,7 +252,7 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
         chain, leaf_flow, leaf = await find_interrupted_leaf(db, flow)
         if not leaf.interrupt_done:
             raise ConflictError("the flow is paused at a breakpoint: use resume_break")
-        if not await db.resume_leaf_step(step_id=leaf.step_id, resume_data=dumps(data)):
+        if not await db.resume_leaf_step(step_id=leaf.step_id, resume_data=data):
             raise ConflictError("the interrupted step was released by another caller")
         await release_chain(db, leaf_flow, chain)
         released: int = leaf.step_id

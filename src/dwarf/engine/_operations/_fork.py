@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dwarf._storage import FlowRow, StepCopyRow, Tx
-from dwarf.engine._operations._inputs import json_object, not_found
+from dwarf.engine._operations._inputs import json_object, not_found, stored
 from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
 from dwarf.errors import ConflictError
 from dwarf.workflow import Status
-from dwarf.workflow._json import dumps, loads
+from dwarf.workflow._json import loads
 
 __all__ = ["fork"]
 
@@ -243,7 +243,7 @@ async def _insert_chosen(
         step_depth=row.step_depth,
         step_token=new_token(),
         task_name=row.task_name,
-        state=dumps(state),
+        state=stored(state, "the forked step's state with overrides"),
         changes="{}",
         status=Status.PENDING,
         time_budget_ms=row.time_budget_ms,

@@ -14,7 +14,7 @@ from dwarf.engine._runtime._config import as_timedelta
 from dwarf.engine._runtime._keys import Key, format_key, key_not_found
 from dwarf.errors import BadRequestError, DwarfError
 from dwarf.workflow import FlowOptions
-from dwarf.workflow._json import to_json_value
+from dwarf.workflow._json import StateTooLargeError, dumps_state, to_json_value
 
 __all__ = [
     "MAX_TEXT",
@@ -24,6 +24,7 @@ __all__ = [
     "json_object",
     "json_value",
     "name",
+    "stored",
     "timeout_seconds",
 ]
 
@@ -73,6 +74,18 @@ def json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise BadRequestError(str(exc)) from None
     return converted
+
+
+def stored(value: Any, what: str) -> str:
+    """The JSON text of a caller's document (or of a state built from it), to store.
+
+    Larger than ``MAX_STATE_BYTES`` is a 400 naming ``what`` and the limit
+    (docs/internals/state.md#c10).
+    """
+    try:
+        return dumps_state(value, what)
+    except StateTooLargeError as exc:
+        raise BadRequestError(str(exc)) from None
 
 
 async def get_flow(shard: Store, key: Key, db: Tx | None = None) -> FlowRow:

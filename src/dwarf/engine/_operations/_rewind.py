@@ -36,7 +36,9 @@ from dwarf.engine._operations._inputs import (
     flow_options,
     get_flow,
     json_object,
+    json_value,
     not_found,
+    stored,
 )
 from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
 from dwarf.engine._operations._trees import chunks, descendants, drop_flows
@@ -45,12 +47,14 @@ from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import Node, count_branches
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
 from dwarf.workflow import FlowOptions, Query, Status, merge_state, strip_tombstones
-from dwarf.workflow._json import dumps, loads, to_json_value
+from dwarf.workflow._json import loads
 
 __all__ = ["PURGE_CAP", "continue_thread", "delete", "fork", "purge", "restart", "restart_from"]
 
 PURGE_CAP = 10_000
 """Most flows one purge deletes (across all shards)."""
+
+_OVERLAID = "the rewound step's state with overrides"
 
 _REWINDABLE = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED})
 
@@ -79,11 +83,11 @@ async def restart(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | Non
         entry = await db.get_step_by_id(step_id=entries[0].step_id)
         if entry is None:
             raise DwarfError("flow has no entry step")
-        state = overlay(loads(entry.state), changes, nulls_delete=True)
+        state = stored(overlay(loads(entry.state), changes, nulls_delete=True), _OVERLAID)
         tree = await descendants(db, [flow.flow_id])
         await drop_flows(db, [child.flow_id for child in tree])
         await db.delete_steps_except(flow_id=flow.flow_id, keep_step_id=entry.step_id)
-        if not await db.reset_step(state=dumps(state), step_id=entry.step_id):
+        if not await db.reset_step(state=state, step_id=entry.step_id):
             raise ConflictError("the flow changed while restarting: try again")
         if not await db.restart_flow(flow_id=flow.flow_id):
             raise ConflictError("the flow changed while restarting: try again")
@@ -129,8 +133,8 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
         for depth, (level_flow, rewind_to) in enumerate(levels):
             chain_child = levels[depth - 1][0].flow_id if depth else 0
             await _rewind_level(db, level_flow, rewind_to, chain_child)
-        state = overlay(loads(step.state), changes, nulls_delete=True)
-        if not await db.reset_step(state=dumps(state), step_id=step.step_id):
+        state = stored(overlay(loads(step.state), changes, nulls_delete=True), _OVERLAID)
+        if not await db.reset_step(state=state, step_id=step.step_id):
             raise ConflictError("the step changed while restarting: try again")
         for _, caller in levels[1:]:
             if not await db.rearm_caller_step(step_id=caller):
@@ -224,7 +228,7 @@ async def continue_thread(
     except (TypeError, ValueError) as exc:
         raise BadRequestError(f"additional_state: {exc}") from None
     baggage = (
-        dumps(to_json_value(opts.baggage, path="options.baggage"))
+        stored(json_value(opts.baggage, "options.baggage"), "options.baggage")
         if opts.baggage is not None
         else latest.baggage
     )
@@ -246,7 +250,7 @@ async def continue_thread(
         workflow_name=latest.workflow_name,
         graph=latest.graph,
         entry=graph.entry_point,
-        state=dumps(state),
+        state=stored(state, "the thread's final state with additional_state"),
         baggage=baggage,
         priority=priority,
         fairness_key=fairness_key,

@@ -32,7 +32,7 @@ from dwarf.workflow import (
     Yield,
 )
 from dwarf.workflow._baggage import baggage_scope
-from dwarf.workflow._json import dumps, loads
+from dwarf.workflow._json import dumps_state, loads
 from dwarf.workflow._signals import error_payload, steering_error
 
 __all__ = ["TimeBudgetError", "process_step"]
@@ -231,7 +231,7 @@ async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -
         lambda db: db.retry_step(
             step_id=row.step_id,
             lease_seq=row.lease_seq,
-            changes=dumps(changes),
+            changes=dumps_state(changes, "changes"),
             delay_ms=delay_ms,
         )
     )
@@ -250,8 +250,8 @@ async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[s
         written = await db.interrupt_leaf_step(
             step_id=row.step_id,
             lease_seq=row.lease_seq,
-            changes=dumps(changes),
-            interrupt_payload=dumps(payload),
+            changes=dumps_state(changes, "changes"),
+            interrupt_payload=dumps_state(payload, "interrupt payload"),
         )
         if not written:
             return None
@@ -287,7 +287,7 @@ async def _call_subgraph(
 
     async def tx(db: Tx) -> int:
         parked = await db.park_step_for_subgraph(
-            step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps(changes)
+            step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps_state(changes, "changes")
         )
         if not parked:
             return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from dwarf._storage import Tx
 from dwarf.workflow import Graph, Reducer, Status, fold_changes, strip_tombstones
-from dwarf.workflow._json import dumps, loads
+from dwarf.workflow._json import dumps_state, loads
 
 __all__ = [
     "compute_final_state",
@@ -85,7 +85,9 @@ async def fail_flow_in_tx(
     final = await compute_final_state(db, flow_id, reducers)
     for name in strip:
         final.pop(name, None)
-    changed = await db.fail_flow(flow_id=flow_id, error=error, final_state=dumps(final))
+    changed = await db.fail_flow(
+        flow_id=flow_id, error=error, final_state=dumps_state(final, "final state")
+    )
     return changed > 0, final
 
 

@@ -9,7 +9,9 @@ exception type (docs/internals/dispatch.md#d11). The count lives in the database
 replica would loop on the step alike; an in-memory count per replica would never stop a fleet.
 
 Database faults are not poison: a dropped connection or a server restart says nothing about the
-step, so they hand the step back uncounted (the next claim retries it).
+step, so they hand the step back uncounted (the next claim retries it). A fault that would recur
+identically (``PermanentFaultError``; a document over ``MAX_STATE_BYTES``, which a retry would
+only build again: docs/internals/state.md#c10) fails the step at once, with its own message.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._settle import MAX_ERROR, fail_step
 from dwarf.errors import StorageError, UnavailableError
 from dwarf.workflow import FlowOutcome, Graph, Status
+from dwarf.workflow._json import StateTooLargeError
 
 __all__ = ["MAX_ENGINE_FAULTS", "PermanentFaultError", "engine_fault"]
 
@@ -61,7 +64,8 @@ async def engine_fault(
     if faults is None:
         return  # the lease was lost: another worker owns the step now
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if faults < MAX_ENGINE_FAULTS and not isinstance(exc, PermanentFaultError):
+    permanent = isinstance(exc, PermanentFaultError | StateTooLargeError)
+    if faults < MAX_ENGINE_FAULTS and not permanent:
         delay = _FIRST_BACKOFF * 2 ** (faults - 1)
         rt.log.warning(
             "Engine fault %d of %d processing %s of flow %s: %s",
@@ -76,11 +80,14 @@ async def engine_fault(
             await _defer(shard, row, delay)
         rt.wake_in(delay)
         return
-    message = f"engine error processing step {row.task_name!r}: {what}"
-    if not isinstance(exc, PermanentFaultError):
-        message += f" ({faults} times)"
+    if permanent:
+        message = f"step {row.task_name!r}: {exc}"
+    else:
+        message = f"engine error processing step {row.task_name!r}: {what} ({faults} times)"
     rt.log.warning("Failing flow %s: %s", rt.flow_key(shard, flow.flow_id, flow.flow_token), what)
-    await _fail(rt, shard, row, flow, message[:MAX_ERROR])
+    # Error columns are text, which a NUL from an exception message cannot be stored in
+    # (docs/internals/state.md#c10).
+    await _fail(rt, shard, row, flow, message[:MAX_ERROR].replace("\x00", "\ufffd"))
 
 
 async def _count(db: Tx, row: ClaimedStepRow) -> int | None:

@@ -69,6 +69,9 @@ async def fail_step(ctx: StepContext, error: str) -> None:
     if len(error) > MAX_ERROR:
         # Error texts can be huge (a whole response body); the smallest TEXT column holds 64 KB.
         error = error[: MAX_ERROR - 1] + "…"
+    # An exception's message may hold a NUL, which a text column refuses
+    # (docs/internals/state.md#c10).
+    error = error.replace("\x00", "\ufffd")
     store, row = ctx.store, ctx.row
 
     async def tx(db: Tx) -> FlowFailure | None:

@@ -19,7 +19,7 @@ from dwarf.engine._step._final_state import final_state_of_tail
 from dwarf.engine._step._settle import settle_from_flow
 from dwarf.engine._step._successors import millis, new_successor
 from dwarf.workflow import FlowOutcome, Status
-from dwarf.workflow._json import dumps
+from dwarf.workflow._json import dumps_state
 
 __all__ = ["advance_short"]
 
@@ -43,7 +43,9 @@ async def advance_short(ctx: StepContext, decision: Advance) -> AdvanceResult | 
 
 def _completion(ctx: StepContext, decision: Advance) -> Completion:
     row = ctx.row
-    return Completion(row.step_id, row.lease_seq, dumps(decision.changes), decision.goto)
+    return Completion(
+        row.step_id, row.lease_seq, dumps_state(decision.changes, "changes"), decision.goto
+    )
 
 
 async def _to_successor(ctx: StepContext, decision: Advance) -> AdvanceResult:
@@ -71,7 +73,7 @@ async def _finish(ctx: StepContext, decision: Advance) -> AdvanceResult:
     # Without fan-outs this step is the flow's only DAG tail: its own view is the final state.
     final = final_state_of_tail(decision.input_state, decision.changes, ctx.graph.reducers())
     done = _completion(ctx, decision)
-    if not await ctx.store.finish_flow(done, ctx.flow.flow_id, dumps(final)):
+    if not await ctx.store.finish_flow(done, ctx.flow.flow_id, dumps_state(final, "final state")):
         await _settle_unwritten(ctx)
         return AdvanceResult()
     outcome = FlowOutcome(flow_key=ctx.flow_key, status=Status.COMPLETED, state=final)

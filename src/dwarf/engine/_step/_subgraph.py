@@ -21,7 +21,7 @@ from dwarf.engine._runtime._runtime import Runtime
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Graph, Status
 from dwarf.workflow._baggage import baggage_scope
-from dwarf.workflow._json import dumps, loads
+from dwarf.workflow._json import dumps_state, loads
 
 __all__ = [
     "NothingInterrupted",
@@ -69,7 +69,7 @@ async def spawn_child(
         workflow_name=workflow_name,
         graph=graph.to_json(),
         entry=graph.entry_point,
-        state=dumps(input_state),
+        state=dumps_state(input_state, "subgraph input"),
         baggage=flow.baggage,
         priority=flow.priority,
         fairness_key=flow.fairness_key,
@@ -90,7 +90,7 @@ async def revive_caller(db: Tx, child: FlowRow, final_state: dict[str, Any], err
         return 0
     revived = await db.revive_caller_step(
         step_id=child.surgraph_step_id,
-        subgraph_result=dumps(final_state),
+        subgraph_result=dumps_state(final_state, "subgraph result"),
         subgraph_error=error,
     )
     return child.surgraph_step_id if revived else 0
@@ -109,7 +109,8 @@ async def propagate_pause(db: Tx, flow: FlowRow, payload: dict[str, Any] | None)
             await db.breakpoint_caller_step(step_id=current.surgraph_step_id)
         else:
             await db.interrupt_caller_step(
-                step_id=current.surgraph_step_id, interrupt_payload=dumps(payload)
+                step_id=current.surgraph_step_id,
+                interrupt_payload=dumps_state(payload, "interrupt payload"),
             )
         parent = await db.get_flow_by_id(flow_id=current.surgraph_flow_id)
         if parent is None:

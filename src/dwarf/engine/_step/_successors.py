@@ -17,7 +17,7 @@ from dwarf._storage import FlowRow, NewStep, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
-from dwarf.workflow._json import dumps
+from dwarf.workflow._json import dumps_state
 
 __all__ = ["SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
 
@@ -52,7 +52,10 @@ def new_successor(
         token=new_token(),
         task_name=node,
         # Serialized at once, so no copy is needed: only the top-level tombstones are dropped.
-        state=dumps({key: value for key, value in state.items() if value is not None}),
+        state=dumps_state(
+            {key: value for key, value in state.items() if value is not None},
+            f"the input state of {node!r}",
+        ),
         time_budget_ms=step_budget_ms(ctx.rt, flow),
         lineage_id=lineage,
         ordinal=ordinal,

@@ -24,7 +24,7 @@ from dwarf.engine._step._short import advance_short
 from dwarf.engine._step._subgraph import revive_caller
 from dwarf.engine._step._successors import SuccessorInserter, millis
 from dwarf.workflow import FlowOutcome, Status, merge_state
-from dwarf.workflow._json import dumps
+from dwarf.workflow._json import StateTooLargeError, dumps_state
 
 __all__ = ["Advance", "AdvanceResult", "advance"]
 
@@ -44,13 +44,20 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         return AdvanceResult(
             failure=f"task {row.task_name!r} has no successor inside its fan-out branch"
         )
-    # The short paths write the completion alone; a routing note is one more statement.
-    short = None if route.note else await advance_short(ctx, decision)
+    try:
+        # The short paths write the completion alone; a routing note is one more statement.
+        short = None if route.note else await advance_short(ctx, decision)
+    except StateTooLargeError as exc:
+        # A document the task's output built is too large to store: the step fails, once
+        # (docs/internals/state.md#c10).
+        return AdvanceResult(failure=str(exc))
     if short is not None:
         result = short
     else:
         try:
             result = await ctx.store.transact(lambda db: _transition(ctx, db, decision))
+        except StateTooLargeError as exc:
+            return AdvanceResult(failure=str(exc))
         except _Lost:
             return AdvanceResult()
         except _FlowGone:
@@ -76,7 +83,7 @@ async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceRes
     reducers = graph.reducers()
     route = decision.route
     inserter = SuccessorInserter(ctx, db, millis(decision.sleep))
-    changes_json = dumps(decision.changes)
+    changes_json = dumps_state(decision.changes, "changes")
 
     async def complete(successor_id: int = 0) -> None:
         # The fenced write: zero rows means the lease was lost or the step cancelled, and the
@@ -122,7 +129,9 @@ async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceRes
             final = final_state_of_tail(decision.input_state, decision.changes, reducers)
         else:
             final = await compute_final_state(db, flow.flow_id, reducers)
-        if not await db.complete_flow(flow_id=flow.flow_id, final_state=dumps(final)):
+        if not await db.complete_flow(
+            flow_id=flow.flow_id, final_state=dumps_state(final, "final state")
+        ):
             raise _FlowGone
         revived = await revive_caller(db, flow, final, "")
         return AdvanceResult(
