@@ -140,3 +140,57 @@ async def test_a_plain_function_task_over_budget_is_abandoned_and_fails_the_flow
 def test_a_non_positive_engine_time_budget_is_refused(budget: float) -> None:
     with pytest.raises(BadRequestError, match="time_budget"):
         Engine().with_time_budget(budget)
+
+
+class Napper:
+    """A task that takes ``seconds`` and then completes, recording whether it was cancelled."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.cancelled = False
+
+    async def run(self, flow: Flow) -> None:
+        try:
+            await asyncio.sleep(self.seconds)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        flow.set_bool("done", True)
+
+
+async def test_a_flow_without_its_own_budget_takes_the_inserting_replicas_budget(
+    make_engine: MakeEngine,
+) -> None:
+    # The creator (no workers) allows 30 s, the replica running the flow 0.3 s: the slow step,
+    # inserted by the runner, gets the runner's budget, not the creator's (transitions.md#t11).
+    slow = Slow()
+    proxy = budget_proxy(slow.run)
+    async with (
+        make_engine(proxy, workers=0, time_budget=30) as creator,
+        make_engine(proxy, time_budget=BUDGET) as runner,
+    ):
+        key = await creator.create("budget", {})
+        await runner.start(key)
+        outcome = await runner.await_flow(key, timeout=20)
+
+    assert outcome.status is Status.FAILED
+    assert f"time budget of {BUDGET:g}s" in outcome.error
+    assert slow.cancelled
+
+
+async def test_a_short_creator_budget_does_not_bind_the_steps_another_replica_inserts(
+    make_engine: MakeEngine,
+) -> None:
+    napper = Napper(BUDGET * 3)
+    proxy = budget_proxy(napper.run)
+    async with (
+        make_engine(proxy, workers=0, time_budget=BUDGET) as creator,
+        make_engine(proxy, time_budget=30) as runner,
+    ):
+        key = await creator.create("budget", {})
+        await runner.start(key)
+        outcome = await runner.await_flow(key, timeout=20)
+
+    assert outcome.status is Status.COMPLETED, outcome.error
+    assert outcome.state == {"done": True}
+    assert not napper.cancelled

@@ -47,6 +47,7 @@ NEW_FLOW: dict[str, Any] = {
     "step_token": "fedcba9876543210",
     "task_name": "a",
     "state": '{"x": 1}',
+    "entry_time_budget_ms": 45_000,
     "delay_ms": 0,
 }
 
@@ -112,6 +113,8 @@ async def test_create_flow_with_entry_writes_what_the_portable_insert_does(db: D
         0,
         0,
     )
+    # The flow keeps its own budget; the entry step has the one the caller resolved for it.
+    assert step.time_budget_ms == 45_000
 
 
 async def test_create_flow_with_entry_keeps_a_given_thread_and_root(db: Db) -> None:

@@ -46,7 +46,7 @@ WITH ids AS MATERIALIZED (
     SELECT ids.step_id, ids.flow_id, sqlc.arg(step_depth)::integer,
            sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
            '{}', CASE WHEN sqlc.arg(started)::integer = 1 THEN 'pending' ELSE 'created' END,
-           sqlc.arg(time_budget_ms)::integer, sqlc.arg(priority)::integer,
+           sqlc.arg(entry_time_budget_ms)::integer, sqlc.arg(priority)::integer,
            sqlc.arg(fairness_key)::varchar, sqlc.arg(fairness_weight)::double precision,
            now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond', now(), now(), now(),
            now()

@@ -126,6 +126,7 @@ class PostgresqlStore(Store):
                 fairness_key=new.fairness_key,
                 fairness_weight=new.fairness_weight,
                 time_budget_ms=new.time_budget_ms,
+                entry_time_budget_ms=new.entry_time_budget_ms,
                 delete_on_completion=new.delete_on_completion,
                 step_depth=new.caller_depth + 1,
                 step_token=new.entry_token,

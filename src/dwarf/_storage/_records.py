@@ -28,6 +28,9 @@ class NewFlow:
     fairness_key: str
     fairness_weight: float
     time_budget_ms: int
+    """The flow's own budget (0: none, each step takes the inserting replica's)."""
+    entry_time_budget_ms: int
+    """The entry step's budget: the flow's own, else the inserting replica's."""
     delay_ms: int = 0
     delete_on_completion: bool = False
     thread: tuple[int, str] | None = None

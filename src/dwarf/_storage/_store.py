@@ -305,7 +305,7 @@ class Store:
             state=new.state,
             changes="{}",
             status=Status.PENDING if start else Status.CREATED,
-            time_budget_ms=new.time_budget_ms,
+            time_budget_ms=new.entry_time_budget_ms,
             lineage_id=0,
             fan_out_ordinal=0,
             predecessor_id=0,

@@ -108,7 +108,8 @@ class Engine:
         return self
 
     def with_time_budget(self, d: timedelta | float) -> Engine:
-        """Default time budget of a task call (default 2 min); applies to new flows live."""
+        """Default time budget of a task call (default 2 min), for every step this replica
+        inserts in a flow without its own ``FlowOptions.time_budget``; applies live."""
         budget = as_timedelta(d, "time_budget")
         if budget <= timedelta(0) or budget > inputs.MAX_TIME_BUDGET:
             raise BadRequestError("time_budget must be positive and at most 24 days")

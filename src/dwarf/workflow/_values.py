@@ -158,7 +158,8 @@ class FlowOptions(_Value):
     thread_key: str = ""
     """Thread to continue; set by ``continue_thread``, empty for a new thread."""
     time_budget: timedelta | None = None
-    """Per-flow task deadline, overriding the engine's; ``None`` uses the engine's."""
+    """Per-flow task deadline, overriding the engine's; ``None``: each step takes the budget of
+    the replica that inserts it."""
     delete_on_completion: bool = False
     """Delete the flow (and its steps) shortly after it completes successfully."""
 

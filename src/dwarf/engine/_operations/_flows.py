@@ -29,6 +29,7 @@ from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._final_state import compute_final_state
 from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
+from dwarf.engine._step._successors import step_budget_ms
 from dwarf.errors import (
     BadRequestError,
     ConflictError,
@@ -38,14 +39,26 @@ from dwarf.workflow import END, FlowOptions, FlowOutcome, Graph, Status
 from dwarf.workflow._baggage import baggage_scope
 from dwarf.workflow._json import dumps
 
-__all__ = ["cancel", "create", "create_task", "insert_flow", "resume", "ring", "start"]
+__all__ = [
+    "cancel",
+    "create",
+    "create_task",
+    "flow_budget_ms",
+    "insert_flow",
+    "resume",
+    "ring",
+    "start",
+]
 
 
-def _budget_ms(rt: Runtime, options: FlowOptions) -> int:
-    budget = options.time_budget if options.time_budget is not None else rt.config.time_budget
-    if budget > MAX_TIME_BUDGET:
+def flow_budget_ms(options: FlowOptions) -> int:
+    """The flow's own time budget from ``options`` (0: none; each step takes its inserting
+    replica's: docs/internals/transitions.md#t11)."""
+    if options.time_budget is None:
+        return 0
+    if options.time_budget > MAX_TIME_BUDGET:
         raise BadRequestError(f"time_budget must be at most {MAX_TIME_BUDGET.days} days")
-    return max(int(budget.total_seconds() * 1000), 1)
+    return max(int(options.time_budget.total_seconds() * 1000), 1)
 
 
 async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> Graph:
@@ -115,7 +128,7 @@ async def insert_flow(
     baggage = json_value(opts.baggage, "options.baggage")
     priority = opts.priority if opts.priority > 0 else rt.config.default_priority
     weight = opts.fairness_weight if opts.fairness_weight > 0 else 1.0
-    budget_ms = _budget_ms(rt, opts)
+    budget_ms = flow_budget_ms(opts)
     delay_ms = 0
     if opts.start_at is not None:
         delay = opts.start_at - datetime.now(UTC)
@@ -145,6 +158,7 @@ async def insert_flow(
         fairness_key=opts.fairness_key,
         fairness_weight=weight,
         time_budget_ms=budget_ms,
+        entry_time_budget_ms=step_budget_ms(rt, budget_ms),
         delay_ms=delay_ms,
         delete_on_completion=opts.delete_on_completion,
         thread=thread,

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dwarf._storage import FlowRow, NewFlow, Store, Tx
+from dwarf.engine._operations._flows import flow_budget_ms
 from dwarf.engine._operations._fork import fork as _fork
 from dwarf.engine._operations._inputs import (
-    MAX_TIME_BUDGET,
     flow_options,
     get_flow,
     json_object,
@@ -45,6 +45,7 @@ from dwarf.engine._operations._trees import chunks, descendants, drop_flows
 from dwarf.engine._runtime._keys import Key, format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._cohort import Node, count_branches
+from dwarf.engine._step._successors import step_budget_ms
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
 from dwarf.workflow import FlowOptions, Query, Status, merge_state, strip_tombstones
 from dwarf.workflow._json import loads
@@ -232,11 +233,7 @@ async def continue_thread(
         if opts.baggage is not None
         else latest.baggage
     )
-    budget_ms = latest.time_budget_ms
-    if opts.time_budget is not None:
-        if opts.time_budget > MAX_TIME_BUDGET:
-            raise BadRequestError(f"time_budget must be at most {MAX_TIME_BUDGET.days} days")
-        budget_ms = max(int(opts.time_budget.total_seconds() * 1000), 1)
+    budget_ms = flow_budget_ms(opts) if opts.time_budget is not None else latest.time_budget_ms
     delay_ms = 0
     if opts.start_at is not None:
         delay_ms = max(int((opts.start_at - datetime.now(UTC)).total_seconds() * 1000), 0)
@@ -256,6 +253,7 @@ async def continue_thread(
         fairness_key=fairness_key,
         fairness_weight=weight,
         time_budget_ms=budget_ms,
+        entry_time_budget_ms=step_budget_ms(rt, budget_ms),
         delay_ms=delay_ms,
         delete_on_completion=opts.delete_on_completion,
         thread=(latest.thread_id, latest.thread_token),

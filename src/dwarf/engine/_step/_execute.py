@@ -292,6 +292,7 @@ async def _call_subgraph(
         if not parked:
             return 0
         return await spawn_child(
+            step.rt,
             step.store,
             db,
             step.flow,

@@ -18,6 +18,7 @@ from typing import Any
 from dwarf._storage import FlowRow, InterruptedStepRow, NewFlow, Store, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._successors import step_budget_ms
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Graph, Status
 from dwarf.workflow._baggage import baggage_scope
@@ -50,6 +51,7 @@ async def load_child_graph(rt: Runtime, flow: FlowRow, workflow_name: str) -> Gr
 
 
 async def spawn_child(
+    rt: Runtime,
     shard: Store,
     db: Tx,
     flow: FlowRow,
@@ -75,6 +77,7 @@ async def spawn_child(
         fairness_key=flow.fairness_key,
         fairness_weight=flow.fairness_weight,
         time_budget_ms=flow.time_budget_ms,
+        entry_time_budget_ms=step_budget_ms(rt, flow.time_budget_ms),
         breakpoints=flow.breakpoints,
         parent_flow_id=flow.flow_id,
         caller_step_id=caller_step_id,

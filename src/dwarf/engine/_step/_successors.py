@@ -1,8 +1,8 @@
 """A finished step's successors: the row fields every transition path agrees on.
 
 A successor inherits the flow's scheduling fields (priority, fairness), the flow's time budget
-(or the engine's), the finished step as its predecessor, and its input as a materialized
-snapshot (tombstones dropped). The transition transaction inserts through
+(or, when it has none, the inserting replica's), the finished step as its predecessor, and its
+input as a materialized snapshot (tombstones dropped). The transition transaction inserts through
 ``SuccessorInserter``; the one-successor short transition hands the same ``NewStep`` to
 ``Store.advance_to_successor``.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import FlowRow, NewStep, Tx
+from dwarf._storage import NewStep, Tx
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
@@ -29,9 +29,10 @@ def millis(delay: timedelta | None) -> int:
     return int(delay.total_seconds() * 1000)
 
 
-def step_budget_ms(rt: Runtime, flow: FlowRow) -> int:
-    """A new step's time budget: the flow's own, else the engine's."""
-    return flow.time_budget_ms or int(rt.config.time_budget.total_seconds() * 1000)
+def step_budget_ms(rt: Runtime, flow_budget_ms: int) -> int:
+    """A new step's time budget: the flow's own (``flow_budget_ms``, 0: none), else this
+    replica's, read now (docs/internals/transitions.md#t11)."""
+    return flow_budget_ms or int(rt.config.time_budget.total_seconds() * 1000)
 
 
 def new_successor(
@@ -56,7 +57,7 @@ def new_successor(
             {key: value for key, value in state.items() if value is not None},
             f"the input state of {node!r}",
         ),
-        time_budget_ms=step_budget_ms(ctx.rt, flow),
+        time_budget_ms=step_budget_ms(ctx.rt, flow.time_budget_ms),
         lineage_id=lineage,
         ordinal=ordinal,
         predecessor_id=row.step_id,
