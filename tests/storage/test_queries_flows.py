@@ -277,6 +277,32 @@ async def test_purge_candidates_are_finished_root_flows_oldest_first(db: Db) -> 
     assert await candidates(limit=1) == [done]
 
 
+async def test_reapable_flows_are_completed_disposable_roots_past_the_grace_oldest_first(
+    db: Db,
+) -> None:
+    q, conn = db.q, db.conn
+    old = await db.flow(status=Status.COMPLETED, delete_on_completion=True)
+    older = await db.flow(status=Status.COMPLETED, delete_on_completion=True)
+    fresh = await db.flow(status=Status.COMPLETED, delete_on_completion=True)
+    await db.flow(status=Status.COMPLETED)  # no option: kept
+    failed = await db.flow(status=Status.FAILED, delete_on_completion=True)
+    await db.flow(delete_on_completion=True)  # running
+    child = await db.flow(status=Status.COMPLETED, delete_on_completion=True, surgraph_flow_id=old)
+    for flow_id, seconds in ((old, 600), (older, 7200), (failed, 7200), (child, 7200)):
+        await db.backdate("dwarf_flows", flow_id, "updated_at", seconds)
+
+    async def due(grace_ms: int, window_ms: int = 0, limit: int = 10) -> list[int]:
+        rows = await q.select_reapable_flows(
+            conn, grace_ms=grace_ms, window_ms=window_ms, row_limit=limit
+        )
+        return [r.flow_id for r in rows]
+
+    assert await due(0) == [older, old, fresh]
+    assert await due(60_000) == [older, old]
+    assert await due(60_000, window_ms=3_600_000) == [old]
+    assert await due(60_000, limit=1) == [older]
+
+
 async def test_counts_ping_and_the_progress_fingerprint(db: Db) -> None:
     q, conn = db.q, db.conn
     assert (await q.count_flows(conn), await q.count_steps(conn), await q.ping(conn)) == (0, 0, 1)

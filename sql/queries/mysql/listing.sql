@@ -45,6 +45,20 @@ WHERE surgraph_flow_id = 0 AND status <> 'running'
 ORDER BY flow_id
 LIMIT ?;
 
+-- name: SelectReapableFlows :many
+-- The reaper's batch: root flows created with delete_on_completion that completed at least
+-- grace_ms ago and (window_ms > 0) at most window_ms ago, oldest first. idx_dwarf_flows_status
+-- serves the range; the window keeps a routine round off the older completed flows.
+SELECT flow_id
+FROM dwarf_flows
+WHERE status = 'completed' AND delete_on_completion = 1 AND surgraph_flow_id = 0
+  AND CAST(sqlc.arg(grace_ms) AS SIGNED) >= 0
+  AND updated_at <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND - INTERVAL 1000 * CAST(sqlc.arg(grace_ms) AS SIGNED) MICROSECOND)
+  AND (CAST(sqlc.arg(window_ms) AS SIGNED) <= 0
+       OR updated_at >= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND - INTERVAL 1000 * CAST(sqlc.arg(window_ms) AS SIGNED) MICROSECOND))
+ORDER BY updated_at
+LIMIT ?;
+
 -- name: CountFlows :one
 -- Count flow rows (shard info).
 SELECT COUNT(*) AS flow_count FROM dwarf_flows;

@@ -47,6 +47,21 @@ WHERE surgraph_flow_id = 0 AND status <> 'running'
 ORDER BY flow_id
 LIMIT sqlc.arg(row_limit);
 
+-- name: SelectReapableFlows :many
+-- The reaper's batch: root flows created with delete_on_completion that completed at least
+-- grace_ms ago and (window_ms > 0) at most window_ms ago, oldest first. idx_dwarf_flows_status
+-- serves the range; the window keeps a routine round off the older completed flows.
+SELECT flow_id
+FROM dwarf_flows
+WHERE status = 'completed' AND delete_on_completion = 1 AND surgraph_flow_id = 0
+  AND updated_at <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now',
+                             printf('%+.3f seconds', -CAST(sqlc.arg(grace_ms) AS INTEGER) / 1000.0))
+  AND (CAST(sqlc.arg(window_ms) AS INTEGER) <= 0
+       OR updated_at >= STRFTIME('%Y-%m-%d %H:%M:%f', 'now',
+                                 printf('%+.3f seconds', -sqlc.arg(window_ms) / 1000.0)))
+ORDER BY updated_at
+LIMIT sqlc.arg(row_limit);
+
 -- name: CountFlows :one
 -- Count flow rows (shard info).
 SELECT COUNT(*) AS flow_count FROM dwarf_flows;

@@ -49,6 +49,22 @@ ORDER BY flow_id
 OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY
 OPTION (RECOMPILE);
 
+-- name: SelectReapableFlows :many
+-- The reaper's batch: root flows created with delete_on_completion that completed at least
+-- grace_ms ago and (window_ms > 0) at most window_ms ago, oldest first. idx_dwarf_flows_status
+-- serves the range; the window keeps a routine round off the older completed flows.
+SELECT flow_id
+FROM dwarf_flows
+WHERE status = 'completed' AND delete_on_completion = 1 AND surgraph_flow_id = 0
+  AND updated_at <= DATEADD(MILLISECOND, -(@grace_ms % 1000),
+                            DATEADD(SECOND, -(@grace_ms / 1000), SYSUTCDATETIME()))
+  AND (@window_ms <= 0
+       OR updated_at >= DATEADD(MILLISECOND, -(@window_ms % 1000),
+                                DATEADD(SECOND, -(@window_ms / 1000), SYSUTCDATETIME())))
+ORDER BY updated_at
+OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY
+OPTION (RECOMPILE);
+
 -- name: CountFlows :one
 -- Count flow rows (shard info).
 SELECT COUNT_BIG(*) AS flow_count FROM dwarf_flows;

@@ -29,6 +29,7 @@ from dwarf.engine._operations import _listing as listing
 from dwarf.engine._operations import _rewind as rewind
 from dwarf.engine._operations import _shards as shards
 from dwarf.engine._operations import _waiting as waiting
+from dwarf.engine._operations._reaper import Reaper
 from dwarf.engine._protection import bulk_park, reconstitute
 from dwarf.engine._runtime._config import (
     MAX_REPLICA_TIMEOUT,
@@ -73,6 +74,7 @@ class Engine:
         self._config = Config()
         self._rt: Runtime | None = None
         self._dispatcher: Dispatcher | None = None
+        self._reaper: Reaper | None = None
         self._protection = Protection()
         self._liveness: Liveness | None = None
         self._signals: DatabaseSignals | None = None
@@ -277,6 +279,7 @@ class Engine:
         self._rt = rt
         self._dispatcher = Dispatcher(rt, config.workers)
         self._dispatcher.start()
+        self._reaper = Reaper.started(rt) if dispatches else None
 
     async def shutdown(self) -> None:
         """Stop dispatching (running steps get a bounded grace period), wake waiters, close."""
@@ -289,6 +292,9 @@ class Engine:
         self._rt = None
         self._dispatcher = None
         self._liveness = None
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            await reaper.stop()
         if dispatcher is not None:
             await dispatcher.stop()
         if liveness is not None:
