@@ -93,6 +93,8 @@ async def test_operations_need_a_running_engine_and_startup_knobs_freeze(
     async with make_engine(_proxy()) as engine:
         with pytest.raises(ConflictError):
             engine.with_workers(3)
+        with pytest.raises(ConflictError, match=r"number of shards.*restart all replicas"):
+            engine.with_num_shards(2)
         with pytest.raises(ConflictError):
             await engine.startup()
     with pytest.raises(UnavailableError):

@@ -34,6 +34,7 @@ from dwarf.engine._protection import bulk_park, reconstitute
 from dwarf.engine._runtime._config import (
     MAX_REPLICA_TIMEOUT,
     MIN_REPLICA_TIMEOUT,
+    SHARDS_FIXED,
     Config,
     as_concurrency,
     as_key,
@@ -81,9 +82,9 @@ class Engine:
 
     # --- configuration ------------------------------------------------------------------
 
-    def _before_startup(self, what: str) -> None:
+    def _before_startup(self, what: str, why: str = "") -> None:
         if self._rt is not None:
-            raise ConflictError(f"{what} cannot change after startup")
+            raise ConflictError(f"{what} cannot change after startup{why}")
 
     def with_dsn(self, dsn: str) -> Engine:
         """The database: ``postgresql://``, ``mysql://``, ``sqlite:///path``; ``%d`` = shard."""
@@ -94,8 +95,8 @@ class Engine:
         return self
 
     def with_num_shards(self, n: int) -> Engine:
-        """How many shard databases (default 1); more than 1 needs ``%d`` in the DSN."""
-        self._before_startup("the number of shards")
+        """How many shard databases (default 1, fixed at startup); more than 1 needs ``%d``."""
+        self._before_startup("the number of shards", SHARDS_FIXED)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise BadRequestError("num_shards must be a whole number of 1 or more")
         self._config.num_shards = n

@@ -20,12 +20,19 @@ __all__ = [
     "LEASE_MARGIN",
     "MAX_REPLICA_TIMEOUT",
     "MIN_REPLICA_TIMEOUT",
+    "SHARDS_FIXED",
     "Config",
     "as_concurrency",
     "as_key",
     "as_rate",
     "as_timedelta",
 ]
+
+SHARDS_FIXED = (
+    ": every replica must know every shard to route its keys, so restart all replicas with the "
+    "new number (existing flows stay on their shards; docs/deviations.md)"
+)
+"""Why ``with_num_shards`` is refused after startup."""
 
 LEASE_MARGIN = timedelta(seconds=30)
 """Added to a step's time budget to form its lease: a crashed worker's step is re-run after it."""
