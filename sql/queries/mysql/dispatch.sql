@@ -11,9 +11,11 @@ SET status = 'pending', lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
 
 -- name: SelectDueBand :many
--- Band scan: due steps of the smallest priority above above_priority, by step_id.
+-- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
+-- is how long each has been due (its queue wait so far).
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
-       CAST(TIMESTAMPDIFF(MICROSECOND, created_at, (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS age_ms
+       CAST(TIMESTAMPDIFF(MICROSECOND, created_at, (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS age_ms,
+       CAST(TIMESTAMPDIFF(MICROSECOND, GREATEST(not_before, lease_expires), (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS wait_ms
 FROM dwarf_steps
 WHERE status = 'pending'
   AND parked = 0
@@ -30,6 +32,18 @@ WHERE status = 'pending'
   )
 ORDER BY step_id
 LIMIT ?;
+
+-- name: CountDueByPriority :many
+-- Gauges: due pending steps per priority band, and how long the longest-due one has waited (ms).
+SELECT priority, COUNT(*) AS due_count,
+       CAST(TIMESTAMPDIFF(MICROSECOND, MIN(GREATEST(not_before, lease_expires)), (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS oldest_ms
+FROM dwarf_steps
+WHERE status = 'pending'
+  AND parked = 0
+  AND not_before <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
+  AND lease_expires <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
+GROUP BY priority
+ORDER BY priority;
 
 -- name: ClaimSteps :execrows
 -- Claim CAS for a batch: running, lease_seq + 1, lease_owner, lease = NOW + budget + margin.

@@ -22,7 +22,7 @@ WHERE f.flow_id = sqlc.arg(flow_id) AND f.flow_token = sqlc.arg(flow_token)
 -- name: GetEntrySchedule :one
 -- Fast path for GetFlow + GetStepSchedule after a start: the flow's current step and the ms
 -- until its not_before (<= 0 = due).
-SELECT f.step_id,
+SELECT f.step_id, f.workflow_name,
 CAST(TIMESTAMPDIFF(MICROSECOND, (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND), s.not_before) DIV 1000 AS SIGNED) AS delay_ms
 FROM dwarf_flows f
 JOIN dwarf_steps s ON s.step_id = f.step_id

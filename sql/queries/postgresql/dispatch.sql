@@ -10,9 +10,11 @@ SET status = 'pending', lease_expires = now(), updated_at = now()
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
 
 -- name: SelectDueBand :many
--- Band scan: due steps of the smallest priority above above_priority, by step_id.
+-- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
+-- is how long each has been due (its queue wait so far).
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
-       (EXTRACT(EPOCH FROM now() - created_at) * 1000)::bigint AS age_ms
+       (EXTRACT(EPOCH FROM now() - created_at) * 1000)::bigint AS age_ms,
+       (EXTRACT(EPOCH FROM now() - GREATEST(not_before, lease_expires)) * 1000)::bigint AS wait_ms
 FROM dwarf_steps
 WHERE status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
   AND priority = (
@@ -23,6 +25,15 @@ WHERE status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expire
   )
 ORDER BY step_id
 LIMIT sqlc.arg(row_limit)::integer;
+
+-- name: CountDueByPriority :many
+-- Gauges: due pending steps per priority band, and how long the longest-due one has waited (ms).
+SELECT priority, COUNT(*)::bigint AS due_count,
+       (EXTRACT(EPOCH FROM now() - MIN(GREATEST(not_before, lease_expires))) * 1000)::bigint AS oldest_ms
+FROM dwarf_steps
+WHERE status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
+GROUP BY priority
+ORDER BY priority;
 
 -- name: ClaimSteps :execrows
 -- Claim CAS for a batch: running, lease_seq + 1, lease_owner, lease = NOW + budget + margin.

@@ -15,7 +15,7 @@ WITH ids AS MATERIALIZED (
     INSERT INTO dwarf_flows (
         flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
         surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
-        thread_id, thread_token, breakpoints,
+        thread_id, thread_token, breakpoints, trace_parent,
         priority, fairness_key, fairness_weight, time_budget_ms, delete_on_completion,
         created_at, started_at, updated_at
     )
@@ -31,7 +31,7 @@ WITH ids AS MATERIALIZED (
                 ELSE sqlc.arg(thread_id)::bigint END,
            CASE WHEN sqlc.arg(thread_id)::bigint = 0 THEN sqlc.arg(flow_token)::varchar
                 ELSE sqlc.arg(thread_token)::varchar END,
-           sqlc.arg(breakpoints)::jsonb,
+           sqlc.arg(breakpoints)::jsonb, sqlc.arg(trace_parent)::varchar,
            sqlc.arg(priority)::integer, sqlc.arg(fairness_key)::varchar,
            sqlc.arg(fairness_weight)::double precision, sqlc.arg(time_budget_ms)::integer,
            sqlc.arg(delete_on_completion)::smallint,
@@ -63,14 +63,14 @@ WITH started AS (
         started_at = now(), updated_at = now()
     WHERE flow_id = sqlc.arg(flow_id)::bigint AND flow_token = sqlc.arg(flow_token)::varchar
       AND status = 'created'
-    RETURNING flow_id, step_id
+    RETURNING flow_id, step_id, workflow_name
 ), activated AS (
     UPDATE dwarf_steps
     SET status = 'pending', lease_expires = now(), updated_at = now()
     WHERE flow_id = (SELECT started.flow_id FROM started) AND status = 'created'
     RETURNING step_id, not_before
 )
-SELECT started.step_id,
+SELECT started.step_id, started.workflow_name,
        COALESCE((SELECT (EXTRACT(EPOCH FROM activated.not_before - now()) * 1000)::bigint
                  FROM activated WHERE activated.step_id = started.step_id), 0)::bigint AS delay_ms
 FROM started;

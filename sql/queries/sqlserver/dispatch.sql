@@ -10,9 +10,11 @@ SET status = 'pending', lease_expires = SYSUTCDATETIME(), updated_at = SYSUTCDAT
 WHERE flow_id = @flow_id AND status = 'created';
 
 -- name: SelectDueBand :many
--- Band scan: due steps of the smallest priority above above_priority, by step_id.
+-- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
+-- is how long each has been due (its queue wait so far).
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
-       DATEDIFF_BIG(MILLISECOND, created_at, SYSUTCDATETIME()) AS age_ms
+       DATEDIFF_BIG(MILLISECOND, created_at, SYSUTCDATETIME()) AS age_ms,
+       DATEDIFF_BIG(MILLISECOND, CASE WHEN not_before > lease_expires THEN not_before ELSE lease_expires END, SYSUTCDATETIME()) AS wait_ms
 FROM dwarf_steps
 WHERE status = 'pending'
   AND parked = 0
@@ -26,6 +28,18 @@ WHERE status = 'pending'
   )
 ORDER BY step_id
 OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY;
+
+-- name: CountDueByPriority :many
+-- Gauges: due pending steps per priority band, and how long the longest-due one has waited (ms).
+SELECT priority, COUNT_BIG(*) AS due_count,
+       DATEDIFF_BIG(MILLISECOND, MIN(CASE WHEN not_before > lease_expires THEN not_before ELSE lease_expires END), SYSUTCDATETIME()) AS oldest_ms
+FROM dwarf_steps
+WHERE status = 'pending'
+  AND parked = 0
+  AND not_before <= SYSUTCDATETIME()
+  AND lease_expires <= SYSUTCDATETIME()
+GROUP BY priority
+ORDER BY priority;
 
 -- name: ClaimSteps :execrows
 -- Claim CAS for a batch: running, lease_seq + 1, lease_owner, lease = NOW + budget + margin.

@@ -80,7 +80,9 @@ class MysqlStore(Store):
                 return None
             entry = await my.get_entry_schedule(conn, flow_id=flow_id)
             # Started; with no entry row to ring (deleted meanwhile) there is nothing to run.
-            return StartedFlow(entry.step_id, entry.delay_ms) if entry else StartedFlow(0, 0)
+            if entry is None:
+                return StartedFlow(0, 0)
+            return StartedFlow(entry.step_id, entry.delay_ms, entry.workflow_name)
 
         # Only the UPDATE can lose a lock race, and then it wrote nothing: a re-run is safe.
         started = await self._autocommit_on_connection(start_and_read)

@@ -122,6 +122,7 @@ class PostgresqlStore(Store):
                 thread_id=new.thread[0] if new.thread else 0,
                 thread_token=new.thread[1] if new.thread else "",
                 breakpoints=new.breakpoints,
+                trace_parent=new.trace_parent,
                 priority=new.priority,
                 fairness_key=new.fairness_key,
                 fairness_weight=new.fairness_weight,
@@ -147,7 +148,7 @@ class PostgresqlStore(Store):
         if started is None:
             # Not started: the portable transaction says why (404, 409) or wins a race.
             return await super().start_flow(flow_id, flow_token, hostname)
-        return StartedFlow(started.step_id, started.delay_ms)
+        return StartedFlow(started.step_id, started.delay_ms, started.workflow_name)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         result = await self._autocommit_on_connection(

@@ -40,6 +40,8 @@ class NewFlow:
     caller_step_id: int = 0
     caller_depth: int = 0
     root_flow_id: int = 0
+    trace_parent: str = ""
+    """The W3C traceparent of the flow's ``workflow`` span ("" when not traced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class StartedFlow:
 
     entry_step_id: int
     delay_ms: int
+    workflow_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

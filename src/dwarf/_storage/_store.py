@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
@@ -96,6 +97,9 @@ class Store:
         self.fault: str = ""
         """The transient fault being retried right now ('' when healthy), for ``shard_info``."""
         self._closed = False
+        self.on_transaction: Callable[[Callable[..., object], float], None] | None = None
+        """Told (the function run, seconds taken) after each unit of work, when set: the
+        engine's transaction-time histogram. None costs nothing."""
 
     # --- connection handling, per driver ------------------------------------------------
 
@@ -135,7 +139,7 @@ class Store:
 
     async def transact(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``fn(db)`` in one transaction, re-running it whole on lock contention."""
-        return await self._retrying(self._once, self._bound(fn))
+        return await self._retrying(self._once, self._bound(fn), fn)
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run read-only ``fn(db)`` outside a transaction (connections are in autocommit).
@@ -143,7 +147,7 @@ class Store:
         A read needs no BEGIN/COMMIT round trips; a read that must see several rows as of one
         instant belongs in ``transact`` instead.
         """
-        return await self._retrying(self._bare, self._bound(fn))
+        return await self._retrying(self._bare, self._bound(fn), fn)
 
     async def autocommit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``fn(db)`` with each statement committing on its own (no BEGIN/COMMIT).
@@ -151,7 +155,7 @@ class Store:
         For a write that is one statement, or statements that need not be atomic together.
         Re-run on lock contention like a transaction, so ``fn`` must be safe to repeat.
         """
-        return await self._retrying(self._bare, self._bound(fn))
+        return await self._retrying(self._bare, self._bound(fn), fn)
 
     def _bound(self, fn: Callable[[Tx], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
         queries = self.q
@@ -163,11 +167,11 @@ class Store:
 
     async def _transact_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """``transact`` for a subclass's own dialect-typed statements on the raw connection."""
-        return await self._retrying(self._once, fn)
+        return await self._retrying(self._once, fn, fn)
 
     async def _autocommit_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """``autocommit`` for a subclass's own dialect-typed statements on the raw connection."""
-        return await self._retrying(self._bare, fn)
+        return await self._retrying(self._bare, fn, fn)
 
     async def close(self) -> None:
         """Close the store's connections (idempotent)."""
@@ -176,6 +180,21 @@ class Store:
             await self._close()
 
     async def _retrying(
+        self,
+        run: Callable[[Callable[[Any], Awaitable[T]]], Awaitable[T]],
+        fn: Callable[[Any], Awaitable[T]],
+        origin: Callable[..., object],
+    ) -> T:
+        observe = self.on_transaction
+        if observe is None:
+            return await self._attempts(run, fn)
+        started = time.perf_counter()
+        try:
+            return await self._attempts(run, fn)
+        finally:
+            observe(origin, time.perf_counter() - started)
+
+    async def _attempts(
         self,
         run: Callable[[Callable[[Any], Awaitable[T]]], Awaitable[T]],
         fn: Callable[[Any], Awaitable[T]],
@@ -289,7 +308,7 @@ class Store:
             thread_id=new.thread[0] if new.thread else 0,
             thread_token=new.thread[1] if new.thread else "",
             forked_from_step=0,
-            trace_parent="",
+            trace_parent=new.trace_parent,
             breakpoints=new.breakpoints,
             priority=new.priority,
             fairness_key=new.fairness_key,
@@ -335,7 +354,8 @@ class Store:
             if not await db.start_flow(flow_id=flow_id, notify_hostname=hostname):
                 raise ConflictError("flow is no longer created")
             schedule = await db.get_step_schedule(step_id=flow.step_id)
-            return StartedFlow(flow.step_id, schedule.delay_ms if schedule is not None else 0)
+            delay_ms = schedule.delay_ms if schedule is not None else 0
+            return StartedFlow(flow.step_id, delay_ms, flow.workflow_name)
 
         return await self.transact(tx)
 
