@@ -32,14 +32,24 @@ MAX_LINES = 500
 # package imports the engine lazily, and only the operator surfaces may import the root package.
 # The console reaches storage only for DSN masking (a page shows the DSN, never its password);
 # the command line serves the console (``dwarf console``).
+# _observability (metrics, spans over the OpenTelemetry API) stands apart: it imports no dwarf
+# package, and only the engine imports it (the engine decides what happened; it only emits).
 PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
     "dwarf.errors": frozenset(),
+    "dwarf._observability": frozenset(),
     "dwarf.workflow": frozenset({"dwarf.errors"}),
     "dwarf._scheduling": frozenset({"dwarf.errors", "dwarf.workflow"}),
     "dwarf._storage": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf._scheduling"}),
     "dwarf._migrate": frozenset({"dwarf.errors", "dwarf._storage"}),
     "dwarf.engine": frozenset(
-        {"dwarf.errors", "dwarf.workflow", "dwarf._scheduling", "dwarf._storage", "dwarf._migrate"}
+        {
+            "dwarf.errors",
+            "dwarf.workflow",
+            "dwarf._scheduling",
+            "dwarf._storage",
+            "dwarf._migrate",
+            "dwarf._observability",
+        }
     ),
     "dwarf._soak": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf.engine"}),
     "dwarf._cli": frozenset(
@@ -67,7 +77,13 @@ PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
 ENGINE_IMPORTS: dict[str, frozenset[str]] = {
     "dwarf.engine._types": frozenset({"dwarf.errors", "dwarf.workflow"}),
     "dwarf.engine._runtime": frozenset(
-        {"dwarf.errors", "dwarf.workflow", "dwarf._scheduling", "dwarf._storage"}
+        {
+            "dwarf.errors",
+            "dwarf.workflow",
+            "dwarf._scheduling",
+            "dwarf._storage",
+            "dwarf._observability",
+        }
     ),
     "dwarf.engine._protection": frozenset(
         {"dwarf._scheduling", "dwarf._storage", "dwarf.engine._runtime"}

@@ -68,6 +68,14 @@ from dwarf.workflow import (
 __all__ = ["Engine"]
 
 
+def _require_provider(provider: object, method: str, argument: str) -> None:
+    if not callable(getattr(provider, method, None)):
+        raise BadRequestError(
+            f"{argument} must be an OpenTelemetry provider (with {method}()), "
+            f"got {type(provider).__name__}"
+        )
+
+
 class Engine:
     """A dwarf engine replica: configure with ``with_*``, then ``startup()`` (or ``async with``)."""
 
@@ -190,22 +198,33 @@ class Engine:
         return self
 
     def with_meter_provider(self, mp: MeterProvider) -> Engine:
-        """OpenTelemetry MeterProvider for dwarf's metrics.
+        """OpenTelemetry ``MeterProvider`` for dwarf's metrics (default: the global one).
 
-        Kept but not read yet: nothing is emitted until the open observability issue
-        ("Observability: OpenTelemetry metrics, traces and logs") wires it.
+        Instruments are created at startup under the scope ``dwarf`` (docs/observability.md).
         """
         self._before_startup("the meter provider")
+        _require_provider(mp, "get_meter", "meter_provider")
         self._config.meter_provider = mp
         return self
 
     def with_tracer_provider(self, tp: TracerProvider) -> Engine:
-        """OpenTelemetry TracerProvider for dwarf's spans.
-
-        Kept but not read yet: nothing is traced until the open observability issue wires it.
-        """
+        """OpenTelemetry ``TracerProvider`` for dwarf's spans (default: the global one)."""
         self._before_startup("the tracer provider")
+        _require_provider(tp, "get_tracer", "tracer_provider")
         self._config.tracer_provider = tp
+        return self
+
+    def with_link_root_traces(self, link: bool) -> Engine:
+        """Whether a root flow's ``workflow`` span joins the span current at ``create``.
+
+        Default False: every root flow (``create``, ``create_task``, ``continue_thread``,
+        ``fork``) starts a trace of its own, so one long-lived caller span does not collect the
+        flows of a whole process. True puts the flow in the caller's trace.
+        """
+        self._before_startup("trace linking")
+        if not isinstance(link, bool):
+            raise BadRequestError("link must be True or False")
+        self._config.link_root_traces = link
         return self
 
     # --- protection (live: takes effect at the next refill) ----------------------------
@@ -281,6 +300,7 @@ class Engine:
         self._dispatcher = Dispatcher(rt, config.workers)
         self._dispatcher.start()
         self._reaper = Reaper.started(rt) if dispatches else None
+        rt.start_gauges()
 
     async def shutdown(self) -> None:
         """Stop dispatching (running steps get a bounded grace period), wake waiters, close."""
@@ -296,6 +316,7 @@ class Engine:
         reaper, self._reaper = self._reaper, None
         if reaper is not None:
             await reaper.stop()
+        await rt.stop_gauges()
         if dispatcher is not None:
             await dispatcher.stop()
         if liveness is not None:

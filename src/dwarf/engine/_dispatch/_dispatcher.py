@@ -27,6 +27,8 @@ from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
 from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import Planned, refill_planned
+from dwarf.engine._step._events import step_scope
 from dwarf.engine._step._execute import process_step
 from dwarf.engine._step._poison import engine_fault
 from dwarf.errors import UnavailableError
@@ -69,6 +71,7 @@ class Dispatcher:
     def start(self) -> None:
         """Start the refiller, the poll timer and the workers."""
         self._rt.request_refill = self._signal.request
+        self._rt.queue_depth = self._queue.qsize
         self._rt.wake_in = self.wake_in
         if self._workers <= 0:
             return
@@ -142,7 +145,8 @@ class Dispatcher:
 
     async def _run(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
         try:
-            await process_step(self._rt, shard, row, flow)
+            with step_scope(self._rt, shard, row, flow):
+                await process_step(self._rt, shard, row, flow)
         except asyncio.CancelledError:
             raise
         except UnavailableError as exc:
@@ -203,6 +207,7 @@ class Dispatcher:
         protection = self._rt.protection
         now = datetime.now(UTC)
         batch: list[Candidate] = []
+        planned: list[Planned] = []
         refused = False
         while len(batch) < wanted:
             scans = await asyncio.gather(*(_scan(shard, above, limit) for shard in shards))
@@ -223,14 +228,19 @@ class Dispatcher:
                 rng=self._rng,
             )
             batch.extend(plan.batch)
+            planned.append((band, scans, plan))
             if not plan.skipped:
                 break
             refused = True
             above = band
         if refused:
             self._refill_at(protection.next_admission(now))
-        if not batch:
-            return [], 0
+        mine = await self._claim_batch(batch) if batch else []
+        refill_planned(self._rt, planned, mine)
+        return mine, len(batch)
+
+    async def _claim_batch(self, batch: list[Candidate]) -> list[Claimed]:
+        """Claim ``batch``; protection releases what a peer won first."""
         by_shard: dict[int, list[int]] = {}
         for candidate in batch:
             by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
@@ -242,10 +252,10 @@ class Dispatcher:
         for candidate in batch:
             item = claimed.get((candidate.shard, candidate.step_id))
             if item is None:
-                protection.release(candidate.shard, candidate.step_id)
+                self._rt.protection.release(candidate.shard, candidate.step_id)
             else:
                 mine.append(item)
-        return mine, len(batch)
+        return mine
 
     def _refill_at(self, when: datetime | None) -> None:
         """Request a refill at ``when`` (the soonest a refused key admits again)."""
@@ -290,7 +300,9 @@ class Dispatcher:
 
     async def _poll_once(self) -> float:
         async def one(shard: Store) -> float:
-            await shard.transact(lambda db: db.recover_expired_leases())
+            self._rt.metrics.steps_recovered(
+                await shard.transact(lambda db: db.recover_expired_leases())
+            )
             horizon = await shard.read(lambda db: db.poll_horizon())
             delay = MAX_POLL
             if horizon is None:

@@ -22,6 +22,7 @@ from dwarf.engine._operations._inputs import get_flow, json_object, name, stored
 from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Status
@@ -60,8 +61,12 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
     shard, key = rt.parse(flow_key, "flow")
     changes = json_object(overrides, "overrides")
 
+    workflow = ""
+
     async def tx(db: Tx) -> int:
+        nonlocal workflow
         flow = await get_flow(shard, key, db)
+        workflow = flow.workflow_name
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not paused at a breakpoint")
         # Walk from the root down the paused subgraph callers to the step to release.
@@ -77,5 +82,9 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
         return released
 
     step_id = await shard.transact(tx)
-    rt.waiters.notify(format_key(shard.index, key.id, key.token))
+    canonical = format_key(shard.index, key.id, key.token)
+    flow_transition(
+        rt, shard.index, canonical, workflow, Status.INTERRUPTED, Status.RUNNING, via="resume_break"
+    )
+    rt.waiters.notify(canonical)
     rt.doorbell(shard, step_id)

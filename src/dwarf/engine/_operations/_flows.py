@@ -27,6 +27,7 @@ from dwarf.engine._operations._inputs import (
 from dwarf.engine._protection import park_if_tripped
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._final_state import compute_final_state
 from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.engine._step._successors import step_budget_ms
@@ -145,6 +146,8 @@ async def insert_flow(
     token = new_token()
     graph_text = graph.to_json()
     entry = graph.entry_point
+    # Its own trace unless the host links root flows to the span current at create.
+    trace_parent = rt.tracing.mint(workflow_name, under_current=rt.config.link_root_traces)
 
     new = NewFlow(
         token=token,
@@ -162,13 +165,17 @@ async def insert_flow(
         delay_ms=delay_ms,
         delete_on_completion=opts.delete_on_completion,
         thread=thread,
+        trace_parent=trace_parent,
     )
 
     ids = await target.create_flow(new, start=start)
+    flow_key = format_key(target.index, ids.flow_id, token)
+    after = Status.RUNNING if start else Status.CREATED
+    flow_transition(rt, target.index, flow_key, workflow_name, "", after, via="create")
     if start:
         await park_if_tripped(rt, target, ids.flow_id)
         ring(rt, target, ids.entry_step_id, delay_ms)
-    return format_key(target.index, ids.flow_id, token)
+    return flow_key
 
 
 def ring(rt: Runtime, shard: Store, step_id: int, delay_ms: int) -> None:
@@ -188,6 +195,9 @@ async def start(rt: Runtime, flow_key: str, hostname: str = "") -> None:
     except NotFoundError:
         raise await shard.read(lambda db: not_found(db, key)) from None
     rt.waiters.note_started(canonical)
+    flow_transition(
+        rt, shard.index, canonical, started.workflow_name, Status.CREATED, Status.RUNNING
+    )
     if started.entry_step_id:
         await park_if_tripped(rt, shard, key.id)
         ring(rt, shard, started.entry_step_id, started.delay_ms)
@@ -230,6 +240,16 @@ async def cancel(rt: Runtime, flow_key: str, reason: str) -> None:
     outcome = FlowOutcome(
         flow_key=canonical, status=Status.CANCELLED, state=final, cancel_reason=reason
     )
+    flow_transition(
+        rt,
+        shard.index,
+        canonical,
+        flow.workflow_name,
+        flow.status,
+        Status.CANCELLED,
+        via="cancel",
+        started_at=flow.started_at,
+    )
     rt.flow_stopped(canonical, Status.CANCELLED, outcome)
     rt.notify_host(flow.notify_hostname, outcome)
 
@@ -256,9 +276,12 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
     """Release the flow's next interrupted step with ``resume_data`` (409 unless interrupted)."""
     shard, key = rt.parse(flow_key, "flow")
     data = stored(json_object(resume_data, "resume_data"), "resume_data")
+    workflow = ""
 
     async def tx(db: Tx) -> int:
+        nonlocal workflow
         flow = await get_flow(shard, key, db)
+        workflow = flow.workflow_name
         _require_root(flow, "resume")
         if flow.status != Status.INTERRUPTED:
             raise ConflictError(f"flow is {flow.status}, not interrupted")
@@ -273,4 +296,8 @@ async def resume(rt: Runtime, flow_key: str, resume_data: Mapping[str, Any] | No
         return released
 
     step_id = await shard.transact(tx)
+    canonical = format_key(shard.index, key.id, key.token)
+    flow_transition(
+        rt, shard.index, canonical, workflow, Status.INTERRUPTED, Status.RUNNING, via="resume"
+    )
     rt.doorbell(shard, step_id)

@@ -41,6 +41,7 @@ from dwarf.engine._operations._inputs import json_object, not_found, stored
 from dwarf.engine._operations._rewind_dag import overlay, sweep
 from dwarf.engine._runtime._keys import format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
 from dwarf.errors import ConflictError
 from dwarf.workflow import Status
@@ -65,8 +66,10 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
     shard, key = rt.parse(step_key, "step")
     changes = json_object(overrides, "overrides")
     token = new_token()
+    workflow = trace_parent = ""
 
     async def tx(db: Tx) -> tuple[int, int]:
+        nonlocal workflow, trace_parent
         step = await db.get_step(step_id=key.id, step_token=key.token)
         if step is None:
             raise await not_found(db, key)
@@ -83,6 +86,10 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
                 raise key_not_found(key)
             levels.append((above, below.surgraph_step_id))
         root = levels[-1][0]
+        if workflow != root.workflow_name:  # once, however often the transaction re-runs
+            workflow = root.workflow_name
+            # A new root flow: its own trace (or the host's, when it links root flows).
+            trace_parent = rt.tracing.mint(workflow, under_current=rt.config.link_root_traces)
         if root.status not in _FORKABLE:
             raise ConflictError(
                 f"flow is {root.status}: only a completed, failed, cancelled or interrupted"
@@ -96,7 +103,7 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
             rows = {row.step_id: row for row in await db.list_steps_for_copy(flow_id=level.flow_id)}
             flow_id, leaf = await _clone(
                 db,
-                _Level(level, root, parent, token if parent is None else new_token()),
+                _Level(level, root, parent, token if parent is None else new_token(), trace_parent),
                 rows,
                 rewind_to,
                 state if depth == 0 else None,
@@ -107,8 +114,10 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
         return new_root, leaf
 
     flow_id, leaf = await shard.transact(tx)
+    forked = format_key(shard.index, flow_id, token)
+    flow_transition(rt, shard.index, forked, workflow, "", Status.RUNNING, via="fork")
     rt.doorbell(shard, leaf)
-    return format_key(shard.index, flow_id, token)
+    return forked
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,7 @@ class _Level:
     root: FlowRow
     parent: _Parent | None
     token: str
+    trace_parent: str
 
 
 async def _clone(
@@ -165,7 +175,7 @@ async def _clone(
         thread_id=0,
         thread_token="",
         forked_from_step=0 if parent else forked_from,
-        trace_parent="",
+        trace_parent=level.trace_parent,
         breakpoints="{}",
         priority=sched.priority,
         fairness_key=sched.fairness_key,

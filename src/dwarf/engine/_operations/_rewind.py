@@ -44,6 +44,7 @@ from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
 from dwarf.engine._operations._trees import chunks, descendants, drop_flows
 from dwarf.engine._runtime._keys import Key, format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._cohort import Node, count_branches
 from dwarf.engine._step._successors import step_budget_ms
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
@@ -73,8 +74,11 @@ async def restart(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | Non
     shard, key = rt.parse(flow_key, "flow")
     changes = json_object(overrides, "overrides")
 
+    restarted: FlowRow | None = None
+
     async def tx(db: Tx) -> int:
-        flow = await get_flow(shard, key, db)
+        nonlocal restarted
+        flow = restarted = await get_flow(shard, key, db)
         _root_only(flow, "restart")
         if flow.status not in _REWINDABLE:
             raise ConflictError(f"flow is {flow.status}: only a stopped flow can be restarted")
@@ -96,7 +100,11 @@ async def restart(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | Non
         return entry.step_id
 
     entry_id = await shard.transact(tx)
-    rt.waiters.notify(format_key(shard.index, key.id, key.token))
+    canonical = format_key(shard.index, key.id, key.token)
+    if restarted is not None:
+        was, name = restarted.status, restarted.workflow_name
+        flow_transition(rt, shard.index, canonical, name, was, Status.RUNNING, via="restart")
+    rt.waiters.notify(canonical)
     rt.doorbell(shard, entry_id)
 
 
@@ -151,7 +159,19 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
 
     flows, step_id = await shard.transact(tx)
     for flow in flows:
-        rt.waiters.notify(format_key(shard.index, flow.flow_id, flow.flow_token))
+        canonical = format_key(shard.index, flow.flow_id, flow.flow_token)
+        if flow.status != Status.RUNNING:
+            flow_transition(
+                rt,
+                shard.index,
+                canonical,
+                flow.workflow_name,
+                flow.status,
+                Status.RUNNING,
+                via="restart_from",
+                step_key=step_key,
+            )
+        rt.waiters.notify(canonical)
     rt.doorbell(shard, step_id)
 
 
@@ -257,6 +277,9 @@ async def continue_thread(
         delay_ms=delay_ms,
         delete_on_completion=opts.delete_on_completion,
         thread=(latest.thread_id, latest.thread_token),
+        trace_parent=rt.tracing.mint(
+            latest.workflow_name, under_current=rt.config.link_root_traces
+        ),
     )
 
     async def tx(db: Tx) -> int:
@@ -273,7 +296,9 @@ async def continue_thread(
         return (await shard.insert_flow(db, new, start=False)).flow_id
 
     flow_id = await shard.transact(tx)
-    return format_key(shard.index, flow_id, token)
+    turn = format_key(shard.index, flow_id, token)
+    flow_transition(rt, shard.index, turn, latest.workflow_name, "", Status.CREATED, via="continue")
+    return turn
 
 
 async def _latest_turn(db: Tx, key: Key) -> FlowRow:

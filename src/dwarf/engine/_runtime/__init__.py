@@ -1,10 +1,10 @@
 """What a started engine shares: its configuration, open stores, keys, waiters and signals.
 
 Owns: ``Runtime`` (the shared state every other engine part works through), ``Config`` and the
-engine's constants, flow/step/thread key formatting and parsing, and the local waiters of
-``await_flow``.
+engine's constants, flow/step/thread key formatting and parsing, the local waiters of
+``await_flow``, and the engine's telemetry hooks for flows (``_telemetry``).
 
-May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._scheduling``, ``dwarf._storage`` and
-``dwarf.engine._types``.
+May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._scheduling``, ``dwarf._storage``,
+``dwarf._observability`` and ``dwarf.engine._types``.
 Nothing else in the engine: ``_step``, ``_dispatch`` and ``_operations`` all build on it.
 """

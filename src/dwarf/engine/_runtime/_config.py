@@ -102,3 +102,4 @@ class Config:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("dwarf"))
     meter_provider: MeterProvider | None = None
     tracer_provider: TracerProvider | None = None
+    link_root_traces: bool = False

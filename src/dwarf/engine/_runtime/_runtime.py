@@ -14,10 +14,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 
+from dwarf._observability import GaugeSampler, build_metrics, build_tracing
 from dwarf._scheduling import Protection
 from dwarf._storage import FlowRow, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
+from dwarf.engine._runtime._telemetry import read_gauges
 from dwarf.engine._runtime._waiters import Waiters
 from dwarf.engine._types import PeerNotifier
 from dwarf.errors import BadRequestError, NotFoundError
@@ -46,6 +48,12 @@ class Runtime:
         self.protection = protection
         """Admission by key: valves, limits and breakers (the Engine keeps it across restarts)."""
         self.log: logging.Logger = config.logger
+        self.metrics = build_metrics(config.meter_provider)
+        self.tracing = build_tracing(config.tracer_provider)
+        self._gauges: GaugeSampler | None = None
+        if self.metrics.enabled:
+            for shard in shards:
+                shard.on_transaction = self.metrics.transaction
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._validated: dict[str, tuple[Graph, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -55,6 +63,7 @@ class Runtime:
         self.wake_prober: Callable[[], None] = lambda: None
         self.peer_notifier: PeerNotifier | None = config.peer_notifier
         """Where signals for peers go: the host's notifier, or the database's (set at startup)."""
+        self.queue_depth: Callable[[], int] = lambda: 0
 
     # --- shards and keys ----------------------------------------------------------------
 
@@ -125,6 +134,21 @@ class Runtime:
         if len(self._validated) > GRAPH_CACHE_SIZE:
             self._validated.pop(next(iter(self._validated)))
         return frozen, frozen_text
+
+    # --- observability ------------------------------------------------------------------
+
+    def start_gauges(self) -> None:
+        """Serve the observable gauges (docs/internals/observability.md#m4); at startup."""
+        if self.metrics.enabled:
+            self._gauges = GaugeSampler(
+                lambda: read_gauges(self.shards), lambda: self.queue_depth(), self.log
+            )
+            self.metrics.observe(self._gauges)
+
+    async def stop_gauges(self) -> None:
+        """Stop answering gauge callbacks; before the shards close."""
+        if self._gauges is not None:
+            await self._gauges.close()
 
     # --- signalling ---------------------------------------------------------------------
 

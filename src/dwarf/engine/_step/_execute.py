@@ -17,12 +17,18 @@ from typing import Any
 from dwarf._storage import ClaimedStepRow, FlowRow, Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
+from dwarf.engine._step._events import flows_paused, step_event, subgraph_called
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.engine._step._outcomes import stop_outcome
 from dwarf.engine._step._refusals import on_refusal, on_success
 from dwarf.engine._step._routing import Route, RoutingError, route
 from dwarf.engine._step._settle import fail_step
-from dwarf.engine._step._subgraph import load_child_graph, propagate_pause, spawn_child
+from dwarf.engine._step._subgraph import (
+    SpawnedChild,
+    load_child_graph,
+    propagate_pause,
+    spawn_child,
+)
 from dwarf.engine._step._transition import Advance, advance
 from dwarf.errors import BadRequestError
 from dwarf.workflow import (
@@ -99,6 +105,7 @@ async def _pause_at_breakpoint(step: StepContext) -> None:
 
     ancestors = await step.store.transact(tx)
     if ancestors is not None:
+        step_event(step, "breakpoint")
         await _announce_interrupt(step, ancestors)
 
 
@@ -189,6 +196,7 @@ async def _execute(step: StepContext) -> None:
         if routed.dead_end and step.graph.strict_routing:
             await fail_step(step, f"strict routing: {routed.note}")
             return
+    step_event(step, "completed")
     await _advance(step, changes, successor_state, routed, signals.sleep, signals.goto or "")
 
 
@@ -200,8 +208,9 @@ async def _on_error(step: StepContext, error: BaseException) -> None:
         return
     message = str(error) or type(error).__name__
     if not any(edge.on_error for edge in step.graph.outgoing(row.task_name)):
-        await fail_step(step, message)
+        await fail_step(step, message, error)
         return
+    step_event(step, "error_routed", error)
     # An error voids the task's writes (and earlier attempts'): only onErr goes forward.
     changes = {"onErr": error_payload(error)}
     successor_state = merge_replace(step.input_state, changes)
@@ -237,6 +246,7 @@ async def _retry(step: StepContext, changes: dict[str, Any], delay: timedelta) -
     )
     if not done:
         return
+    step_event(step, "retried", detail=f"attempt {row.attempt + 1} due in {delay}")
     if delay_ms <= 0:
         step.rt.doorbell(step.store, row.step_id)
     else:
@@ -260,11 +270,13 @@ async def _interrupt(step: StepContext, changes: dict[str, Any], payload: dict[s
 
     ancestors = await step.store.transact(tx)
     if ancestors is not None:
+        step_event(step, "interrupted")
         await _announce_interrupt(step, ancestors)
 
 
 async def _announce_interrupt(step: StepContext, ancestors: list[FlowRow]) -> None:
     """Tell waiters on every paused flow, and the root's stop callback, about the pause."""
+    flows_paused(step, ancestors)
     for flow in (step.flow, *ancestors):
         outcome = await stop_outcome(step.store, flow.flow_id)
         step.rt.flow_stopped(outcome.flow_key, Status.INTERRUPTED, outcome)
@@ -285,12 +297,15 @@ async def _call_subgraph(
         )
         return
 
-    async def tx(db: Tx) -> int:
+    # Minted once, outside the transaction, under this step's span (it is current here).
+    trace_parent = step.rt.tracing.mint(workflow_name, under_current=True)
+
+    async def tx(db: Tx) -> SpawnedChild | None:
         parked = await db.park_step_for_subgraph(
             step_id=row.step_id, lease_seq=row.lease_seq, changes=dumps_state(changes, "changes")
         )
         if not parked:
-            return 0
+            return None
         return await spawn_child(
             step.rt,
             step.store,
@@ -301,8 +316,10 @@ async def _call_subgraph(
             workflow_name,
             graph,
             input_state,
+            trace_parent,
         )
 
-    entry = await step.store.transact(tx)
-    if entry:
-        step.rt.doorbell(step.store, entry)
+    child = await step.store.transact(tx)
+    if child is not None:
+        subgraph_called(step, workflow_name, child)
+        step.rt.doorbell(step.store, child.entry_step_id)

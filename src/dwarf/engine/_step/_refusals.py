@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from dwarf._scheduling import CAUSE_ACK_TIMEOUT
 from dwarf.engine._protection import bulk_park, unpark
 from dwarf.engine._step._context import StepContext
+from dwarf.engine._step._events import step_event
 from dwarf.workflow import BackpressureError, BreakerTripError
 
 __all__ = ["on_refusal", "on_success"]
@@ -20,8 +21,10 @@ __all__ = ["on_refusal", "on_success"]
 async def on_refusal(step: StepContext, error: BackpressureError | BreakerTripError) -> None:
     """Handle a task's backpressure or breaker-trip error for the claimed step."""
     if isinstance(error, BackpressureError):
+        step_event(step, "backpressure", detail=str(error))
         await _backpressure(step, error)
     else:
+        step_event(step, "breaker_trip", detail=str(error))
         await _trip(step, error)
 
 

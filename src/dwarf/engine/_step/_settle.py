@@ -14,6 +14,7 @@ from typing import Any
 from dwarf._storage import Tx
 from dwarf.engine._step._cohort import count_failure
 from dwarf.engine._step._context import StepContext
+from dwarf.engine._step._events import flow_ended, step_event
 from dwarf.engine._step._final_state import fail_flow_in_tx, for_each_bindings
 from dwarf.engine._step._subgraph import revive_caller
 from dwarf.workflow import FlowOutcome, Status
@@ -64,8 +65,12 @@ async def fail_upward(
     return FlowFailure(final, reached, revived)
 
 
-async def fail_step(ctx: StepContext, error: str) -> None:
-    """Fail the claimed step (fenced) and, where that resolves it, its cohort and flow."""
+async def fail_step(ctx: StepContext, error: str, exc: BaseException | None = None) -> None:
+    """Fail the claimed step (fenced) and, where that resolves it, its cohort and flow.
+
+    ``exc`` is the task's exception when a task failed (None for a failure the engine found).
+    """
+    step_event(ctx, "failed", exc, "" if exc is not None else error)
     if len(error) > MAX_ERROR:
         # Error texts can be huge (a whole response body); the smallest TEXT column holds 64 KB.
         error = error[: MAX_ERROR - 1] + "…"
@@ -109,6 +114,7 @@ async def settle_from_flow(ctx: StepContext, db: Tx) -> None:
 def announce_stop(ctx: StepContext, outcome: FlowOutcome) -> None:
     """After commit: wake waiters, tell peers, call the host's stop callback."""
     rt = ctx.rt
+    flow_ended(ctx, outcome.status)
     rt.flow_stopped(ctx.flow_key, outcome.status, outcome)
     rt.notify_host(ctx.flow.notify_hostname, outcome)
     if outcome.status is Status.COMPLETED and rt.peer_notifier is not None:

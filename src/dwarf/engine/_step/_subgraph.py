@@ -13,6 +13,7 @@ reports ``interrupted``; ``resume`` on the root walks back down to the leaf.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from dwarf._storage import FlowRow, InterruptedStepRow, NewFlow, Store, Tx
@@ -26,6 +27,7 @@ from dwarf.workflow._json import dumps_state, loads
 
 __all__ = [
     "NothingInterrupted",
+    "SpawnedChild",
     "find_interrupted_leaf",
     "load_child_graph",
     "propagate_pause",
@@ -37,6 +39,15 @@ __all__ = [
 
 class NothingInterrupted(ConflictError):
     """The flow has no interrupted step to release."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnedChild:
+    """A child flow just created and started: its id, token and entry step."""
+
+    flow_id: int
+    token: str
+    entry_step_id: int
 
 
 async def load_child_graph(rt: Runtime, flow: FlowRow, workflow_name: str) -> Graph:
@@ -60,13 +71,16 @@ async def spawn_child(
     workflow_name: str,
     graph: Graph,
     input_state: dict[str, Any],
-) -> int:
+    trace_parent: str = "",
+) -> SpawnedChild:
     """Create and start the child flow (inside the caller's parking transaction).
 
-    Returns the child's entry step id, to ring in after commit.
+    Returns the child, whose entry step is rung in after commit. ``trace_parent`` is the
+    child's ``workflow`` span, minted under the caller step's span.
     """
+    token = new_token()
     new = NewFlow(
-        token=new_token(),
+        token=token,
         entry_token=new_token(),
         workflow_name=workflow_name,
         graph=graph.to_json(),
@@ -83,8 +97,10 @@ async def spawn_child(
         caller_step_id=caller_step_id,
         caller_depth=caller_depth,
         root_flow_id=flow.root_flow_id or flow.flow_id,
+        trace_parent=trace_parent,
     )
-    return (await shard.insert_flow(db, new, start=True)).entry_step_id
+    ids = await shard.insert_flow(db, new, start=True)
+    return SpawnedChild(ids.flow_id, token, ids.entry_step_id)
 
 
 async def revive_caller(db: Tx, child: FlowRow, final_state: dict[str, Any], error: str) -> int:
