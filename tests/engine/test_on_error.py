@@ -81,7 +81,11 @@ async def test_on_error_handler_receives_the_error_but_not_the_failed_tasks_writ
     assert outcome.state["rescued"] == "yes"
     assert not seen.saw_scratch, "the handler must not see the failed task's changes"
     assert "scratch" not in outcome.state, "a failed task's changes must not reach the final state"
-    assert seen.on_err == {"error": "Work failed after writing scratch", "statusCode": 500}
+    assert seen.on_err == {
+        "error": "Work failed after writing scratch",
+        "errorType": "RuntimeError",
+        "statusCode": 500,
+    }
     assert seen.state["input"] == 1, "the handler starts from the failed task's input state"
 
 
@@ -119,6 +123,7 @@ async def test_on_err_carries_the_status_code_and_properties_of_the_error(
     assert outcome.status is Status.COMPLETED
     assert seen.on_err == {
         "error": "quota exceeded",
+        "errorType": "QuotaError",
         "statusCode": 429,
         "retryAfter": 30,
         "tenant": "acme",

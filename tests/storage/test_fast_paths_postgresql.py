@@ -35,6 +35,7 @@ NEW_FLOW: dict[str, Any] = {
         "thread_id",
         "thread_token",
         "breakpoints",
+        "trace_parent",
         "priority",
         "fairness_key",
         "fairness_weight",

@@ -49,6 +49,25 @@ async def test_lease_recovery_hands_the_step_on_and_fences_the_old_owner(db: Db)
     assert (await db.get_step(healthy)).status == "running"
 
 
+async def test_due_counts_per_band_skip_parked_delayed_and_leased_steps(db: Db) -> None:
+    q, conn = db.q, db.conn
+    assert await q.count_due_by_priority(conn) == []
+    flow_id = await db.flow()
+    await db.step(flow_id, priority=7)
+    await db.step(flow_id, priority=7)
+    await db.step(flow_id, priority=3)
+    await db.step(flow_id, priority=3, parked=True)
+    await db.step(flow_id, priority=3, delay_ms=60_000)
+    await db.claim(await db.step(flow_id, priority=9))
+
+    rows = await q.count_due_by_priority(conn)
+    assert [(row.priority, row.due_count) for row in rows] == [(3, 1), (7, 2)]
+    assert all(row.oldest_ms is not None and row.oldest_ms >= 0 for row in rows)
+    band = await q.select_due_band(conn, above_priority=0, row_limit=10)
+    assert [row.priority for row in band] == [3]
+    assert band[0].wait_ms >= 0
+
+
 async def test_poll_horizon_and_step_schedule_read_the_database_clock(db: Db) -> None:
     q, conn = db.q, db.conn
     horizon = await q.poll_horizon(conn)
@@ -122,7 +141,7 @@ async def test_cohort_counters_exits_and_fold_order(db: Db) -> None:
             conn, changes=changes, goto_next="", step_id=members[name], lease_seq=1
         )
     await db.claim(members["m_y"])
-    await q.fail_step(conn, error="no", step_id=members["m_y"], lease_seq=1)
+    await q.fail_step(conn, error_type="", error="no", step_id=members["m_y"], lease_seq=1)
     await q.set_cohort_size(conn, cohort_size=2, step_id=members["m_late"])  # a nested spawn
     folded = await q.list_cohort_members(conn, lineage_id=spawn)
     assert [(m.step_id, m.fan_out_ordinal, m.cohort_size) for m in folded] == [

@@ -53,7 +53,7 @@ async def test_a_terminal_flow_stays_terminal_and_keeps_the_first_outcome(db: Db
     done = await db.flow()
     assert await q.complete_flow(conn, final_state='{"n": 1}', flow_id=done) == 1
     assert await q.complete_flow(conn, final_state='{"n": 2}', flow_id=done) == 0
-    assert await q.fail_flow(conn, error="late", final_state="{}", flow_id=done) == 0
+    assert await q.fail_flow(conn, error_type="", error="late", final_state="{}", flow_id=done) == 0
     assert await q.cancel_flow(conn, cancel_reason="late", final_state="{}", flow_id=done) == 0
     assert await q.touch_flow(conn, step_id=1, flow_id=done) == 0
     assert await q.interrupt_flow(conn, flow_id=done) == 0
@@ -62,8 +62,15 @@ async def test_a_terminal_flow_stays_terminal_and_keeps_the_first_outcome(db: Db
     assert json.loads(row.final_state) == {"n": 1}
 
     failed = await db.flow()
-    assert await q.fail_flow(conn, error="boom", final_state='{"at": "a"}', flow_id=failed) == 1
-    assert await q.fail_flow(conn, error="again", final_state="{}", flow_id=failed) == 0
+    assert (
+        await q.fail_flow(
+            conn, error_type="", error="boom", final_state='{"at": "a"}', flow_id=failed
+        )
+        == 1
+    )
+    assert (
+        await q.fail_flow(conn, error_type="", error="again", final_state="{}", flow_id=failed) == 0
+    )
     row = await db.get_flow(failed)
     assert (row.status, row.error, json.loads(row.final_state)) == ("failed", "boom", {"at": "a"})
 
@@ -104,7 +111,7 @@ async def test_restart_and_revive_reopen_only_flows_that_are_not_running(db: Db)
         assert row.started_at >= row.created_at
 
     failed = await db.flow()
-    await q.fail_flow(conn, error="boom", final_state='{"a": 1}', flow_id=failed)
+    await q.fail_flow(conn, error_type="", error="boom", final_state='{"a": 1}', flow_id=failed)
     assert await q.revive_flow(conn, flow_id=failed) == 1
     assert await q.revive_flow(conn, flow_id=failed) == 0
     row = await db.get_flow(failed)
@@ -210,7 +217,7 @@ async def test_list_flows_applies_each_filter_and_ignores_zero_values(db: Db) ->
     sequel = await db.flow(
         flow_token="c" * 16, workflow_name="alpha", thread_id=alpha, thread_token=TOKEN
     )
-    await q.fail_flow(conn, error="Disk Full", final_state="{}", flow_id=sequel)
+    await q.fail_flow(conn, error_type="", error="Disk Full", final_state="{}", flow_id=sequel)
     aborted = await db.flow(flow_token="d" * 16, workflow_name="gamma")
     await q.cancel_flow(conn, cancel_reason="user_abort", final_state="{}", flow_id=aborted)
     await db.flow(flow_token="e" * 16, workflow_name="alpha", surgraph_flow_id=alpha)  # a child

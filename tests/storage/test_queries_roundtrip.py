@@ -117,10 +117,15 @@ async def test_every_flow_column_round_trips_at_its_limits(db: Db) -> None:
     # long unicode texts in TEXT columns (MariaDB TEXT holds up to 65,535 bytes)
     error = "E: " + "😀" * 16_000
     reason = "warum? " + "ß" * 10_000
-    assert await q.fail_flow(conn, error=error, final_state='{"f": 1}', flow_id=flow_id) == 1
+    error_type = "Ünïcode" + "Error" * 38  # 195 characters of the 200 the column holds
+    failed = await q.fail_flow(
+        conn, error_type=error_type, error=error, final_state='{"f": 1}', flow_id=flow_id
+    )
+    assert failed == 1
     other = await db.flow(flow_token="1" * 16)
     assert await q.cancel_flow(conn, cancel_reason=reason, final_state="{}", flow_id=other) == 1
     assert (await db.get_flow(flow_id)).error == error
+    assert (await db.get_flow(flow_id)).error_type == error_type
     assert (await db.get_flow(other)).cancel_reason == reason
 
 
@@ -289,15 +294,25 @@ async def test_nul_is_rejected_by_postgresql_and_kept_by_sqlite_and_mariadb(db: 
     assert await db.claim(step_id) == 1
     if db.dialect == "postgresql":
         with pytest.raises(psycopg.DataError, match="NUL"):
-            await q.fail_flow(conn, error="a\x00b", final_state="{}", flow_id=flow_id)
+            await q.fail_flow(
+                conn, error_type="", error="a\x00b", final_state="{}", flow_id=flow_id
+            )
         with pytest.raises(psycopg.DataError, match="NUL"):
-            await q.fail_step(conn, error="a\x00b", step_id=step_id, lease_seq=1)
+            await q.fail_step(conn, error_type="", error="a\x00b", step_id=step_id, lease_seq=1)
         assert ((await db.get_flow(flow_id)).status, (await db.get_step(step_id)).status) == (
             "running",
             "running",
         )
     else:
-        assert await q.fail_flow(conn, error="a\x00b", final_state="{}", flow_id=flow_id) == 1
-        assert await q.fail_step(conn, error="c\x00d", step_id=step_id, lease_seq=1) == 1
+        assert (
+            await q.fail_flow(
+                conn, error_type="", error="a\x00b", final_state="{}", flow_id=flow_id
+            )
+            == 1
+        )
+        assert (
+            await q.fail_step(conn, error_type="", error="c\x00d", step_id=step_id, lease_seq=1)
+            == 1
+        )
         assert (await db.get_flow(flow_id)).error == "a\x00b"
         assert await q.first_failed_step_error(conn, flow_id=flow_id) == "c\x00d"

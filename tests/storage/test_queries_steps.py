@@ -73,7 +73,9 @@ async def test_post_execution_writes_are_fenced_by_lease_seq_and_status(db: Db) 
 
     step = await new_step()
     row = await fenced(
-        db, step, lambda seq: q.fail_step(conn, error="bad", step_id=step, lease_seq=seq)
+        db,
+        step,
+        lambda seq: q.fail_step(conn, error_type="", error="bad", step_id=step, lease_seq=seq),
     )
     assert (row.status, row.error) == ("failed", "bad")
 
@@ -161,7 +163,7 @@ async def test_engine_faults_count_under_the_fence_and_a_reset_clears_them(db: D
     assert await q.get_engine_faults(conn, step_id=step) == 2
     assert (await db.get_step(step)).status == "running"  # counting leaves the claim alone
     assert await q.get_engine_faults(conn, step_id=step + 99) is None
-    assert await q.fail_step(conn, error="poison", step_id=step, lease_seq=1) == 1
+    assert await q.fail_step(conn, error="poison", error_type="", step_id=step, lease_seq=1) == 1
     assert await q.reset_step(conn, state="{}", step_id=step) == 1
     assert await q.get_engine_faults(conn, step_id=step) == 0
 
@@ -415,7 +417,7 @@ async def test_step_reads_by_key_history_tails_and_first_failure(db: Db) -> None
     assert await q.first_failed_step_error(conn, flow_id=flow_id) is None
     for step_id, error in ((mid, "second"), (top, "first")):
         await db.claim(step_id)
-        await q.fail_step(conn, error=error, step_id=step_id, lease_seq=1)
+        await q.fail_step(conn, error_type="", error=error, step_id=step_id, lease_seq=1)
     assert await q.first_failed_step_error(conn, flow_id=flow_id) == "first"
 
 

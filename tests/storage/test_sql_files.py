@@ -70,6 +70,7 @@ FLOW_COLUMNS = [
     "created_at",
     "started_at",
     "updated_at",
+    "error_type",  # added by 0006_error_type
 ]
 STEP_COLUMNS = [
     "step_id",
@@ -110,6 +111,7 @@ STEP_COLUMNS = [
     "started_at",
     "updated_at",
     "engine_faults",  # added by 0003_step_engine_faults
+    "error_type",  # added by 0006_error_type
 ]
 REPLICA_COLUMNS = ["replica_id", "started_at", "heartbeat_at"]
 EXPECTED_TABLES = {
@@ -417,6 +419,7 @@ def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
         "0003_step_engine_faults.sql",
         "0004_nopad_keys.sql",
         "0005_replicas.sql",
+        "0006_error_type.sql",
     ]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect
@@ -846,7 +849,10 @@ async def test_resume_flow_waits_until_no_step_is_interrupted(run: Runner) -> No
 async def test_a_terminal_flow_stays_terminal(run: Runner) -> None:
     flow_id = await new_flow(run)
     assert await run.rows("CompleteFlow", flow_id=flow_id, final_state='{"done": true}') == 1
-    assert await run.rows("FailFlow", flow_id=flow_id, error="late", final_state="{}") == 0
+    failed = await run.rows(
+        "FailFlow", flow_id=flow_id, error="late", error_type="E", final_state="{}"
+    )
+    assert failed == 0
     assert await run.rows("CancelFlow", flow_id=flow_id, cancel_reason="x", final_state="{}") == 0
     assert await run.rows("TouchFlow", flow_id=flow_id, step_id=7) == 0
     row = await run.one("GetFlowByID", flow_id=flow_id)

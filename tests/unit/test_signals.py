@@ -156,12 +156,17 @@ def test_classifiers_terminate_on_a_cyclic_chain() -> None:
 
 
 def test_error_payload_of_a_plain_exception() -> None:
-    assert error_payload(ValueError("boom")) == {"error": "boom", "statusCode": 500}
+    assert error_payload(ValueError("boom")) == {
+        "error": "boom",
+        "errorType": "ValueError",
+        "statusCode": 500,
+    }
 
 
 def test_error_payload_uses_the_status_code_of_dwarf_errors() -> None:
     assert error_payload(NotFoundError("no such flow")) == {
         "error": "no such flow",
+        "errorType": "NotFoundError",
         "statusCode": 404,
     }
     assert error_payload(ConflictError("busy"))["statusCode"] == 409
@@ -171,6 +176,7 @@ def test_error_payload_spreads_properties_after_error_and_status() -> None:
     exc = HTTPError("payment declined", 402, {"orderId": "o-1", "retryable": False})
     assert error_payload(exc) == {
         "error": "payment declined",
+        "errorType": "HTTPError",
         "statusCode": 402,
         "orderId": "o-1",
         "retryable": False,
@@ -197,15 +203,25 @@ def test_error_payload_replaces_nul_characters() -> None:
 
 
 def test_error_payload_ignores_properties_that_are_not_a_mapping() -> None:
-    assert error_payload(HTTPError("x", 400, ["a", "b"])) == {"error": "x", "statusCode": 400}
+    assert error_payload(HTTPError("x", 400, ["a", "b"])) == {
+        "error": "x",
+        "errorType": "HTTPError",
+        "statusCode": 400,
+    }
 
 
 def test_error_payload_carries_no_stack() -> None:
     payload = error_payload(raised(lambda: 1 / 0))
-    assert set(payload) == {"error", "statusCode"}
+    assert set(payload) == {"error", "errorType", "statusCode"}
+    assert payload["errorType"] == "ZeroDivisionError"
     assert payload["error"] == "division by zero"
 
 
 def test_error_payload_of_a_failed_subgraph_includes_its_properties() -> None:
     err = SubgraphFailedError("child failed", properties={"child": "1-2-abc"})
-    assert error_payload(err) == {"error": "child failed", "statusCode": 500, "child": "1-2-abc"}
+    assert error_payload(err) == {
+        "error": "child failed",
+        "errorType": "SubgraphFailedError",
+        "statusCode": 500,
+        "child": "1-2-abc",
+    }

@@ -205,6 +205,7 @@ def test_flow_outcome_round_trips_through_camel_case_json() -> None:
         "status": "interrupted",
         "state": {"name": "ada", "n": 2**64},
         "error": "",
+        "errorType": "",  # additive: the failing exception's type name
         "interruptPayload": {"question": "approve?"},
         "cancelReason": "",
     }
@@ -241,6 +242,7 @@ def test_flow_step_has_every_api_field_with_camel_case_aliases() -> None:
         "interruptPayload",
         "status",
         "error",
+        "errorType",  # additive: the failing exception's type name
         "note",  # additive: a completed step's routing note
         "createdAt",
         "startedAt",

@@ -65,5 +65,5 @@ INSERT INTO dwarf_steps (
 -- name: ClearStepError :exec
 -- RestartFrom: forget a re-armed caller step's failure text and goto target.
 UPDATE dwarf_steps
-SET error = '', goto_next = ''
+SET error = '', error_type = '', goto_next = ''
 WHERE step_id = sqlc.arg(step_id);

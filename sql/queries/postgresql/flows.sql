@@ -38,7 +38,7 @@ WHERE flow_id = sqlc.arg(flow_id);
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE flow_id = sqlc.arg(flow_id) AND flow_token = sqlc.arg(flow_token);
@@ -48,7 +48,7 @@ WHERE flow_id = sqlc.arg(flow_id) AND flow_token = sqlc.arg(flow_token);
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE flow_id = sqlc.arg(flow_id);
@@ -75,7 +75,7 @@ WHERE flow_id = sqlc.arg(flow_id) AND status NOT IN ('completed', 'failed', 'can
 -- name: FailFlow :execrows
 -- Terminalize as failed with error and final state (first failure wins).
 UPDATE dwarf_flows
-SET status = 'failed', error = sqlc.arg(error), final_state = sqlc.arg(final_state),
+SET status = 'failed', error = sqlc.arg(error), error_type = sqlc.arg(error_type), final_state = sqlc.arg(final_state),
     updated_at = now()
 WHERE flow_id = sqlc.arg(flow_id) AND status NOT IN ('completed', 'failed', 'cancelled');
 
@@ -106,14 +106,14 @@ WHERE dwarf_flows.flow_id = sqlc.arg(flow_id) AND dwarf_flows.status = 'interrup
 -- name: RestartFlow :execrows
 -- Restart: running, clear error/reason/final state, created_at = started_at = NOW.
 UPDATE dwarf_flows
-SET status = 'running', error = '', cancel_reason = '', final_state = '{}',
+SET status = 'running', error = '', error_type = '', cancel_reason = '', final_state = '{}',
     created_at = now(), started_at = now(), updated_at = now()
 WHERE flow_id = sqlc.arg(flow_id) AND status IN ('completed', 'failed', 'cancelled', 'interrupted');
 
 -- name: ReviveFlow :execrows
 -- RestartFrom: flip a flow (or ancestor) to running, clearing error/reason/final state.
 UPDATE dwarf_flows
-SET status = 'running', error = '', cancel_reason = '', final_state = '{}', updated_at = now()
+SET status = 'running', error = '', error_type = '', cancel_reason = '', final_state = '{}', updated_at = now()
 WHERE flow_id = sqlc.arg(flow_id) AND status <> 'running';
 
 -- name: SetFlowBreakpoints :execrows
@@ -151,7 +151,7 @@ WHERE dwarf_steps.flow_id = ANY(sqlc.arg(flow_ids)::bigint[])
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE surgraph_flow_id = sqlc.arg(surgraph_flow_id) AND surgraph_flow_id > 0
@@ -162,7 +162,7 @@ ORDER BY flow_id;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE surgraph_step_id = sqlc.arg(surgraph_step_id) AND surgraph_step_id > 0
@@ -174,7 +174,7 @@ LIMIT 1;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE thread_id = sqlc.arg(thread_id) AND thread_token = sqlc.arg(thread_token)

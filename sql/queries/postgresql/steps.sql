@@ -21,7 +21,7 @@ RETURNING step_id;
 -- name: GetStep :one
 -- Read a step by key (id and token).
 SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
-       status, goto_next, error, time_budget_ms, breakpoint_hit, attempt, lineage_id,
+       status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
        subgraph_done, subgraph_result, subgraph_error, parked, lease_seq, lease_owner,
@@ -32,7 +32,7 @@ WHERE step_id = sqlc.arg(step_id) AND step_token = sqlc.arg(step_token);
 -- name: GetStepByID :one
 -- Read a step by id.
 SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
-       status, goto_next, error, time_budget_ms, breakpoint_hit, attempt, lineage_id,
+       status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
        subgraph_done, subgraph_result, subgraph_error, parked, lease_seq, lease_owner,
@@ -73,7 +73,7 @@ WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status
 -- name: FailStep :execrows
 -- Mark the claimed step failed.
 UPDATE dwarf_steps
-SET status = 'failed', error = sqlc.arg(error), parked = 0, lease_expires = now(),
+SET status = 'failed', error = sqlc.arg(error), error_type = sqlc.arg(error_type), parked = 0, lease_expires = now(),
     updated_at = now()
 WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
 
@@ -188,7 +188,8 @@ WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status
 -- Restart/RestartFrom: reset a step to a fresh pending row with the given state.
 UPDATE dwarf_steps
 SET status = 'pending', state = sqlc.arg(state), changes = '{}', interrupt_payload = '{}',
-    goto_next = '', error = '', breakpoint_hit = 0, attempt = 0, engine_faults = 0,
+    goto_next = '', error = '', error_type = '', breakpoint_hit = 0, attempt = 0,
+    engine_faults = 0,
     cohort_size = 0, cohort_arrivals = 0, cohort_failures = 0, successor_id = 0,
     interrupt_done = 0, resume_data = '{}', subgraph_done = 0, subgraph_result = '{}',
     subgraph_error = '', parked = 0, not_before = now(), lease_expires = now(),

@@ -5,7 +5,7 @@
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE flow_id IN (sqlc.slice(flow_ids))

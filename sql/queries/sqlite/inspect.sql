@@ -12,7 +12,7 @@ ORDER BY flow_id;
 
 -- name: ListStepsOfFlows :many
 -- History of a set of flows without state/changes, by flow, then depth, then id.
-SELECT step_id, step_token, flow_id, step_depth, task_name, status, error, goto_next, attempt,
+SELECT step_id, step_token, flow_id, step_depth, task_name, status, error, error_type, goto_next, attempt,
        lineage_id, fan_out_ordinal, predecessor_id, successor_id, interrupt_payload,
        breakpoint_hit, interrupt_done, subgraph_done, parked, created_at, started_at, updated_at
 FROM dwarf_steps

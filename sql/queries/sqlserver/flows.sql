@@ -36,7 +36,7 @@ WHERE flow_id = @flow_id;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE flow_id = @flow_id AND flow_token = @flow_token;
@@ -46,7 +46,7 @@ WHERE flow_id = @flow_id AND flow_token = @flow_token;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE flow_id = @flow_id;
@@ -73,7 +73,7 @@ WHERE flow_id = @flow_id AND status NOT IN ('completed', 'failed', 'cancelled');
 -- name: FailFlow :execrows
 -- Terminalize as failed with error and final state (first failure wins).
 UPDATE dwarf_flows
-SET status = 'failed', error = @error, final_state = @final_state, updated_at = SYSUTCDATETIME()
+SET status = 'failed', error = @error, error_type = @error_type, final_state = @final_state, updated_at = SYSUTCDATETIME()
 WHERE flow_id = @flow_id AND status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: CancelFlow :execrows
@@ -102,14 +102,14 @@ WHERE dwarf_flows.flow_id = @flow_id AND dwarf_flows.status = 'interrupted'
 -- name: RestartFlow :execrows
 -- Restart: running, clear error/reason/final state, created_at = started_at = NOW.
 UPDATE dwarf_flows
-SET status = 'running', error = '', cancel_reason = '', final_state = '{}',
+SET status = 'running', error = '', error_type = '', cancel_reason = '', final_state = '{}',
     created_at = SYSUTCDATETIME(), started_at = SYSUTCDATETIME(), updated_at = SYSUTCDATETIME()
 WHERE flow_id = @flow_id AND status IN ('completed', 'failed', 'cancelled', 'interrupted');
 
 -- name: ReviveFlow :execrows
 -- RestartFrom: flip a flow (or ancestor) to running, clearing error/reason/final state.
 UPDATE dwarf_flows
-SET status = 'running', error = '', cancel_reason = '', final_state = '{}',
+SET status = 'running', error = '', error_type = '', cancel_reason = '', final_state = '{}',
     updated_at = SYSUTCDATETIME()
 WHERE flow_id = @flow_id AND status <> 'running';
 
@@ -148,7 +148,7 @@ WHERE dwarf_steps.flow_id IN (/*SLICE:flow_ids*/@flow_ids)
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE surgraph_flow_id = @surgraph_flow_id AND surgraph_flow_id > 0
@@ -159,7 +159,7 @@ ORDER BY flow_id;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE surgraph_step_id = @surgraph_step_id AND surgraph_step_id > 0
@@ -171,7 +171,7 @@ OFFSET 0 ROWS FETCH NEXT 1 ROWS ONLY;
 SELECT flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
        thread_id, thread_token, forked_from_step, trace_parent, notify_hostname,
-       final_state, breakpoints, error, cancel_reason, priority, fairness_key,
+       final_state, breakpoints, error, error_type, cancel_reason, priority, fairness_key,
        fairness_weight, time_budget_ms, delete_on_completion, created_at, started_at, updated_at
 FROM dwarf_flows
 WHERE thread_id = @thread_id AND thread_token = @thread_token

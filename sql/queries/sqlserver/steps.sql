@@ -24,7 +24,7 @@ VALUES (
 -- name: GetStep :one
 -- Read a step by key (id and token).
 SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
-       status, goto_next, error, time_budget_ms, breakpoint_hit, attempt, lineage_id,
+       status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
        subgraph_done, subgraph_result, subgraph_error, parked, lease_seq, lease_owner,
@@ -35,7 +35,7 @@ WHERE step_id = @step_id AND step_token = @step_token;
 -- name: GetStepByID :one
 -- Read a step by id.
 SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
-       status, goto_next, error, time_budget_ms, breakpoint_hit, attempt, lineage_id,
+       status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
        subgraph_done, subgraph_result, subgraph_error, parked, lease_seq, lease_owner,
@@ -76,7 +76,7 @@ WHERE step_id = @step_id AND lease_seq = @lease_seq AND status = 'running';
 -- name: FailStep :execrows
 -- Mark the claimed step failed.
 UPDATE dwarf_steps
-SET status = 'failed', error = @error, parked = 0, lease_expires = SYSUTCDATETIME(),
+SET status = 'failed', error = @error, error_type = @error_type, parked = 0, lease_expires = SYSUTCDATETIME(),
     updated_at = SYSUTCDATETIME()
 WHERE step_id = @step_id AND lease_seq = @lease_seq AND status = 'running';
 
@@ -192,7 +192,8 @@ WHERE step_id = @step_id AND lease_seq = @lease_seq AND status = 'running';
 -- Restart/RestartFrom: reset a step to a fresh pending row with the given state.
 UPDATE dwarf_steps
 SET status = 'pending', state = @state, changes = '{}', interrupt_payload = '{}',
-    goto_next = '', error = '', breakpoint_hit = 0, attempt = 0, engine_faults = 0,
+    goto_next = '', error = '', error_type = '', breakpoint_hit = 0, attempt = 0,
+    engine_faults = 0,
     cohort_size = 0, cohort_arrivals = 0, cohort_failures = 0, successor_id = 0,
     interrupt_done = 0, resume_data = '{}', subgraph_done = 0, subgraph_result = '{}',
     subgraph_error = '', parked = 0, not_before = SYSUTCDATETIME(),

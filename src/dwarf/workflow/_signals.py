@@ -221,14 +221,19 @@ def _storable_property(name: str, value: Any) -> Any:
 def error_payload(exc: BaseException) -> dict[str, Any]:
     """The ``onErr`` object an onError handler reads for ``exc``.
 
-    ``{"error": str(exc), "statusCode": exc.status_code (an int) or 500, **exc.properties}``;
-    no stack trace. Properties come from an ``exc.properties`` mapping when there is one, converted
-    to JSON (a value with no JSON form is stored as its text) and spread last, as the API fixes.
+    ``{"error": str(exc), "errorType": type(exc).__name__, "statusCode": exc.status_code (an
+    int) or 500, **exc.properties}``; no stack trace. ``errorType`` is additive to the API's
+    shape. Properties come from an ``exc.properties`` mapping when there is one, converted to
+    JSON (a value with no JSON form is stored as its text) and spread last, as the API fixes.
     """
     status = getattr(exc, "status_code", None)
     if not isinstance(status, int) or isinstance(status, bool):
         status = _DEFAULT_STATUS_CODE
-    payload: dict[str, Any] = {"error": _storable_text(str(exc)), "statusCode": status}
+    payload: dict[str, Any] = {
+        "error": _storable_text(str(exc)),
+        "errorType": type(exc).__name__,
+        "statusCode": status,
+    }
     properties = getattr(exc, "properties", None)
     if isinstance(properties, Mapping):
         for name, value in properties.items():

@@ -202,6 +202,9 @@ class FlowOutcome(_Value):
     """The flow's state (see the class docstring for which state)."""
     error: str = ""
     """Failure message; set when ``status`` is failed."""
+    error_type: str = ""
+    """Type name of the exception that failed the flow (``"KeyError"``), JSON ``errorType``;
+    empty when the engine itself failed it (a routing error, a bad graph)."""
     interrupt_payload: dict[str, Any] = Field(default_factory=dict)
     """The payload a task passed to ``interrupt``; set when ``status`` is interrupted."""
     cancel_reason: str = ""
@@ -255,6 +258,9 @@ class FlowStep(_Value):
     """Status of the step."""
     error: str = ""
     """Failure text of a failed step."""
+    error_type: str = ""
+    """Type name of the exception the step's task raised, when its task failed it
+    (``"KeyError"``), JSON ``errorType``."""
     note: str = ""
     """How a completed step's routing surprised: ``"no transition matched ..."`` with the
     conditions evaluated, or a ``when`` that compared values of different types."""

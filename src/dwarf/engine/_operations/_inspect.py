@@ -128,10 +128,12 @@ async def _tree_history(shard: Store, db: Tx, flow_id: int) -> list[FlowStep]:
     return assemble(flow_id, frozenset({flow_id}))
 
 
-def _error_or_note(status: str, text: str) -> dict[str, str]:
+def _error_or_note(status: str, text: str, error_type: str) -> dict[str, str]:
     # A completed step has no error: its error column holds its routing note, if any
     # (docs/internals/routing.md#r8).
-    return {"note": text} if status == Status.COMPLETED else {"error": text}
+    if status == Status.COMPLETED:
+        return {"note": text}
+    return {"error": text, "error_type": error_type}
 
 
 def _history_step(shard_index: int, row: StepSummaryRow) -> FlowStep:
@@ -144,7 +146,7 @@ def _history_step(shard_index: int, row: StepSummaryRow) -> FlowStep:
         predecessor_id=row.predecessor_id,
         successor_id=row.successor_id,
         status=row.status,
-        **_error_or_note(row.status, row.error),
+        **_error_or_note(row.status, row.error, row.error_type),
         created_at=row.created_at,
         started_at=row.started_at,
         updated_at=row.updated_at,
@@ -182,7 +184,7 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
             changes=_json_object(row.changes),
             interrupt_payload=_json_object(row.interrupt_payload),
             status=row.status,
-            **_error_or_note(row.status, row.error),
+            **_error_or_note(row.status, row.error, row.error_type),
             created_at=row.created_at,
             started_at=row.started_at,
             updated_at=row.updated_at,

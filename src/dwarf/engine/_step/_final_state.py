@@ -76,6 +76,7 @@ async def fail_flow_in_tx(
     error: str,
     reducers: Mapping[str, Reducer],
     strip: Iterable[str] = (),
+    error_type: str = "",
 ) -> tuple[bool, dict[str, Any]]:
     """Fail the flow (first failure wins). Returns whether this call changed it, and its state.
 
@@ -86,7 +87,10 @@ async def fail_flow_in_tx(
     for name in strip:
         final.pop(name, None)
     changed = await db.fail_flow(
-        flow_id=flow_id, error=error, final_state=dumps_state(final, "final state")
+        flow_id=flow_id,
+        error=error,
+        error_type=error_type,
+        final_state=dumps_state(final, "final state"),
     )
     return changed > 0, final
 

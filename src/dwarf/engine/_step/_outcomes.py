@@ -27,6 +27,7 @@ async def outcome_in_tx(shard: Store, db: Tx, flow: FlowRow) -> FlowOutcome:
             status=status,
             state=loads(flow.final_state) or {},
             error=flow.error if status is Status.FAILED else "",
+            error_type=flow.error_type if status is Status.FAILED else "",
             cancel_reason=flow.cancel_reason if status is Status.CANCELLED else "",
         )
     if status is Status.INTERRUPTED:

@@ -120,9 +120,15 @@ async def _fail(
         rt.log.warning("Failing flow %s directly: %s", flow.flow_id, type(exc).__name__)
 
     async def tx(db: Tx) -> bool:
-        if not await db.fail_step(error=message, step_id=row.step_id, lease_seq=row.lease_seq):
+        # An engine fault is not the task's exception: no error_type (storage.md).
+        failed = await db.fail_step(
+            error=message, error_type="", step_id=row.step_id, lease_seq=row.lease_seq
+        )
+        if not failed:
             return False
-        return bool(await db.fail_flow(flow_id=flow.flow_id, error=message, final_state="{}"))
+        return bool(
+            await db.fail_flow(flow_id=flow.flow_id, error=message, error_type="", final_state="{}")
+        )
 
     try:
         failed = await shard.transact(tx)

@@ -39,10 +39,16 @@ class FlowFailure:
     final_state: dict[str, Any]
     error: str
     revived: int
+    error_type: str = ""
 
 
 async def fail_upward(
-    ctx: StepContext, db: Tx, lineage: int, error: str, failed_spawns: list[str]
+    ctx: StepContext,
+    db: Tx,
+    lineage: int,
+    error: str,
+    failed_spawns: list[str],
+    error_type: str = "",
 ) -> FlowFailure | None:
     """Record a failure arriving at cohort ``lineage`` (0 = the flow itself).
 
@@ -50,7 +56,8 @@ async def fail_upward(
     waiting for siblings, or another failure already failed the flow). The flow's final state
     drops the failed cohorts' forEach bindings (``failed_spawns``: tasks of cohorts already
     known to have failed). A failed subgraph child revives its caller, whose ``subgraph()``
-    raises ``SubgraphFailedError``.
+    raises ``SubgraphFailedError``. ``error_type`` (the failed task's exception type) goes
+    to the flow when this failure is the one the flow fails with.
     """
     flow, graph = ctx.flow, ctx.graph
     spawns = list(failed_spawns)
@@ -58,11 +65,14 @@ async def fail_upward(
     if reached is None:
         return None
     strip = [name for task in spawns for name in for_each_bindings(graph, task)]
-    changed, final = await fail_flow_in_tx(db, flow.flow_id, reached, graph.reducers(), strip)
+    flow_type = error_type if reached == error else ""
+    changed, final = await fail_flow_in_tx(
+        db, flow.flow_id, reached, graph.reducers(), strip, flow_type
+    )
     if not changed:
         return None
     revived = await revive_caller(db, flow, final, reached)
-    return FlowFailure(final, reached, revived)
+    return FlowFailure(final, reached, revived, flow_type)
 
 
 async def fail_step(ctx: StepContext, error: str, exc: BaseException | None = None) -> None:
@@ -78,12 +88,15 @@ async def fail_step(ctx: StepContext, error: str, exc: BaseException | None = No
     # (docs/internals/state.md#c10).
     error = error.replace("\x00", "\ufffd")
     store, row = ctx.store, ctx.row
+    error_type = type(exc).__name__ if exc is not None else ""
 
     async def tx(db: Tx) -> FlowFailure | None:
-        failed = await db.fail_step(error=error, step_id=row.step_id, lease_seq=row.lease_seq)
+        failed = await db.fail_step(
+            error=error, error_type=error_type, step_id=row.step_id, lease_seq=row.lease_seq
+        )
         if not failed:
             return None
-        return await fail_upward(ctx, db, row.lineage_id, error, [])
+        return await fail_upward(ctx, db, row.lineage_id, error, [], error_type)
 
     failure = await store.transact(tx)
     if failure is not None:
@@ -96,6 +109,7 @@ async def fail_step(ctx: StepContext, error: str, exc: BaseException | None = No
                 status=Status.FAILED,
                 state=failure.final_state,
                 error=failure.error,
+                error_type=failure.error_type,
             ),
         )
 
