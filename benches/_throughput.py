@@ -21,7 +21,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -315,9 +315,15 @@ class BenchEngine:
     loop is re-entered for each round: startup and migration stay outside the timed region.
     """
 
-    def __init__(self, dialect: str, workers: int = WORKERS) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        workers: int = WORKERS,
+        configure: Callable[[Engine], Engine] | None = None,
+    ) -> None:
         self.dialect = dialect
         self._workers = workers
+        self._configure = configure
         self._runner = asyncio.Runner()
         self._stack = contextlib.AsyncExitStack()
         self.engine: Engine | None = None
@@ -341,6 +347,8 @@ class BenchEngine:
             .with_task_executor(proxy.execute_task)
             .with_workers(self._workers)
         )
+        if self._configure is not None:
+            engine = self._configure(engine)
         self.engine = await self._stack.enter_async_context(engine)
 
     def round(self, flows: int = FLOWS_PER_ROUND, submitters: int = SUBMITTERS) -> RoundResult:

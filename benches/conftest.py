@@ -43,8 +43,14 @@ def pytest_terminal_summary(
     """Print dialect | flows/s | steps/s | p50 | p95 | p99 (medians over rounds)."""
     del exitstatus
     summaries = config.stash.get(THROUGHPUT_RESULTS, [])
-    if not summaries:
-        return
-    terminalreporter.section("dwarf throughput (medians over measured rounds)")
-    for line in format_table(summaries).splitlines():
-        terminalreporter.write_line(line)
+    if summaries:
+        terminalreporter.section("dwarf throughput (medians over measured rounds)")
+        for line in format_table(summaries).splitlines():
+            terminalreporter.write_line(line)
+    from test_observability import COSTS, format_costs
+
+    costs = config.stash.get(COSTS, {})
+    if costs:
+        terminalreporter.section("dwarf observability cost (median steps/s over measured rounds)")
+        for line in format_costs(costs).splitlines():
+            terminalreporter.write_line(line)
