@@ -122,6 +122,8 @@ class Dispatcher:
     async def _release_unstarted(self) -> None:
         while not self._queue.empty():
             shard, row, _ = self._queue.get_nowait()
+            # Protection outlives a restart: a step never run must stop counting as running.
+            self._rt.protection.release(shard.index, row.step_id)
             with contextlib.suppress(Exception):
                 await _hand_back(shard, row)
 
