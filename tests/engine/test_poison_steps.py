@@ -116,20 +116,28 @@ async def test_two_replicas_share_the_fault_count(
 
 
 async def test_a_fault_that_also_breaks_the_failure_path_still_fails_the_flow(
-    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+    make_engine: MakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    records: tuple[logging.Logger, Records],
 ) -> None:
+    logger, handler = records
     inject(monkeypatch, lambda: RecursionError("deep"), None)
 
     async def broken(*args: object) -> None:
         raise RecursionError("deep again")
 
     monkeypatch.setattr(_poison, "fail_step", broken)
-    async with make_engine(chain_proxy()) as engine:
+    async with make_engine(chain_proxy(), logger=logger) as engine:
         outcome = await engine.run("poisoned", timeout=30)
 
     assert outcome.status is Status.FAILED
     assert "RecursionError" in outcome.error
     assert outcome.state == {}
+    # Failed directly, the flow still reports its transition like any other failure.
+    ended = [r for r in handler.records if getattr(r, "to_status", "") == "failed"]
+    assert [(r.levelno, getattr(r, "flow_key", "")) for r in ended] == [
+        (logging.INFO, outcome.flow_key)
+    ]
 
 
 async def test_database_faults_are_not_counted_against_the_step(

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from dwarf._storage import ClaimedStepRow, FlowRow, Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._settle import MAX_ERROR, fail_step
 from dwarf.errors import StorageError, UnavailableError
@@ -137,6 +138,15 @@ async def _fail(
         return
     if failed:
         key = rt.flow_key(shard, flow.flow_id, flow.flow_token)
+        flow_transition(
+            rt,
+            shard.index,
+            key,
+            flow.workflow_name,
+            flow.status,
+            Status.FAILED,
+            started_at=flow.started_at,
+        )
         outcome = FlowOutcome(flow_key=key, status=Status.FAILED, state={}, error=message)
         rt.flow_stopped(key, Status.FAILED, outcome)
         rt.notify_host(flow.notify_hostname, outcome)
