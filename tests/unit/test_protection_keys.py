@@ -73,3 +73,18 @@ def test_a_breaker_opens_on_every_shard_and_a_success_closes_one_and_hurries_the
     [control] = p.controls(later)
     assert control.breaker_open_shards == (1, 3)
     assert control.next_probe_at == later, "the other shards' probes are due now"
+
+
+def test_a_probe_is_reported_once_with_its_breakers_cause_and_forgotten_on_release() -> None:
+    p = Protection()
+    p.trip("call", 1, 10, T0, [1], cause="overloaded")
+    later = T0 + timedelta(milliseconds=100)
+    assert p.commit("call", 1, 11, later)
+    assert not p.commit("call", 1, 12, later), "a straggler is not a probe"
+    assert p.probe_ended(1, 12) is None
+    assert p.probe_ended(1, 11) == ("call", "overloaded")
+    assert p.probe_ended(1, 11) is None, "reported once"
+    probe_at = later + timedelta(milliseconds=100)
+    assert p.commit("call", 1, 13, probe_at)
+    p.release(1, 13)  # ended without an outcome (lost claim, engine fault, shutdown)
+    assert p.probe_ended(1, 13) is None

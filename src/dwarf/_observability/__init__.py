@@ -9,13 +9,14 @@ and starts no span: docs/internals/observability.md#m1), and a live one over the
 May import: nothing from dwarf. The engine decides what happened; this package only emits it.
 """
 
-from dwarf._observability._gauges import GaugeSample, GaugeSampler
+from dwarf._observability._gauges import GaugeSample, GaugeSampler, KeyGauge
 from dwarf._observability._metrics import LiveMetrics, Metrics, build_metrics, is_sdk_provider
 from dwarf._observability._tracing import LiveTracing, Tracing, build_tracing
 
 __all__ = [
     "GaugeSample",
     "GaugeSampler",
+    "KeyGauge",
     "LiveMetrics",
     "LiveTracing",
     "Metrics",

@@ -6,6 +6,8 @@ behind ``dwarf_steps_pending`` need an ``await``, so (docs/internals/observabili
 - off the loop's thread the callback asks the loop for a fresh sample and waits (bounded);
 - on the loop's thread it cannot wait, so it answers the last sample and schedules a refresh;
 - a sample younger than ``max_age`` is reused, so the gauges of one collection read once.
+The protection keys' state behind the ``dwarf_task_*`` gauges rides in the same sample: it lives
+on the loop and is not safe to read from the exporter's thread.
 """
 
 from __future__ import annotations
@@ -15,18 +17,30 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["GaugeSample", "GaugeSampler"]
+__all__ = ["GaugeSample", "GaugeSampler", "KeyGauge"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGauge:
+    """One protection key's state for the ``dwarf_task_*`` gauges."""
+
+    key: str
+    rate_limit: float | None
+    running: int
+    breaker_open: bool
 
 
 @dataclass(frozen=True, slots=True)
 class GaugeSample:
-    """Due pending steps per priority band (summed across shards) and the oldest's age (s)."""
+    """Due pending steps per priority band (summed across shards) and the oldest's age (s),
+    and the protection keys' state (read on the loop, where protection lives)."""
 
     pending: Mapping[int, int]
     oldest_age_s: Mapping[int, float]
+    keys: Sequence[KeyGauge] = ()
 
 
 class GaugeSampler:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from dwarf._observability._gauges import GaugeSampler
+from dwarf._observability._gauges import GaugeSampler, KeyGauge
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -84,6 +84,18 @@ class Metrics:
     def queue_wait(self, priority: int, seconds: float) -> None:
         """A step was claimed ``seconds`` after it became due."""
 
+    def steps_skipped(self, by_task: Mapping[str, int]) -> None:
+        """A refill left due steps unclaimed because protection refused them, per task."""
+
+    def rate_cut(self, key: str) -> None:
+        """A task's backpressure cut the valve of protection key ``key``."""
+
+    def breaker_trip(self, key: str, cause: str) -> None:
+        """A task's breaker-trip error opened ``key``'s breaker (a fresh trip only)."""
+
+    def breaker_probe(self, key: str, outcome: str, cause: str) -> None:
+        """A breaker probe of ``key`` ended with ``outcome`` (success or failure)."""
+
     def transaction(self, fn: Callable[..., object], seconds: float) -> None:
         """A transaction (or read) run by ``fn`` took ``seconds``, retries included."""
 
@@ -137,6 +149,20 @@ class LiveMetrics(Metrics):
             "Time of one database transaction or read, lock-contention retries included",
             explicit_bucket_boundaries_advisory=SECONDS,
         )
+        self._skipped = meter.create_counter(
+            "dwarf_steps_skipped_saturated_total",
+            "{step}",
+            "Due steps a refill left pending because protection refused them",
+        )
+        self._rate_cuts = meter.create_counter(
+            "dwarf_task_rate_cuts_total", "{cut}", "Valve cuts on backpressure, by protection key"
+        )
+        self._trips = meter.create_counter(
+            "dwarf_task_breaker_trips_total", "{trip}", "Breakers opened, by protection key"
+        )
+        self._probes = meter.create_counter(
+            "dwarf_task_breaker_probes_total", "{probe}", "Breaker probes run, by outcome"
+        )
         self._meter = meter
         self._sampler: GaugeSampler | None = None
         self._fairness: Mapping[int, int] = {}
@@ -162,6 +188,19 @@ class LiveMetrics(Metrics):
 
     def queue_wait(self, priority: int, seconds: float) -> None:
         self._queue_wait.record(max(seconds, 0.0), {"priority": priority})
+
+    def steps_skipped(self, by_task: Mapping[str, int]) -> None:
+        for task, count in by_task.items():
+            self._skipped.add(count, {"task": task})
+
+    def rate_cut(self, key: str) -> None:
+        self._rate_cuts.add(1, {"task": key})
+
+    def breaker_trip(self, key: str, cause: str) -> None:
+        self._trips.add(1, {"task": key, "cause": cause})
+
+    def breaker_probe(self, key: str, outcome: str, cause: str) -> None:
+        self._probes.add(1, {"task": key, "outcome": outcome, "cause": cause})
 
     def transaction(self, fn: Callable[..., object], seconds: float) -> None:
         self._tx_duration.record(seconds, {"operation": operation_of(fn)})
@@ -197,6 +236,24 @@ class LiveMetrics(Metrics):
             "{key}",
             "Distinct admissible fairness keys per band this replica's last refill planned",
         )
+        meter.create_observable_gauge(
+            "dwarf_task_rate_limit",
+            [self._rate_limit],
+            "{step}/s",
+            "Steps per second a protection key admits now (static limit or valve ceiling)",
+        )
+        meter.create_observable_gauge(
+            "dwarf_task_concurrency_running",
+            [self._running],
+            "{step}",
+            "Steps of a protection key selected by this replica and not finished",
+        )
+        meter.create_observable_gauge(
+            "dwarf_task_breaker_state",
+            [self._breaker_state],
+            "1",
+            "1 while a protection key's breaker is open on any shard, else 0",
+        )
 
     def _queue_depth(self, options: CallbackOptions) -> Iterable[Observation]:
         sampler = self._sampler
@@ -221,6 +278,23 @@ class LiveMetrics(Metrics):
         if sampler is None or sampler.closed:
             return []
         return [Observation(n, {"priority": p}) for p, n in sorted(last.items())]
+
+    def _keys(self) -> list[KeyGauge]:
+        sample = self._sampler.current() if self._sampler is not None else None
+        return list(sample.keys) if sample is not None else []
+
+    def _rate_limit(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(k.rate_limit, {"task": k.key})
+            for k in self._keys()
+            if k.rate_limit is not None
+        ]
+
+    def _running(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(k.running, {"task": k.key}) for k in self._keys()]
+
+    def _breaker_state(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(int(k.breaker_open), {"task": k.key}) for k in self._keys()]
 
 
 def build_metrics(provider: MeterProvider | None) -> Metrics:

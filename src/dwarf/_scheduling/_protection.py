@@ -72,6 +72,7 @@ class Protection:
         self._keys = KeyTable(max_keys=max_keys, max_step_keys=max_step_keys)
         self._breakers: dict[int, BreakerBank] = {}
         self._inflight: dict[tuple[int, int], str] = {}
+        self._probes: dict[tuple[int, int], tuple[str, str]] = {}
 
     # --- configuration (live) ----------------------------------------------------------------
 
@@ -107,7 +108,10 @@ class Protection:
         return state.valve.peek(now)
 
     def commit(self, task: str, shard: int, step_id: int, now: datetime) -> bool:
-        """Count a selected step; return whether it is its shard's breaker probe."""
+        """Count a selected step; return whether it is its shard's breaker probe.
+
+        A probe is remembered until ``probe_ended`` or ``release``, for the probes counter.
+        """
         key = self._keys.resolve(task, shard, step_id)
         key, state = self._keys.state(key, task, self._busy())
         state.valve.commit(now)
@@ -116,10 +120,19 @@ class Protection:
         state.running += 1
         self._inflight[(shard, step_id)] = key
         bank = self._breakers.get(shard)
-        return bank is not None and bank.commit(key, now)
+        if bank is None or not bank.commit(key, now):
+            return False
+        breaker = bank.get(key)
+        self._probes[(shard, step_id)] = (key, breaker.cause if breaker else CAUSE_ACK_TIMEOUT)
+        return True
+
+    def probe_ended(self, shard: int, step_id: int) -> tuple[str, str] | None:
+        """(key, cause of the open breaker) if the step was a breaker probe; once per probe."""
+        return self._probes.pop((shard, step_id), None)
 
     def release(self, shard: int, step_id: int) -> None:
         """A selected step finished (or was not won): it no longer counts as running here."""
+        self._probes.pop((shard, step_id), None)
         key = self._inflight.pop((shard, step_id), None)
         state = self._keys.get(key) if key is not None else None
         if state is not None and state.running > 0:

@@ -104,6 +104,7 @@ class Liveness:
         recovered = await shard.autocommit(
             lambda db: db.recover_orphaned_steps(stale_ms=self._stale_ms)
         )
+        self._rt.metrics.steps_recovered(recovered)
         if recovered:
             self._rt.log.info(
                 "shard %s: recovered %d step(s) of replicas that stopped heartbeating",

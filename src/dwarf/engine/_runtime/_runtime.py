@@ -141,7 +141,9 @@ class Runtime:
         """Serve the observable gauges (docs/internals/observability.md#m4); at startup."""
         if self.metrics.enabled:
             self._gauges = GaugeSampler(
-                lambda: read_gauges(self.shards), lambda: self.queue_depth(), self.log
+                lambda: read_gauges(self.shards, self.protection),
+                lambda: self.queue_depth(),
+                self.log,
             )
             self.metrics.observe(self._gauges)
 

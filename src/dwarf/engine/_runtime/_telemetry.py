@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dwarf._observability import GaugeSample
-from dwarf._scheduling import Candidate, Plan
+from dwarf._observability import GaugeSample, KeyGauge
+from dwarf._scheduling import Candidate, Plan, Protection
 from dwarf._storage import ClaimedStepRow, DueStepRow, Store
 from dwarf.workflow import Status
 
@@ -93,8 +93,13 @@ def flow_transition(
         )
 
 
-async def read_gauges(shards: list[Store]) -> GaugeSample:
-    """Due pending steps per priority band, summed across shards, and the oldest's age."""
+async def read_gauges(shards: list[Store], protection: Protection) -> GaugeSample:
+    """Due pending steps per priority band, summed across shards, the oldest's age, and every
+    protection key's state (at most ``MAX_KEYS`` of them: a bounded label set)."""
+    keys = [
+        KeyGauge(c.key, c.rate_limit, c.running, c.breaker_open)
+        for c in protection.controls(datetime.now(UTC))
+    ]
     pending: dict[int, int] = {}
     oldest: dict[int, float] = {}
     for shard in shards:
@@ -102,7 +107,7 @@ async def read_gauges(shards: list[Store]) -> GaugeSample:
             pending[row.priority] = pending.get(row.priority, 0) + row.due_count
             age = max(row.oldest_ms or 0, 0) / 1000.0
             oldest[row.priority] = max(oldest.get(row.priority, 0.0), age)
-    return GaugeSample(pending, oldest)
+    return GaugeSample(pending, oldest, keys)
 
 
 def refill_planned(
@@ -112,7 +117,8 @@ def refill_planned(
 ) -> None:
     """A refill planned the bands of ``planned`` and claimed ``won`` from them.
 
-    Keeps each band's admissible fairness keys for ``dwarf_steps_fairness_keys`` and records
+    Counts the steps protection refused per task (``dwarf_steps_skipped_saturated_total``),
+    keeps each band's admissible fairness keys for ``dwarf_steps_fairness_keys`` and records
     each won step's queue wait (how long it had been due at the scan that chose it).
     """
     metrics = rt.metrics
@@ -121,6 +127,7 @@ def refill_planned(
     mine = {(shard.index, claimed.step_id) for shard, claimed, _ in won}
     keys: dict[int, int] = {}
     for band, scans, plan in planned:
+        metrics.steps_skipped(plan.skipped)
         keys[band] = plan.distinct_keys
         for shard, rows in zip(rt.shards, scans, strict=True):
             for row in rows:

@@ -51,7 +51,7 @@ _EVENTS: dict[str, tuple[str, int, str]] = {
     "breakpoint": ("interrupted", logging.DEBUG, "Breakpoint hit"),
     "subgraph": ("subgraph", logging.DEBUG, "Task requested subgraph"),
     "backpressure": ("", logging.DEBUG, "Task backpressure"),
-    "breaker_trip": ("", logging.DEBUG, "Task tripped its breaker"),
+    "breaker_trip": ("", logging.DEBUG, "Task breaker tripped"),
 }
 
 

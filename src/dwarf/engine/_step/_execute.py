@@ -20,7 +20,7 @@ from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._events import flows_paused, step_event, subgraph_called
 from dwarf.engine._step._final_state import merge_replace
 from dwarf.engine._step._outcomes import stop_outcome
-from dwarf.engine._step._refusals import on_refusal, on_success
+from dwarf.engine._step._refusals import on_failure, on_refusal, on_success
 from dwarf.engine._step._routing import Route, RoutingError, route
 from dwarf.engine._step._settle import fail_step
 from dwarf.engine._step._subgraph import (
@@ -202,6 +202,7 @@ async def _execute(step: StepContext) -> None:
 
 async def _on_error(step: StepContext, error: BaseException) -> None:
     row = step.row
+    on_failure(step)
     refusal = steering_error(error)
     if refusal is not None:
         await on_refusal(step, refusal)

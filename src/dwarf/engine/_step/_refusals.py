@@ -3,6 +3,7 @@
 Neither consumes an attempt or fails the flow: the step goes back to pending with its state,
 priority and place, and admission (docs/internals/protection.md) decides when it runs again.
 A success closes the breaker of the step's key on its shard and releases that shard's backlog.
+A breaker probe's outcome (success, or failure on any error) is counted here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._events import step_event
 from dwarf.workflow import BackpressureError, BreakerTripError
 
-__all__ = ["on_refusal", "on_success"]
+__all__ = ["on_failure", "on_refusal", "on_success"]
 
 
 async def on_refusal(step: StepContext, error: BackpressureError | BreakerTripError) -> None:
@@ -38,6 +39,7 @@ async def _backpressure(step: StepContext, error: BackpressureError) -> None:
         key=error.key,
         retry_after=error.retry_after,
     )
+    rt.metrics.rate_cut(key)
     notifier = rt.peer_notifier
     if notifier is not None:
         rt.spawn(notifier.sync_valve(key, w_cong, t_cong), "peer sync_valve")
@@ -50,6 +52,7 @@ async def _backpressure(step: StepContext, error: BackpressureError) -> None:
 
 async def _trip(step: StepContext, error: BreakerTripError) -> None:
     rt, row = step.rt, step.row
+    cause = error.cause or CAUSE_ACK_TIMEOUT
     key, fresh = rt.protection.trip(
         row.task_name,
         step.store.index,
@@ -57,8 +60,10 @@ async def _trip(step: StepContext, error: BreakerTripError) -> None:
         datetime.now(UTC),
         [shard.index for shard in rt.shards],
         key=error.key,
-        cause=error.cause or CAUSE_ACK_TIMEOUT,
+        cause=cause,
     )
+    if fresh:
+        rt.metrics.breaker_trip(key, cause)
     notifier = rt.peer_notifier
     if fresh and notifier is not None:
         rt.spawn(notifier.trip_breaker(key), "peer trip_breaker")
@@ -68,6 +73,18 @@ async def _trip(step: StepContext, error: BreakerTripError) -> None:
 def on_success(step: StepContext) -> None:
     """The task returned without error: close its key's breaker on this shard if it was open."""
     rt, row = step.rt, step.row
+    _probe_ended(step, "success")
     key = rt.protection.succeeded(row.task_name, step.store.index, row.step_id, datetime.now(UTC))
     if key is not None:
         rt.spawn(unpark(rt, step.store, key), "releasing a breaker backlog")
+
+
+def on_failure(step: StepContext) -> None:
+    """The task raised (a refusal or any other error): a breaker probe it was has failed."""
+    _probe_ended(step, "failure")
+
+
+def _probe_ended(step: StepContext, outcome: str) -> None:
+    probe = step.rt.protection.probe_ended(step.store.index, step.row.step_id)
+    if probe is not None:
+        step.rt.metrics.breaker_probe(probe[0], outcome, probe[1])
