@@ -56,7 +56,7 @@ async def test_due_counts_per_band_skip_parked_delayed_and_leased_steps(db: Db) 
     await db.step(flow_id, priority=7)
     await db.step(flow_id, priority=7)
     await db.step(flow_id, priority=3)
-    await db.step(flow_id, priority=3, parked=True)
+    await db.step(flow_id, priority=3, parked=1)
     await db.step(flow_id, priority=3, delay_ms=60_000)
     await db.claim(await db.step(flow_id, priority=9))
 
