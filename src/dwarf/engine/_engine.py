@@ -32,13 +32,15 @@ from dwarf.engine._operations import _waiting as waiting
 from dwarf.engine._operations._reaper import Reaper
 from dwarf.engine._protection import bulk_park, reconstitute
 from dwarf.engine._runtime._config import (
-    MAX_REPLICA_TIMEOUT,
-    MIN_REPLICA_TIMEOUT,
     SHARDS_FIXED,
     Config,
     as_concurrency,
+    as_count,
+    as_flag,
     as_key,
+    as_provider,
     as_rate,
+    as_replica_timeout,
     as_timedelta,
 )
 from dwarf.engine._runtime._keys import new_token
@@ -66,14 +68,6 @@ from dwarf.workflow import (
 )
 
 __all__ = ["Engine"]
-
-
-def _require_provider(provider: object, method: str, argument: str) -> None:
-    if not callable(getattr(provider, method, None)):
-        raise BadRequestError(
-            f"{argument} must be an OpenTelemetry provider (with {method}()), "
-            f"got {type(provider).__name__}"
-        )
 
 
 class Engine:
@@ -105,17 +99,13 @@ class Engine:
     def with_num_shards(self, n: int) -> Engine:
         """How many shard databases (default 1, fixed at startup); more than 1 needs ``%d``."""
         self._before_startup("the number of shards", SHARDS_FIXED)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise BadRequestError("num_shards must be a whole number of 1 or more")
-        self._config.num_shards = n
+        self._config.num_shards = as_count(n, "num_shards", 1)
         return self
 
     def with_workers(self, n: int) -> Engine:
         """How many steps this replica runs at once (default 64; 0 = dispatch nothing)."""
         self._before_startup("the number of workers")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise BadRequestError("workers must be a whole number of 0 or more")
-        self._config.workers = n
+        self._config.workers = as_count(n, "workers", 0)
         return self
 
     def with_time_budget(self, d: timedelta | float) -> Engine:
@@ -129,17 +119,13 @@ class Engine:
 
     def with_default_priority(self, p: int) -> Engine:
         """Priority of flows created without one (default 100; lower runs first); live."""
-        if not isinstance(p, int) or isinstance(p, bool) or p < 1:
-            raise BadRequestError("default_priority must be a whole number of 1 or more")
-        self._config.default_priority = p
+        self._config.default_priority = as_count(p, "default_priority", 1)
         return self
 
     def with_max_open_conns(self, n: int) -> Engine:
         """Connections per shard (default 8)."""
         self._before_startup("max_open_conns")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise BadRequestError("max_open_conns must be a whole number of 1 or more")
-        self._config.max_open_conns = n
+        self._config.max_open_conns = as_count(n, "max_open_conns", 1)
         return self
 
     def with_replica_timeout(self, d: timedelta | float) -> Engine:
@@ -152,10 +138,7 @@ class Engine:
         late writes are fenced) and then carries on.
         """
         self._before_startup("the replica timeout")
-        timeout = as_timedelta(d, "replica_timeout")
-        if not MIN_REPLICA_TIMEOUT <= timeout <= MAX_REPLICA_TIMEOUT:
-            raise BadRequestError("replica_timeout must be between 3 seconds and 1 hour")
-        self._config.replica_timeout = timeout
+        self._config.replica_timeout = as_replica_timeout(d)
         return self
 
     def with_graph_loader(self, fn: GraphLoader) -> Engine:
@@ -203,15 +186,13 @@ class Engine:
         Instruments are created at startup under the scope ``dwarf`` (docs/observability.md).
         """
         self._before_startup("the meter provider")
-        _require_provider(mp, "get_meter", "meter_provider")
-        self._config.meter_provider = mp
+        self._config.meter_provider = as_provider(mp, "get_meter", "meter_provider")
         return self
 
     def with_tracer_provider(self, tp: TracerProvider) -> Engine:
         """OpenTelemetry ``TracerProvider`` for dwarf's spans (default: the global one)."""
         self._before_startup("the tracer provider")
-        _require_provider(tp, "get_tracer", "tracer_provider")
-        self._config.tracer_provider = tp
+        self._config.tracer_provider = as_provider(tp, "get_tracer", "tracer_provider")
         return self
 
     def with_link_root_traces(self, link: bool) -> Engine:
@@ -222,9 +203,7 @@ class Engine:
         flows of a whole process. True puts the flow in the caller's trace.
         """
         self._before_startup("trace linking")
-        if not isinstance(link, bool):
-            raise BadRequestError("link must be True or False")
-        self._config.link_root_traces = link
+        self._config.link_root_traces = as_flag(link, "link")
         return self
 
     # --- protection (live: takes effect at the next refill) ----------------------------

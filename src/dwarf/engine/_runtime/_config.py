@@ -6,7 +6,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dwarf.engine._types import FlowStoppedCallback, GraphLoader, PeerNotifier, TaskExecutor
 from dwarf.errors import BadRequestError
@@ -23,8 +23,12 @@ __all__ = [
     "SHARDS_FIXED",
     "Config",
     "as_concurrency",
+    "as_count",
+    "as_flag",
     "as_key",
+    "as_provider",
     "as_rate",
+    "as_replica_timeout",
     "as_timedelta",
 ]
 
@@ -33,6 +37,8 @@ SHARDS_FIXED = (
     "new number (existing flows stay on their shards; docs/deviations.md)"
 )
 """Why ``with_num_shards`` is refused after startup."""
+
+P = TypeVar("P")
 
 LEASE_MARGIN = timedelta(seconds=30)
 """Added to a step's time budget to form its lease: a crashed worker's step is re-run after it."""
@@ -52,6 +58,38 @@ def as_timedelta(value: timedelta | float | int, what: str) -> timedelta:
     if duration < timedelta(0):
         raise BadRequestError(f"{what} must not be negative")
     return duration
+
+
+def as_count(value: object, what: str, minimum: int) -> int:
+    """A whole number of at least ``minimum`` (a bool is not a number here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise BadRequestError(f"{what} must be a whole number of {minimum} or more")
+    return value
+
+
+def as_flag(value: object, what: str) -> bool:
+    """Exactly ``True`` or ``False`` (a truthy string is a mistake, not a yes)."""
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{what} must be True or False")
+    return value
+
+
+def as_replica_timeout(value: timedelta | float) -> timedelta:
+    """A replica timeout: from ``MIN_REPLICA_TIMEOUT`` to ``MAX_REPLICA_TIMEOUT``."""
+    timeout = as_timedelta(value, "replica_timeout")
+    if not MIN_REPLICA_TIMEOUT <= timeout <= MAX_REPLICA_TIMEOUT:
+        raise BadRequestError("replica_timeout must be between 3 seconds and 1 hour")
+    return timeout
+
+
+def as_provider(value: P, method: str, what: str) -> P:
+    """An OpenTelemetry provider: anything with a callable ``method`` (get_meter, get_tracer)."""
+    if not callable(getattr(value, method, None)):
+        raise BadRequestError(
+            f"{what} must be an OpenTelemetry provider (with {method}()), "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 def as_key(value: object, what: str = "key") -> str:
