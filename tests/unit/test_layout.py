@@ -82,6 +82,7 @@ ENGINE_IMPORTS: dict[str, frozenset[str]] = {
             "dwarf.workflow",
             "dwarf._scheduling",
             "dwarf._storage",
+            "dwarf._migrate",
             "dwarf._observability",
         }
     ),

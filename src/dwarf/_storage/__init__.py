@@ -35,9 +35,11 @@ from dwarf._storage._records import (
     NewStep,
     StartedFlow,
 )
+from dwarf._storage._scratch import TEST_DSN_ENV, test_databases
 from dwarf._storage._store import Store
 
 __all__ = [
+    "TEST_DSN_ENV",
     "ClaimedStep",
     "ClaimedStepRow",
     "Completion",
@@ -58,6 +60,7 @@ __all__ = [
     "Store",
     "SubgraphLinkRow",
     "Tx",
+    "test_databases",
     "mask_dsn",
     "memory_dsn",
     "open_store",

@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dwarf._migrate import migrate
 from dwarf._scheduling import Protection, TaskControl
-from dwarf._storage import Store, memory_dsn, open_store, parse_dsn, shard_dsns
+from dwarf._storage import test_databases
 from dwarf.engine._database_signals import DatabaseSignals
 from dwarf.engine._dispatch._dispatcher import Dispatcher
 from dwarf.engine._dispatch._liveness import Liveness
@@ -45,6 +44,7 @@ from dwarf.engine._runtime._config import (
 )
 from dwarf.engine._runtime._keys import new_token
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._runtime._shards import open_shards
 from dwarf.engine._types import (
     FlowStoppedCallback,
     GraphLoader,
@@ -245,21 +245,7 @@ class Engine:
             raise BadRequestError("no task executor: call with_task_executor() before startup")
         if not config.dsn:
             raise BadRequestError("no DSN: call with_dsn() (or use run_in_test()) before startup")
-        dsns = shard_dsns(parse_dsn(config.dsn), config.num_shards)
-        shards: list[Store] = []
-        try:
-            for index, dsn in enumerate(dsns, start=1):
-                # An in-memory database lives only while a connection holds it: open first.
-                if not dsn.is_memory:
-                    await migrate(dsn)
-                shard = await open_store(index, dsn, max_open_conns=config.max_open_conns)
-                shards.append(shard)
-                if dsn.is_memory:
-                    await migrate(dsn)
-        except BaseException:
-            for shard in shards:
-                await shard.close()
-            raise
+        shards = await open_shards(config)
         rt = Runtime(config, shards, owner=new_token(), protection=self._protection)
         liveness = Liveness(rt, config.replica_timeout) if dispatches else None
         try:
@@ -321,17 +307,17 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def run_in_test(self, name: str | None = None) -> AsyncIterator[Engine]:
-        """Run on fresh in-memory databases (one per shard), dropped on exit.
-
-        Engines entering with the same ``name`` share the databases: two replicas in one test.
+        """Run on fresh databases (one per shard), dropped on exit: in memory, or on the server
+        ``DWARF_TEST_DSN`` names. Engines entering with the same ``name`` share them (replicas).
         """
         label = name if name else uuid.uuid4().hex
-        self.with_dsn(memory_dsn(label))
-        await self.startup()
-        try:
-            yield self
-        finally:
-            await self.shutdown()
+        async with test_databases(label, self._config.num_shards) as dsn:
+            self.with_dsn(dsn)
+            await self.startup()
+            try:
+                yield self
+            finally:
+                await self.shutdown()
 
     def _running(self) -> Runtime:
         if self._rt is None:

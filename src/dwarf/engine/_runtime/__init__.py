@@ -2,9 +2,10 @@
 
 Owns: ``Runtime`` (the shared state every other engine part works through), ``Config`` and the
 engine's constants, flow/step/thread key formatting and parsing, the local waiters of
-``await_flow``, and the engine's telemetry hooks for flows (``_telemetry``).
+``await_flow``, the engine's telemetry hooks for flows (``_telemetry``), and opening (migrating)
+the shards at startup (``_shards``).
 
 May import: ``dwarf.errors``, ``dwarf.workflow``, ``dwarf._scheduling``, ``dwarf._storage``,
-``dwarf._observability`` and ``dwarf.engine._types``.
+``dwarf._migrate``, ``dwarf._observability`` and ``dwarf.engine._types``.
 Nothing else in the engine: ``_step``, ``_dispatch`` and ``_operations`` all build on it.
 """
