@@ -1,7 +1,8 @@
 """Database faults under a running engine: dropped sessions and an outage lose nothing.
 
 The engine runs the soak's fan-out workload while the test kills every session of its own
-database again and again (``pg_terminate_backend`` on PostgreSQL, ``KILL`` on MariaDB), or
+database again and again (``pg_terminate_backend`` on PostgreSQL, ``KILL`` on MariaDB), restarts
+the PostgreSQL server once (left running: it is shared), or
 makes that database refuse connections for a while. Host calls made meanwhile either succeed
 or raise ``UnavailableError`` (never a ``StorageError``), every flow that was created finishes
 with the right state, and ``shard_info`` reports the outage while it lasts
@@ -13,13 +14,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from dwarf._soak._workload import WORKFLOW, proxy, verdict
 from dwarf.engine import Engine
 from dwarf.errors import ConflictError, UnavailableError
 from dwarf.workflow import FlowOutcome, Status
+from tests.fixtures.databases import in_ci
 from tests.fixtures.faults import (
     allow_postgres_connections,
     kill_mysql_sessions,
+    restart_postgres_server,
     terminate_postgres_sessions,
 )
 
@@ -69,13 +74,15 @@ async def _await_all(engine: Engine, keys: dict[str, int]) -> dict[str, FlowOutc
     return outcomes
 
 
-async def _run_under_kills(dsn: str, kill: Callable[[str], Awaitable[int]]) -> None:
+async def _run_under_kills(
+    dsn: str, kill: Callable[[str], Awaitable[int]], rounds: int = KILL_ROUNDS
+) -> None:
     killed = 0
     async with _engine(dsn) as engine:
 
         async def killer() -> None:
             nonlocal killed
-            for _ in range(KILL_ROUNDS):
+            for _ in range(rounds):
                 await asyncio.sleep(0.3)
                 killed += await kill(dsn)
 
@@ -93,12 +100,24 @@ async def _run_under_kills(dsn: str, kill: Callable[[str], Awaitable[int]]) -> N
     result = verdict(keys, outcomes)
     assert (result.lost, result.failed, result.stuck, result.wrong_state) == (0, 0, 0, 0), result
     assert result.duplicates == 0
-    assert len(keys) >= FLOWS - KILL_ROUNDS  # at most one create per kill is left unknown
+    assert len(keys) >= FLOWS - rounds  # at most one create per kill is left unknown
     assert [s.error for s in info] == [""]
 
 
 async def test_flows_survive_terminated_postgresql_sessions(postgres_dsn: str) -> None:
     await _run_under_kills(postgres_dsn, terminate_postgres_sessions)
+
+
+async def test_flows_survive_a_postgresql_server_restart(postgres_dsn: str) -> None:
+    async def restart(dsn: str) -> int:
+        del dsn
+        if not await restart_postgres_server():
+            if in_ci():
+                raise RuntimeError("CI must be able to restart PostgreSQL (pg_ctlcluster)")
+            pytest.skip("this machine cannot restart PostgreSQL")
+        return 1
+
+    await _run_under_kills(postgres_dsn, restart, rounds=1)
 
 
 async def test_flows_survive_killed_mariadb_sessions(mysql_dsn: str) -> None:
