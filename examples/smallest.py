@@ -3,17 +3,17 @@
 import asyncio
 
 import dwarf
-from dwarf.engine import TestProxy
+from dwarf.engine import Registry
 from dwarf.workflow import END, Flow, Graph
 
-proxy = TestProxy()
+registry = Registry()  # in-process graphs and task handlers (TestProxy in the API contract)
 g = Graph("greet")
 g.add_task("hello", "hello")
 g.add_transition("hello", END)
-proxy.handle_graph("greet", g)
+registry.handle_graph("greet", g)
 
 
-@proxy.task("hello")
+@registry.task("hello")
 async def hello(flow: Flow) -> None:
     flow.set_string("greeting", "hello " + flow.get_string("name"))
 
@@ -21,8 +21,8 @@ async def hello(flow: Flow) -> None:
 async def main() -> None:
     eng = (
         dwarf.new_engine()
-        .with_graph_loader(proxy.load_graph)
-        .with_task_executor(proxy.execute_task)
+        .with_graph_loader(registry.load_graph)
+        .with_task_executor(registry.execute_task)
     )
     async with eng.run_in_test():  # SQLite in memory, dropped on exit
         out = await eng.run("greet", {"name": "ada"})

@@ -36,7 +36,7 @@ def test_readme_shows_the_smallest_program_verbatim() -> None:
     readme = (ROOT / "README.md").read_text()
     for line in (
         'g = Graph("greet")',
-        '@proxy.task("hello")',
+        '@registry.task("hello")',
         'out = await eng.run("greet", {"name": "ada"})',
         'print(out.state["greeting"])         # hello ada',
     ):
