@@ -76,6 +76,7 @@ class Dispatcher:
         if self._workers <= 0:
             return
         self._prober.start()
+        # The refiller first: ``stop`` lets it finish a claim in progress (``_settle_refill``).
         self._service = [
             self._loop.create_task(self._refiller(), name="dwarf-refiller"),
             self._loop.create_task(self._poller(), name="dwarf-poller"),
@@ -99,6 +100,7 @@ class Dispatcher:
         if self._refill_timer is not None:
             self._refill_timer.cancel()
         await self._prober.stop()
+        await self._settle_refill()
         for task in self._service:
             task.cancel()
         await asyncio.gather(*self._service, return_exceptions=True)
@@ -118,6 +120,20 @@ class Dispatcher:
         if stuck:
             self._rt.log.error("%d worker(s) ignored cancellation at shutdown", len(stuck))
         await self._release_unstarted()
+
+    async def _settle_refill(self) -> None:
+        """Let a refill in progress finish rather than cancel it (bounded by the grace period).
+
+        A claim is autocommitted: cancelled after its UPDATE, the steps it won would never reach
+        the queue, so neither run nor be handed back, and stay leased to this stopped replica
+        until their leases expire (the time budget plus the margin).
+        """
+        if not self._service:
+            return
+        refiller = self._service[0]
+        self._signal.request()  # wakes an idle refiller, which then sees ``_stopping`` and ends
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(refiller), self._grace)
 
     async def _release_unstarted(self) -> None:
         while not self._queue.empty():
