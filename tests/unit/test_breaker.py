@@ -157,3 +157,16 @@ def test_reconstitute_trips_fresh_with_ack_timeout_and_skips_tripped_and_empty()
     assert (state.cause, state.tripped_at) == (CAUSE_ACK_TIMEOUT, later)
     assert bank.probe_at("y") == later + ms(100)
     assert bank.probe_at("already") == T0 + ms(100)
+
+
+def test_forget_drops_a_closed_breaker_and_keeps_an_open_one() -> None:
+    bank = BreakerBank()
+    bank.trip("open", T0)
+    bank.trip("closed", T0)
+    bank.close("closed")
+    bank.forget("closed")
+    bank.forget("open")
+    bank.forget("never")
+    assert bank.states() == {"open": True}
+    assert bank.get("closed") is None
+    assert bank.probe_at("open") == T0 + ms(100)

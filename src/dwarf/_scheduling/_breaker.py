@@ -133,6 +133,16 @@ class BreakerBank:
         breaker.cause = ""
         return True
 
+    def forget(self, task: str) -> None:
+        """Drop ``task``'s entry if its breaker is closed (an open one is kept).
+
+        A closed entry holds nothing a later trip needs; a caller whose keys are bounded drops
+        it so that keys it no longer holds leave nothing behind here.
+        """
+        breaker = self._breakers.get(task)
+        if breaker is not None and not breaker.tripped:
+            del self._breakers[task]
+
     def expedite(self, task: str, now: datetime) -> bool:
         """Bring ``task``'s next probe forward to ``now`` (the target answered elsewhere).
 

@@ -19,7 +19,8 @@ the breaker's probe schedule so that one probe per shard goes out per backoff pe
 Breakers are kept per key *and shard*: a trip opens the key on every shard (the downstream is down
 for all of them), a success closes it on the shard that saw it, and brings the other shards'
 probes forward to now (the downstream is evidently back), so recovery is prompt everywhere while
-each shard still sends one probe before releasing its backlog.
+each shard still sends one probe before releasing its backlog. A closed breaker is forgotten, so
+breakers, like keys, stay bounded however many keys a host mints.
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ class Protection:
         bank = self._breakers.get(shard)
         if bank is None or not bank.close(key):
             return None
+        bank.forget(key)
         for other in self._breakers.values():
             other.expedite(key, now)
         return key
@@ -233,7 +235,10 @@ class Protection:
     def close(self, key: str, shard: int) -> bool:
         """Close ``key`` on ``shard`` without a success (nothing is left there to probe)."""
         bank = self._breakers.get(shard)
-        return bank is not None and bank.close(key)
+        if bank is None or not bank.close(key):
+            return False
+        bank.forget(key)
+        return True
 
     def reconstitute(self, shard: int, tasks: Iterable[str], now: datetime) -> list[str]:
         """Re-open breakers at startup for tasks with breaker-parked steps on ``shard``."""
