@@ -12,6 +12,7 @@ before the round and are not in the numbers (they are in a profile).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from _throughput import (
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flows", type=int, default=FLOWS_PER_ROUND, help="flows in the round")
     parser.add_argument("--submitters", type=int, default=SUBMITTERS)
     parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     args = parser.parse_args(argv)
     if args.flows < 1 or args.submitters < 1 or args.workers < 1:
         parser.error("--flows, --submitters and --workers must be at least 1")
@@ -47,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         result = bench.round(args.flows, args.submitters)
     finally:
         bench.close()
+    summary = summarize(args.dialect, [result])
+    if args.json:
+        print(json.dumps(summary.as_extra_info()))
+        return 0
     print(
         f"{args.dialect}: {result.flows} flows, {args.submitters} submitters, "
         f"{args.workers} workers, {result.elapsed:.2f} s wall, "
         f"{result.cpu_ms_per_flow:.2f} ms CPU per flow"
     )
-    print(format_table([summarize(args.dialect, [result])]))
+    print(format_table([summary]))
     return 0
 
 
