@@ -88,3 +88,13 @@ def test_a_probe_is_reported_once_with_its_breakers_cause_and_forgotten_on_relea
     assert p.commit("call", 1, 13, probe_at)
     p.release(1, 13)  # ended without an outcome (lost claim, engine fault, shutdown)
     assert p.probe_ended(1, 13) is None
+
+
+def test_a_configured_limit_is_kept_even_when_every_key_is_busy() -> None:
+    p = Protection(max_keys=2)
+    p.set_concurrency_limit("a", 1)
+    p.set_concurrency_limit("b", 1)
+    p.set_rate_limit("c", 3)  # the table is full of keys that may not be evicted
+    controls = {c.key: c for c in p.controls(T0)}
+    assert controls["c"].static_rate_limit == 3
+    assert {"a", "b"} <= set(controls)

@@ -84,16 +84,24 @@ class KeyTable:
             return learned
         return task
 
-    def state(self, key: str, task: str, busy: set[str]) -> tuple[str, KeyState]:
+    def state(
+        self, key: str, task: str, busy: set[str], *, configured: bool = False
+    ) -> tuple[str, KeyState]:
         """The state for ``key`` (created if new), or its task's when the table is full.
 
         ``busy`` names keys the caller still needs (tripped breakers): never evicted.
+        ``configured`` is a host setting a limit: always kept, even beyond the bound (the host,
+        not its traffic, decides how many of those there are).
         """
         state = self._states.get(key)
         if state is not None:
             self._states.move_to_end(key)
             return key, state
-        if len(self._states) >= self._max_keys and not self._evict_one(busy):
+        full = len(self._states) >= self._max_keys
+        if configured:
+            if full:
+                self._evict_one(busy)  # room if an idle key can go; kept beyond the bound if not
+        elif full and not self._evict_one(busy):
             if key != task:
                 return self.state(task, task, busy)
             # Even a task's own key does not fit: evict regardless of idleness would lose a

@@ -79,12 +79,12 @@ class Protection:
 
     def set_rate_limit(self, key: str, per_second: float | None) -> None:
         """Cap ``key`` at ``per_second`` steps per second (``None`` removes the cap)."""
-        _, state = self._keys.state(key, key, self._busy())
+        _, state = self._keys.state(key, key, self._busy(), configured=True)
         state.pacer = None if per_second is None else Pacer(per_second)
 
     def set_concurrency_limit(self, key: str, limit: int | None) -> None:
         """Cap ``key`` at ``limit`` steps selected and unfinished here (``None`` removes it)."""
-        _, state = self._keys.state(key, key, self._busy())
+        _, state = self._keys.state(key, key, self._busy(), configured=True)
         state.concurrency_limit = limit
 
     # --- admission (the refill planner) ----------------------------------------------------
