@@ -6,4 +6,4 @@ import pytest
 # like a test module's, so a failure inside one shows its values.
 pytest.register_assert_rewrite("tests.fixtures")
 
-pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.engines"]
+pytest_plugins = ["pytester", "tests.fixtures.databases", "tests.fixtures.engines"]

@@ -32,6 +32,8 @@ MAX_LINES = 500
 # package imports the engine lazily, and only the operator surfaces may import the root package.
 # The console reaches storage only for DSN masking (a page shows the DSN, never its password);
 # the command line serves the console (``dwarf console``).
+# The testing kit and the synchronous facade are hosts of the public engine API, beside the
+# operator surfaces and below nothing.
 # _observability (metrics, spans over the OpenTelemetry API) stands apart: it imports no dwarf
 # package, and only the engine imports it (the engine decides what happened; it only emits).
 PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
@@ -66,6 +68,8 @@ PACKAGE_IMPORTS: dict[str, frozenset[str]] = {
     "dwarf._console": frozenset(
         {"dwarf", "dwarf.errors", "dwarf.workflow", "dwarf._storage", "dwarf.engine"}
     ),
+    "dwarf.testing": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf.engine"}),
+    "dwarf.sync": frozenset({"dwarf.errors", "dwarf.workflow", "dwarf.engine"}),
     "dwarf": frozenset({"dwarf.engine"}),
 }
 
