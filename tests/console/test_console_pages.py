@@ -200,7 +200,7 @@ def test_a_workflow_page_draws_the_graph_when_given_a_loader(
     assert "flowchart" in text_of(page)
     assert 'href="/workflows/ask"' in graphs_console.get("/flows").text
     unknown = graphs_console.get("/workflows/nope")
-    assert "workflow 'nope' is not registered with the test proxy" in text_of(unknown)
+    assert "workflow 'nope' is not registered with the registry" in text_of(unknown)
     hostile = graphs_console.get(f"/workflows/{HOSTILE_WORKFLOW}")
     assert hostile.status_code == 200
     assert "data-mermaid" in hostile.text, "a name with a slash in it still finds its graph"

@@ -57,7 +57,7 @@ class Registry:
         """The graph registered for ``name`` (the engine only reads it, and freezes its JSON)."""
         graph = self._graphs.get(name)
         if graph is None:
-            raise NotFoundError(f"workflow {name!r} is not registered with the test proxy")
+            raise NotFoundError(f"workflow {name!r} is not registered with the registry")
         return graph
 
     async def execute_task(self, url: str, flow: Flow) -> None:
