@@ -56,6 +56,9 @@ T = TypeVar("T")
 MAX_TX_ATTEMPTS = 12
 FAULT_WINDOW = 15.0
 """Seconds a unit of work keeps retrying a transient fault before ``UnavailableError``."""
+
+_READ_BACK_PAUSE = 0.5
+"""Seconds between attempts to read back a claim while the database is unavailable."""
 FAULT_BACKOFF_MAX = 0.5
 """Longest pause between two retries: dispatch resumes this soon after the server is back."""
 
@@ -411,13 +414,24 @@ class Store:
             by_id = {flow.flow_id: flow for flow in flows}
             return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
 
-        won = await self.autocommit(claim)
+        try:
+            won = await self.autocommit(claim)
+        except UnavailableError:
+            won = -1  # unknown: an UPDATE may have committed before its connection went
         # A claim re-run after a dropped connection may find its first run's rows already
         # claimed (by this owner): read back whenever it was re-run, or they would sit out
         # their lease under a live replica (storage.md, S10).
         if not won and attempts == 1:
             return []
-        return await self.read(read_back)
+        # For the same reason a read-back lost to an outage waits the outage out: the steps are
+        # this (live, heartbeating) replica's, and nobody else would take them before the lease.
+        while True:
+            try:
+                return await self.read(read_back)
+            except UnavailableError:
+                if self._closed:
+                    raise
+                await asyncio.sleep(_READ_BACK_PAUSE)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its one successor, atomically.

@@ -262,9 +262,14 @@ class Dispatcher:
         by_shard: dict[int, list[int]] = {}
         for candidate in batch:
             by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
-        won = await asyncio.gather(
-            *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
-        )
+        try:
+            won = await asyncio.gather(
+                *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
+            )
+        except BaseException:
+            for candidate in batch:  # nothing of the batch reached a worker
+                self._rt.protection.release(candidate.shard, candidate.step_id)
+            raise
         claimed = {(item[0].index, item[1].step_id): item for group in won for item in group}
         mine: list[Claimed] = []
         for candidate in batch:
