@@ -14,35 +14,7 @@ from dwarf.engine import Engine, TestProxy
 from dwarf.errors import BadRequestError
 from dwarf.workflow import END, Flow, FlowOptions, Graph, Query, Status
 from tests.fixtures.engines import MakeEngine
-
-
-def nested(levels: int) -> dict[str, Any]:
-    """A state object ``levels`` deep (the object itself is level 1), built without recursion."""
-    state: dict[str, Any] = {}
-    inner = state
-    for _ in range(levels - 1):
-        inner["a"] = {}
-        inner = inner["a"]
-    return state
-
-
-def proxy() -> TestProxy:
-    p = TestProxy()
-    graph = Graph("wf")
-    graph.add_transition_chain("ask", "deep", END)
-    p.handle_graph("wf", graph)
-
-    @p.task("ask")
-    async def ask(flow: Flow) -> None:
-        flow.interrupt({"q": "?"})
-
-    @p.task("deep")
-    async def deep(flow: Flow) -> None:
-        levels = flow.get("levels", int) if flow.has("levels") else 0
-        if levels:
-            flow.set("deep", nested(levels - 1))
-
-    return p
+from tests.fixtures.flows import ask_then_deep_proxy
 
 
 async def rejects(engine: Engine, call: Any, field: str) -> None:
@@ -54,7 +26,7 @@ async def rejects(engine: Engine, call: Any, field: str) -> None:
 async def test_nul_characters_are_refused_naming_the_field_on_every_dialect(
     make_engine: MakeEngine,
 ) -> None:
-    async with make_engine(proxy()) as engine:
+    async with make_engine(ask_then_deep_proxy()) as engine:
         key = await engine.create("wf", {"s": "text"})
         await rejects(engine, engine.create("w\x00f", {}), "workflow_name")
         await rejects(engine, engine.create_task("a\x00sk", {}), "task_name")

@@ -7,55 +7,24 @@ task (which fails the task). 10,000 levels give the same error, never a Recursio
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from dwarf.engine import TestProxy
 from dwarf.errors import BadRequestError
-from dwarf.workflow import END, Flow, Graph, Status
+from dwarf.workflow import Status
 from dwarf.workflow._json import MAX_STATE_DEPTH
 from tests.fixtures.engines import MakeEngine
-
-
-def nested(levels: int) -> dict[str, Any]:
-    """A state object ``levels`` deep (the object itself is level 1), built without recursion."""
-    state: dict[str, Any] = {}
-    inner = state
-    for _ in range(levels - 1):
-        inner["a"] = {}
-        inner = inner["a"]
-    return state
-
-
-def proxy() -> TestProxy:
-    p = TestProxy()
-    graph = Graph("wf")
-    graph.add_transition_chain("ask", "deep", END)
-    p.handle_graph("wf", graph)
-
-    @p.task("ask")
-    async def ask(flow: Flow) -> None:
-        flow.interrupt({"q": "?"})
-
-    @p.task("deep")
-    async def deep(flow: Flow) -> None:
-        levels = flow.get("levels", int) if flow.has("levels") else 0
-        if levels:
-            flow.set("deep", nested(levels - 1))
-
-    return p
+from tests.fixtures.flows import ask_then_deep_proxy, nested_state
 
 
 async def test_state_at_the_depth_limit_round_trips_on_every_dialect(
     make_engine: MakeEngine,
 ) -> None:
-    state = nested(MAX_STATE_DEPTH)
-    async with make_engine(proxy()) as engine:
+    state = nested_state(MAX_STATE_DEPTH)
+    async with make_engine(ask_then_deep_proxy()) as engine:
         key = await engine.create("wf", state)
         await engine.start(key)
         await engine.await_flow(key, timeout=30)
-        await engine.resume(key, {"r": nested(MAX_STATE_DEPTH - 1)})
+        await engine.resume(key, {"r": nested_state(MAX_STATE_DEPTH - 1)})
         outcome = await engine.await_flow(key, timeout=30)
     assert outcome.status is Status.COMPLETED
     assert outcome.state["a"] == state["a"]
@@ -65,8 +34,8 @@ async def test_state_at_the_depth_limit_round_trips_on_every_dialect(
 async def test_state_deeper_than_the_limit_is_refused_where_it_enters(
     make_engine: MakeEngine, levels: int
 ) -> None:
-    deep = nested(levels)
-    async with make_engine(proxy()) as engine:
+    deep = nested_state(levels)
+    async with make_engine(ask_then_deep_proxy()) as engine:
         with pytest.raises(BadRequestError, match=r"initial_state\.a\.a\.a.*nested deeper than"):
             await engine.create("wf", deep)
         with pytest.raises(BadRequestError, match=r"initial_state\.a.*nested deeper than"):
@@ -88,7 +57,7 @@ async def test_state_deeper_than_the_limit_is_refused_where_it_enters(
 
 
 async def test_a_task_setting_too_deep_a_value_fails_with_the_path(make_engine: MakeEngine) -> None:
-    async with make_engine(proxy()) as engine:
+    async with make_engine(ask_then_deep_proxy()) as engine:
         key = await engine.create("wf", {"levels": 10_000})
         await engine.start(key)
         await engine.await_flow(key, timeout=30)
