@@ -6,4 +6,9 @@ import pytest
 # like a test module's, so a failure inside one shows its values.
 pytest.register_assert_rewrite("tests.fixtures")
 
-pytest_plugins = ["pytester", "tests.fixtures.databases", "tests.fixtures.engines"]
+pytest_plugins = [
+    "pytester",
+    "tests.fixtures.databases",
+    "tests.fixtures.engines",
+    "tests.fixtures.logs",
+]

@@ -4,8 +4,6 @@ never a password or a state value in any record or span."""
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -14,32 +12,10 @@ from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.engine.otel_support import Telemetry
 from tests.fixtures.engines import MakeEngine
+from tests.fixtures.logs import Records
 
 SECRET_STATE = "state-value-7f3a9c"
 PASSWORD = "pw-b71e04d2"
-
-
-class Records(logging.Handler):
-    """Keeps every record."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Keep the record."""
-        self.records.append(record)
-
-
-@pytest.fixture
-def records() -> Iterator[tuple[logging.Logger, Records]]:
-    logger = logging.getLogger(f"dwarf.tests.logs.{uuid.uuid4().hex}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = Records()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
 
 
 def proxy() -> TestProxy:

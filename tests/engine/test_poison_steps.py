@@ -8,7 +8,7 @@ two replicas together stop after ``MAX_ENGINE_FAULTS``, and a database fault is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,29 +23,7 @@ from dwarf.engine._step._poison import MAX_ENGINE_FAULTS
 from dwarf.errors import StorageError
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.engines import MakeEngine
-
-
-class Records(logging.Handler):
-    """Every record of a private logger."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Keep it."""
-        self.records.append(record)
-
-
-@pytest.fixture
-def records() -> Iterator[tuple[logging.Logger, Records]]:
-    logger = logging.getLogger(f"dwarf.tests.poison.{id(object())}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = Records()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
+from tests.fixtures.logs import Records
 
 
 def chain_proxy() -> TestProxy:
