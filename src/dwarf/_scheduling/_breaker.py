@@ -159,6 +159,18 @@ class BreakerBank:
         breaker = self._breakers.get(task)
         return breaker is not None and breaker.tripped
 
+    def holds(self, task: str, now: datetime) -> bool:
+        """Whether ``task``'s breaker keeps its steps back at ``now``: open, its probe not due."""
+        breaker = self._breakers.get(task)
+        if breaker is None or not breaker.tripped:
+            return False
+        return breaker.next_probe_at is None or now < breaker.next_probe_at
+
+    def cause(self, task: str) -> str | None:
+        """Why ``task``'s breaker opened, ``None`` if it never tripped (no copy: the hot path)."""
+        breaker = self._breakers.get(task)
+        return None if breaker is None else breaker.cause
+
     def get(self, task: str) -> Breaker | None:
         """A copy of ``task``'s breaker state, or ``None`` if it never tripped."""
         breaker = self._breakers.get(task)

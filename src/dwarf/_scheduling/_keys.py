@@ -17,6 +17,7 @@ folds into its task's own key, so a host minting a key per request cannot exhaus
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -85,11 +86,12 @@ class KeyTable:
         return task
 
     def state(
-        self, key: str, task: str, busy: set[str], *, configured: bool = False
+        self, key: str, task: str, busy: Callable[[], Set[str]], *, configured: bool = False
     ) -> tuple[str, KeyState]:
         """The state for ``key`` (created if new), or its task's when the table is full.
 
-        ``busy`` names keys the caller still needs (tripped breakers): never evicted.
+        ``busy()`` names keys the caller still needs (tripped breakers): never evicted. It is
+        called only when the table is full, so the common path (a known key) never builds it.
         ``configured`` is a host setting a limit: always kept, even beyond the bound (the host,
         not its traffic, decides how many of those there are).
         """
@@ -110,9 +112,10 @@ class KeyTable:
         state = self._states[key] = KeyState()
         return key, state
 
-    def _evict_one(self, busy: set[str]) -> bool:
+    def _evict_one(self, busy: Callable[[], Set[str]]) -> bool:
+        needed = busy()
         for key, state in self._states.items():
-            if not state.configured() and state.running == 0 and key not in busy:
+            if not state.configured() and state.running == 0 and key not in needed:
                 del self._states[key]
                 return True
         return False

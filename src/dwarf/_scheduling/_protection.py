@@ -25,7 +25,7 @@ breakers, like keys, stay bounded however many keys a host mints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,12 +79,12 @@ class Protection:
 
     def set_rate_limit(self, key: str, per_second: float | None) -> None:
         """Cap ``key`` at ``per_second`` steps per second (``None`` removes the cap)."""
-        _, state = self._keys.state(key, key, self._busy(), configured=True)
+        _, state = self._keys.state(key, key, self._busy, configured=True)
         state.pacer = None if per_second is None else Pacer(per_second)
 
     def set_concurrency_limit(self, key: str, limit: int | None) -> None:
         """Cap ``key`` at ``limit`` steps selected and unfinished here (``None`` removes it)."""
-        _, state = self._keys.state(key, key, self._busy(), configured=True)
+        _, state = self._keys.state(key, key, self._busy, configured=True)
         state.concurrency_limit = limit
 
     # --- admission (the refill planner) ----------------------------------------------------
@@ -93,9 +93,7 @@ class Protection:
         """Whether the step may be selected now; counts nothing."""
         key = self._keys.resolve(task, shard, step_id)
         bank = self._breakers.get(shard)
-        breaker = bank.get(key) if bank is not None else None
-        probe_at = breaker.next_probe_at if breaker is not None and breaker.tripped else None
-        if breaker is not None and breaker.tripped and (probe_at is None or now < probe_at):
+        if bank is not None and bank.holds(key, now):
             return False
         state = self._keys.get(key)
         if state is None:
@@ -114,7 +112,7 @@ class Protection:
         A probe is remembered until ``probe_ended`` or ``release``, for the probes counter.
         """
         key = self._keys.resolve(task, shard, step_id)
-        key, state = self._keys.state(key, task, self._busy())
+        key, state = self._keys.state(key, task, self._busy)
         state.valve.commit(now)
         if state.pacer is not None:
             state.pacer.commit(now)
@@ -123,8 +121,7 @@ class Protection:
         bank = self._breakers.get(shard)
         if bank is None or not bank.commit(key, now):
             return False
-        breaker = bank.get(key)
-        self._probes[(shard, step_id)] = (key, breaker.cause if breaker else CAUSE_ACK_TIMEOUT)
+        self._probes[(shard, step_id)] = (key, bank.cause(key) or CAUSE_ACK_TIMEOUT)
         return True
 
     def probe_ended(self, shard: int, step_id: int) -> tuple[str, str] | None:
@@ -168,7 +165,7 @@ class Protection:
         retry_after: float | None = None,
     ) -> tuple[str, int, datetime]:
         """A step was refused with backpressure: cut its key's valve; return the cut to gossip."""
-        key, state = self._keys.state(key or task, task, self._busy())
+        key, state = self._keys.state(key or task, task, self._busy)
         self._keys.learn(task, shard, step_id, key)
         state.tasks.add(task)
         state.cuts += 1
@@ -182,7 +179,7 @@ class Protection:
         """Merge a peer's cut of ``key``'s valve; return whether it was adopted."""
         if not key:
             return False
-        _, state = self._keys.state(key, key, self._busy())
+        _, state = self._keys.state(key, key, self._busy)
         return state.valve.sync(w_cong, t_cong)
 
     def trip(
@@ -197,7 +194,7 @@ class Protection:
         cause: str = CAUSE_ACK_TIMEOUT,
     ) -> tuple[str, bool]:
         """A step tripped its breaker: open its key on every shard; return (key, fresh trip)."""
-        key, state = self._keys.state(key or task, task, self._busy() | {key or task})
+        key, state = self._keys.state(key or task, task, self._busy_and(key or task))
         self._keys.learn(task, shard, step_id, key)
         state.tasks.add(task)
         fresh = False
@@ -209,7 +206,7 @@ class Protection:
         """A peer tripped ``key``: open it here on every shard; return whether that was fresh."""
         if not key:
             return False
-        key, state = self._keys.state(key, key, self._busy() | {key})
+        key, state = self._keys.state(key, key, self._busy_and(key))
         if not state.tasks:
             state.tasks.add(key)
         fresh = False
@@ -246,7 +243,7 @@ class Protection:
         for task in tasks:
             if not task:
                 continue
-            key, state = self._keys.state(task, task, self._busy() | {task})
+            key, state = self._keys.state(task, task, self._busy_and(task))
             state.tasks.add(task)
             if self._bank(shard).trip(key, now, CAUSE_ACK_TIMEOUT):
                 opened.append(key)
@@ -332,6 +329,10 @@ class Protection:
 
     def _busy(self) -> set[str]:
         return {key for bank in self._breakers.values() for key in bank.tripped_tasks()}
+
+    def _busy_and(self, key: str) -> Callable[[], set[str]]:
+        """``_busy`` plus ``key``, computed only if the key table must evict."""
+        return lambda: self._busy() | {key}
 
 
 def _min(a: datetime | None, b: datetime) -> datetime:
