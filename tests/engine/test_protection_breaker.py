@@ -8,6 +8,7 @@ after a restart and on a peer replica.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -39,10 +40,17 @@ def wire(proxy: TestProxy, downstream: Downstream) -> None:
         return None
 
 
-async def wait_for(predicate: object, seconds: float = 20.0) -> None:
+def wired_to_a_dead_downstream() -> tuple[TestProxy, Downstream]:
+    """A proxy whose ``ack`` task calls a downstream that is down until the test revives it."""
+    proxy, downstream = TestProxy(), Downstream(down=True)
+    wire(proxy, downstream)
+    return proxy, downstream
+
+
+async def wait_for(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.02)
 
@@ -62,9 +70,7 @@ async def test_a_dead_task_is_parked_probed_and_drained_while_others_flow(
     make_engine: MakeEngine,
 ) -> None:
     # The seed's ackdroppedflow.
-    proxy = TestProxy()
-    downstream = Downstream(down=True)
-    wire(proxy, downstream)
+    proxy, downstream = wired_to_a_dead_downstream()
     async with make_engine(proxy, workers=4) as engine:
         first = await start_many(engine, "dead", 1)
         await wait_for(lambda: engine.breaker_tripped("ack"))
@@ -91,9 +97,7 @@ async def test_a_dead_task_is_parked_probed_and_drained_while_others_flow(
 
 async def test_start_parks_the_entry_step_of_a_tripped_task(make_engine: MakeEngine) -> None:
     # The seed's breakerstartparkflow.
-    proxy = TestProxy()
-    downstream = Downstream(down=True)
-    wire(proxy, downstream)
+    proxy, downstream = wired_to_a_dead_downstream()
     async with make_engine(proxy, workers=4) as engine:
         tripper = await start_many(engine, "dead", 1)
         await wait_for(lambda: engine.breaker_tripped("ack"))
@@ -114,9 +118,7 @@ async def test_a_new_engine_reconstitutes_breakers_from_parked_rows(
     make_engine: MakeEngine,
 ) -> None:
     # The seed's breakerreconstituteflow.
-    proxy = TestProxy()
-    downstream = Downstream(down=True)
-    wire(proxy, downstream)
+    proxy, downstream = wired_to_a_dead_downstream()
     async with make_engine(proxy, workers=4) as first:
         keys = await start_many(first, "dead", 5)
         await wait_for(lambda: first.breaker_tripped("ack"))
@@ -139,9 +141,7 @@ async def test_a_new_engine_reconstitutes_breakers_from_parked_rows(
 async def test_a_trip_is_gossiped_and_the_peer_holds_its_steps_too(
     make_engine: MakeEngine,
 ) -> None:
-    proxy = TestProxy()
-    downstream = Downstream(down=True)
-    wire(proxy, downstream)
+    proxy, downstream = wired_to_a_dead_downstream()
     relay_a, relay_b = Relay(), Relay()
     async with (
         make_engine(proxy, workers=4, peer_notifier=relay_a) as a,
@@ -163,9 +163,7 @@ async def test_a_trip_is_gossiped_and_the_peer_holds_its_steps_too(
 async def test_parked_flows_can_be_cancelled_deleted_and_restarted(
     make_engine: MakeEngine,
 ) -> None:
-    proxy = TestProxy()
-    downstream = Downstream(down=True)
-    wire(proxy, downstream)
+    proxy, downstream = wired_to_a_dead_downstream()
     async with make_engine(proxy, workers=4) as engine:
         keys = await start_many(engine, "dead", 3)
         await wait_for(lambda: engine.breaker_tripped("ack"))
