@@ -68,6 +68,32 @@ async def test_several_shards_need_a_shard_placeholder(tmp_path: Path) -> None:
         await engine.startup()
 
 
+async def test_an_engine_on_bare_sqlite_memory_runs_flows_in_a_database_of_its_own() -> None:
+    # The migration and the store used to open two different private databases: the store's
+    # had no tables. Each engine (and each of its shards) gets its own, not shared with another.
+    proxy = _proxy()
+    engines = [
+        Engine()
+        .with_dsn("sqlite://:memory:")
+        .with_num_shards(shards)
+        .with_graph_loader(proxy.load_graph)
+        .with_task_executor(proxy.execute_task)
+        for shards in (1, 2)
+    ]
+    for engine in engines:
+        await engine.startup()
+    try:
+        outcomes = [await engine.run("one", {}) for engine in engines]
+        listed = [len((await engine.list_flows(Query()))[0]) for engine in engines]
+    finally:
+        for engine in engines:
+            await engine.shutdown()
+
+    assert [o.status for o in outcomes] == [Status.COMPLETED] * 2
+    assert [o.state["ran"] for o in outcomes] == [True, True]
+    assert listed == [1, 1]
+
+
 @pytest.mark.parametrize(
     ("knob", "value"),
     [

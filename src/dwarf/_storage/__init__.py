@@ -11,7 +11,15 @@ store's business: a dialect's fast path is a method override in its ``Store`` su
 Imports: ``dwarf.errors``, ``dwarf.workflow`` (value types) and the drivers.
 """
 
-from dwarf._storage._dsn import Dsn, mask_dsn, memory_dsn, parse_dsn, scrub, shard_dsns
+from dwarf._storage._dsn import (
+    Dsn,
+    mask_dsn,
+    memory_dsn,
+    parse_dsn,
+    private_memory,
+    scrub,
+    shard_dsns,
+)
 from dwarf._storage._gen.rows import (
     ClaimedStepRow,
     DueStepRow,
@@ -63,6 +71,7 @@ __all__ = [
     "test_databases",
     "mask_dsn",
     "memory_dsn",
+    "private_memory",
     "open_store",
     "parse_dsn",
     "scrub",

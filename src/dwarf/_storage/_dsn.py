@@ -37,6 +37,7 @@ __all__ = [
     "dialect_named",
     "mask_dsn",
     "memory_dsn",
+    "private_memory",
     "parse_dsn",
     "scrub",
     "shard_dsns",
@@ -355,6 +356,20 @@ def _render_query(params: Mapping[str, str], *, mask: bool) -> str:
         shown = MASK if mask and _SECRET_PARAM.search(key) else value
         items.append(f"{quote(key, safe='')}={quote(shown, safe='%*:/')}")
     return "?" + "&".join(items)
+
+
+def private_memory(dsn: Dsn, label: str) -> Dsn:
+    """A bare ``sqlite://:memory:`` made one named shared-cache database per shard.
+
+    A bare ``:memory:`` database belongs to the one connection that opened it, so the engine's
+    migration connection and its store would each see an empty database of their own. Named
+    after ``label`` (unique per engine), the databases are still private to that engine and
+    vanish with its last connection. Any other DSN is returned as it is.
+    """
+    if dsn.path != _MEMORY or dsn.params:
+        return dsn
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]
+    return parse_dsn(f"sqlite:///dwarf-{safe}-%d?mode=memory&cache=shared")
 
 
 def memory_dsn(label: str) -> str:

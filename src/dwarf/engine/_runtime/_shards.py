@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dwarf._migrate import migrate
-from dwarf._storage import Store, open_store, parse_dsn, shard_dsns
+from dwarf._storage import Store, open_store, parse_dsn, private_memory, shard_dsns
 from dwarf.engine._runtime._config import Config
+from dwarf.engine._runtime._keys import new_token
 
 __all__ = ["open_shards"]
 
 
 async def open_shards(config: Config) -> list[Store]:
     """Migrate and open every shard ``config`` names; on failure nothing is left open."""
-    dsns = shard_dsns(parse_dsn(config.dsn), config.num_shards)
+    dsns = shard_dsns(private_memory(parse_dsn(config.dsn), new_token()), config.num_shards)
     shards: list[Store] = []
     try:
         for index, dsn in enumerate(dsns, start=1):
