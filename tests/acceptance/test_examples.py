@@ -1,4 +1,4 @@
-"""The README's programs run as written: the smallest program and the demo."""
+"""The examples run as written and print what they promise (the README shows two of them)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,56 @@ def test_demo_runs_a_fan_out_workflow_on_a_sqlite_file(tmp_path: Path) -> None:
     assert "summary: 26 LETTERS!" in result.stdout
     assert "lengths: ['durable=7', 'workflows=9', 'for=3', 'asyncio=7']" in result.stdout
     assert database.exists()
+
+
+def _start_checkout(database: Path) -> str:
+    """Run the checkout's first process; return the key of the flow it left awaiting approval."""
+    result = _run("examples/checkout.py", str(database), "start")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "status: interrupted" in lines
+    assert "charge attempts: 3" in lines  # the gateway failed twice, the retry got through
+    assert "waiting for approval of: {'order': 'A-1001', 'amount_cents': 3000}" in lines
+    return lines[0].removeprefix("flow: ")
+
+
+def test_checkout_approved_by_a_second_process_ships(tmp_path: Path) -> None:
+    database = tmp_path / "orders.sqlite"
+    flow_key = _start_checkout(database)
+
+    result = _run("examples/checkout.py", str(database), "approve", flow_key)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "status: completed"
+    for line in (
+        "  approver: dana",
+        "  charge_attempts: 3",
+        "  receipt: receipt-A-1001",
+        "  tracking: track-A-1001",
+    ):
+        assert line in lines
+    assert lines[-4:] == [
+        "  reserve: completed after 1 run(s)",
+        "  charge: completed after 3 run(s)",
+        "  approve: completed after 1 run(s)",
+        "  ship: completed after 1 run(s)",
+    ]
+
+
+def test_checkout_rejected_refunds_and_cannot_be_decided_again(tmp_path: Path) -> None:
+    database = tmp_path / "orders.sqlite"
+    flow_key = _start_checkout(database)
+
+    rejected = _run("examples/checkout.py", str(database), "reject", flow_key)
+    again = _run("examples/checkout.py", str(database), "approve", flow_key)
+
+    assert rejected.returncode == 0, rejected.stderr
+    assert "  refunded: receipt-A-1001" in rejected.stdout.splitlines()
+    assert "tracking" not in rejected.stdout
+    assert rejected.stdout.splitlines()[-1] == "  refund: completed after 1 run(s)"
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"cannot resume {flow_key}: flow is completed, not interrupted"
 
 
 def test_readme_shows_the_smallest_program_verbatim() -> None:
