@@ -82,6 +82,26 @@ def test_checkout_rejected_refunds_and_cannot_be_decided_again(tmp_path: Path) -
     assert again.stderr.strip() == f"cannot resume {flow_key}: flow is completed, not interrupted"
 
 
+def test_agent_loop_calls_tools_until_done_then_waits_for_review() -> None:
+    result = _run("examples/agent_loop.py")
+
+    assert result.returncode == 0, result.stderr
+    answer = "sunglasses for Lisbon; a raincoat and a warm layer for Oslo"
+    assert result.stdout.splitlines() == [
+        f"status: interrupted, for review of: {answer}",
+        "transcript:",
+        "  user: What should I pack for Lisbon and Oslo tomorrow?",
+        "  model: call forecast(Lisbon)",
+        "  tool: forecast(Lisbon) = sunny, 24 C (attempt 2)",
+        "  model: call forecast(Oslo)",
+        "  tool: forecast(Oslo) = rain, 6 C (attempt 2)",
+        f"  model: done: {answer}",
+        "  reviewer sam: approved",
+        "status: completed",
+        f"answer: {answer} (approved)",
+    ]
+
+
 def test_readme_shows_the_smallest_program_verbatim() -> None:
     readme = (ROOT / "README.md").read_text()
     for line in (
