@@ -90,6 +90,28 @@ async def test_signals_resume_after_the_listening_connection_is_killed(
     assert outcome.status is Status.COMPLETED
 
 
+async def test_a_completion_wakes_idle_peers(postgres_dsn: str) -> None:
+    # A completion may free capacity a peer could use, so it signals "look for work" on no
+    # shard in particular (shard 0); that wake used to fail to send (no shard 0 to send on).
+    p = proxy()
+    async with (
+        replica(postgres_dsn, p, workers=4) as worker,
+        replica(postgres_dsn, p, workers=0) as front,
+    ):
+        woken = asyncio.Event()
+
+        async def record_wake(shard: int, step_id: int) -> None:
+            woken.set()
+
+        await idle(worker)
+        front.handle_enqueue = record_wake  # type: ignore[method-assign]
+        # The front creates the flow (its own wake to the worker is not echoed back to it), the
+        # worker runs it: the only wake the front can hear is the worker's completion.
+        outcome = await front.run("ping", timeout=PROMPT)
+        await asyncio.wait_for(woken.wait(), timeout=PROMPT)
+    assert outcome.status is Status.COMPLETED
+
+
 async def test_database_signals_need_a_database_that_carries_them(sqlite_dsn: str) -> None:
     p = proxy()
     with pytest.raises(BadRequestError, match="publish/subscribe"):

@@ -113,9 +113,13 @@ class DatabaseSignals:
     # --- outbound (the PeerNotifier protocol) -------------------------------------------------
 
     async def enqueue(self, shard: int, step_id: int) -> None:
-        """Tell peers that work is pending on ``shard`` (coalesced: one wake per shard)."""
+        """Tell peers that work is pending on ``shard`` (coalesced: one wake per shard).
+
+        Shard 0 is no shard in particular (a completion freed capacity): it travels on the
+        first shard, which every peer listens on.
+        """
         del step_id
-        self._send(shard, "e", str(shard), dedupe=True)
+        self._send(shard if shard in self._shards else self._first, "e", str(shard), dedupe=True)
 
     async def sync_valve(self, task_name: str, w_cong: int, t_cong: datetime) -> None:
         """Tell peers about a valve cut."""
