@@ -1,12 +1,13 @@
 """The server examples run as a user runs them: subprocesses on a scratch database.
 
-The document pipeline prints its result; the webhook service is started
+The document pipeline and the two replicas print their results; the webhook service is started
 with uvicorn on a free port and driven over real HTTP, then restarted on the same database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -51,6 +52,29 @@ async def test_the_document_pipeline_counts_every_page_and_keeps_page_order(
         "steps:  split x1, read_page x4, assemble x1",
     ]
     assert err == ""
+
+
+async def test_two_replicas_share_the_flows_and_the_survivor_finishes_the_killed_ones_steps(
+    postgres_dsn: str,
+) -> None:
+    out, err = await _run("examples/two_replicas.py", postgres_dsn)
+    lines = out.splitlines()
+    assert lines[:3] == [
+        "started 12 flows on replicas a and b",
+        "killed replica a",
+        "completed: 12 of 12 flows",
+    ]
+    a = re.fullmatch(r"replica a ran (\d+) steps before it was killed", lines[3])
+    b = re.fullmatch(
+        r"replica b ran (\d+) steps, (\d+) of them taken over from replica a", lines[4]
+    )
+    assert a is not None, out
+    assert b is not None, out
+    ran_a, ran_b, taken_over = int(a[1]), int(b[1]), int(b[2])
+    assert ran_a >= 1, "replica a was killed after finishing a step"
+    assert 1 <= taken_over <= ran_b, "a was killed mid-step: b took its running steps over"
+    assert ran_a + ran_b == 12 * 3, "every step of every flow is recorded once"
+    assert "Traceback" not in err
 
 
 class Service:
