@@ -68,11 +68,12 @@ def test_fan_out_folds_branches_in_declaration_order_with_each_fields_reducer() 
     ]
 
 
-def test_retry_three_runs_four_times_and_a_time_budget_fails_the_step() -> None:
+def test_retry_counts_runs_gives_up_in_time_and_a_budget_fails_the_step() -> None:
     assert run_snippet("retries.py") == [
         "recovered completed 3 [True, True]",
         "spent failed 4 GatewayTimeout no answer on run 4",
         "history charge 3 failed",
+        "gave up failed TimeoutError True",
         "slept True",
         "budget failed TimeBudgetError task 'slow' exceeded its time budget of 0.2s",
     ]

@@ -10,12 +10,13 @@ from dwarf.engine import Registry
 from dwarf.workflow import END, Flow, FlowOptions, Graph
 
 registry = Registry()
-for name in ("charge", "nap", "slow"):
+for name in ("charge", "fetch", "nap", "slow"):
     graph = Graph(name)
     graph.add_transition_chain(name, "after", END)
     registry.handle_graph(name, graph)
 
 runs: list[tuple[int, float]] = []  # (attempt, monotonic time) of each run of 'charge'
+fetch_runs: list[int] = []  # the attempt of each run of 'fetch'
 
 
 class GatewayTimeout(Exception):
@@ -38,6 +39,19 @@ async def charge(flow: Flow) -> None:
 
 
 # --8<-- [end:retry]
+
+
+# --8<-- [start:give-up]
+@registry.task("fetch")
+async def fetch(flow: Flow) -> None:
+    fetch_runs.append(flow.attempt)
+    # up to 100 retries 0.1 s apart, but none starting 0.5 s or more after the step was created
+    if flow.retry(100, 0.1, 1.0, 0, give_up_after=0.5):
+        return
+    raise TimeoutError(f"still failing after {flow.attempt + 1} runs")
+
+
+# --8<-- [end:give-up]
 
 
 # --8<-- [start:sleep]
@@ -86,6 +100,8 @@ async def main() -> None:
         step = (await eng.history(out.flow_key))[0]
         print("history", step.task_name, step.attempt, step.status.value)
         # --8<-- [end:run-retry]
+        out = await eng.run("fetch")
+        print("gave up", out.status.value, out.error_type, 1 < len(fetch_runs) < 101)
         out = await eng.run("nap")
         print("slept", out.state["after_at"] - out.state["napped_at"] >= 0.5)
         # --8<-- [start:run-budget]
