@@ -81,13 +81,13 @@ def test_retry_counts_runs_gives_up_in_time_and_a_budget_fails_the_step() -> Non
 
 def test_interrupts_and_breakpoints_stop_the_flow_until_the_matching_resume() -> None:
     assert run_snippet("interrupts.py") == [
-        "stopped interrupted {'question': 'approve?', 'amount': 120} awaiting approval",
+        "stopped interrupted {'amount': 120, 'question': 'approve?'} awaiting approval",
         "snapshot interrupted approve?",
         "history [('submit', 'completed'), ('approve', 'interrupted')]",
         "resumed completed paid ada",
         "paused interrupted {} 99999",
         "resume refused: the flow is paused at a breakpoint: use resume_break",
-        "asked interrupted {'question': 'approve?', 'amount': 120}",
+        "asked interrupted {'amount': 120, 'question': 'approve?'}",
         "ended rejected",
         "after a resume: interrupted",
         "after a resume: interrupted",

@@ -27,7 +27,7 @@ async def approve(flow: Flow) -> None:
     flow.set_string("status", "awaiting approval")  # kept: writes before interrupt() persist
     # First run: parks the flow and raises Yield (let it propagate). After resume: the task
     # runs again from the top and interrupt() returns the resume data.
-    answer = flow.interrupt({"question": "approve?", "amount": flow.get_int("amount")})
+    answer = flow.interrupt({"amount": flow.get_int("amount"), "question": "approve?"})
     flow.set_bool("approved", bool(answer["approved"]))
     flow.set_string("approver", str(answer["by"]))
 
