@@ -74,7 +74,7 @@ registry.handle_graph("ship_strict", shipping(strict=True))
 # --8<-- [end:strict]
 
 
-# --8<-- [start:tasks]
+# --8<-- [start:switch-tasks]
 @registry.task("score")
 async def score(flow: Flow) -> None:
     flow.set_int("score", flow.get_int("points") * 10)
@@ -92,6 +92,10 @@ async def decide(flow: Flow) -> None:
     flow.set_string("decision", "decided")
 
 
+# --8<-- [end:switch-tasks]
+
+
+# --8<-- [start:when-tasks]
 @registry.task("check")
 async def check(flow: Flow) -> None:
     flow.set_strings("channels", flow.get_strings("wanted"))
@@ -112,6 +116,10 @@ async def sent(flow: Flow) -> None:
     flow.set_int("messages", len(flow.get_strings("sent_by")))
 
 
+# --8<-- [end:when-tasks]
+
+
+# --8<-- [start:on-error-tasks]
 @registry.task("charge")
 async def charge_card(flow: Flow) -> None:
     flow.set_string("charged", "yes")  # discarded: an error voids the task's writes
@@ -129,12 +137,16 @@ async def refund(flow: Flow) -> None:
     flow.set_string("result", f"refunded after {error['errorType']}: {error['error']}")
 
 
+# --8<-- [end:on-error-tasks]
+
+
 @registry.task("ship")
 @registry.task("label")
 async def nothing(flow: Flow) -> None:
     """These tasks only route."""
 
 
+# --8<-- [start:goto-task]
 @registry.task("ask")
 async def ask(flow: Flow) -> None:
     tries = flow.get_int("tries") + 1  # 0 when absent
@@ -143,7 +155,7 @@ async def ask(flow: Flow) -> None:
         flow.goto("ask")
 
 
-# --8<-- [end:tasks]
+# --8<-- [end:goto-task]
 
 
 async def route_taken(eng: Engine, name: str, state: dict[str, object]) -> list[str]:
