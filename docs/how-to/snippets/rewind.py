@@ -48,9 +48,13 @@ async def publish(flow: Flow) -> None:
 # --8<-- [end:graph]
 
 
+# --8<-- [start:step_key]
 async def step_key(eng: Engine, flow_key: str, task: str) -> str:
     """The key of ``task``'s step in the flow's history (the last one when it ran twice)."""
     return [s.step_key for s in await eng.history(flow_key) if s.task_name == task][-1]
+
+
+# --8<-- [end:step_key]
 
 
 async def main() -> None:
