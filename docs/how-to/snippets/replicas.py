@@ -33,7 +33,7 @@ def replica(name: str, workers: int) -> Engine:
 
     return (
         dwarf.new_engine()
-        .with_num_shards(2)  # fixed for the life of the database: every replica says 2
+        .with_num_shards(2)  # fixed at startup; every replica must say the same
         .with_workers(workers)  # 0: this process only creates flows and reads them
         .with_replica_timeout(5)  # peers take a silent replica's steps after 5 s (the default)
         .with_database_signals()  # LISTEN/NOTIFY wakes the replicas: no message bus needed
