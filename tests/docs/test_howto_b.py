@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.fixtures.databases import POSTGRES_SERVER_DSN, unavailable
-from tests.testing.test_plugin import INI, plugin_args
+from tests.testing.test_plugin import plugin_args
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS = ROOT / "docs" / "how-to" / "snippets"
@@ -102,8 +102,7 @@ def test_two_replicas_share_the_flows_of_two_postgresql_shards() -> None:
 
 
 def test_the_users_workflow_tests_pass_under_pytest(pytester: pytest.Pytester) -> None:
-    pytester.makeini(INI)
-    for name in ("orders.py", "test_orders.py"):
+    for name in ("pytest.ini", "orders.py", "test_orders.py"):
         shutil.copy(SNIPPETS / name, pytester.path / name)
     result = pytester.runpytest_subprocess(*plugin_args(), "-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=5)
