@@ -3,26 +3,7 @@ as the pages include them, and print what the pages say they print."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-SNIPPETS = ROOT / "docs" / "how-to" / "snippets"
-
-
-def run_snippet(name: str) -> list[str]:
-    """Run ``docs/how-to/snippets/<name>`` and return its printed lines."""
-    result = subprocess.run(
-        [sys.executable, str(SNIPPETS / name)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+from tests.docs.snippets import SNIPPETS, run_snippet
 
 
 def test_routing_takes_the_first_switch_arm_every_when_the_error_route_and_the_goto_loop() -> None:

@@ -10,35 +10,14 @@ a user's own suite runs it.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.docs.snippets import SNIPPETS, run_snippet
 from tests.fixtures.databases import POSTGRES_SERVER_DSN, unavailable
 from tests.testing.test_plugin import plugin_args
-
-ROOT = Path(__file__).resolve().parents[2]
-SNIPPETS = ROOT / "docs" / "how-to" / "snippets"
-
-
-def run_snippet(name: str, env: dict[str, str] | None = None) -> list[str]:
-    """Run ``docs/how-to/snippets/<name>`` and return its printed lines."""
-    result = subprocess.run(
-        [sys.executable, str(SNIPPETS / name)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
 
 
 def test_restart_reruns_everything_restart_from_the_rest_and_fork_leaves_the_origin() -> None:
