@@ -21,9 +21,17 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncmy
@@ -35,12 +43,15 @@ from dwarf.workflow import END, Flow, Graph, Status
 __all__ = [
     "DIALECTS",
     "FLOWS_PER_ROUND",
+    "PAYLOAD_KEY",
     "STEPS_PER_FLOW",
     "SUBMITTERS",
+    "BENCH_DATABASE",
     "WORKERS",
     "WORKFLOW",
     "BenchEngine",
     "DatabaseUnavailableError",
+    "Payloads",
     "RoundResult",
     "StepCounter",
     "Summary",
@@ -84,23 +95,53 @@ class StepCounter:
         self.calls = 0
 
 
+PAYLOAD_KEY = "payload_bytes"
+"""Initial-state key asking each task of a flow to write that many bytes of state (0: none)."""
+
+
+class Payloads:
+    """Incompressible strings each task writes as its state, built once per size.
+
+    Hex of random bytes: JSON encodes it without escapes, and a database's compression (TOAST,
+    InnoDB pages) cannot shrink it, so the bytes written are the bytes asked for. Each task gets
+    its own string, so every step changes the state rather than rewriting the same value.
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[tuple[str, int], str] = {}
+
+    def blob(self, task: str, size: int) -> str:
+        """The ``size``-byte string ``task`` writes."""
+        key = (task, size)
+        if key not in self._blobs:
+            self._blobs[key] = os.urandom((size + 1) // 2).hex()[:size]
+        return self._blobs[key]
+
+
 def linear_proxy(counter: StepCounter) -> TestProxy:
     """A proxy serving ``bench_linear``: ``T0 -> T1 -> T2 -> END`` of no-op tasks.
 
-    Each task only bumps ``counter``, so a round measures the engine and not the tasks.
+    Each task bumps ``counter`` and, when the flow's initial state sets ``payload_bytes``, writes
+    that many bytes to ``blob``; otherwise it does nothing, so a round measures the engine and
+    not the tasks.
     """
+    payloads = Payloads()
 
-    # A plain coroutine function: TestProxy runs anything else in a worker thread.
-    async def no_op(flow: Flow) -> None:
-        del flow
-        counter.calls += 1
+    def no_op(task: str) -> Callable[[Flow], Awaitable[None]]:
+        # A plain coroutine function: TestProxy runs anything else in a worker thread.
+        async def run(flow: Flow) -> None:
+            counter.calls += 1
+            if flow.has(PAYLOAD_KEY):
+                flow.set("blob", payloads.blob(task, flow.get_int(PAYLOAD_KEY)))
+
+        return run
 
     proxy = TestProxy()
     graph = Graph(WORKFLOW)
     graph.add_transition_chain(*TASKS, END)
     proxy.handle_graph(WORKFLOW, graph)
     for task in TASKS:
-        proxy.handle_task(task, no_op)
+        proxy.handle_task(task, no_op(task))
     return proxy
 
 
@@ -143,12 +184,17 @@ class RoundResult:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1]
 
 
-async def _submit(engine: Engine, counter: itertools.count[int], flows: int) -> list[float]:
+async def _submit(
+    engine: Engine,
+    counter: itertools.count[int],
+    flows: int,
+    initial_state: Mapping[str, Any] | None,
+) -> list[float]:
     """Run flows until the shared counter passes ``flows``; return their latencies."""
     latencies: list[float] = []
     while next(counter) < flows:
         started = time.perf_counter()
-        key = await engine.create(WORKFLOW)
+        key = await engine.create(WORKFLOW, initial_state)
         await engine.start(key)
         outcome = await engine.await_flow(key, timeout=FLOW_TIMEOUT)
         latencies.append(time.perf_counter() - started)
@@ -163,14 +209,21 @@ async def run_round(
     steps: StepCounter,
     flows: int = FLOWS_PER_ROUND,
     submitters: int = SUBMITTERS,
+    initial_state: Mapping[str, Any] | None = None,
 ) -> RoundResult:
-    """Run ``flows`` flows through ``submitters`` concurrent submitters; time the whole batch."""
+    """Run ``flows`` flows through ``submitters`` concurrent submitters; time the whole batch.
+
+    Every flow starts from ``initial_state`` (``{PAYLOAD_KEY: n}`` makes each step write n bytes).
+    """
     counter = itertools.count()
     steps_before = steps.calls
     cpu_started = time.process_time()
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_submit(engine, counter, flows)) for _ in range(submitters)]
+        tasks = [
+            group.create_task(_submit(engine, counter, flows, initial_state))
+            for _ in range(submitters)
+        ]
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     latencies = tuple(latency for task in tasks for latency in task.result())
@@ -185,7 +238,12 @@ async def run_round(
 
 @dataclass(frozen=True)
 class Summary:
-    """A dialect's numbers: the median of each metric over the measured rounds."""
+    """A workload's numbers on a dialect: the median of each metric over the measured rounds.
+
+    ``workload`` names the row (``linear``, ``payload 64 KB``, ...); ``payload_bytes`` is what each
+    step wrote to the state (MB/s derives from it); ``baseline`` names the workload on the same
+    dialect this one's steps/s is compared against in the table (``''``: none).
+    """
 
     dialect: str
     rounds: int
@@ -195,10 +253,19 @@ class Summary:
     p95_ms: float
     p99_ms: float
     cpu_ms_per_flow: float
+    workload: str = "linear"
+    payload_bytes: int = 0
+    baseline: str = ""
+
+    @property
+    def mb_per_s(self) -> float:
+        """Megabytes (10^6 bytes) of state the tasks wrote per second of wall time."""
+        return self.steps_per_s * self.payload_bytes / 1e6
 
     def as_extra_info(self) -> dict[str, float | int | str]:
         """The numbers as pytest-benchmark ``extra_info`` (carried by ``--benchmark-json``)."""
         return {
+            "workload": self.workload,
             "dialect": self.dialect,
             "rounds": self.rounds,
             "flows_per_s": round(self.flows_per_s, 1),
@@ -207,10 +274,19 @@ class Summary:
             "p95_ms": round(self.p95_ms, 2),
             "p99_ms": round(self.p99_ms, 2),
             "cpu_ms_per_flow": round(self.cpu_ms_per_flow, 3),
+            "payload_bytes": self.payload_bytes,
+            "mb_per_s": round(self.mb_per_s, 2),
         }
 
 
-def summarize(dialect: str, rounds: Sequence[RoundResult]) -> Summary:
+def summarize(
+    dialect: str,
+    rounds: Sequence[RoundResult],
+    *,
+    workload: str = "linear",
+    payload_bytes: int = 0,
+    baseline: str = "",
+) -> Summary:
     """Medians over ``rounds`` of throughput and of each round's latency percentiles."""
     if not rounds:
         raise ValueError("no rounds to summarize")
@@ -223,20 +299,33 @@ def summarize(dialect: str, rounds: Sequence[RoundResult]) -> Summary:
         p95_ms=statistics.median(r.percentile(95) for r in rounds) * 1000,
         p99_ms=statistics.median(r.percentile(99) for r in rounds) * 1000,
         cpu_ms_per_flow=statistics.median(r.cpu_ms_per_flow for r in rounds),
+        workload=workload,
+        payload_bytes=payload_bytes,
+        baseline=baseline,
     )
 
 
 def format_table(summaries: Iterable[Summary]) -> str:
-    """A fixed-width table: dialect | flows/s | steps/s | p50 | p95 | p99 (ms)."""
+    """A fixed-width table, one row per workload and dialect.
+
+    Columns: flows/s, steps/s, CPU ms per flow, MB/s of state written, p50/p95/p99 latency (ms),
+    and ``vs``: steps/s as a multiple of the row's baseline workload on the same dialect.
+    """
+    rows = list(summaries)
+    by_key = {(s.workload, s.dialect): s for s in rows}
     header = (
-        f"{'dialect':<12} {'flows/s':>9} {'steps/s':>9} "
-        f"{'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'rounds':>6}"
+        f"{'workload':<20} {'dialect':<12} {'flows/s':>9} {'steps/s':>9} {'CPU ms/flow':>11} "
+        f"{'MB/s':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'vs':>6} {'rounds':>6}"
     )
     lines = [header, "-" * len(header)]
-    for s in summaries:
+    for s in rows:
+        mb_per_s = f"{s.mb_per_s:>7.1f}" if s.payload_bytes else f"{'-':>7}"
+        base = by_key.get((s.baseline, s.dialect)) if s.baseline else None
+        versus = f"{s.steps_per_s / base.steps_per_s:>5.2f}x" if base else f"{'-':>6}"
         lines.append(
-            f"{s.dialect:<12} {s.flows_per_s:>9.1f} {s.steps_per_s:>9.1f} "
-            f"{s.p50_ms:>9.1f} {s.p95_ms:>9.1f} {s.p99_ms:>9.1f} {s.rounds:>6}"
+            f"{s.workload:<20} {s.dialect:<12} {s.flows_per_s:>9.1f} {s.steps_per_s:>9.1f} "
+            f"{s.cpu_ms_per_flow:>11.2f} {mb_per_s} {s.p50_ms:>9.1f} {s.p95_ms:>9.1f} "
+            f"{s.p99_ms:>9.1f} {versus} {s.rounds:>6}"
         )
     return "\n".join(lines)
 
@@ -281,27 +370,31 @@ async def _mysql_execute(statements: Sequence[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def bench_database(dialect: str) -> AsyncIterator[str]:
-    """A fresh, dedicated database of ``dialect`` for the benchmark; dropped on exit."""
+async def bench_database(dialect: str, name: str = BENCH_DATABASE) -> AsyncIterator[str]:
+    """A fresh, dedicated database ``name`` of ``dialect`` for the benchmark; dropped on exit.
+
+    The name matters on the servers only: each benchmark module that runs beside others (or
+    keeps a large database, as the history benchmark does) names its own.
+    """
     if dialect == "sqlite":
         # A file, not memory: the target is SQLite as deployed, with its fsyncs and file locks.
         with tempfile.TemporaryDirectory(prefix="dwarf-bench-") as directory:
             yield f"sqlite:///{Path(directory) / 'dwarf.sqlite'}"
         return
     if dialect == "postgresql":
-        drop = f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'
-        await _postgres_execute([drop, f'CREATE DATABASE "{BENCH_DATABASE}"'])
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        await _postgres_execute([drop, f'CREATE DATABASE "{name}"'])
         try:
-            yield _with_database(POSTGRES_SERVER_DSN, BENCH_DATABASE)
+            yield _with_database(POSTGRES_SERVER_DSN, name)
         finally:
             await _postgres_execute([drop])
         return
     if dialect == "mysql":
-        drop = f"DROP DATABASE IF EXISTS `{BENCH_DATABASE}`"
-        create = f"CREATE DATABASE `{BENCH_DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        drop = f"DROP DATABASE IF EXISTS `{name}`"
+        create = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         await _mysql_execute([drop, create])
         try:
-            yield _with_database(MYSQL_SERVER_DSN, BENCH_DATABASE)
+            yield _with_database(MYSQL_SERVER_DSN, name)
         finally:
             await _mysql_execute([drop])
         return
@@ -320,8 +413,10 @@ class BenchEngine:
         dialect: str,
         workers: int = WORKERS,
         configure: Callable[[Engine], Engine] | None = None,
+        database: str = BENCH_DATABASE,
     ) -> None:
         self.dialect = dialect
+        self._database = database
         self._workers = workers
         self._configure = configure
         self._runner = asyncio.Runner()
@@ -338,7 +433,7 @@ class BenchEngine:
             raise
 
     async def _start(self) -> None:
-        dsn = await self._stack.enter_async_context(bench_database(self.dialect))
+        dsn = await self._stack.enter_async_context(bench_database(self.dialect, self._database))
         proxy = linear_proxy(self.steps)
         engine = (
             Engine()
@@ -351,11 +446,18 @@ class BenchEngine:
             engine = self._configure(engine)
         self.engine = await self._stack.enter_async_context(engine)
 
-    def round(self, flows: int = FLOWS_PER_ROUND, submitters: int = SUBMITTERS) -> RoundResult:
-        """Run one round of ``flows`` flows on the started engine."""
+    def round(
+        self,
+        flows: int = FLOWS_PER_ROUND,
+        submitters: int = SUBMITTERS,
+        initial_state: Mapping[str, Any] | None = None,
+    ) -> RoundResult:
+        """Run one round of ``flows`` flows, each from ``initial_state``, on the started engine."""
         if self.engine is None:
             raise RuntimeError("the benchmark engine is not started")
-        return self._runner.run(run_round(self.engine, self.steps, flows, submitters))
+        return self._runner.run(
+            run_round(self.engine, self.steps, flows, submitters, initial_state)
+        )
 
     def close(self) -> None:
         """Shut the engine down, drop the database and close the event loop."""

@@ -2,10 +2,12 @@
 
     python benches/profile_throughput.py --dialect sqlite --flows 1000
     python -m cProfile -s cumulative benches/profile_throughput.py --dialect postgresql --flows 500
+    python benches/profile_throughput.py --dialect sqlite --flows 250 --payload-bytes 65536
     py-spy record -o flame.svg -- python benches/profile_throughput.py --dialect mysql
 
 It runs the same workload as ``test_throughput.py`` (``_throughput.py``), without a warm-up round
-so a profile sees one batch, and prints the same table. Engine startup and migration happen
+so a profile sees one batch, and prints the same table; ``--payload-bytes`` makes every step
+write that much state, as ``test_payload.py`` does. Engine startup and migration happen
 before the round and are not in the numbers (they are in a profile).
 """
 
@@ -18,6 +20,7 @@ import sys
 from _throughput import (
     DIALECTS,
     FLOWS_PER_ROUND,
+    PAYLOAD_KEY,
     SUBMITTERS,
     WORKERS,
     BenchEngine,
@@ -34,10 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flows", type=int, default=FLOWS_PER_ROUND, help="flows in the round")
     parser.add_argument("--submitters", type=int, default=SUBMITTERS)
     parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument(
+        "--payload-bytes", type=int, default=0, help="state each step writes (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     args = parser.parse_args(argv)
     if args.flows < 1 or args.submitters < 1 or args.workers < 1:
         parser.error("--flows, --submitters and --workers must be at least 1")
+    if args.payload_bytes < 0:
+        parser.error("--payload-bytes must not be negative")
 
     bench = BenchEngine(args.dialect, workers=args.workers)
     try:
@@ -46,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {exc}", file=sys.stderr)
         return 2
     try:
-        result = bench.round(args.flows, args.submitters)
+        payload = {PAYLOAD_KEY: args.payload_bytes} if args.payload_bytes else None
+        result = bench.round(args.flows, args.submitters, payload)
     finally:
         bench.close()
-    summary = summarize(args.dialect, [result])
+    workload = f"payload {args.payload_bytes} B" if args.payload_bytes else "linear"
+    summary = summarize(args.dialect, [result], workload=workload, payload_bytes=args.payload_bytes)
     if args.json:
         print(json.dumps(summary.as_extra_info()))
         return 0
