@@ -25,13 +25,14 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
     Sequence,
 )
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncmy
@@ -61,6 +62,8 @@ __all__ = [
     "run_round",
     "summarize",
 ]
+
+T = TypeVar("T")
 
 DIALECTS = ("sqlite", "postgresql", "mysql")
 FLOWS_PER_ROUND = 1000
@@ -422,6 +425,7 @@ class BenchEngine:
         self._runner = asyncio.Runner()
         self._stack = contextlib.AsyncExitStack()
         self.engine: Engine | None = None
+        self.dsn = ""
         self.steps = StepCounter()
 
     def start(self) -> None:
@@ -434,6 +438,7 @@ class BenchEngine:
 
     async def _start(self) -> None:
         dsn = await self._stack.enter_async_context(bench_database(self.dialect, self._database))
+        self.dsn = dsn
         proxy = linear_proxy(self.steps)
         engine = (
             Engine()
@@ -458,6 +463,10 @@ class BenchEngine:
         return self._runner.run(
             run_round(self.engine, self.steps, flows, submitters, initial_state)
         )
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` (loading a database, say) on the engine's event loop, outside any round."""
+        return self._runner.run(work)
 
     def close(self) -> None:
         """Shut the engine down, drop the database and close the event loop."""
