@@ -16,8 +16,8 @@ template's except:
 - timestamps: shifted so the copies finished one a second up to the load, oldest first, keeping
   the template's gaps between a flow's and its steps' timestamps.
 
-None of the copies is pending or running, so the partial selection index of the claim path stays
-as small as it is on an empty database: the point of the benchmark is to show that it does.
+None of the copies is pending or running: a claim path that reads only live steps costs what it
+costs on an empty database, and the benchmark shows whether it does.
 Afterwards PostgreSQL's sequences are moved past the copies (MariaDB's AUTO_INCREMENT and
 SQLite's AUTOINCREMENT follow explicit ids by themselves) and the server dialects' planner
 statistics are refreshed, as autovacuum and InnoDB's automatic statistics would have by the time
