@@ -7,7 +7,7 @@ next one, instead of waiting out a lease (the time budget plus 30 s) held by a s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -34,17 +34,22 @@ async def test_a_claim_in_progress_at_shutdown_runs_on_the_next_replica(
     proxy = TestProxy()
     one_step(proxy)
     claiming = asyncio.Event()
-    original = Store.claim
 
-    async def slow_claim(self: Store, step_ids: Sequence[int], *args: Any) -> Any:
-        # The claim's UPDATE has committed when shutdown begins; its read-back is still going.
-        won = await original(self, step_ids, *args)
-        claiming.set()
-        await asyncio.sleep(0.3)
-        return won
+    def slowed(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def slow_claim(self: Store, step_ids: Sequence[int], *args: Any) -> Any:
+            # The claim's UPDATE has committed when shutdown begins; its read-back is still going.
+            won = await original(self, step_ids, *args)
+            claiming.set()
+            await asyncio.sleep(0.3)
+            return won
+
+        return slow_claim
 
     async with make_engine(proxy, workers=2) as first:
-        monkeypatch.setattr(Store, "claim", slow_claim)
+        # The portable claim and a dialect's own (PostgreSQL claims and reads back at once).
+        for cls in (Store, *Store.__subclasses__()):
+            if "claim" in vars(cls):
+                monkeypatch.setattr(cls, "claim", slowed(vars(cls)["claim"]))
         key = await first.create("once")
         await first.start(key)
         await asyncio.wait_for(claiming.wait(), 20)

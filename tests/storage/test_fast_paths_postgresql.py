@@ -4,8 +4,8 @@ Each scenario runs the fast path, then reads the rows back with the portable acc
 checks them field by field against what the transaction of portable queries would have left
 (``CreateFlowWithEntry`` against InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow, and
 so on), including the cases where the statement must write nothing: a lost lease, an ended
-flow, a flow that is not ``created``. The last test requires the scenarios to call every
-accessor ``PostgresqlFastPaths`` declares.
+flow, a flow that is not ``created``, a step already claimed. The last test requires the
+scenarios to call every accessor ``PostgresqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import PostgresqlFastPaths
+from dwarf.workflow import Status
 from tests.fixtures.storage import FLOW_DEFAULTS, TOKEN, Db, backend_dsn, open_db, protocol_members
 
 pytestmark = pytest.mark.postgres
@@ -275,9 +276,29 @@ async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: st
     assert (await db.get_flow(flow_id)).final_state == "{}"
 
 
+async def test_claim_steps_returning_returns_the_rows_the_read_back_would(db: Db) -> None:
+    flow_id = await db.flow()
+    due = await db.step(flow_id)
+    later = await db.step(flow_id, delay_ms=3_600_000)
+    created = await db.step(flow_id, status=Status.CREATED)
+    won = await fast(db).claim_steps_returning(
+        db.conn, step_ids=[later, due, created], lease_owner="me", lease_margin_ms=1000
+    )
+    assert [(row.step_id, row.lease_seq) for row in won] == [(due, 1)]
+    assert won == await db.q.select_claimed_steps(db.conn, step_ids=[due], lease_owner="me")
+    assert (await db.get_step(later)).status == "pending"
+    # a second claim of the running step wins nothing and leaves its lease alone
+    again = await fast(db).claim_steps_returning(
+        db.conn, step_ids=[due], lease_owner="other", lease_margin_ms=1000
+    )
+    assert again == []
+    step = await db.get_step(due)
+    assert (step.lease_owner, step.lease_seq) == ("me", 1)
+
+
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 4
+    assert len(declared) == 5
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__

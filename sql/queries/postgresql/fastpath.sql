@@ -151,3 +151,29 @@ WITH done AS (
 )
 SELECT (SELECT count(*) FROM done)::integer AS completed,
        (SELECT count(*) FROM finished)::integer AS finished;
+
+-- name: ClaimStepsReturning :many
+-- Fast path for ClaimSteps + SelectClaimedSteps: the claim CAS of a batch returns the rows it
+-- won, so the read-back is not a second round trip. A re-run claim still reads back by owner
+-- (its first run may have committed): the caller falls back to SelectClaimedSteps then.
+WITH claimed AS (
+    UPDATE dwarf_steps
+    SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_owner),
+        lease_expires = now() + (time_budget_ms + sqlc.arg(lease_margin_ms)::bigint) * INTERVAL '1 millisecond',
+        started_at = CASE WHEN attempt > 0 OR subgraph_done = 1 OR interrupt_done = 1
+                          THEN started_at ELSE now() END,
+        updated_at = now()
+    WHERE step_id = ANY(sqlc.arg(step_ids)::bigint[])
+      AND status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
+    RETURNING step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
+              attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms,
+              interrupt_done, resume_data, subgraph_done, subgraph_result, subgraph_error,
+              priority, fairness_key, fairness_weight, lease_seq, created_at, started_at,
+              updated_at
+)
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
+       attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms, interrupt_done,
+       resume_data, subgraph_done, subgraph_result, subgraph_error, priority, fairness_key,
+       fairness_weight, lease_seq, created_at, started_at, updated_at
+FROM claimed
+ORDER BY step_id;

@@ -1,17 +1,17 @@
 """PostgreSQL: psycopg connections, and the hot path as one statement per operation.
 
 Fast paths (sql/queries/postgresql/fastpath.sql): create(+start), start, a step-to-one-
-successor transition and a flow's last step are ONE statement each, run in autocommit
-(data-modifying CTEs). A statement cannot roll itself back after seeing a row count, so each
-write is conditioned on the one before (completion -> flow row -> successor), and the
-completion requires the flow to be live: "lease lost" and "flow ended" write nothing
-(docs/internals/storage.md, rule S7).
+successor transition, a flow's last step and a batch's claim with its read-back are ONE
+statement each, run in autocommit (data-modifying CTEs). A statement cannot roll itself back
+after seeing a row count, so each write is conditioned on the one before (completion -> flow
+row -> successor), and the completion requires the flow to be live: "lease lost" and "flow
+ended" write nothing (docs/internals/storage.md, rule S7).
 """
 
 from __future__ import annotations
 
 import select
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
@@ -21,9 +21,10 @@ from psycopg import AsyncConnection
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import postgresql as pg
+from dwarf._storage._gen.rows import ClaimedStepRow
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
-from dwarf._storage._store import Store, replay_unsafe
+from dwarf._storage._records import ClaimedStep, Completion, FlowIds, NewFlow, NewStep, StartedFlow
+from dwarf._storage._store import Store, replay_unsafe, with_flows
 from dwarf.errors import DwarfError, UnavailableError
 
 __all__ = ["PostgresqlStore"]
@@ -138,6 +139,26 @@ class PostgresqlStore(Store):
         )
         assert row is not None  # the statement always returns its ids
         return FlowIds(row.flow_id, row.step_id)
+
+    async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
+        attempts = 0
+
+        async def claim(conn: Connection) -> list[ClaimedStepRow]:
+            nonlocal attempts
+            attempts += 1
+            return await pg.claim_steps_returning(
+                conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
+            )
+
+        try:
+            rows = await self._autocommit_on_connection(claim)
+        except UnavailableError:
+            rows = None  # unknown: the UPDATE may have committed before its connection went
+        if rows is None or attempts > 1:
+            # What a first run committed is read back by owner, as the portable claim does
+            # (docs/internals/storage.md, S10).
+            return await self._read_back_claimed(step_ids, owner)
+        return await self._read_patiently(lambda db: with_flows(db, rows))
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         started = await self._autocommit_on_connection(

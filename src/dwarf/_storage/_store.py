@@ -37,6 +37,7 @@ from typing import Any, ClassVar, TypeVar
 from dwarf._storage._dsn import Dsn, scrub
 from dwarf._storage._faults import is_contention, is_driver_error, is_transient
 from dwarf._storage._gen.queries import Queries
+from dwarf._storage._gen.rows import ClaimedStepRow
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
     ClaimedStep,
@@ -49,7 +50,7 @@ from dwarf._storage._records import (
 from dwarf.errors import ConflictError, DwarfError, NotFoundError, StorageError, UnavailableError
 from dwarf.workflow import Status
 
-__all__ = ["FAULT_WINDOW", "MAX_TX_ATTEMPTS", "Store", "replay_unsafe"]
+__all__ = ["FAULT_WINDOW", "MAX_TX_ATTEMPTS", "Store", "replay_unsafe", "with_flows"]
 
 T = TypeVar("T")
 
@@ -405,15 +406,6 @@ class Store:
                 step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
             )
 
-        async def read_back(db: Tx) -> list[ClaimedStep]:
-            rows = await db.select_claimed_steps(step_ids=step_ids, lease_owner=owner)
-            if not rows:
-                return []
-            # One read of the batch's flows instead of one per step.
-            flows = await db.list_flows_of_batch(flow_ids=sorted({row.flow_id for row in rows}))
-            by_id = {flow.flow_id: flow for flow in flows}
-            return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
-
         try:
             won = await self.autocommit(claim)
         except UnavailableError:
@@ -423,11 +415,26 @@ class Store:
         # their lease under a live replica (storage.md, S10).
         if not won and attempts == 1:
             return []
-        # For the same reason a read-back lost to an outage waits the outage out: the steps are
-        # this (live, heartbeating) replica's, and nobody else would take them before the lease.
+        return await self._read_back_claimed(step_ids, owner)
+
+    async def _read_back_claimed(self, step_ids: Sequence[int], owner: str) -> list[ClaimedStep]:
+        """The steps of ``step_ids`` that ``owner`` holds, with their flows (waits out outages)."""
+
+        async def read_back(db: Tx) -> list[ClaimedStep]:
+            rows = await db.select_claimed_steps(step_ids=step_ids, lease_owner=owner)
+            return await with_flows(db, rows)
+
+        return await self._read_patiently(read_back)
+
+    async def _read_patiently(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """``read(fn)`` for the rows of a claim, retried through an outage until the store closes.
+
+        The claimed steps are this (live, heartbeating) replica's, and nobody else would take
+        them before their lease: a read lost to an outage waits it out instead.
+        """
         while True:
             try:
-                return await self.read(read_back)
+                return await self.read(fn)
             except UnavailableError:
                 if self._closed:
                     raise
@@ -497,3 +504,12 @@ def replay_unsafe() -> Iterator[None]:
         yield
     finally:
         _replay_unsafe.reset(token)
+
+
+async def with_flows(db: Tx, rows: Sequence[ClaimedStepRow]) -> list[ClaimedStep]:
+    """Pair claimed ``rows`` with their flows, read in one statement for the whole batch."""
+    if not rows:
+        return []
+    flows = await db.list_flows_of_batch(flow_ids=sorted({row.flow_id for row in rows}))
+    by_id = {flow.flow_id: flow for flow in flows}
+    return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
