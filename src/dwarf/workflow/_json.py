@@ -109,9 +109,17 @@ def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
     raise TypeError(f"{path}: {type(value).__name__} has no JSON form")
 
 
+# One encoder of each kind, reused: ``json.dumps`` with options builds a new encoder per call,
+# which costs about as much as encoding a small document, and every step encodes a few.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_CANONICAL = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
+)
+
+
 def dumps(value: Any) -> str:
     """Serialize plain JSON values compactly, keeping non-ASCII text as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _COMPACT.encode(value)
 
 
 def dumps_state(value: Any, what: str) -> str:
@@ -131,13 +139,15 @@ def dumps_state(value: Any, what: str) -> str:
 
 def canonical(value: Any) -> str:
     """Serialize with sorted keys: equal JSON values give equal text (for dedup and hashing)."""
-    return json.dumps(
-        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
-    )
+    return _CANONICAL.encode(value)
 
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON text; integers of any size come back exact."""
+    if text == "{}":
+        # The commonest document by far (no baggage, no breakpoints, no changes yet), and a
+        # new dict is what the decoder would return, without its cost.
+        return {}
     return json.loads(text)
 
 
