@@ -49,7 +49,7 @@ _HEX = frozenset("0123456789abcdef")
 def _is_hex(token: str) -> bool:
     # Tokens are exactly what new_token() makes; anything else cannot match a row (and must
     # not reach SQL, where a PAD SPACE collation would ignore trailing spaces).
-    return all(ch in _HEX for ch in token)
+    return _HEX.issuperset(token)
 
 
 KEY_FORM = (
