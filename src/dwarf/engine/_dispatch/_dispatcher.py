@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
 from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
@@ -41,6 +42,7 @@ LOWEST_BAND = -(2**31)
 MAX_LOST_ROUNDS = 3
 
 Claimed = tuple[Store, ClaimedStepRow, FlowRow | None]
+T = TypeVar("T")
 
 
 class Dispatcher:
@@ -228,7 +230,7 @@ class Dispatcher:
         planned: list[Planned] = []
         refused = False
         while len(batch) < wanted:
-            scans = await asyncio.gather(*(_scan(shard, above, limit) for shard in shards))
+            scans = await _on_each([_scan(shard, above, limit) for shard in shards])
             band = pick_band(rows[0].priority if rows else None for rows in scans)
             if band is None:
                 break
@@ -263,8 +265,8 @@ class Dispatcher:
         for candidate in batch:
             by_shard.setdefault(candidate.shard, []).append(candidate.step_id)
         try:
-            won = await asyncio.gather(
-                *(self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items())
+            won = await _on_each(
+                [self._claim_on(self._rt.shard(index), ids) for index, ids in by_shard.items()]
             )
         except BaseException:
             for candidate in batch:  # nothing of the batch reached a worker
@@ -339,6 +341,16 @@ class Dispatcher:
 
         delays = await asyncio.gather(*(one(shard) for shard in self._rt.shards))
         return min(delays, default=MAX_POLL)
+
+
+async def _on_each(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather`` of one call per shard, without wrapping a lone call in a task.
+
+    Most deployments have one shard, and a task per claim costs a loop round trip for nothing.
+    """
+    if len(calls) == 1:
+        return [await calls[0]]
+    return list(await asyncio.gather(*calls))
 
 
 async def _scan(shard: Store, above: int, limit: int) -> list[DueStepRow]:
