@@ -72,9 +72,7 @@ async def _wait(
                 raise UnavailableError("the engine shut down while awaiting the flow")
             if skip_first:
                 skip_first = False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(), _first_wait(loop, deadline))
-                waiter.event.clear()
+                await _until_set(waiter.event, _first_wait(loop, deadline))
                 continue
             handed = waiter.outcome
             try:
@@ -96,11 +94,21 @@ async def _wait(
                         raise TimeoutError(f"flow {canonical} did not stop within {timeout}s")
                     return outcome
                 wait = min(wait, remaining)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.event.wait(), wait)
-            waiter.event.clear()
+            await _until_set(waiter.event, wait)
     finally:
         rt.waiters.unregister(canonical, waiter)
+
+
+async def _until_set(event: asyncio.Event, seconds: float) -> None:
+    """Wait up to ``seconds`` for ``event``, then clear it.
+
+    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for`` wraps the wait in
+    a task of its own, a cost every awaited flow paid.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    event.clear()
 
 
 def _first_wait(loop: asyncio.AbstractEventLoop, deadline: float | None) -> float:
