@@ -61,6 +61,7 @@ async def _to_successor(ctx: StepContext, decision: Advance) -> AdvanceResult:
         row.lineage_id,
         row.fan_out_ordinal,
         delay_ms=millis(decision.sleep),
+        state_text=None if branch.bindings else _unchanged_input(ctx, decision),
     )
     successor_id = await ctx.store.advance_to_successor(_completion(ctx, decision), successor)
     if not successor_id:
@@ -73,11 +74,24 @@ async def _finish(ctx: StepContext, decision: Advance) -> AdvanceResult:
     # Without fan-outs this step is the flow's only DAG tail: its own view is the final state.
     final = final_state_of_tail(decision.input_state, decision.changes, ctx.graph.reducers())
     done = _completion(ctx, decision)
-    if not await ctx.store.finish_flow(done, ctx.flow.flow_id, dumps_state(final, "final state")):
+    final_text = _unchanged_input(ctx, decision) or dumps_state(final, "final state")
+    if not await ctx.store.finish_flow(done, ctx.flow.flow_id, final_text):
         await _settle_unwritten(ctx)
         return AdvanceResult()
     outcome = FlowOutcome(flow_key=ctx.flow_key, status=Status.COMPLETED, state=final)
     return AdvanceResult(stopped=outcome)
+
+
+def _unchanged_input(ctx: StepContext, decision: Advance) -> str | None:
+    """The claimed step's input as stored, when what follows it starts from that same state.
+
+    With no changes the successor's input (and a last step's final state) is the step's own
+    input minus top-level tombstones; when it has none, its stored text is that document, and
+    encoding it again would cost O(state) per step for equal JSON.
+    """
+    if decision.changes or None in decision.input_state.values():
+        return None
+    return ctx.row.state
 
 
 async def _settle_unwritten(ctx: StepContext) -> None:

@@ -44,19 +44,26 @@ def new_successor(
     *,
     delay_ms: int,
     depth: int | None = None,
+    state_text: str | None = None,
 ) -> NewStep:
-    """The pending step of ``node`` on ``state`` that follows the claimed step."""
+    """The pending step of ``node`` on ``state`` that follows the claimed step.
+
+    ``state_text``: ``state`` already serialized, without top-level tombstones (the claimed
+    step's own input, passed on unchanged), stored as is instead of encoded again.
+    """
     flow, row = ctx.flow, ctx.row
+    if state_text is None:
+        # Serialized at once, so no copy is needed: only the top-level tombstones are dropped.
+        state_text = dumps_state(
+            {key: value for key, value in state.items() if value is not None},
+            f"the input state of {node!r}",
+        )
     return NewStep(
         flow_id=flow.flow_id,
         depth=depth if depth is not None else row.step_depth + 1,
         token=new_token(),
         task_name=node,
-        # Serialized at once, so no copy is needed: only the top-level tombstones are dropped.
-        state=dumps_state(
-            {key: value for key, value in state.items() if value is not None},
-            f"the input state of {node!r}",
-        ),
+        state=state_text,
         time_budget_ms=step_budget_ms(ctx.rt, flow.time_budget_ms),
         lineage_id=lineage,
         ordinal=ordinal,
