@@ -152,3 +152,30 @@ async def test_integers_beyond_double_precision_stay_exact(make_engine: MakeEngi
 
     assert outcome.status is Status.COMPLETED
     assert outcome.state == {"id": big, "twice": 2 * big}
+
+
+async def test_a_null_in_the_input_is_dropped_even_by_steps_that_change_nothing(
+    make_engine: MakeEngine,
+) -> None:
+    # A step that changes nothing hands its stored input on as is, unless that input holds a
+    # top-level null: then the successor (and the final state) must still lose the key.
+    proxy = TestProxy()
+    graph = Graph("idle")
+    graph.add_transition_chain("Pass", "Look", END)
+    proxy.handle_graph("idle", graph)
+    seen: dict[str, Any] = {}
+
+    @proxy.task("Pass")
+    async def pass_on(flow: Flow) -> None:
+        del flow
+
+    @proxy.task("Look")
+    async def look(flow: Flow) -> None:
+        seen["second"] = flow.snapshot()
+
+    async with make_engine(proxy) as engine:
+        outcome = await engine.run("idle", {"keep": [1, None], "gone": None}, timeout=30)
+
+    assert outcome.status is Status.COMPLETED
+    assert seen["second"] == {"keep": [1, None]}
+    assert outcome.state == {"keep": [1, None]}
