@@ -10,9 +10,15 @@ SET cohort_arrivals = cohort_arrivals + @arrivals,
 WHERE step_id = @step_id;
 
 -- name: GetCohort :one
--- Read a spawn step's cohort counters and what a fan-in needs.
-SELECT cohort_size, cohort_arrivals, cohort_failures, lineage_id, flow_id, task_name, step_depth,
-       state, changes
+-- Read a spawn step's cohort counters (every arrival reads them: no state, whose size grows
+-- with a forEach's array, so an arrival costs the same whatever the cohort's width).
+SELECT cohort_size, cohort_arrivals, cohort_failures, lineage_id, flow_id, task_name, step_depth
+FROM dwarf_steps
+WHERE step_id = @step_id;
+
+-- name: GetCohortBase :one
+-- Read a spawn step's input and changes: the base of its fan-in (read once, when it fires).
+SELECT state, changes
 FROM dwarf_steps
 WHERE step_id = @step_id;
 

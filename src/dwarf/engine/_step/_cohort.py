@@ -84,7 +84,10 @@ async def arrive(
         )
     fan_in = fan_ins[0]
     reducers = graph.reducers()
-    base = merge_state(loads(cohort.state), loads(cohort.changes), reducers)
+    spawn_input = await db.get_cohort_base(step_id=spawn)
+    if spawn_input is None:
+        raise CohortError(f"fan-in {fan_in!r}: its spawn step {spawn} is gone")
+    base = merge_state(loads(spawn_input.state), loads(spawn_input.changes), reducers)
     try:
         merged = fold_changes(base, await _cohort_deltas(store, db, spawn), reducers)
     except (TypeError, ValueError) as exc:
