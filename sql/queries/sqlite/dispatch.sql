@@ -1,6 +1,8 @@
 -- Selection, claim, lease recovery, poll horizon and schedule reads (SQLite).
--- Every predicate starts with an inlined status literal and parked so the partial selection
--- and saturation indexes (WHERE status IN ('pending','running')) serve it.
+-- Every scan repeats the partial indexes' own condition (status IN ('pending', 'running')) beside
+-- its status literal: SQLite uses a partial index only when the query's WHERE contains the
+-- index's WHERE term as written, and it does not infer it from status = 'pending'. Without it
+-- every scan reads every row of the table, state included (docs/internals/storage.md).
 -- No SELECT ... FOR UPDATE / SKIP LOCKED: ownership is the optimistic ClaimSteps UPDATE.
 
 -- name: ActivateFlowSteps :execrows
@@ -17,14 +19,14 @@ SELECT step_id, task_name, fairness_key, fairness_weight, priority,
        CAST(ROUND((JULIANDAY('now') - JULIANDAY(created_at)) * 86400000.0) AS INTEGER) AS age_ms,
        CAST(ROUND((JULIANDAY('now') - JULIANDAY(MAX(not_before, lease_expires))) * 86400000.0) AS INTEGER) AS wait_ms
 FROM dwarf_steps
-WHERE status = 'pending'
+WHERE status = 'pending' AND status IN ('pending', 'running')
   AND parked = 0
   AND not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
   AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
   AND priority = (
       SELECT MIN(b.priority)
       FROM dwarf_steps b
-      WHERE b.status = 'pending'
+      WHERE b.status = 'pending' AND b.status IN ('pending', 'running')
         AND b.parked = 0
         AND b.not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
         AND b.lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
@@ -38,7 +40,7 @@ LIMIT sqlc.arg(row_limit);
 SELECT priority, COUNT(*) AS due_count,
        CAST(ROUND((JULIANDAY('now') - JULIANDAY(MIN(MAX(not_before, lease_expires)))) * 86400000.0) AS INTEGER) AS oldest_ms
 FROM dwarf_steps
-WHERE status = 'pending'
+WHERE status = 'pending' AND status IN ('pending', 'running')
   AND parked = 0
   AND not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
   AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
@@ -74,7 +76,7 @@ ORDER BY step_id;
 -- Lease recovery: expired running steps -> pending (lease_seq kept).
 UPDATE dwarf_steps
 SET status = 'pending', updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE status = 'running' AND parked = 0 AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now');
+WHERE status = 'running' AND status IN ('pending', 'running') AND parked = 0 AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now');
 
 -- name: PollHorizon :one
 -- Timer input: due count and ms until the next due step / lease expiry within 5 minutes.
@@ -82,19 +84,19 @@ WHERE status = 'running' AND parked = 0 AND lease_expires <= STRFTIME('%Y-%m-%d 
 SELECT
     (SELECT COUNT(*)
      FROM dwarf_steps d
-     WHERE d.status = 'pending'
+     WHERE d.status = 'pending' AND d.status IN ('pending', 'running')
        AND d.parked = 0
        AND d.not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
        AND d.lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')) AS due_count,
     (SELECT CAST(ROUND((JULIANDAY(MIN(n.not_before)) - JULIANDAY('now')) * 86400000.0) AS INTEGER)
      FROM dwarf_steps n
-     WHERE n.status = 'pending'
+     WHERE n.status = 'pending' AND n.status IN ('pending', 'running')
        AND n.parked = 0
        AND n.not_before > STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
        AND n.not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now', '+300 seconds')) AS next_due_ms,
     (SELECT CAST(ROUND((JULIANDAY(MIN(l.lease_expires)) - JULIANDAY('now')) * 86400000.0) AS INTEGER)
      FROM dwarf_steps l
-     WHERE l.status = 'running'
+     WHERE l.status = 'running' AND l.status IN ('pending', 'running')
        AND l.parked = 0
        AND l.lease_expires > STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
        AND l.lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now', '+300 seconds')) AS next_lease_ms;

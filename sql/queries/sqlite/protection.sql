@@ -11,7 +11,7 @@ WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status
 -- Bulk park: every visible pending step of a tripped task.
 UPDATE dwarf_steps
 SET parked = 2
-WHERE task_name = sqlc.arg(task_name) AND status = 'pending' AND parked = 0;
+WHERE task_name = sqlc.arg(task_name) AND status = 'pending' AND status IN ('pending', 'running') AND parked = 0;
 
 -- name: ParkPendingStepsOfFlowTask :execrows
 -- Park one flow's visible pending steps of a tripped task (a start, a new successor).
@@ -24,7 +24,7 @@ WHERE flow_id = sqlc.arg(flow_id) AND task_name = sqlc.arg(task_name) AND status
 -- the oldest parked one; no row means nothing of the task is waiting on this shard.
 SELECT step_id, parked
 FROM dwarf_steps
-WHERE task_name = sqlc.arg(task_name)
+WHERE status IN ('pending', 'running') AND task_name = sqlc.arg(task_name)
   AND ((status = 'pending' AND parked IN (0, 2)) OR (status = 'running' AND parked = 0))
 ORDER BY parked, created_at, step_id
 LIMIT 1;
@@ -39,11 +39,11 @@ WHERE step_id = sqlc.arg(step_id) AND status = 'pending' AND parked = 2;
 -- The breaker closed on this shard: release the task's backlog.
 UPDATE dwarf_steps
 SET parked = 0
-WHERE task_name = sqlc.arg(task_name) AND status = 'pending' AND parked = 2;
+WHERE task_name = sqlc.arg(task_name) AND status = 'pending' AND status IN ('pending', 'running') AND parked = 2;
 
 -- name: SelectParkedTasks :many
 -- Tasks with a breaker backlog (reconstitution at startup).
 SELECT DISTINCT task_name
 FROM dwarf_steps
-WHERE status = 'pending' AND parked = 2
+WHERE status = 'pending' AND status IN ('pending', 'running') AND parked = 2
 ORDER BY task_name;

@@ -20,7 +20,7 @@ WHERE heartbeat_at < STRFTIME('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds'
 -- Running steps whose owner has no heartbeat fresher than stale_ms -> pending, due now (lease_seq kept).
 UPDATE dwarf_steps
 SET status = 'pending', lease_expires = STRFTIME('%Y-%m-%d %H:%M:%f', 'now'), updated_at = STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
-WHERE status = 'running' AND parked = 0 AND lease_owner <> ''
+WHERE status = 'running' AND status IN ('pending', 'running') AND parked = 0 AND lease_owner <> ''
   AND lease_owner NOT IN (
       SELECT r.replica_id FROM dwarf_replicas r
       WHERE r.heartbeat_at > STRFTIME('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', -CAST(sqlc.arg(stale_ms) AS INTEGER) / 1000.0)));
