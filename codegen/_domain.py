@@ -49,7 +49,7 @@ STATUS_COLUMNS: Final = frozenset({"status"})
 # so one entry per shape suffices; queries not covered keep the automatic name.
 ROW_NAMES: Final[Mapping[str, str]] = {
     "GetCohort": "CohortRow",
-    "GetCohortBase": "CohortBaseRow",
+    "GetStepInput": "StepInputRow",
     "GetEntrySchedule": "EntryScheduleRow",
     "GetFlow": "FlowRow",
     "GetInterruptedSteps": "InterruptedStepRow",

@@ -20,6 +20,7 @@ from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step import _poison
 from dwarf.engine._step._execute import process_step
 from dwarf.engine._step._poison import MAX_ENGINE_FAULTS
+from dwarf.engine._step._step_input import SharedInputs
 from dwarf.errors import StorageError
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.engines import MakeEngine
@@ -49,11 +50,13 @@ def inject(
     """Make processing the ``poison`` step raise ``error()`` (``times`` times, or always)."""
     calls: list[int] = []
 
-    async def faulty(rt: Runtime, shard: Store, row: ClaimedStepRow, flow: Any) -> None:
+    async def faulty(
+        rt: Runtime, shard: Store, row: ClaimedStepRow, flow: Any, inputs: SharedInputs
+    ) -> None:
         if row.task_name == "poison" and (times is None or len(calls) < times):
             calls.append(row.step_id)
             raise error()
-        await process_step(rt, shard, row, flow)
+        await process_step(rt, shard, row, flow, inputs)
 
     monkeypatch.setattr(_dispatcher, "process_step", faulty)
     return calls

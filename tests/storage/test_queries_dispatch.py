@@ -133,10 +133,14 @@ async def test_cohort_counters_exits_and_fold_order(db: Db) -> None:
         1,
     )
     assert await q.get_cohort(conn, step_id=loner + 99) is None
-    base = await q.get_cohort_base(conn, step_id=spawn)
+    base = await q.get_step_input(conn, step_id=spawn)
     assert base is not None
-    assert (json.loads(base.state), json.loads(base.changes)) == ({"s": 0}, {"k": 1})
-    assert await q.get_cohort_base(conn, step_id=loner + 99) is None
+    assert (json.loads(base.state), base.state_base, json.loads(base.changes)) == (
+        {"s": 0},
+        0,
+        {"k": 1},
+    )
+    assert await q.get_step_input(conn, step_id=loner + 99) is None
 
     for name, changes in (("m_late", '{"v": "late"}'), ("m_first", '{"v": "first"}')):
         await db.claim(members[name])

@@ -112,6 +112,7 @@ STEP_COLUMNS = [
     "updated_at",
     "engine_faults",  # added by 0003_step_engine_faults
     "error_type",  # added by 0006_error_type
+    "state_base",  # added by 0007_state_base
 ]
 REPLICA_COLUMNS = ["replica_id", "started_at", "heartbeat_at"]
 EXPECTED_TABLES = {
@@ -420,6 +421,7 @@ def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
         "0004_nopad_keys.sql",
         "0005_replicas.sql",
         "0006_error_type.sql",
+        "0007_state_base.sql",
     ]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect
@@ -739,6 +741,7 @@ async def new_step(run: Runner, flow_id: int, **overrides: Any) -> int:
         "step_token": "fedcba9876543210",
         "task_name": "task",
         "state": "{}",
+        "state_base": 0,
         "changes": "{}",
         "status": "pending",
         "time_budget_ms": 120_000,

@@ -8,12 +8,13 @@
 INSERT INTO dwarf_steps (
     flow_id, step_depth, step_token, task_name, state, changes, status, time_budget_ms,
     lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key, fairness_weight, parked,
+    state_base,
     not_before, lease_expires, created_at, started_at, updated_at
 ) VALUES (
     sqlc.arg(flow_id), sqlc.arg(step_depth), sqlc.arg(step_token), sqlc.arg(task_name),
     sqlc.arg(state), sqlc.arg(changes), sqlc.arg(status), sqlc.arg(time_budget_ms),
     sqlc.arg(lineage_id), sqlc.arg(fan_out_ordinal), sqlc.arg(predecessor_id), sqlc.arg(priority),
-    sqlc.arg(fairness_key), sqlc.arg(fairness_weight), sqlc.arg(parked),
+    sqlc.arg(fairness_key), sqlc.arg(fairness_weight), sqlc.arg(parked), sqlc.arg(state_base),
     (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND + INTERVAL 1000 * CAST(sqlc.arg(delay_ms) AS SIGNED) MICROSECOND),
     (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
     (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
@@ -23,7 +24,7 @@ INSERT INTO dwarf_steps (
 
 -- name: GetStep :one
 -- Read a step by key (id and token).
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, interrupt_payload,
        status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
@@ -34,7 +35,7 @@ WHERE step_id = sqlc.arg(step_id) AND step_token = sqlc.arg(step_token);
 
 -- name: GetStepByID :one
 -- Read a step by id.
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, interrupt_payload,
        status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
@@ -45,14 +46,14 @@ WHERE step_id = sqlc.arg(step_id);
 
 -- name: SelectTailSteps :many
 -- DAG tail steps (successor_id = 0) for the final state.
-SELECT step_id, task_name, status, lineage_id, state, changes
+SELECT step_id, task_name, status, lineage_id, state, state_base, changes
 FROM dwarf_steps
 WHERE flow_id = sqlc.arg(flow_id) AND successor_id = 0
 ORDER BY step_id;
 
 -- name: GetInterruptedSteps :many
 -- Interrupted steps of a flow, earliest updated first.
-SELECT step_id, step_token, flow_id, step_depth, task_name, state, changes, interrupt_payload,
+SELECT step_id, step_token, flow_id, step_depth, task_name, state, state_base, changes, interrupt_payload,
        interrupt_done, breakpoint_hit, parked, updated_at
 FROM dwarf_steps
 WHERE flow_id = sqlc.arg(flow_id) AND status = 'interrupted'
@@ -161,7 +162,7 @@ WHERE step_id = sqlc.arg(step_id) AND status = 'interrupted' AND interrupt_done 
 -- name: ResumeBreakStep :execrows
 -- Resume a breakpoint-paused leaf with its merged state.
 UPDATE dwarf_steps
-SET status = 'pending', parked = 0, state = sqlc.arg(state), interrupt_payload = '{}',
+SET status = 'pending', parked = 0, state = sqlc.arg(state), state_base = 0, interrupt_payload = '{}',
     lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
     updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
 WHERE step_id = sqlc.arg(step_id) AND status = 'interrupted'
@@ -210,7 +211,7 @@ WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status
 -- name: ResetStep :execrows
 -- Restart/RestartFrom: reset a step to a fresh pending row with the given state.
 UPDATE dwarf_steps
-SET status = 'pending', state = sqlc.arg(state), changes = '{}', interrupt_payload = '{}',
+SET status = 'pending', state = sqlc.arg(state), state_base = 0, changes = '{}', interrupt_payload = '{}',
     goto_next = '', error = '', error_type = '', breakpoint_hit = 0, attempt = 0,
     engine_faults = 0,
     cohort_size = 0, cohort_arrivals = 0, cohort_failures = 0, successor_id = 0,

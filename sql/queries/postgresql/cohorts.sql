@@ -16,9 +16,11 @@ SELECT cohort_size, cohort_arrivals, cohort_failures, lineage_id, flow_id, task_
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
 
--- name: GetCohortBase :one
--- Read a spawn step's input and changes: the base of its fan-in (read once, when it fires).
-SELECT state, changes
+-- name: GetStepInput :one
+-- Read what a step's input and its successors' inputs are built from: its stored state (whole,
+-- or its overlay on state_base's successor snapshot) and its changes (a fan-in's base, a branch's
+-- shared input).
+SELECT state, state_base, changes
 FROM dwarf_steps
 WHERE step_id = sqlc.arg(step_id);
 

@@ -165,15 +165,17 @@ WITH claimed AS (
         updated_at = now()
     WHERE step_id = ANY(sqlc.arg(step_ids)::bigint[])
       AND status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
-    RETURNING step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
-              attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms,
-              interrupt_done, resume_data, subgraph_done, subgraph_result, subgraph_error,
-              priority, fairness_key, fairness_weight, lease_seq, created_at, started_at,
-              updated_at
+    RETURNING step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes,
+              breakpoint_hit, attempt, lineage_id, fan_out_ordinal, predecessor_id,
+              time_budget_ms, interrupt_done, resume_data, subgraph_done, subgraph_result,
+              subgraph_error, priority, fairness_key, fairness_weight, lease_seq, created_at,
+              started_at, updated_at
 )
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
-       attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms, interrupt_done,
-       resume_data, subgraph_done, subgraph_result, subgraph_error, priority, fairness_key,
-       fairness_weight, lease_seq, created_at, started_at, updated_at
-FROM claimed
-ORDER BY step_id;
+SELECT c.step_id, c.flow_id, c.step_depth, c.step_token, c.task_name, c.state, c.state_base,
+       c.changes, c.breakpoint_hit, c.attempt, c.lineage_id, c.fan_out_ordinal, c.predecessor_id,
+       c.time_budget_ms, c.interrupt_done, c.resume_data, c.subgraph_done, c.subgraph_result,
+       c.subgraph_error, c.priority, c.fairness_key, c.fairness_weight, c.lease_seq, c.created_at,
+       c.started_at, c.updated_at, COALESCE(b.lease_seq, 0) AS base_lease_seq
+FROM claimed c
+LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
+ORDER BY c.step_id;

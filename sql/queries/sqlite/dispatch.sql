@@ -62,15 +62,19 @@ WHERE step_id IN (sqlc.slice(step_ids))
   AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now');
 
 -- name: SelectClaimedSteps :many
--- Read back the rows this claim won.
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, breakpoint_hit,
-       attempt, lineage_id, fan_out_ordinal, predecessor_id, time_budget_ms, interrupt_done,
-       resume_data, subgraph_done, subgraph_result, subgraph_error, priority, fairness_key,
-       fairness_weight, lease_seq, created_at, started_at, updated_at
-FROM dwarf_steps
-WHERE step_id IN (sqlc.slice(step_ids))
-  AND status = 'running' AND lease_owner = sqlc.arg(lease_owner)
-ORDER BY step_id;
+-- Read back the rows this claim won; base_lease_seq is the lease_seq of the step whose snapshot
+-- a forEach branch's input builds on (0: none): it changes whenever that step re-runs, so a
+-- replica may keep that snapshot decoded between claims (docs/internals/state.md#c2).
+SELECT s.step_id, s.flow_id, s.step_depth, s.step_token, s.task_name, s.state, s.state_base,
+       s.changes, s.breakpoint_hit, s.attempt, s.lineage_id, s.fan_out_ordinal, s.predecessor_id,
+       s.time_budget_ms, s.interrupt_done, s.resume_data, s.subgraph_done, s.subgraph_result,
+       s.subgraph_error, s.priority, s.fairness_key, s.fairness_weight, s.lease_seq, s.created_at,
+       s.started_at, s.updated_at, COALESCE(b.lease_seq, 0) AS base_lease_seq
+FROM dwarf_steps s
+LEFT JOIN dwarf_steps b ON b.step_id = s.state_base AND s.state_base > 0
+WHERE s.step_id IN (sqlc.slice(step_ids))
+  AND s.status = 'running' AND s.lease_owner = sqlc.arg(lease_owner)
+ORDER BY s.step_id;
 
 -- name: RecoverExpiredLeases :execrows
 -- Lease recovery: expired running steps -> pending (lease_seq kept).

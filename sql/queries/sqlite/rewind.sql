@@ -27,7 +27,7 @@ WHERE flow_id IN (sqlc.slice(flow_ids));
 
 -- name: ListStepsForCopy :many
 -- Every step of a flow with its payloads and its timestamps as ages in ms (Fork), by step_id.
-SELECT step_id, step_depth, task_name, state, changes, interrupt_payload, status, goto_next,
+SELECT step_id, step_depth, task_name, state, state_base, changes, interrupt_payload, status, goto_next,
        error, time_budget_ms, breakpoint_hit, attempt, lineage_id, cohort_size, fan_out_ordinal,
        predecessor_id, successor_id, interrupt_done, resume_data, subgraph_done,
        subgraph_result, subgraph_error,

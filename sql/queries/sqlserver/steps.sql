@@ -9,6 +9,7 @@
 INSERT INTO dwarf_steps (
     flow_id, step_depth, step_token, task_name, state, changes, status, time_budget_ms,
     lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key, fairness_weight, parked,
+    state_base,
     not_before, lease_expires, created_at, started_at, updated_at
 )
 OUTPUT INSERTED.step_id
@@ -16,14 +17,14 @@ VALUES (
     @flow_id, @step_depth, @step_token, @task_name,
     @state, @changes, @status, @time_budget_ms,
     @lineage_id, @fan_out_ordinal, @predecessor_id, @priority,
-    @fairness_key, @fairness_weight, @parked,
+    @fairness_key, @fairness_weight, @parked, @state_base,
     DATEADD(MILLISECOND, @delay_ms % 1000, DATEADD(SECOND, @delay_ms / 1000, SYSUTCDATETIME())),
     SYSUTCDATETIME(), SYSUTCDATETIME(), SYSUTCDATETIME(), SYSUTCDATETIME()
 );
 
 -- name: GetStep :one
 -- Read a step by key (id and token).
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, interrupt_payload,
        status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
@@ -34,7 +35,7 @@ WHERE step_id = @step_id AND step_token = @step_token;
 
 -- name: GetStepByID :one
 -- Read a step by id.
-SELECT step_id, flow_id, step_depth, step_token, task_name, state, changes, interrupt_payload,
+SELECT step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, interrupt_payload,
        status, goto_next, error, error_type, time_budget_ms, breakpoint_hit, attempt, lineage_id,
        cohort_size, cohort_arrivals, cohort_failures, fan_out_ordinal, predecessor_id,
        successor_id, priority, fairness_key, fairness_weight, interrupt_done, resume_data,
@@ -45,14 +46,14 @@ WHERE step_id = @step_id;
 
 -- name: SelectTailSteps :many
 -- DAG tail steps (successor_id = 0) for the final state.
-SELECT step_id, task_name, status, lineage_id, state, changes
+SELECT step_id, task_name, status, lineage_id, state, state_base, changes
 FROM dwarf_steps
 WHERE flow_id = @flow_id AND successor_id = 0
 ORDER BY step_id;
 
 -- name: GetInterruptedSteps :many
 -- Interrupted steps of a flow, earliest updated first.
-SELECT step_id, step_token, flow_id, step_depth, task_name, state, changes, interrupt_payload,
+SELECT step_id, step_token, flow_id, step_depth, task_name, state, state_base, changes, interrupt_payload,
        interrupt_done, breakpoint_hit, parked, updated_at
 FROM dwarf_steps
 WHERE flow_id = @flow_id AND status = 'interrupted'
@@ -148,7 +149,7 @@ WHERE step_id = @step_id AND status = 'interrupted' AND interrupt_done = 1;
 -- name: ResumeBreakStep :execrows
 -- Resume a breakpoint-paused leaf with its merged state.
 UPDATE dwarf_steps
-SET status = 'pending', parked = 0, state = @state, interrupt_payload = '{}',
+SET status = 'pending', parked = 0, state = @state, state_base = 0, interrupt_payload = '{}',
     lease_expires = SYSUTCDATETIME(), updated_at = SYSUTCDATETIME()
 WHERE step_id = @step_id AND status = 'interrupted'
   AND breakpoint_hit = 1 AND interrupt_done = 0;
@@ -191,7 +192,7 @@ WHERE step_id = @step_id AND lease_seq = @lease_seq AND status = 'running';
 -- name: ResetStep :execrows
 -- Restart/RestartFrom: reset a step to a fresh pending row with the given state.
 UPDATE dwarf_steps
-SET status = 'pending', state = @state, changes = '{}', interrupt_payload = '{}',
+SET status = 'pending', state = @state, state_base = 0, changes = '{}', interrupt_payload = '{}',
     goto_next = '', error = '', error_type = '', breakpoint_hit = 0, attempt = 0,
     engine_faults = 0,
     cohort_size = 0, cohort_arrivals = 0, cohort_failures = 0, successor_id = 0,

@@ -78,6 +78,9 @@ class NewStep:
     fairness_key: str
     fairness_weight: float
     delay_ms: int
+    state_base: int = 0
+    """The step whose successor snapshot ``state`` overlays (a forEach branch: its spawn);
+    0 when ``state`` is the whole input."""
 
 
 @dataclass(frozen=True, slots=True)

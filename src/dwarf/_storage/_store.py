@@ -326,6 +326,7 @@ class Store:
             step_token=new.entry_token,
             task_name=new.entry,
             state=new.state,
+            state_base=0,
             changes="{}",
             status=Status.PENDING if start else Status.CREATED,
             time_budget_ms=new.entry_time_budget_ms,
@@ -367,12 +368,13 @@ class Store:
 
     async def insert_step(self, db: Tx, step: NewStep) -> int:
         """Insert a pending successor step inside the caller's transaction; return its id."""
-        step_id: int = await db.insert_step(
+        return await db.insert_step(
             flow_id=step.flow_id,
             step_depth=step.depth,
             step_token=step.token,
             task_name=step.task_name,
             state=step.state,
+            state_base=step.state_base,
             changes="{}",
             status=Status.PENDING,
             time_budget_ms=step.time_budget_ms,
@@ -385,7 +387,6 @@ class Store:
             parked=0,
             delay_ms=step.delay_ms,
         )
-        return step_id
 
     async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
         """Claim the given due steps for ``owner``; return those won, with their flows.

@@ -32,6 +32,7 @@ from dwarf.engine._runtime._telemetry import Planned, refill_planned
 from dwarf.engine._step._events import step_scope
 from dwarf.engine._step._execute import process_step
 from dwarf.engine._step._poison import engine_fault
+from dwarf.engine._step._step_input import SharedInputs
 from dwarf.errors import UnavailableError
 
 __all__ = ["Dispatcher"]
@@ -53,6 +54,8 @@ class Dispatcher:
         self._workers = workers
         self._grace = shutdown_grace
         self._queue: asyncio.Queue[Claimed] = asyncio.Queue()
+        self._inputs = SharedInputs()
+        """Fan-outs' shared inputs, decoded once per replica for every branch it claims."""
         self._idle = workers
         self._signal = RefillSignal()
         self._wake = asyncio.Event()
@@ -166,7 +169,7 @@ class Dispatcher:
     async def _run(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
         try:
             with step_scope(self._rt, shard, row, flow):
-                await process_step(self._rt, shard, row, flow)
+                await process_step(self._rt, shard, row, flow, self._inputs)
         except asyncio.CancelledError:
             raise
         except UnavailableError as exc:

@@ -23,6 +23,7 @@ from dwarf.engine._operations._rewind_dag import overlay
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._runtime._telemetry import flow_transition
+from dwarf.engine._step._step_input import step_input
 from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.errors import BadRequestError, ConflictError
 from dwarf.workflow import Status
@@ -73,7 +74,9 @@ async def resume_break(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] 
         chain, leaf_flow, leaf = await find_interrupted_leaf(db, flow)
         if not leaf.breakpoint_hit or leaf.interrupt_done:
             raise ConflictError("the flow is paused by an interrupt, not a breakpoint: use resume")
-        state = overlay(loads(leaf.state), changes, nulls_delete=False)
+        state = overlay(
+            await step_input(db, leaf.state, leaf.state_base), changes, nulls_delete=False
+        )
         text = stored(state, "the paused step's state with overrides")
         if not await db.resume_break_step(state=text, step_id=leaf.step_id):
             raise ConflictError("the paused step was released by another caller")

@@ -43,9 +43,10 @@ from dwarf.engine._runtime._keys import format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._cohort import LIVE_STATUSES, Node, count_branches
+from dwarf.engine._step._step_input import step_input
 from dwarf.errors import ConflictError
 from dwarf.workflow import Status
-from dwarf.workflow._json import loads
+from dwarf.workflow._json import dumps_state
 
 __all__ = ["fork"]
 
@@ -95,7 +96,9 @@ async def fork(rt: Runtime, step_key: str, overrides: Mapping[str, Any] | None) 
                 f"flow is {root.status}: only a completed, failed, cancelled or interrupted"
                 " flow can be forked"
             )
-        state = overlay(loads(step.state), changes, nulls_delete=True)
+        state = overlay(
+            await step_input(db, step.state, step.state_base), changes, nulls_delete=True
+        )
         parent: _Parent | None = None
         new_root = leaf = 0
         for depth in range(len(levels) - 1, -1, -1):
@@ -200,7 +203,10 @@ async def _clone(
             step_depth=row.step_depth,
             step_token=new_token(),
             task_name=row.task_name,
-            state=row.state,
+            # A branch's input is materialized: its base is a step of the origin flow.
+            state=row.state
+            if not row.state_base
+            else dumps_state(await step_input(db, row.state, row.state_base), "a copied input"),
             changes=row.changes,
             interrupt_payload=row.interrupt_payload,
             status=status_of[step_id],
@@ -254,6 +260,7 @@ async def _insert_chosen(
         step_token=new_token(),
         task_name=row.task_name,
         state=stored(state, "the forked step's state with overrides"),
+        state_base=0,
         changes="{}",
         status=Status.PENDING,
         time_budget_ms=row.time_budget_ms,

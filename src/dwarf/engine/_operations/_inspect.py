@@ -28,6 +28,7 @@ from dwarf._storage import (
 from dwarf.engine._operations._inputs import get_flow, not_found
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
+from dwarf.engine._step._step_input import step_input
 from dwarf.workflow import FlowStep, Status, render_history_mermaid
 from dwarf.workflow._json import loads
 
@@ -180,7 +181,7 @@ async def step(rt: Runtime, step_key: str) -> FlowStep:
             attempt=row.attempt,
             predecessor_id=row.predecessor_id,
             successor_id=row.successor_id,
-            state=_json_object(row.state),
+            state=await step_input(db, row.state, row.state_base),
             changes=_json_object(row.changes),
             interrupt_payload=_json_object(row.interrupt_payload),
             status=row.status,

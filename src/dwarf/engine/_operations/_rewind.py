@@ -46,6 +46,7 @@ from dwarf.engine._runtime._keys import Key, format_key, key_not_found, new_toke
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._runtime._telemetry import flow_transition
 from dwarf.engine._step._cohort import Node, count_branches
+from dwarf.engine._step._step_input import step_input
 from dwarf.engine._step._successors import step_budget_ms
 from dwarf.errors import BadRequestError, ConflictError, DwarfError, NotFoundError
 from dwarf.workflow import FlowOptions, Query, Status, merge_state, strip_tombstones
@@ -88,7 +89,8 @@ async def restart(rt: Runtime, flow_key: str, overrides: Mapping[str, Any] | Non
         entry = await db.get_step_by_id(step_id=entries[0].step_id)
         if entry is None:
             raise DwarfError("flow has no entry step")
-        state = stored(overlay(loads(entry.state), changes, nulls_delete=True), _OVERLAID)
+        entry_input = await step_input(db, entry.state, entry.state_base)
+        state = stored(overlay(entry_input, changes, nulls_delete=True), _OVERLAID)
         tree = await descendants(db, [flow.flow_id])
         await drop_flows(db, [child.flow_id for child in tree])
         await db.delete_steps_except(flow_id=flow.flow_id, keep_step_id=entry.step_id)
@@ -142,7 +144,8 @@ async def restart_from(rt: Runtime, step_key: str, overrides: Mapping[str, Any] 
         for depth, (level_flow, rewind_to) in enumerate(levels):
             chain_child = levels[depth - 1][0].flow_id if depth else 0
             await _rewind_level(db, level_flow, rewind_to, chain_child)
-        state = stored(overlay(loads(step.state), changes, nulls_delete=True), _OVERLAID)
+        step_in = await step_input(db, step.state, step.state_base)
+        state = stored(overlay(step_in, changes, nulls_delete=True), _OVERLAID)
         if not await db.reset_step(state=state, step_id=step.step_id):
             raise ConflictError("the step changed while restarting: try again")
         for _, caller in levels[1:]:

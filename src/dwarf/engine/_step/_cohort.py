@@ -26,6 +26,7 @@ from typing import Any
 from dwarf._storage import Store, Tx
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import for_each_bindings
+from dwarf.engine._step._step_input import step_input
 from dwarf.engine._step._successors import SuccessorInserter
 from dwarf.workflow import Status, fold_changes, merge_state
 from dwarf.workflow._json import loads
@@ -84,10 +85,11 @@ async def arrive(
         )
     fan_in = fan_ins[0]
     reducers = graph.reducers()
-    spawn_input = await db.get_cohort_base(step_id=spawn)
-    if spawn_input is None:
+    spawn_row = await db.get_step_input(step_id=spawn)
+    if spawn_row is None:
         raise CohortError(f"fan-in {fan_in!r}: its spawn step {spawn} is gone")
-    base = merge_state(loads(spawn_input.state), loads(spawn_input.changes), reducers)
+    spawn_input = await step_input(db, spawn_row.state, spawn_row.state_base)
+    base = merge_state(spawn_input, loads(spawn_row.changes), reducers)
     try:
         merged = fold_changes(base, await _cohort_deltas(store, db, spawn), reducers)
     except (TypeError, ValueError) as exc:

@@ -23,6 +23,7 @@ from dwarf.engine._step._outcomes import stop_outcome
 from dwarf.engine._step._refusals import on_failure, on_refusal, on_success
 from dwarf.engine._step._routing import Route, RoutingError, route
 from dwarf.engine._step._settle import fail_step
+from dwarf.engine._step._step_input import SharedInputs
 from dwarf.engine._step._subgraph import (
     SpawnedChild,
     load_child_graph,
@@ -49,12 +50,13 @@ class TimeBudgetError(Exception):
 
 
 async def process_step(
-    rt: Runtime, shard: Store, row: ClaimedStepRow, flow: FlowRow | None
+    rt: Runtime, shard: Store, row: ClaimedStepRow, flow: FlowRow | None, inputs: SharedInputs
 ) -> None:
     """Run the claimed step ``row`` to its next durable state.
 
     ``flow`` is the step's flow row as the claim read it (one read per batch); None means the
-    flow was deleted while the step was queued, and its steps went with it.
+    flow was deleted while the step was queued, and its steps went with it. ``inputs`` builds
+    the step's input (a forEach branch's from its spawn's snapshot, kept decoded).
     """
     if flow is None:
         return
@@ -65,7 +67,7 @@ async def process_step(
             )
         )
         return
-    input_state = loads(row.state)
+    input_state = await inputs.input_of(shard, row)
     prior = loads(row.changes)
     try:
         graph = rt.graph_of(flow)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dwarf._storage import Tx
+from dwarf.engine._step._step_input import step_input
 from dwarf.workflow import Graph, Reducer, Status, fold_changes, strip_tombstones
 from dwarf.workflow._json import dumps_state, loads
 
@@ -39,11 +40,12 @@ async def compute_final_state(
     if not tails:
         return {}
     chosen = [tail for tail in tails if tail.status == Status.COMPLETED] or list(tails)
+    first, last = chosen[0], chosen[-1]
     return _fold_tails(
-        loads(chosen[0].state),
+        await step_input(db, first.state, first.state_base),
         [loads(tail.changes) for tail in chosen],
         reducers,
-        fallback=(loads(chosen[-1].state), loads(chosen[-1].changes)),
+        fallback=(await step_input(db, last.state, last.state_base), loads(last.changes)),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dwarf._storage import FlowRow, Store, Tx
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._step._final_state import merge_replace
+from dwarf.engine._step._step_input import step_input
 from dwarf.errors import NotFoundError
 from dwarf.workflow import FlowOutcome, Status
 from dwarf.workflow._json import loads
@@ -40,7 +41,9 @@ async def outcome_in_tx(shard: Store, db: Tx, flow: FlowRow) -> FlowOutcome:
             return FlowOutcome(
                 flow_key=key,
                 status=status,
-                state=merge_replace(loads(leaf.state), loads(leaf.changes)),
+                state=merge_replace(
+                    await step_input(db, leaf.state, leaf.state_base), loads(leaf.changes)
+                ),
                 interrupt_payload=payload if isinstance(payload, dict) else {},
             )
     return FlowOutcome(flow_key=key, status=status, state={})

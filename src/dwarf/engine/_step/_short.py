@@ -87,9 +87,10 @@ def _unchanged_input(ctx: StepContext, decision: Advance) -> str | None:
 
     With no changes the successor's input (and a last step's final state) is the step's own
     input minus top-level tombstones; when it has none, its stored text is that document, and
-    encoding it again would cost O(state) per step for equal JSON.
+    encoding it again would cost O(state) per step for equal JSON. A forEach branch's stored
+    text is only its bindings over its spawn's snapshot (``state_base``), never its whole input.
     """
-    if decision.changes or None in decision.input_state.values():
+    if decision.changes or ctx.row.state_base or None in decision.input_state.values():
         return None
     return ctx.row.state
 

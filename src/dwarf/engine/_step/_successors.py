@@ -2,9 +2,10 @@
 
 A successor inherits the flow's scheduling fields (priority, fairness), the flow's time budget
 (or, when it has none, the inserting replica's), the finished step as its predecessor, and its
-input as a materialized snapshot (tombstones dropped). The transition transaction inserts through
-``SuccessorInserter``; the one-successor short transition hands the same ``NewStep`` to
-``Store.advance_to_successor``.
+input as a materialized snapshot (tombstones dropped). A forEach branch's row instead holds only
+its bindings, over its spawn's snapshot (``base``, docs/internals/state.md#c2). The transition
+transaction inserts through ``SuccessorInserter``; the one-successor short transition hands the
+same ``NewStep`` to ``Store.advance_to_successor``.
 """
 
 from __future__ import annotations
@@ -45,25 +46,27 @@ def new_successor(
     delay_ms: int,
     depth: int | None = None,
     state_text: str | None = None,
+    base: int = 0,
 ) -> NewStep:
     """The pending step of ``node`` on ``state`` that follows the claimed step.
 
     ``state_text``: ``state`` already serialized, without top-level tombstones (the claimed
-    step's own input, passed on unchanged), stored as is instead of encoded again.
+    step's own input, passed on unchanged), stored as is instead of encoded again. With
+    ``base``, ``state`` is an overlay on that step's successor snapshot, stored as is: a null in
+    it must still hide a field of the snapshot when the input is built.
     """
     flow, row = ctx.flow, ctx.row
     if state_text is None:
         # Serialized at once, so no copy is needed: only the top-level tombstones are dropped.
-        state_text = dumps_state(
-            {key: value for key, value in state.items() if value is not None},
-            f"the input state of {node!r}",
-        )
+        own = state if base else {key: value for key, value in state.items() if value is not None}
+        state_text = dumps_state(own, f"the input state of {node!r}")
     return NewStep(
         flow_id=flow.flow_id,
         depth=depth if depth is not None else row.step_depth + 1,
         token=new_token(),
         task_name=node,
         state=state_text,
+        state_base=base,
         time_budget_ms=step_budget_ms(ctx.rt, flow.time_budget_ms),
         lineage_id=lineage,
         ordinal=ordinal,
@@ -89,9 +92,18 @@ class SuccessorInserter:
         ordinal: int,
         *,
         depth: int | None = None,
+        base: int = 0,
     ) -> int:
-        """Insert a pending step of ``node`` on ``state``; return its id."""
+        """Insert a pending step of ``node`` on ``state`` (an overlay on ``base``'s snapshot
+        when ``base`` is set); return its id."""
         step = new_successor(
-            self._ctx, node, state, lineage, ordinal, delay_ms=self._delay_ms, depth=depth
+            self._ctx,
+            node,
+            state,
+            lineage,
+            ordinal,
+            delay_ms=self._delay_ms,
+            depth=depth,
+            base=base,
         )
         return await self._ctx.store.insert_step(self._db, step)

@@ -156,12 +156,21 @@ async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceRes
         if graph.is_fan_in(branch.node):
             arrivals.append(branch.node)
             continue
-        state = decision.successor_state
-        if branch.bindings:
-            state = {**state, **branch.bindings}
+        if push and branch.bindings:
+            # A forEach branch stores its bindings only, over this step's snapshot: the
+            # array is stored once, not once per branch (docs/internals/state.md#c2).
+            inserted.append(
+                await inserter.insert(
+                    branch.node, branch.bindings, spawn, ordinal, base=row.step_id
+                )
+            )
+            continue
         inserted.append(
             await inserter.insert(
-                branch.node, state, spawn, ordinal if push else row.fan_out_ordinal
+                branch.node,
+                decision.successor_state,
+                spawn,
+                ordinal if push else row.fan_out_ordinal,
             )
         )
     await complete(inserted[0] if inserted else 0)

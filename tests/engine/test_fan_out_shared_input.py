@@ -1,0 +1,141 @@
+"""A forEach branch's input: the spawn's whole output plus its bindings, wherever it is read.
+
+A branch's row stores only its bindings over its spawn's snapshot (docs/internals/state.md#c2),
+so these pin that every reader still sees the whole input: the task, the step inspector,
+``restart_from`` and ``fork`` from a branch, and a re-run spawn's new branches on the same
+engine (whose decoded snapshots must not outlive the spawn's run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwarf.engine import Engine, TestProxy
+from dwarf.workflow import END, Flow, Graph, Reducer, Status
+from tests.fixtures.engines import MakeEngine
+
+
+class Seen:
+    """What the branches saw, by element index, and how often the spawn ran."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[int, list[dict[str, Any]]] = {}
+        self.spawns = 0
+
+
+def shared_input_proxy(seen: Seen, arrays: list[list[Any]]) -> TestProxy:
+    """``Split -forEach(items as item)-> Work -> Join -> END``; the spawn's n-th run writes
+    ``arrays[n]`` (the last one from then on) and a field named like the binding."""
+    graph = Graph("shared")
+    for task in ("Split", "Work", "Join"):
+        graph.add_task(task, task)
+    graph.add_transition_for_each("Split", "Work", "items", "item")
+    graph.add_transition("Work", "Join")
+    graph.add_transition("Join", END)
+    graph.set_fan_in("Join")
+    graph.set_reducer("seen", Reducer.APPEND)
+    proxy = TestProxy()
+    proxy.handle_graph("shared", graph)
+
+    @proxy.task("Split")
+    async def split(flow: Flow) -> None:
+        flow.set("items", arrays[min(seen.spawns, len(arrays) - 1)])
+        flow.set("item", "the spawn's own")
+        seen.spawns += 1
+
+    @proxy.task("Work")
+    async def work(flow: Flow) -> None:
+        state = flow.snapshot()
+        seen.inputs.setdefault(state["itemIndex"], []).append(state)
+        flow.set("seen", [state.get("item")])
+
+    @proxy.task("Join")
+    async def join(flow: Flow) -> None:
+        del flow
+
+    return proxy
+
+
+def branch_input(items: list[Any], index: int, **more: Any) -> dict[str, Any]:
+    """The input of branch ``index``: the spawn's output and the bindings (a null one absent)."""
+    state = {"n": 1, "items": items, "item": items[index], "itemIndex": index}
+    state["itemCount"] = len(items)
+    return {key: value for key, value in {**state, **more}.items() if value is not None}
+
+
+async def work_keys(engine: Engine, flow_key: str) -> list[str]:
+    """The step keys of the flow's ``Work`` steps, by step id."""
+    steps = await engine.history(flow_key)
+    return [
+        step.step_key for step in sorted(steps, key=lambda s: s.step_id) if step.task_name == "Work"
+    ]
+
+
+async def test_each_branch_and_the_inspector_see_the_whole_array_and_the_bindings(
+    make_engine: MakeEngine,
+) -> None:
+    seen = Seen()
+    items = [10, None, 30]
+    async with make_engine(shared_input_proxy(seen, [items])) as engine:
+        outcome = await engine.run("shared", {"n": 1}, timeout=30)
+        inspected = [
+            (await engine.step(key)).state for key in await work_keys(engine, outcome.flow_key)
+        ]
+
+    assert outcome.status is Status.COMPLETED
+    expected = [branch_input(items, index) for index in range(3)]
+    # A null element hides the spawn's field of the same name, as a deleted key would.
+    assert "item" not in expected[1]
+    assert [seen.inputs[index] for index in range(3)] == [[state] for state in expected]
+    assert inspected == expected
+    assert outcome.state["seen"] == [10, None, 30]
+
+
+async def test_restart_from_a_branch_reruns_it_on_its_whole_input_with_overrides(
+    make_engine: MakeEngine,
+) -> None:
+    seen = Seen()
+    items = [1, 2]
+    async with make_engine(shared_input_proxy(seen, [items])) as engine:
+        first = await engine.run("shared", {"n": 1}, timeout=30)
+        await engine.restart_from((await work_keys(engine, first.flow_key))[1], {"extra": True})
+        outcome = await engine.await_flow(first.flow_key, timeout=30)
+
+    assert outcome.status is Status.COMPLETED
+    assert seen.inputs[1] == [branch_input(items, 1), branch_input(items, 1, extra=True)]
+    assert outcome.state["seen"] == [1, 2]
+
+
+async def test_a_fork_from_a_branch_copies_its_siblings_whole_inputs(
+    make_engine: MakeEngine,
+) -> None:
+    seen = Seen()
+    items = [5, 6, 7]
+    async with make_engine(shared_input_proxy(seen, [items])) as engine:
+        first = await engine.run("shared", {"n": 1}, timeout=30)
+        forked = await engine.fork((await work_keys(engine, first.flow_key))[2], {"item": 70})
+        outcome = await engine.await_flow(forked, timeout=30)
+        copied = [(await engine.step(key)).state for key in await work_keys(engine, forked)]
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state["seen"] == [5, 6, 70]
+    assert copied == [
+        branch_input(items, 0),
+        branch_input(items, 1),
+        branch_input(items, 2, item=70),
+    ]
+
+
+async def test_a_rerun_spawn_fans_out_over_its_new_array(make_engine: MakeEngine) -> None:
+    seen = Seen()
+    async with make_engine(shared_input_proxy(seen, [[1, 2], [3, 4, 5]])) as engine:
+        first = await engine.run("shared", {"n": 1}, timeout=30)
+        steps = await engine.history(first.flow_key)
+        spawn = next(step.step_key for step in steps if step.task_name == "Split")
+        await engine.restart_from(spawn)
+        outcome = await engine.await_flow(first.flow_key, timeout=30)
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state["seen"] == [3, 4, 5]
+    assert seen.inputs[0][-1] == branch_input([3, 4, 5], 0)
+    assert seen.inputs[2] == [branch_input([3, 4, 5], 2)]
