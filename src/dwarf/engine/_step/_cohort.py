@@ -18,6 +18,7 @@ A fan-out source's successors form a cohort whose counters live on the source ("
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from dwarf._storage import Store, Tx
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._final_state import for_each_bindings
 from dwarf.engine._step._step_input import step_input
-from dwarf.engine._step._successors import SuccessorInserter
-from dwarf.workflow import Status, fold_changes, merge_state
+from dwarf.engine._step._successors import YIELD_EVERY, SuccessorInserter
+from dwarf.workflow import Reducer, Status, fold_changes, merge_state
 from dwarf.workflow._json import loads
 
 __all__ = [
@@ -91,7 +92,7 @@ async def arrive(
     spawn_input = await step_input(db, spawn_row.state, spawn_row.state_base)
     base = merge_state(spawn_input, loads(spawn_row.changes), reducers)
     try:
-        merged = fold_changes(base, await _cohort_deltas(store, db, spawn), reducers)
+        merged = await _fold(base, await _cohort_deltas(store, db, spawn), reducers)
     except (TypeError, ValueError) as exc:
         raise CohortError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
     for key_name in for_each_bindings(graph, cohort.task_name):
@@ -107,6 +108,18 @@ async def arrive(
     return Arrival(fired=step_id)
 
 
+async def _fold(
+    base: dict[str, Any], deltas: list[dict[str, Any]], reducers: Mapping[str, Reducer]
+) -> dict[str, Any]:
+    """``fold_changes(base, deltas)`` a slice at a time, letting the event loop run between
+    slices: folding 100,000 branches at once would hold it for a second."""
+    merged = base
+    for start in range(0, len(deltas), YIELD_EVERY):
+        merged = fold_changes(merged, deltas[start : start + YIELD_EVERY], reducers)
+        await asyncio.sleep(0)
+    return merged
+
+
 async def _cohort_deltas(store: Store, db: Tx, spawn: int) -> list[dict[str, Any]]:
     """Every completed member's delta in branch input order, nested cohorts inlined.
 
@@ -115,8 +128,10 @@ async def _cohort_deltas(store: Store, db: Tx, spawn: int) -> list[dict[str, Any
     carries it in its input state. Order: ordinal, then step id (never completion order).
     """
     deltas: list[dict[str, Any]] = []
-    for member in await db.list_cohort_members(lineage_id=spawn):
+    for count, member in enumerate(await db.list_cohort_members(lineage_id=spawn), start=1):
         deltas.append(loads(member.changes))
+        if count % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # decoding a wide cohort's deltas must not hold the loop
         if member.cohort_size > 0:
             deltas.extend(await _cohort_deltas(store, db, member.step_id))
     return deltas

@@ -10,6 +10,7 @@ same ``NewStep`` to ``Store.advance_to_successor``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,13 @@ from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
 from dwarf.workflow._json import dumps_state
 
-__all__ = ["SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
+__all__ = ["YIELD_EVERY", "SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
+
+YIELD_EVERY = 256
+"""Rows a long loop of a transition (a wide fan-out's inserts, a fan-in's fold) handles
+between yields to the event loop: a store may run its statements inline, without awaiting
+I/O, and a fan-out of 100,000 elements would then hold the loop, and every other flow's timers,
+for seconds."""
 
 
 def millis(delay: timedelta | None) -> int:
@@ -83,6 +90,7 @@ class SuccessorInserter:
 
     def __init__(self, ctx: StepContext, db: Tx, delay_ms: int) -> None:
         self._ctx, self._db, self._delay_ms = ctx, db, delay_ms
+        self._inserted = 0
 
     async def insert(
         self,
@@ -106,4 +114,7 @@ class SuccessorInserter:
             depth=depth,
             base=base,
         )
+        self._inserted += 1
+        if self._inserted % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         return await self._ctx.store.insert_step(self._db, step)
