@@ -13,10 +13,12 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from dwarf._observability import GaugeSampler, build_metrics, build_tracing
 from dwarf._scheduling import Protection
 from dwarf._storage import FlowRow, Store
+from dwarf.engine._runtime._batcher import KeyedBatcher
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._telemetry import read_gauges
@@ -45,6 +47,8 @@ class Runtime:
         self.owner = owner
         """This replica's claim identity (``lease_owner`` on claimed rows)."""
         self.waiters = Waiters()
+        self.arrivals: KeyedBatcher[Any, Any] = KeyedBatcher()
+        """Fan-in arrivals committed together, by (shard, spawn step)."""
         self.protection = protection
         """Admission by key: valves, limits and breakers (the Engine keeps it across restarts)."""
         self.log: logging.Logger = config.logger

@@ -67,13 +67,23 @@ class Arrival:
 
 
 async def arrive(
-    ctx: StepContext, db: Tx, spawn: int, fan_ins: list[str], inserter: SuccessorInserter
+    ctx: StepContext,
+    db: Tx,
+    spawn: int,
+    fan_ins: list[str],
+    inserter: SuccessorInserter,
+    *,
+    count: int = 0,
 ) -> Arrival:
-    """Count the claimed step's arrival at its cohort's fan-in; fire it if the cohort is done."""
+    """Count the claimed step's arrival at its cohort's fan-in; fire it if the cohort is done.
+
+    ``count`` is how many arrivals to add (default: one per fan-in route of this step); a batch
+    of steps arriving together adds all of theirs at once, the claimed step being the last.
+    """
     store, row, graph = ctx.store, ctx.row, ctx.graph
     if spawn == 0:
         raise CohortError(f"task {row.task_name!r} reached fan-in {fan_ins[0]!r} outside a fan-out")
-    await db.add_cohort_arrivals(step_id=spawn, arrivals=len(fan_ins), failures=0)
+    await db.add_cohort_arrivals(step_id=spawn, arrivals=count or len(fan_ins), failures=0)
     cohort = await db.get_cohort(step_id=spawn)
     if cohort is None or cohort.cohort_size <= 0 or cohort.cohort_arrivals < cohort.cohort_size:
         return Arrival()

@@ -11,10 +11,13 @@ finishing together do not queue on it (docs/internals/transitions.md, docs/inter
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 from dwarf._storage import Tx
 from dwarf.engine._protection import park_if_tripped
+from dwarf.engine._step._arrivals import Arrival, arrive_together, arrives_only, serialized
 from dwarf.engine._step._cohort import CohortError, arrive
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
@@ -55,7 +58,7 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         result = short
     else:
         try:
-            result = await ctx.store.transact(lambda db: _transition(ctx, db, decision))
+            result = await _commit(ctx, decision)
         except StateTooLargeError as exc:
             return AdvanceResult(failure=str(exc))
         except _Lost:
@@ -76,6 +79,24 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         else:
             rt.doorbell(ctx.store, result.inserted[0])
     return result
+
+
+async def _commit(ctx: StepContext, decision: Advance) -> AdvanceResult:
+    """The transition transaction; an arrival at a fan-in joins the arrivals of its cohort
+    being committed on this replica, and commits alone only if that batch fails (_arrivals)."""
+    if arrives_only(ctx, decision):
+        arrival = serialized(ctx, decision)
+        store = ctx.store
+
+        async def together(batch: Sequence[Arrival]) -> list[AdvanceResult]:
+            return await store.transact(lambda db: arrive_together(db, batch))
+
+        with contextlib.suppress(Exception):
+            batched: AdvanceResult = await ctx.rt.arrivals.submit(
+                (store.index, ctx.row.lineage_id), arrival, together
+            )
+            return batched
+    return await ctx.store.transact(lambda db: _transition(ctx, db, decision))
 
 
 async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceResult:
