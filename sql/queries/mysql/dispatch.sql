@@ -12,7 +12,8 @@ WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
--- is how long each has been due (its queue wait so far).
+-- is how long each has been due (its queue wait so far). The band is the first due priority in
+-- index order (ORDER BY ... LIMIT 1, not MIN), so the scan stops at the first due row.
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
        CAST(TIMESTAMPDIFF(MICROSECOND, created_at, (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS age_ms,
        CAST(TIMESTAMPDIFF(MICROSECOND, GREATEST(not_before, lease_expires), (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)) DIV 1000 AS SIGNED) AS wait_ms
@@ -22,13 +23,15 @@ WHERE status = 'pending'
   AND not_before <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
   AND lease_expires <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
   AND priority = (
-      SELECT MIN(b.priority)
+      SELECT b.priority
       FROM dwarf_steps b
       WHERE b.status = 'pending'
         AND b.parked = 0
         AND b.not_before <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
         AND b.lease_expires <= (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
         AND b.priority > CAST(sqlc.arg(above_priority) AS SIGNED)
+      ORDER BY b.priority
+      LIMIT 1
   )
 ORDER BY step_id
 LIMIT ?;

@@ -14,7 +14,8 @@ WHERE flow_id = sqlc.arg(flow_id) AND status = 'created';
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
--- is how long each has been due (its queue wait so far).
+-- is how long each has been due (its queue wait so far). The band is the first due priority in
+-- index order (ORDER BY ... LIMIT 1, not MIN), so the scan stops at the first due row.
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
        CAST(ROUND((JULIANDAY('now') - JULIANDAY(created_at)) * 86400000.0) AS INTEGER) AS age_ms,
        CAST(ROUND((JULIANDAY('now') - JULIANDAY(MAX(not_before, lease_expires))) * 86400000.0) AS INTEGER) AS wait_ms
@@ -24,13 +25,15 @@ WHERE status = 'pending' AND status IN ('pending', 'running')
   AND not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
   AND lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
   AND priority = (
-      SELECT MIN(b.priority)
+      SELECT b.priority
       FROM dwarf_steps b
       WHERE b.status = 'pending' AND b.status IN ('pending', 'running')
         AND b.parked = 0
         AND b.not_before <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
         AND b.lease_expires <= STRFTIME('%Y-%m-%d %H:%M:%f', 'now')
         AND b.priority > CAST(sqlc.arg(above_priority) AS INTEGER)
+      ORDER BY b.priority
+      LIMIT 1
   )
 ORDER BY step_id
 LIMIT sqlc.arg(row_limit);

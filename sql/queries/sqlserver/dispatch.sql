@@ -11,7 +11,8 @@ WHERE flow_id = @flow_id AND status = 'created';
 
 -- name: SelectDueBand :many
 -- Band scan: due steps of the smallest priority above above_priority, by step_id; wait_ms
--- is how long each has been due (its queue wait so far).
+-- is how long each has been due (its queue wait so far). The band is the first due priority in
+-- index order (ORDER BY ... LIMIT 1, not MIN), so the scan stops at the first due row.
 SELECT step_id, task_name, fairness_key, fairness_weight, priority,
        DATEDIFF_BIG(MILLISECOND, created_at, SYSUTCDATETIME()) AS age_ms,
        DATEDIFF_BIG(MILLISECOND, CASE WHEN not_before > lease_expires THEN not_before ELSE lease_expires END, SYSUTCDATETIME()) AS wait_ms
@@ -21,10 +22,12 @@ WHERE status = 'pending'
   AND not_before <= SYSUTCDATETIME()
   AND lease_expires <= SYSUTCDATETIME()
   AND priority = (
-      SELECT MIN(b.priority)
+      SELECT b.priority
       FROM dwarf_steps b
       WHERE b.status = 'pending' AND b.parked = 0 AND b.not_before <= SYSUTCDATETIME()
         AND b.lease_expires <= SYSUTCDATETIME() AND b.priority > @above_priority
+      ORDER BY b.priority
+      OFFSET 0 ROWS FETCH NEXT 1 ROWS ONLY
   )
 ORDER BY step_id
 OFFSET 0 ROWS FETCH NEXT @row_limit ROWS ONLY;
