@@ -139,3 +139,49 @@ async def test_a_rerun_spawn_fans_out_over_its_new_array(make_engine: MakeEngine
     assert outcome.state["seen"] == [3, 4, 5]
     assert seen.inputs[0][-1] == branch_input([3, 4, 5], 0)
     assert seen.inputs[2] == [branch_input([3, 4, 5], 2)]
+
+
+async def test_a_branch_step_that_changes_nothing_hands_on_its_whole_input(
+    make_engine: MakeEngine,
+) -> None:
+    # A step that changed nothing passes its stored input text on; a branch's is only its
+    # bindings, so its successor must still get the whole input.
+    graph = Graph("relay")
+    for task in ("Split", "Pass", "Read", "Join"):
+        graph.add_task(task, task)
+    graph.add_transition_for_each("Split", "Pass", "items", "item")
+    graph.add_transition("Pass", "Read")
+    graph.add_transition("Read", "Join")
+    graph.add_transition("Join", END)
+    graph.set_fan_in("Join")
+    graph.set_reducer("seen", Reducer.APPEND)
+    proxy = TestProxy()
+    proxy.handle_graph("relay", graph)
+    read: list[dict[str, Any]] = []
+
+    @proxy.task("Split")
+    async def split(flow: Flow) -> None:
+        flow.set("items", [4, 5])
+
+    @proxy.task("Pass")
+    async def pass_on(flow: Flow) -> None:
+        del flow
+
+    @proxy.task("Read")
+    async def read_all(flow: Flow) -> None:
+        read.append(flow.snapshot())
+        flow.set("seen", [flow.get_int("item")])
+
+    @proxy.task("Join")
+    async def join(flow: Flow) -> None:
+        del flow
+
+    async with make_engine(proxy) as engine:
+        outcome = await engine.run("relay", {"n": 1}, timeout=30)
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state["seen"] == [4, 5]
+    assert sorted(read, key=lambda state: state["itemIndex"]) == [
+        branch_input([4, 5], 0),
+        branch_input([4, 5], 1),
+    ]
