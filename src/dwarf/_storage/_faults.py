@@ -10,12 +10,38 @@ becomes a ``StorageError`` with the DSN's secrets scrubbed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from dwarf.errors import UnavailableError
 
-__all__ = ["is_contention", "is_driver_error", "is_transient"]
+__all__ = ["is_contention", "is_driver_error", "is_transient", "replay_is_unsafe", "replay_unsafe"]
+
+# Set while running work that must not run twice if its first run may have committed.
+_replay_unsafe: ContextVar[bool] = ContextVar("dwarf_replay_unsafe", default=False)
+
+
+@contextlib.contextmanager
+def replay_unsafe() -> Iterator[None]:
+    """Inside: a transient fault that may have hit a committed write raises at once.
+
+    For work whose second run would not be harmless (inserting a new flow), where "maybe
+    written" must reach the caller as ``UnavailableError`` rather than be retried.
+    """
+    token = _replay_unsafe.set(True)
+    try:
+        yield
+    finally:
+        _replay_unsafe.reset(token)
+
+
+def replay_is_unsafe() -> bool:
+    """Whether the running work is inside ``replay_unsafe``."""
+    return _replay_unsafe.get()
+
 
 # MySQL/MariaDB: deadlock found, lock wait timeout.
 _MYSQL_CONTENTION = frozenset({1213, 1205})

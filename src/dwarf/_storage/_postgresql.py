@@ -18,13 +18,15 @@ import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
+from dwarf._storage._claims import with_flows
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
+from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import ClaimedStepRow
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import ClaimedStep, Completion, FlowIds, NewFlow, NewStep, StartedFlow
-from dwarf._storage._store import Store, replay_unsafe, with_flows
+from dwarf._storage._store import Store
 from dwarf.errors import DwarfError, UnavailableError
 
 __all__ = ["PostgresqlStore"]

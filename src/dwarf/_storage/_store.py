@@ -30,14 +30,19 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from dwarf._storage._claims import with_flows
 from dwarf._storage._dsn import Dsn, scrub
-from dwarf._storage._faults import is_contention, is_driver_error, is_transient
+from dwarf._storage._faults import (
+    is_contention,
+    is_driver_error,
+    is_transient,
+    replay_is_unsafe,
+    replay_unsafe,
+)
 from dwarf._storage._gen.queries import Queries
-from dwarf._storage._gen.rows import ClaimedStepRow
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
     ClaimedStep,
@@ -50,7 +55,7 @@ from dwarf._storage._records import (
 from dwarf.errors import ConflictError, DwarfError, NotFoundError, StorageError, UnavailableError
 from dwarf.workflow import Status
 
-__all__ = ["FAULT_WINDOW", "MAX_TX_ATTEMPTS", "Store", "replay_unsafe", "with_flows"]
+__all__ = ["FAULT_WINDOW", "MAX_TX_ATTEMPTS", "Store"]
 
 T = TypeVar("T")
 
@@ -62,9 +67,6 @@ _READ_BACK_PAUSE = 0.5
 """Seconds between attempts to read back a claim while the database is unavailable."""
 FAULT_BACKOFF_MAX = 0.5
 """Longest pause between two retries: dispatch resumes this soon after the server is back."""
-
-# Set while running work that must not run twice if its first run may have committed.
-_replay_unsafe: ContextVar[bool] = ContextVar("dwarf_replay_unsafe", default=False)
 
 
 class _Sent(Exception):
@@ -225,7 +227,7 @@ class Store:
                         raise exc from None
                     raise
                 self.fault = self._describe(exc)
-                if sent and _replay_unsafe.get():
+                if sent and replay_is_unsafe():
                     raise UnavailableError(
                         f"shard {self.index} ({self.dialect}) lost its connection while "
                         f"writing, so the outcome is unknown: {self.fault}"
@@ -491,26 +493,3 @@ class Store:
             return await self.transact(tx)
         except _NothingWritten:
             return False
-
-
-@contextlib.contextmanager
-def replay_unsafe() -> Iterator[None]:
-    """Inside: a transient fault that may have hit a committed write raises at once.
-
-    For work whose second run would not be harmless (inserting a new flow), where "maybe
-    written" must reach the caller as ``UnavailableError`` rather than be retried.
-    """
-    token = _replay_unsafe.set(True)
-    try:
-        yield
-    finally:
-        _replay_unsafe.reset(token)
-
-
-async def with_flows(db: Tx, rows: Sequence[ClaimedStepRow]) -> list[ClaimedStep]:
-    """Pair claimed ``rows`` with their flows, read in one statement for the whole batch."""
-    if not rows:
-        return []
-    flows = await db.list_flows_of_batch(flow_ids=sorted({row.flow_id for row in rows}))
-    by_id = {flow.flow_id: flow for flow in flows}
-    return [ClaimedStep(row, by_id.get(row.flow_id)) for row in rows]
