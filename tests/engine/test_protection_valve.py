@@ -3,6 +3,14 @@
 What a user notices: flows refused with backpressure all complete without consuming attempts,
 the downstream sees close to its limit and few refusals, a refused task does not block other
 work, cancel wins over a bounce, replicas share cuts, and configured limits hold.
+
+The valves, the limits and the cuts replicas gossip live in each replica's memory. What they
+write is a refused step's bounce (due again at once, its attempt kept): one statement whatever
+the refusal, which test_backpressure.py runs on every dialect. So the tests of the valve's own
+arithmetic (fed near a rate or a cap, one valve per key, cuts gossiped) run on SQLite only, each
+taking seconds of real time per dialect that no SQL could change; those that lean on the claim
+query (priority bands, limits across workers, cancel against a bounce, retry-after) run on every
+dialect.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ async def run_all(engine: Engine, workflow: str, n: int, **kw: Any) -> list[Stat
     return [o.status for o in outcomes]
 
 
+@pytest.mark.sqlite_only
 async def test_a_rate_limited_downstream_is_fed_near_its_rate_and_every_flow_completes(
     make_engine: MakeEngine,
 ) -> None:
@@ -60,6 +69,7 @@ async def test_a_rate_limited_downstream_is_fed_near_its_rate_and_every_flow_com
     assert controls["call"].adaptive_rate_limit is not None
 
 
+@pytest.mark.sqlite_only
 async def test_a_concurrency_capped_downstream_completes_every_flow(
     make_engine: MakeEngine,
 ) -> None:
@@ -142,6 +152,7 @@ async def test_cancel_racing_a_backpressure_bounce_leaves_everything_cancelled(
     assert [step.status for step in history] == [Status.CANCELLED]
 
 
+@pytest.mark.sqlite_only
 async def test_two_replicas_share_valve_cuts_through_the_peer_notifier(
     make_engine: MakeEngine,
 ) -> None:
@@ -237,6 +248,7 @@ async def test_retry_after_holds_the_key_until_then(make_engine: MakeEngine) -> 
     assert controls["api"].cuts == 1
 
 
+@pytest.mark.sqlite_only
 async def test_tasks_naming_one_key_share_its_valve(make_engine: MakeEngine) -> None:
     proxy = TestProxy()
     graph = Graph("two-calls")
