@@ -32,6 +32,9 @@ FLOWS = 40
 KILL_ROUNDS = 5
 HANG_GUARD = 120.0
 """Seconds before a wait is called a hang (a guard, not a timing)."""
+OUTAGE_WINDOW = 2.0
+"""Seconds the outage test's stores retry before a 503, instead of ``FAULT_WINDOW``'s 15: the
+refusal is the same, sooner (docs/internals/storage.md, S9)."""
 
 
 def _engine(dsn: str) -> Engine:
@@ -44,6 +47,13 @@ def _engine(dsn: str) -> Engine:
         .with_workers(8)
         .with_max_open_conns(4)
     )
+
+
+def _shorten_fault_window(engine: Engine, seconds: float) -> None:
+    rt = engine._rt
+    assert rt is not None
+    for shard in rt.shards:
+        shard.fault_window = seconds
 
 
 async def _create_and_start(engine: Engine, n: int) -> str | None:
@@ -126,6 +136,7 @@ async def test_flows_survive_killed_mariadb_sessions(mysql_dsn: str) -> None:
 
 async def test_an_outage_is_a_503_and_reported_then_dispatch_resumes(postgres_dsn: str) -> None:
     async with _engine(postgres_dsn) as engine:
+        _shorten_fault_window(engine, OUTAGE_WINDOW)
         started = [await _create_and_start(engine, n) for n in range(5)]
         await allow_postgres_connections(postgres_dsn, False)
         try:
