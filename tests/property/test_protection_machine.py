@@ -42,6 +42,7 @@ from dwarf._scheduling import BREAKER_INITIAL_PROBE_DELAY
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.downstream import Downstream
+from tests.property.budgets import examples
 
 T = TypeVar("T")
 
@@ -237,7 +238,7 @@ class ProtectionMachine(RuleBasedStateMachine):
 
 
 ProtectionMachine.TestCase.settings = settings(
-    max_examples=12,
+    max_examples=examples(6, thorough=12),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
