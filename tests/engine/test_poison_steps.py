@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,13 @@ from dwarf.errors import StorageError
 from dwarf.workflow import END, Flow, Graph, Status
 from tests.fixtures.engines import MakeEngine
 from tests.fixtures.logs import Records
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A faulted step waits 10 ms before running again (doubling), not 100 ms: no test here
+    asserts the delay, and the four faults before a flow fails would wait 1.5 s of each test."""
+    monkeypatch.setattr(_poison, "_FIRST_BACKOFF", timedelta(milliseconds=10))
 
 
 def chain_proxy() -> TestProxy:
