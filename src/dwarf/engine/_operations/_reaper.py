@@ -22,10 +22,9 @@ import contextlib
 import random
 from datetime import timedelta
 
-from dwarf._storage import Store, Tx
-from dwarf.engine._operations._trees import chunks, descendants, drop_flows
+from dwarf._storage import Store
+from dwarf.engine._operations._trees import delete_root_flows
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.workflow import Status
 
 __all__ = ["REAP_BATCH", "REAP_EVERY", "REAP_GRACE", "REAP_ROUNDS", "REAP_WINDOW", "Reaper"]
 
@@ -107,19 +106,4 @@ async def reap_batch(shard: Store, grace_ms: int, window_ms: int, limit: int) ->
     if not due:
         return 0, False
     roots = [row.flow_id for row in due]
-
-    async def tx(db: Tx) -> int:
-        tree = await descendants(db, roots)
-        # A completed root has no live child; one found anyway (a bug, a manual edit) keeps its
-        # whole tree, as purge does.
-        blocked = {child.root_id for child in tree if child.status == Status.RUNNING}
-        keep = [root for root in roots if root not in blocked]
-        await drop_flows(db, [c.flow_id for c in tree if c.root_id not in blocked])
-        deleted = 0
-        for ids in chunks(keep):
-            # Both skip a flow restarted since it was selected (it is running again).
-            await db.delete_steps_of_flows(flow_ids=ids)
-            deleted += await db.delete_flows(flow_ids=ids)
-        return deleted
-
-    return await shard.transact(tx), len(due) >= limit
+    return await shard.transact(lambda db: delete_root_flows(db, roots)), len(due) >= limit

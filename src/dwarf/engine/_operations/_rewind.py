@@ -41,7 +41,7 @@ from dwarf.engine._operations._inputs import (
     stored,
 )
 from dwarf.engine._operations._rewind_dag import lineage_chain, overlay, sweep
-from dwarf.engine._operations._trees import chunks, descendants, drop_flows
+from dwarf.engine._operations._trees import chunks, delete_root_flows, descendants, drop_flows
 from dwarf.engine._runtime._keys import Key, format_key, key_not_found, new_token
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._runtime._telemetry import flow_transition
@@ -405,18 +405,6 @@ async def _purge_shard(
     if not candidates:
         return 0
 
-    async def tx(db: Tx) -> int:
-        roots = [row.flow_id for row in candidates]
-        tree = await descendants(db, roots)
-        blocked = {child.root_id for child in tree if child.status == Status.RUNNING}
-        keep = [root for root in roots if root not in blocked]
-        await drop_flows(db, [c.flow_id for c in tree if c.root_id not in blocked])
-        deleted = 0
-        for ids in chunks(keep):
-            # Both statements skip a flow that became running since it was selected.
-            await db.delete_steps_of_flows(flow_ids=ids)
-            deleted += await db.delete_flows(flow_ids=ids)
-        return deleted
-
-    deleted: int = await shard.transact(tx)
+    roots = [row.flow_id for row in candidates]
+    deleted: int = await shard.transact(lambda db: delete_root_flows(db, roots))
     return deleted

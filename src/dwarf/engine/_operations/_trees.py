@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dwarf._storage import Tx
+from dwarf.workflow import Status
 
-__all__ = ["CHUNK", "Descendant", "chunks", "descendants", "drop_flows"]
+__all__ = ["CHUNK", "Descendant", "chunks", "delete_root_flows", "descendants", "drop_flows"]
 
 CHUNK = 500
 """Ids per IN list."""
@@ -60,3 +61,21 @@ async def drop_flows(db: Tx, flow_ids: Sequence[int]) -> None:
         await db.drop_steps_of_flows(flow_ids=ids)
     for ids in chunks(flow_ids):
         await db.drop_flows(flow_ids=ids)
+
+
+async def delete_root_flows(db: Tx, roots: Sequence[int]) -> int:
+    """Delete stopped root flows with their subgraph trees; how many roots went.
+
+    A root with a running flow in its tree (a bug, a manual edit: a stopped root has no live
+    child) keeps its whole tree. The root deletes skip a flow that is running again since it
+    was selected (restarted), as purge and the reaper both need.
+    """
+    tree = await descendants(db, roots)
+    blocked = {child.root_id for child in tree if child.status == Status.RUNNING}
+    keep = [root for root in roots if root not in blocked]
+    await drop_flows(db, [c.flow_id for c in tree if c.root_id not in blocked])
+    deleted = 0
+    for ids in chunks(keep):
+        await db.delete_steps_of_flows(flow_ids=ids)
+        deleted += await db.delete_flows(flow_ids=ids)
+    return deleted
