@@ -32,7 +32,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncmy
@@ -40,6 +40,9 @@ import psycopg
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
 
 __all__ = [
     "DIALECTS",
@@ -280,6 +283,33 @@ class Summary:
             "payload_bytes": self.payload_bytes,
             "mb_per_s": round(self.mb_per_s, 2),
         }
+
+
+MEASURED_ROUNDS = 3
+"""Rounds a pytest benchmark measures, after ``WARMUP_ROUNDS``."""
+WARMUP_ROUNDS = 1
+
+
+def measure_rounds(
+    benchmark: BenchmarkFixture,
+    bench: BenchEngine,
+    group: str,
+    flows: int = FLOWS_PER_ROUND,
+    initial_state: Mapping[str, Any] | None = None,
+) -> list[RoundResult]:
+    """Run one warm-up round, then ``MEASURED_ROUNDS``, under pytest-benchmark's ``group``;
+    the measured rounds' results (the warm-up runs first and is dropped)."""
+    results: list[RoundResult] = []
+
+    def one_round() -> None:
+        results.append(bench.round(flows, initial_state=initial_state))
+
+    benchmark.group = group
+    # pytest-benchmark ships py.typed but leaves pedantic() unannotated.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        one_round, rounds=MEASURED_ROUNDS, iterations=1, warmup_rounds=WARMUP_ROUNDS
+    )
+    return results[-MEASURED_ROUNDS:]
 
 
 def summarize(

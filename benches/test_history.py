@@ -22,16 +22,14 @@ from _throughput import (
     FLOWS_PER_ROUND,
     STEPS_PER_FLOW,
     BenchEngine,
-    RoundResult,
     Summary,
+    measure_rounds,
     summarize,
 )
 from pytest_benchmark.fixture import BenchmarkFixture
 
 HISTORY_FLOWS = int(os.environ.get("DWARF_BENCH_HISTORY", "1000000"))
 """Finished flows loaded before the second measurement."""
-ROUNDS = 3
-WARMUP_ROUNDS = 1
 BENCH_DATABASE = "dwarf_bench_history"
 """This module's own database (see ``conftest.bench_engine``)."""
 EMPTY = "history empty"
@@ -51,18 +49,9 @@ def test_throughput_with_history(
         benchmark.extra_info.update(
             history=history, load_s=round(loaded.load_s, 1), analyze_s=round(loaded.analyze_s, 1)
         )
-    results: list[RoundResult] = []
-
-    def one_round() -> None:
-        results.append(bench_engine.round(FLOWS_PER_ROUND))
-
-    benchmark.group = f"history: linear T0->T1->T2, {history:,} finished flows"
-    # pytest-benchmark ships py.typed but leaves pedantic() unannotated.
-    benchmark.pedantic(  # type: ignore[no-untyped-call]
-        one_round, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP_ROUNDS
+    measured = measure_rounds(
+        benchmark, bench_engine, f"history: linear T0->T1->T2, {history:,} finished flows"
     )
-
-    measured = results[-ROUNDS:]
     assert all(r.steps == FLOWS_PER_ROUND * STEPS_PER_FLOW for r in measured)
     summary = summarize(
         bench_engine.dialect,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from _throughput import FLOWS_PER_ROUND, STEPS_PER_FLOW, BenchEngine, RoundResult, summarize
+from _throughput import FLOWS_PER_ROUND, STEPS_PER_FLOW, BenchEngine, measure_rounds, summarize
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,9 +28,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from dwarf.engine import Engine
-
-ROUNDS = 3
-WARMUP_ROUNDS = 1
 
 COSTS = pytest.StashKey[dict[str, float]]()
 
@@ -67,15 +64,7 @@ def test_observability_cost(
     request: pytest.FixtureRequest,
 ) -> None:
     name, bench = variant_engine
-    results: list[RoundResult] = []
-    benchmark.group = "observability cost, linear T0->T1->T2 on SQLite"
-    benchmark.pedantic(  # type: ignore[no-untyped-call]
-        lambda: results.append(bench.round(FLOWS_PER_ROUND)),
-        rounds=ROUNDS,
-        iterations=1,
-        warmup_rounds=WARMUP_ROUNDS,
-    )
-    measured = results[-ROUNDS:]
+    measured = measure_rounds(benchmark, bench, "observability cost, linear T0->T1->T2 on SQLite")
     assert all(r.steps == FLOWS_PER_ROUND * STEPS_PER_FLOW for r in measured)
     summary = summarize(f"sqlite, {name}", measured)
     benchmark.extra_info.update(summary.as_extra_info())

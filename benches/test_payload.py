@@ -19,8 +19,8 @@ from _throughput import (
     PAYLOAD_KEY,
     STEPS_PER_FLOW,
     BenchEngine,
-    RoundResult,
     Summary,
+    measure_rounds,
     summarize,
 )
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -29,8 +29,6 @@ KB = 1024
 SIZES = (4 * KB, 64 * KB, 1024 * KB)
 FLOWS_PER_ROUND = {4 * KB: 1000, 64 * KB: 250, 1024 * KB: 64}
 """Flows per round by payload size: about 12, 48 and 192 MB of task state per round."""
-ROUNDS = 3
-WARMUP_ROUNDS = 1
 BENCH_DATABASE = "dwarf_bench_payload"
 """This module's own database (see ``conftest.bench_engine``)."""
 
@@ -48,18 +46,13 @@ def test_payload_throughput(
     size: int,
 ) -> None:
     flows = FLOWS_PER_ROUND[size]
-    results: list[RoundResult] = []
-
-    def one_round() -> None:
-        results.append(bench_engine.round(flows, initial_state={PAYLOAD_KEY: size}))
-
-    benchmark.group = f"payload: linear T0->T1->T2, {size_label(size)} per step"
-    # pytest-benchmark ships py.typed but leaves pedantic() unannotated.
-    benchmark.pedantic(  # type: ignore[no-untyped-call]
-        one_round, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP_ROUNDS
+    measured = measure_rounds(
+        benchmark,
+        bench_engine,
+        f"payload: linear T0->T1->T2, {size_label(size)} per step",
+        flows,
+        initial_state={PAYLOAD_KEY: size},
     )
-
-    measured = results[-ROUNDS:]
     assert all(r.steps == flows * STEPS_PER_FLOW for r in measured)
     summary = summarize(
         bench_engine.dialect,

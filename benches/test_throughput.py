@@ -15,31 +15,17 @@ from _throughput import (
     FLOWS_PER_ROUND,
     STEPS_PER_FLOW,
     BenchEngine,
-    RoundResult,
     Summary,
+    measure_rounds,
     summarize,
 )
 from pytest_benchmark.fixture import BenchmarkFixture
-
-ROUNDS = 3
-WARMUP_ROUNDS = 1
 
 
 def test_linear_flow_throughput(
     benchmark: BenchmarkFixture, bench_engine: BenchEngine, throughput_results: list[Summary]
 ) -> None:
-    results: list[RoundResult] = []
-
-    def one_round() -> None:
-        results.append(bench_engine.round(FLOWS_PER_ROUND))
-
-    benchmark.group = "linear T0->T1->T2, 1000 flows"
-    # pytest-benchmark ships py.typed but leaves pedantic() unannotated.
-    benchmark.pedantic(  # type: ignore[no-untyped-call]
-        one_round, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP_ROUNDS
-    )
-
-    measured = results[-ROUNDS:]  # the warm-up round runs first
+    measured = measure_rounds(benchmark, bench_engine, "linear T0->T1->T2, 1000 flows")
     # Every flow completed (run_round raises otherwise) and ran each task exactly once: a
     # duplicated or skipped step would make steps/s count something other than the workload.
     assert [(r.flows, r.steps) for r in measured] == [
