@@ -368,8 +368,7 @@ def private_memory(dsn: Dsn, label: str) -> Dsn:
     """
     if dsn.path != _MEMORY or dsn.params:
         return dsn
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]
-    return parse_dsn(f"sqlite:///dwarf-{safe}-%d?mode=memory&cache=shared")
+    return parse_dsn(f"sqlite:///dwarf-{_database_label(label)}-%d?mode=memory&cache=shared")
 
 
 def memory_dsn(label: str) -> str:
@@ -377,5 +376,9 @@ def memory_dsn(label: str) -> str:
 
     For tests: the databases live while a store holds them and vanish when the last closes.
     """
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]
-    return f"sqlite:///dwarf-test-{safe}-%d?mode=memory&cache=shared"
+    return f"sqlite:///dwarf-test-{_database_label(label)}-%d?mode=memory&cache=shared"
+
+
+def _database_label(label: str) -> str:
+    """``label`` as safe in a database name: letters, digits, ``-`` and ``_``, at most 64."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:64]
