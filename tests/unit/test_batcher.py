@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dwarf.engine._runtime._batcher import BatchAbandonedError, KeyedBatcher
+from dwarf._storage._batcher import BatchAbandonedError, KeyedBatcher
 
 
 class Runner:

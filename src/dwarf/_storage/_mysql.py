@@ -4,26 +4,27 @@ Fast paths (sql/queries/mysql/fastpath.sql): the completion and the flow-row wri
 multi-table UPDATE (both rows match and change, or neither). A flow's last step is that
 statement alone, in autocommit; a step-to-successor transition is the successor's INSERT plus
 that UPDATE in a transaction, rolled back when the UPDATE matched nothing. A start is one
-multi-table UPDATE and a read, without BEGIN/COMMIT.
+multi-table UPDATE and a read, without BEGIN/COMMIT. Batches (``_group_commit``) run these
+statements for every item in ONE transaction: a batch of finishes needs no savepoints (each
+UPDATE is all or nothing); a batch of advances sets one savepoint per item, reusing its name
+(MySQL replaces a savepoint of the same name, so none is released).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import mysql as my
 from dwarf._storage._gen.tx import Tx
+from dwarf._storage._hot_path import Advance, Finish, NothingWritten, each_in_savepoint
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import Completion, NewStep, StartedFlow
+from dwarf._storage._records import StartedFlow
 from dwarf._storage._store import Store
 
 __all__ = ["MysqlStore"]
-
-
-class _NothingWritten(Exception):
-    """The fenced two-table UPDATE matched nothing: roll the transaction back."""
 
 
 class MysqlStore(Store):
@@ -66,6 +67,12 @@ class MysqlStore(Store):
     async def _rollback(self, conn: Any) -> None:
         await conn.rollback()
 
+    _savepoint_sql = ("SAVEPOINT dwarf_item", "ROLLBACK TO SAVEPOINT dwarf_item", "")
+
+    async def _execute_sql(self, conn: Any, sql: str) -> None:
+        async with conn.cursor() as cursor:
+            await cursor.execute(sql)
+
     async def _close(self) -> None:
         await self._pool.close()
 
@@ -91,38 +98,54 @@ class MysqlStore(Store):
             return await super().start_flow(flow_id, flow_token, hostname)
         return started
 
-    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
-        async def insert_and_complete(conn: Any) -> int:
-            successor_id = await self.insert_step(Tx(my, conn), successor)
-            written = await my.complete_step_linked_and_touch(
-                conn,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                successor_id=successor_id,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-            )
-            if not written:
-                raise _NothingWritten
-            return successor_id
-
+    async def _advance_one(self, item: Advance) -> int:
         try:
-            return await self._transact_on_connection(insert_and_complete)
-        except _NothingWritten:
+            return await self._transact_on_connection(
+                lambda conn: self._insert_and_complete(conn, item)
+            )
+        except NothingWritten:
             return 0
 
-    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
-        written = await self._autocommit_on_connection(
-            lambda conn: my.complete_step_and_flow(
-                conn,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                final_state=final_state,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-            )
+    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
+        return await each_in_savepoint(self, items, self._insert_and_complete, 0)
+
+    async def _insert_and_complete(self, conn: Any, item: Advance) -> int:
+        """The successor's INSERT, then the fenced two-table UPDATE linking to it."""
+        done, successor = item
+        successor_id = await self.insert_step(Tx(my, conn), successor)
+        written = await my.complete_step_linked_and_touch(
+            conn,
+            changes=done.changes,
+            goto_next=done.goto_next,
+            successor_id=successor_id,
+            step_id=done.step_id,
+            lease_seq=done.lease_seq,
         )
-        return written > 0
+        if not written:
+            raise NothingWritten
+        return successor_id
+
+    async def _finish_one(self, item: Finish) -> bool:
+        return bool(await self._autocommit_on_connection(lambda conn: _finish(conn, item)))
+
+    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
+        async def finish_each(conn: Any) -> list[bool]:
+            return [bool(await _finish(conn, item)) for item in items]
+
+        return await self._transact_on_connection(finish_each)
+
+
+async def _finish(conn: Any, item: Finish) -> int:
+    """The fenced two-table UPDATE completing the step and its flow: rows changed (0: none)."""
+    done, _flow_id, final_state = item
+    return await my.complete_step_and_flow(
+        conn,
+        changes=done.changes,
+        goto_next=done.goto_next,
+        final_state=final_state,
+        step_id=done.step_id,
+        lease_seq=done.lease_seq,
+    )
 
 
 async def _close(conn: Any) -> None:

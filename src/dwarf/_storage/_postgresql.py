@@ -24,8 +24,9 @@ from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import ClaimedStepRow
+from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import ClaimedStep, Completion, FlowIds, NewFlow, NewStep, StartedFlow
+from dwarf._storage._records import ClaimedStep, FlowIds, NewFlow, StartedFlow
 from dwarf._storage._store import Store
 from dwarf.errors import DwarfError, UnavailableError
 
@@ -74,6 +75,9 @@ class PostgresqlStore(Store):
 
     async def _rollback(self, conn: Connection) -> None:
         await conn.execute("ROLLBACK")
+
+    async def _execute_sql(self, conn: Connection, sql: str) -> None:
+        await conn.execute(sql)
 
     async def _close(self) -> None:
         await self._pool.close()
@@ -173,7 +177,8 @@ class PostgresqlStore(Store):
             return await super().start_flow(flow_id, flow_token, hostname)
         return StartedFlow(started.step_id, started.delay_ms, started.workflow_name)
 
-    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+    async def _advance_one(self, item: Advance) -> int:
+        done, successor = item
         result = await self._autocommit_on_connection(
             lambda conn: pg.advance_to_successor(
                 conn,
@@ -202,7 +207,8 @@ class PostgresqlStore(Store):
             return result.successor_id
         return 0
 
-    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+    async def _finish_one(self, item: Finish) -> bool:
+        done, flow_id, final_state = item
         result = await self._autocommit_on_connection(
             lambda conn: pg.finish_with_step(
                 conn,

@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from dwarf._storage import _hot_path as hot_path
 from dwarf._storage._claims import with_flows
 from dwarf._storage._dsn import Dsn, scrub
 from dwarf._storage._faults import (
@@ -44,6 +45,8 @@ from dwarf._storage._faults import (
 )
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
+from dwarf._storage._group_commit import GroupCommit
+from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._records import (
     ClaimedStep,
     Completion,
@@ -77,10 +80,6 @@ class _Sent(Exception):
         self.error = error
 
 
-class _NothingWritten(Exception):
-    """A fenced write matched no row: roll the transaction back."""
-
-
 class Store:
     """One shard database: its index, DSN, generated accessors ``q`` and domain operations.
 
@@ -106,6 +105,8 @@ class Store:
         self.on_transaction: Callable[[Callable[..., object], float], None] | None = None
         """Told (the function run, seconds taken) after each unit of work, when set: the
         engine's transaction-time histogram. None costs nothing."""
+        self._advances = GroupCommit(self._advance_one, self._advance_many)
+        self._finishes = GroupCommit(self._finish_one, self._finish_many)
 
     # --- connection handling, per driver ------------------------------------------------
 
@@ -120,6 +121,16 @@ class Store:
         raise NotImplementedError
 
     async def _rollback(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    _savepoint_sql: ClassVar[tuple[str, str, str]] = (
+        "SAVEPOINT dwarf_item",
+        "ROLLBACK TO SAVEPOINT dwarf_item",
+        "RELEASE SAVEPOINT dwarf_item",
+    )
+    """Set, roll back to and release ('': not needed) a batch item's savepoint."""
+
+    async def _execute_sql(self, conn: Any, sql: str) -> None:
         raise NotImplementedError
 
     async def _close(self) -> None:
@@ -448,48 +459,40 @@ class Store:
 
         Returns the successor's id, or 0 when nothing was written: the lease was lost, or the
         flow is no longer live (the caller then settles the step from the flow's status).
+        Written with the advances other flows make at the same moment (``_group_commit``).
         """
-
-        async def tx(db: Tx) -> int:
-            successor_id = await self.insert_step(db, successor)
-            completed = await db.complete_step_linked(
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                successor_id=successor_id,
-            )
-            if not completed or not await db.touch_flow(
-                flow_id=successor.flow_id, step_id=successor_id
-            ):
-                raise _NothingWritten
-            return successor_id
-
-        try:
-            return await self.transact(tx)
-        except _NothingWritten:
-            return 0
+        return await self._advances.write((done, successor))
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow itself with ``final_state``, atomically.
 
         Returns False when nothing was written (lease lost, or the flow no longer live).
+        Written with the finishes of other flows at the same moment (``_group_commit``).
         """
+        return await self._finishes.write((done, flow_id, final_state))
 
-        async def tx(db: Tx) -> bool:
-            completed = await db.complete_step(
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-                changes=done.changes,
-                goto_next=done.goto_next,
-            )
-            if not completed or not await db.complete_flow(
-                flow_id=flow_id, final_state=final_state
-            ):
-                raise _NothingWritten
-            return True
-
+    async def _advance_one(self, item: Advance) -> int:
+        """One advance in its own transaction (a dialect's fast path overrides it)."""
         try:
-            return await self.transact(tx)
-        except _NothingWritten:
+            return await self.transact(lambda db: hot_path.advance(self, db, item))
+        except hot_path.NothingWritten:
+            return 0
+
+    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
+        """Several advances in one transaction, each behind its own savepoint."""
+        return await hot_path.each_in_savepoint(
+            self, items, lambda conn, item: hot_path.advance(self, Tx(self.q, conn), item), 0
+        )
+
+    async def _finish_one(self, item: Finish) -> bool:
+        """One finish in its own transaction (a dialect's fast path overrides it)."""
+        try:
+            return await self.transact(lambda db: hot_path.finish(db, item))
+        except hot_path.NothingWritten:
             return False
+
+    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
+        """Several finishes in one transaction, each behind its own savepoint."""
+        return await hot_path.each_in_savepoint(
+            self, items, lambda conn, item: hot_path.finish(Tx(self.q, conn), item), False
+        )

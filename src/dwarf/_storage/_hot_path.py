@@ -1,0 +1,89 @@
+"""The portable hot-path writes, inside a caller's transaction: a step to its one successor, and
+a flow's last step with the flow.
+
+Each either writes everything or raises ``NothingWritten`` for its caller to roll back (the
+transaction when alone, the item's savepoint in a batch): the lease was lost, or the flow is no
+longer live. A dialect's fast path writes the same rows in fewer statements (``Store``
+subclasses); these are what SQLite runs, and what every dialect's batch falls back on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dwarf._storage._gen.tx import Tx
+from dwarf._storage._records import Completion, NewStep
+
+if TYPE_CHECKING:
+    from dwarf._storage._store import Store
+
+__all__ = ["Advance", "Finish", "NothingWritten", "advance", "each_in_savepoint", "finish"]
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+
+Advance = tuple[Completion, NewStep]
+"""A claimed step's completion and the one successor it links to."""
+Finish = tuple[Completion, int, str]
+"""A flow's last step's completion, the flow's id and its final state (JSON)."""
+
+
+class NothingWritten(Exception):
+    """The fenced write matched nothing: roll this item back."""
+
+
+async def advance(store: Store, db: Tx, item: Advance) -> int:
+    """Insert the successor, complete the step linked to it and touch the flow; its id."""
+    done, successor = item
+    successor_id = await store.insert_step(db, successor)
+    completed = await db.complete_step_linked(
+        step_id=done.step_id,
+        lease_seq=done.lease_seq,
+        changes=done.changes,
+        goto_next=done.goto_next,
+        successor_id=successor_id,
+    )
+    if not completed or not await db.touch_flow(flow_id=successor.flow_id, step_id=successor_id):
+        raise NothingWritten
+    return successor_id
+
+
+async def finish(db: Tx, item: Finish) -> bool:
+    """Complete the step, then the flow with its final state."""
+    done, flow_id, final_state = item
+    completed = await db.complete_step(
+        step_id=done.step_id,
+        lease_seq=done.lease_seq,
+        changes=done.changes,
+        goto_next=done.goto_next,
+    )
+    if not completed or not await db.complete_flow(flow_id=flow_id, final_state=final_state):
+        raise NothingWritten
+    return True
+
+
+async def each_in_savepoint(
+    store: Store, items: Sequence[I], body: Callable[[Any, I], Awaitable[T]], nothing: T
+) -> list[T]:
+    """Run ``body(connection, item)`` for each item in one transaction, each behind a savepoint.
+
+    An item that raises ``NothingWritten`` is rolled back to its savepoint and answers
+    ``nothing``; the others still commit, together.
+    """
+    set_sql, undo_sql, release_sql = store._savepoint_sql
+
+    async def tx(conn: Any) -> list[T]:
+        results: list[T] = []
+        for item in items:
+            await store._execute_sql(conn, set_sql)
+            try:
+                results.append(await body(conn, item))
+            except NothingWritten:
+                await store._execute_sql(conn, undo_sql)
+                results.append(nothing)
+            if release_sql:
+                await store._execute_sql(conn, release_sql)
+        return results
+
+    return await store._transact_on_connection(tx)
