@@ -1,0 +1,89 @@
+"""GroupCommit: a lone write goes at once through ``one``; writes made meanwhile go together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from dwarf._storage._group_commit import GroupCommit
+from dwarf.errors import UnavailableError
+
+
+class Writes:
+    """Records how each item was written; the first lone write waits until released."""
+
+    def __init__(self, *, many_fails: Exception | None = None) -> None:
+        self.alone: list[int] = []
+        self.together: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self._many_fails = many_fails
+
+    async def one(self, item: int) -> int:
+        self.alone.append(item)
+        self.started.set()
+        await self.release.wait()
+        if item < 0:
+            raise ValueError("a bad item")
+        return item * 10
+
+    async def many(self, items: Sequence[int]) -> list[int]:
+        self.together.append(list(items))
+        if self._many_fails is not None:
+            raise self._many_fails
+        return [item * 100 for item in items]
+
+
+async def submit_while_the_first_runs(writes: Writes, commit: GroupCommit[int, int]) -> list[int]:
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, 3, 4)]
+    await asyncio.sleep(0.01)
+    writes.release.set()
+    return await asyncio.gather(first, *queued)
+
+
+async def test_a_lone_write_goes_alone_and_those_made_meanwhile_go_together() -> None:
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many)
+
+    assert await submit_while_the_first_runs(writes, commit) == [10, 200, 300, 400]
+    assert writes.alone == [1]
+    assert writes.together == [[2, 3, 4]]
+
+
+async def test_a_batch_that_fails_as_a_whole_writes_each_item_alone() -> None:
+    writes = Writes(many_fails=RuntimeError("deadlock on the batch"))
+    commit = GroupCommit(writes.one, writes.many)
+
+    assert await submit_while_the_first_runs(writes, commit) == [10, 20, 30, 40]
+    assert writes.together == [[2, 3, 4]]
+    assert sorted(writes.alone) == [1, 2, 3, 4]
+
+
+async def test_an_unavailable_database_fails_every_item_of_the_batch() -> None:
+    writes = Writes(many_fails=UnavailableError("shard 1 is unavailable"))
+    commit = GroupCommit(writes.one, writes.many)
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, 3)]
+    await asyncio.sleep(0.01)
+    writes.release.set()
+
+    assert await first == 10
+    for task in queued:
+        with pytest.raises(UnavailableError):
+            await task
+    assert writes.alone == [1]  # nobody retried alone what the database could not take
+
+
+async def test_a_lone_write_that_fails_is_not_tried_twice() -> None:
+    writes = Writes()
+    writes.release.set()
+    commit = GroupCommit(writes.one, writes.many)
+
+    with pytest.raises(ValueError, match="a bad item"):
+        await commit.write(-1)
+    assert writes.alone == [-1]
