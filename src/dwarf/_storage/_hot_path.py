@@ -13,12 +13,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dwarf._storage._gen.tx import Tx
-from dwarf._storage._records import Completion, NewStep
+from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep
+from dwarf.workflow import Status
 
 if TYPE_CHECKING:
     from dwarf._storage._store import Store
 
-__all__ = ["Advance", "Finish", "NothingWritten", "advance", "each_in_savepoint", "finish"]
+__all__ = [
+    "Advance",
+    "Finish",
+    "NothingWritten",
+    "advance",
+    "each_in_savepoint",
+    "finish",
+    "insert_flow",
+]
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -87,3 +96,49 @@ async def each_in_savepoint(
         return results
 
     return await store._transact_on_connection(tx)
+
+
+async def insert_flow(db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
+    """Insert a new flow, its entry step, and make the flow its own thread and root."""
+    flow_id = await db.insert_flow(
+        flow_token=new.token,
+        workflow_name=new.workflow_name,
+        graph=new.graph,
+        baggage=new.baggage,
+        status=Status.RUNNING if start else Status.CREATED,
+        surgraph_flow_id=new.parent_flow_id,
+        surgraph_step_depth=new.caller_depth,
+        surgraph_step_id=new.caller_step_id,
+        root_flow_id=new.root_flow_id,
+        thread_id=new.thread[0] if new.thread else 0,
+        thread_token=new.thread[1] if new.thread else "",
+        forked_from_step=0,
+        trace_parent=new.trace_parent,
+        breakpoints=new.breakpoints,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        time_budget_ms=new.time_budget_ms,
+        delete_on_completion=new.delete_on_completion,
+    )
+    step_id = await db.insert_step(
+        flow_id=flow_id,
+        step_depth=new.caller_depth + 1,
+        step_token=new.entry_token,
+        task_name=new.entry,
+        state=new.state,
+        state_base=0,
+        changes="{}",
+        status=Status.PENDING if start else Status.CREATED,
+        time_budget_ms=new.entry_time_budget_ms,
+        lineage_id=0,
+        fan_out_ordinal=0,
+        predecessor_id=0,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        parked=0,
+        delay_ms=new.delay_ms,
+    )
+    await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
+    return FlowIds(flow_id, step_id)

@@ -107,6 +107,7 @@ class Store:
         engine's transaction-time histogram. None costs nothing."""
         self._advances = GroupCommit(self._advance_one, self._advance_many)
         self._finishes = GroupCommit(self._finish_one, self._finish_many)
+        self._creates = GroupCommit(self._create_one, self._create_many)
 
     # --- connection handling, per driver ------------------------------------------------
 
@@ -302,9 +303,22 @@ class Store:
     # --- domain operations: flows ---------------------------------------------------------
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        """Insert a new flow with its entry step on its own; with ``start`` it is also started."""
+        """Insert a new flow with its entry step; with ``start`` it is also started.
+
+        Written with the flows other callers create at the same moment (``_group_commit``).
+        """
         with replay_unsafe():
-            return await self.transact(lambda db: self.insert_flow(db, new, start=start))
+            return await self._creates.write((new, start))
+
+    async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
+        new, start = item
+        return await self.transact(lambda db: self.insert_flow(db, new, start=start))
+
+    async def _create_many(self, items: Sequence[tuple[NewFlow, bool]]) -> list[FlowIds]:
+        async def tx(db: Tx) -> list[FlowIds]:
+            return [await self.insert_flow(db, new, start=start) for new, start in items]
+
+        return await self.transact(tx)
 
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
@@ -312,48 +326,7 @@ class Store:
         The flow becomes its own thread and root (unless it joins a thread or has a parent);
         with ``start`` it is running and its entry step pending from the start.
         """
-        flow_id = await db.insert_flow(
-            flow_token=new.token,
-            workflow_name=new.workflow_name,
-            graph=new.graph,
-            baggage=new.baggage,
-            status=Status.RUNNING if start else Status.CREATED,
-            surgraph_flow_id=new.parent_flow_id,
-            surgraph_step_depth=new.caller_depth,
-            surgraph_step_id=new.caller_step_id,
-            root_flow_id=new.root_flow_id,
-            thread_id=new.thread[0] if new.thread else 0,
-            thread_token=new.thread[1] if new.thread else "",
-            forked_from_step=0,
-            trace_parent=new.trace_parent,
-            breakpoints=new.breakpoints,
-            priority=new.priority,
-            fairness_key=new.fairness_key,
-            fairness_weight=new.fairness_weight,
-            time_budget_ms=new.time_budget_ms,
-            delete_on_completion=new.delete_on_completion,
-        )
-        step_id = await db.insert_step(
-            flow_id=flow_id,
-            step_depth=new.caller_depth + 1,
-            step_token=new.entry_token,
-            task_name=new.entry,
-            state=new.state,
-            state_base=0,
-            changes="{}",
-            status=Status.PENDING if start else Status.CREATED,
-            time_budget_ms=new.entry_time_budget_ms,
-            lineage_id=0,
-            fan_out_ordinal=0,
-            predecessor_id=0,
-            priority=new.priority,
-            fairness_key=new.fairness_key,
-            fairness_weight=new.fairness_weight,
-            parked=0,
-            delay_ms=new.delay_ms,
-        )
-        await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
-        return FlowIds(flow_id, step_id)
+        return await hot_path.insert_flow(db, new, start=start)
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         """Start a ``created`` flow: its entry step becomes pending.
