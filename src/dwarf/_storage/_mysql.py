@@ -5,9 +5,9 @@ multi-table UPDATE (both rows match and change, or neither). A flow's last step 
 statement alone, in autocommit; a step-to-successor transition is the successor's INSERT plus
 that UPDATE in a transaction, rolled back when the UPDATE matched nothing. A start is one
 multi-table UPDATE and a read, without BEGIN/COMMIT. Batches (``_group_commit``) run these
-statements for every item in ONE transaction: a batch of finishes needs no savepoints (each
-UPDATE is all or nothing); a batch of advances sets one savepoint per item, reusing its name
-(MySQL replaces a savepoint of the same name, so none is released).
+statements for every item in ONE transaction, and no item needs a savepoint: each finish is one
+all-or-nothing UPDATE, and an advance inserts its successor only while its lease and its flow
+hold (``InsertSuccessorOfLeased``, which locks both rows), so the UPDATE after it matches.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Any
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import mysql as my
-from dwarf._storage._gen.tx import Tx
-from dwarf._storage._hot_path import Advance, Finish, NothingWritten, each_in_savepoint
+from dwarf._storage._hot_path import Advance, Finish, NothingWritten
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import StartedFlow
 from dwarf._storage._store import Store
@@ -67,12 +66,6 @@ class MysqlStore(Store):
     async def _rollback(self, conn: Any) -> None:
         await conn.rollback()
 
-    _savepoint_sql = ("SAVEPOINT dwarf_item", "ROLLBACK TO SAVEPOINT dwarf_item", "")
-
-    async def _execute_sql(self, conn: Any, sql: str) -> None:
-        async with conn.cursor() as cursor:
-            await cursor.execute(sql)
-
     async def _close(self) -> None:
         await self._pool.close()
 
@@ -100,30 +93,17 @@ class MysqlStore(Store):
 
     async def _advance_one(self, item: Advance) -> int:
         try:
-            return await self._transact_on_connection(
-                lambda conn: self._insert_and_complete(conn, item)
-            )
+            return await self._transact_on_connection(lambda conn: _advance(conn, item))
         except NothingWritten:
             return 0
 
     async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
-        return await each_in_savepoint(self, items, self._insert_and_complete, 0)
+        # NothingWritten here (a locked row that did not match) fails the batch as a whole:
+        # its items are then written alone.
+        async def advance_each(conn: Any) -> list[int]:
+            return [await _advance(conn, item) for item in items]
 
-    async def _insert_and_complete(self, conn: Any, item: Advance) -> int:
-        """The successor's INSERT, then the fenced two-table UPDATE linking to it."""
-        done, successor = item
-        successor_id = await self.insert_step(Tx(my, conn), successor)
-        written = await my.complete_step_linked_and_touch(
-            conn,
-            changes=done.changes,
-            goto_next=done.goto_next,
-            successor_id=successor_id,
-            step_id=done.step_id,
-            lease_seq=done.lease_seq,
-        )
-        if not written:
-            raise NothingWritten
-        return successor_id
+        return await self._transact_on_connection(advance_each)
 
     async def _finish_one(self, item: Finish) -> bool:
         return bool(await self._autocommit_on_connection(lambda conn: _finish(conn, item)))
@@ -133,6 +113,41 @@ class MysqlStore(Store):
             return [bool(await _finish(conn, item)) for item in items]
 
         return await self._transact_on_connection(finish_each)
+
+
+async def _advance(conn: Any, item: Advance) -> int:
+    """The fenced successor INSERT, then the two-table UPDATE linking to it: its id (0: none)."""
+    done, successor = item
+    successor_id = await my.insert_successor_of_leased(
+        conn,
+        step_depth=successor.depth,
+        step_token=successor.token,
+        task_name=successor.task_name,
+        state=successor.state,
+        time_budget_ms=successor.time_budget_ms,
+        lineage_id=successor.lineage_id,
+        fan_out_ordinal=successor.ordinal,
+        priority=successor.priority,
+        fairness_key=successor.fairness_key,
+        fairness_weight=successor.fairness_weight,
+        state_base=successor.state_base,
+        delay_ms=successor.delay_ms,
+        predecessor_id=done.step_id,
+        lease_seq=done.lease_seq,
+    )
+    if not successor_id:
+        return 0
+    written = await my.complete_step_linked_and_touch(
+        conn,
+        changes=done.changes,
+        goto_next=done.goto_next,
+        successor_id=successor_id,
+        step_id=done.step_id,
+        lease_seq=done.lease_seq,
+    )
+    if not written:
+        raise NothingWritten
+    return successor_id
 
 
 async def _finish(conn: Any, item: Finish) -> int:
