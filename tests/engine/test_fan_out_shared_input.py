@@ -8,8 +8,10 @@ engine (whose decoded snapshots must not outlive the spawn's run).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from dwarf._storage import StepRow, Tx
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Reducer, Status
 from tests.fixtures.engines import MakeEngine
@@ -61,6 +63,11 @@ def branch_input(items: list[Any], index: int, **more: Any) -> dict[str, Any]:
     state = {"n": 1, "items": items, "item": items[index], "itemIndex": index}
     state["itemCount"] = len(items)
     return {key: value for key, value in {**state, **more}.items() if value is not None}
+
+
+async def step_row(db: Tx, *, step_id: int) -> StepRow | None:
+    """The raw row of a step (its stored state and base, not its whole input)."""
+    return await db.get_step_by_id(step_id=step_id)
 
 
 async def work_keys(engine: Engine, flow_key: str) -> list[str]:
@@ -185,3 +192,73 @@ async def test_a_branch_step_that_changes_nothing_hands_on_its_whole_input(
         branch_input([4, 5], 0),
         branch_input([4, 5], 1),
     ]
+
+
+async def test_a_branchs_later_steps_store_only_their_overlay_and_see_the_whole_input(
+    make_engine: MakeEngine,
+) -> None:
+    # Every step of a branch names the spawn as its base: the array is stored once per fan-out,
+    # not once per branch step, and each step still sees the spawn's output, the bindings, and
+    # what the branch's earlier steps wrote or deleted.
+    graph = Graph("chain")
+    for task in ("Split", "First", "Second", "Third", "Join"):
+        graph.add_task(task, task)
+    graph.add_transition_for_each("Split", "First", "items", "item")
+    graph.add_transition_chain("First", "Second", "Third", "Join")
+    graph.add_transition("Join", END)
+    graph.set_fan_in("Join")
+    graph.set_reducer("seen", Reducer.APPEND)
+    proxy = TestProxy()
+    proxy.handle_graph("chain", graph)
+    items = [f"element-{index}-" + "x" * 200 for index in range(4)]
+    read: dict[str, list[dict[str, Any]]] = {"Second": [], "Third": []}
+
+    @proxy.task("Split")
+    async def split(flow: Flow) -> None:
+        flow.set("items", items)
+        flow.set("doomed", "the spawn's")
+
+    @proxy.task("First")
+    async def first(flow: Flow) -> None:
+        flow.set("doubled", flow.get_int("itemIndex") * 2)
+        flow.delete("doomed")
+
+    @proxy.task("Second")
+    async def second(flow: Flow) -> None:
+        read["Second"].append(flow.snapshot())
+        flow.set("tripled", flow.get_int("itemIndex") * 3)
+
+    @proxy.task("Third")
+    async def third(flow: Flow) -> None:
+        read["Third"].append(flow.snapshot())
+        flow.set("seen", [flow.get_int("doubled") + flow.get_int("tripled")])
+
+    @proxy.task("Join")
+    async def join(flow: Flow) -> None:
+        del flow
+
+    async with make_engine(proxy) as engine:
+        outcome = await engine.run("chain", {"n": 1}, timeout=30)
+        rt = engine._rt
+        assert rt is not None
+        shard = rt.shards[0]
+        steps = await engine.history(outcome.flow_key)
+        stored: dict[int, tuple[str, str, int]] = {}
+        for step in steps:
+            row = await shard.read(partial(step_row, step_id=step.step_id))
+            assert row is not None
+            stored[step.step_id] = (step.task_name, row.state, row.state_base)
+
+    assert outcome.status is Status.COMPLETED
+    assert outcome.state["seen"] == [0, 5, 10, 15]
+    for task in ("Second", "Third"):
+        by_index = sorted(read[task], key=lambda state: state["itemIndex"])
+        for index, state in enumerate(by_index):
+            expected = branch_input(items, index, doubled=index * 2)
+            if task == "Third":
+                expected["tripled"] = index * 3
+            assert state == expected  # "doomed" deleted by First stays deleted
+    branch_rows = [row for row in stored.values() if row[0] in ("First", "Second", "Third")]
+    assert len(branch_rows) == 12
+    # Each row holds its own element (a binding), never the array.
+    assert all(base and sum(item in state for item in items) == 1 for _, state, base in branch_rows)

@@ -60,6 +60,7 @@ SUCCESSOR: dict[str, Any] = {
     "step_token": "00000000000000aa",
     "task_name": "b",
     "state": '{"x": 1, "y": 2}',
+    "state_base": 0,
     "time_budget_ms": 30_000,
     "lineage_id": 0,
     "fan_out_ordinal": 0,

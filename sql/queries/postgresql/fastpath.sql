@@ -105,13 +105,14 @@ WITH next_step AS MATERIALIZED (
     RETURNING flow_id
 ), successor AS (
     INSERT INTO dwarf_steps (
-        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, status,
         time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
         fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
     )
     SELECT next_step.step_id, touched.flow_id, sqlc.arg(step_depth)::integer,
            sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
-           '{}', 'pending', sqlc.arg(time_budget_ms)::integer, sqlc.arg(lineage_id)::bigint,
+           sqlc.arg(state_base)::bigint, '{}', 'pending', sqlc.arg(time_budget_ms)::integer,
+           sqlc.arg(lineage_id)::bigint,
            sqlc.arg(fan_out_ordinal)::integer, sqlc.arg(step_id)::bigint,
            sqlc.arg(priority)::integer, sqlc.arg(fairness_key)::varchar,
            sqlc.arg(fairness_weight)::double precision, 0,

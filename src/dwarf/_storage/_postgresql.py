@@ -191,6 +191,7 @@ class PostgresqlStore(Store):
                 step_token=successor.token,
                 task_name=successor.task_name,
                 state=successor.state,
+                state_base=successor.state_base,
                 time_budget_ms=successor.time_budget_ms,
                 lineage_id=successor.lineage_id,
                 fan_out_ordinal=successor.ordinal,

@@ -19,7 +19,7 @@ from dwarf.engine._step._final_state import final_state_of_tail
 from dwarf.engine._step._settle import settle_from_flow
 from dwarf.engine._step._successors import millis, new_successor
 from dwarf.workflow import FlowOutcome, Status
-from dwarf.workflow._json import dumps_state
+from dwarf.workflow._json import dumps_state, loads
 
 __all__ = ["advance_short"]
 
@@ -50,19 +50,32 @@ def _completion(ctx: StepContext, decision: Advance) -> Completion:
 
 async def _to_successor(ctx: StepContext, decision: Advance) -> AdvanceResult:
     branch = decision.route.branches[0]
-    state = decision.successor_state
-    if branch.bindings:
-        state = {**state, **branch.bindings}
     row = ctx.row
-    successor = new_successor(
-        ctx,
-        branch.node,
-        state,
-        row.lineage_id,
-        row.fan_out_ordinal,
-        delay_ms=millis(decision.sleep),
-        state_text=None if branch.bindings else _unchanged_input(ctx, decision),
-    )
+    if row.state_base and not branch.bindings:
+        # A forEach branch's later step: its own overlay and these changes over the same
+        # base, so no step of a branch stores the fan-out's array (docs/internals/state.md#c2).
+        successor = new_successor(
+            ctx,
+            branch.node,
+            {**loads(row.state), **decision.changes},
+            row.lineage_id,
+            row.fan_out_ordinal,
+            delay_ms=millis(decision.sleep),
+            base=row.state_base,
+        )
+    else:
+        state = decision.successor_state
+        if branch.bindings:
+            state = {**state, **branch.bindings}
+        successor = new_successor(
+            ctx,
+            branch.node,
+            state,
+            row.lineage_id,
+            row.fan_out_ordinal,
+            delay_ms=millis(decision.sleep),
+            state_text=None if branch.bindings else _unchanged_input(ctx, decision),
+        )
     successor_id = await ctx.store.advance_to_successor(_completion(ctx, decision), successor)
     if not successor_id:
         await _settle_unwritten(ctx)
