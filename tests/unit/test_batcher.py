@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dwarf._storage._batcher import BatchAbandonedError, KeyedBatcher
+from dwarf._storage import BatchAbandonedError, KeyedBatcher
 
 
 class Runner:

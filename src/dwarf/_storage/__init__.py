@@ -2,8 +2,9 @@
 
 What the engine may use is exported here and nowhere else: the ``Store`` of a shard (its units
 of work and domain operations), ``open_store``, the values its operations take and return, the
-result rows of the generated queries, and DSN parsing and masking (which the operator
-console uses too, to show a DSN without its password). Which dialect a store speaks is the
+result rows of the generated queries, DSN parsing and masking (which the operator
+console uses too, to show a DSN without its password), and the keyed batcher behind group commit
+(the engine batches a cohort's fan-in arrivals with it too). Which dialect a store speaks is the
 store's business: a dialect's fast path is a method override in its ``Store`` subclass
 (``_postgresql``, ``_mysql``, ``_sqlite``, ``_sqlserver``), the generated accessors live in
 ``_gen/`` (``python -m codegen``), and no module outside this package imports either.
@@ -11,6 +12,7 @@ store's business: a dialect's fast path is a method override in its ``Store`` su
 Imports: ``dwarf.errors``, ``dwarf.workflow`` (value types) and the drivers.
 """
 
+from dwarf._storage._batcher import BatchAbandonedError, KeyedBatcher
 from dwarf._storage._dsn import (
     Dsn,
     mask_dsn,
@@ -48,6 +50,7 @@ from dwarf._storage._store import Store
 
 __all__ = [
     "TEST_DSN_ENV",
+    "BatchAbandonedError",
     "ClaimedStep",
     "ClaimedStepRow",
     "Completion",
@@ -58,6 +61,7 @@ __all__ = [
     "FlowSummaryRow",
     "FlowsProgressRow",
     "InterruptedStepRow",
+    "KeyedBatcher",
     "NewFlow",
     "NewStep",
     "StartedFlow",

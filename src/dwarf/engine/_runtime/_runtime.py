@@ -17,8 +17,7 @@ from typing import Any
 
 from dwarf._observability import GaugeSampler, build_metrics, build_tracing
 from dwarf._scheduling import Protection
-from dwarf._storage import FlowRow, Store
-from dwarf._storage._batcher import KeyedBatcher
+from dwarf._storage import FlowRow, KeyedBatcher, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._telemetry import read_gauges
