@@ -10,13 +10,14 @@ an empty cohort (a later-upstream fix).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from dwarf.workflow import END, Graph, compile_when
 
-__all__ = ["Branch", "Route", "RoutingError", "route"]
+__all__ = ["Branch", "Branches", "Route", "RoutingError", "route"]
 
 
 class RoutingError(Exception):
@@ -32,10 +33,89 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class _ForEach:
+    """The branches of one forEach edge, not yet built: one per element of ``items``."""
+
+    node: str
+    items: Sequence[Any]
+    as_name: str
+
+    def branch(self, index: int) -> Branch:
+        name = self.as_name
+        bindings = {name: self.items[index], f"{name}Index": index, f"{name}Count": len(self.items)}
+        return Branch(self.node, bindings)
+
+
+class Branches(Sequence[Branch]):
+    """A route's successors in declaration order, a forEach edge's built only when read.
+
+    A forEach over 100,000 elements would otherwise build 100,000 branches (and their
+    bindings) in one synchronous stretch while routing; the transition reads them one at a
+    time, yielding to the event loop as it inserts (docs/internals/routing.md#r4).
+    """
+
+    __slots__ = ("_parts", "_starts")
+
+    def __init__(self, parts: Sequence[Branch | _ForEach] = ()) -> None:
+        self._parts = tuple(part for part in parts if not isinstance(part, _ForEach) or part.items)
+        starts, total = [], 0
+        for part in self._parts:
+            starts.append(total)
+            total += len(part.items) if isinstance(part, _ForEach) else 1
+        self._starts = (*starts, total)
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    @overload
+    def __getitem__(self, index: int) -> Branch: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Branch]: ...
+
+    def __getitem__(self, index: int | slice) -> Branch | Sequence[Branch]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("branch index out of range")
+        part_index = bisect_right(self._starts, index) - 1
+        part = self._parts[part_index]
+        if isinstance(part, _ForEach):
+            return part.branch(index - self._starts[part_index])
+        return part
+
+    def __iter__(self) -> Iterator[Branch]:
+        for part in self._parts:
+            if isinstance(part, _ForEach):
+                for index in range(len(part.items)):
+                    yield part.branch(index)
+            else:
+                yield part
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Branches({len(self)} branches)"
+
+    def nodes(self) -> list[str]:
+        """The distinct target nodes, in order of first appearance (without building any
+        forEach branch)."""
+        return list(dict.fromkeys(part.node for part in self._parts))
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """The outcome of routing: successors in declaration order, and how they relate."""
 
-    branches: tuple[Branch, ...]
+    branches: Branches
     fan_out: bool
     """True when the step is a fan-out source routed normally: its successors form a cohort."""
     ended: bool
@@ -50,19 +130,13 @@ class Route:
 
 def _for_each_branches(
     state: Mapping[str, Any], target: str, field_name: str, as_name: str
-) -> list[Branch]:
-    if field_name not in state:
-        return []
-    items = state[field_name]
+) -> _ForEach:
+    items = state.get(field_name)
     if items is None:
-        return []
+        return _ForEach(target, (), as_name)
     if not isinstance(items, list):
         raise RoutingError(f"forEach field {field_name!r} is not an array")
-    count = len(items)
-    return [
-        Branch(target, {as_name: item, f"{as_name}Index": index, f"{as_name}Count": count})
-        for index, item in enumerate(items)
-    ]
+    return _ForEach(target, items, as_name)
 
 
 def route(
@@ -93,7 +167,7 @@ def route(
         for edge in edges:
             if edge.on_error:
                 return _finish([Branch(edge.to)], fan_out=False)
-        return Route((), fan_out=False, ended=False)
+        return Route(Branches(), fan_out=False, ended=False)
     notes = _Notes(state)
     switch_edges = [edge for edge in edges if edge.switch]
     if switch_edges:
@@ -101,7 +175,7 @@ def route(
             if edge.when and notes.holds(edge.when):
                 return _finish([Branch(edge.to)], fan_out=False, note=notes.text())
         return notes.dead_end(node, "switch: ")
-    taken: list[Branch] = []
+    taken: list[Branch | _ForEach] = []
     matched = False
     for edge in edges:
         if edge.with_goto or edge.on_error:
@@ -110,7 +184,7 @@ def route(
             continue
         matched = True
         if edge.for_each:
-            taken.extend(_for_each_branches(state, edge.to, edge.for_each, edge.as_ or "item"))
+            taken.append(_for_each_branches(state, edge.to, edge.for_each, edge.as_ or "item"))
         else:
             taken.append(Branch(edge.to))
     fan_out = graph.is_fan_out_source(node)
@@ -147,7 +221,7 @@ class _Notes:
         note = f"no transition matched out of {node!r} ({kind}{evaluated})"
         mismatches = self.text()
         return Route(
-            (),
+            Branches(),
             fan_out=False,
             ended=False,
             note=f"{note}; {mismatches}" if mismatches else note,
@@ -155,6 +229,8 @@ class _Notes:
         )
 
 
-def _finish(taken: list[Branch], *, fan_out: bool, note: str = "") -> Route:
-    real = tuple(branch for branch in taken if branch.node != END)
-    return Route(real, fan_out=fan_out, ended=len(real) != len(taken), note=note)
+def _finish(taken: Sequence[Branch | _ForEach], *, fan_out: bool, note: str = "") -> Route:
+    # A forEach edge into END over a non-empty array is taken (and dropped) like a plain one.
+    real = Branches(taken)
+    kept = Branches([part for part in taken if part.node != END])
+    return Route(kept, fan_out=fan_out, ended=len(kept) != len(real), note=note)
