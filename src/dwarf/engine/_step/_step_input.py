@@ -9,11 +9,14 @@ of a step's input goes through ``step_input`` (docs/internals/state.md#c2).
 Claims go through ``SharedInputs``, which keeps recent snapshots decoded: the N branches of one
 fan-out then decode the spawn's state once per replica instead of once each. A snapshot is
 keyed by the base step's ``lease_seq`` as the claim read it, which changes whenever that step
-runs again (a rewind), so a kept snapshot is never stale.
+runs again (a rewind), so a kept snapshot is never stale. Claims of one fan-out arrive in
+batches: the first reads and decodes the snapshot and the others wait for that read instead of
+each decoding the (possibly huge) array again in one long stretch of the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -64,6 +67,7 @@ class SharedInputs:
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[int, int, int], dict[str, Any]] = OrderedDict()
+        self._reading: dict[tuple[int, int, int], asyncio.Task[dict[str, Any]]] = {}
 
     async def input_of(self, store: Store, row: ClaimedStepRow) -> dict[str, Any]:
         """The whole input of the claimed step ``row`` on ``store``."""
@@ -73,10 +77,26 @@ class SharedInputs:
         key = (store.index, row.state_base, row.base_lease_seq)
         snapshot = self._kept.get(key)
         if snapshot is None:
-            snapshot = await store.read(lambda db: successor_snapshot(db, row.state_base))
-            self._kept[key] = snapshot
-            if len(self._kept) > KEPT_SNAPSHOTS:
-                self._kept.popitem(last=False)
+            snapshot = await asyncio.shield(self._read(store, key))
         else:
             self._kept.move_to_end(key)
         return _overlaid(snapshot, loads(row.state))
+
+    def _read(self, store: Store, key: tuple[int, int, int]) -> asyncio.Task[dict[str, Any]]:
+        """The one read of snapshot ``key`` under way, started if none is."""
+        reading = self._reading.get(key)
+        if reading is None:
+            base = key[1]
+            reading = asyncio.ensure_future(store.read(lambda db: successor_snapshot(db, base)))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda done: self._read_done(key, done))
+        return reading
+
+    def _read_done(self, key: tuple[int, int, int], done: asyncio.Task[dict[str, Any]]) -> None:
+        self._reading.pop(key, None)
+        # A failed read is not kept: the next claim on this base reads again.
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._kept[key] = done.result()
+        if len(self._kept) > KEPT_SNAPSHOTS:
+            self._kept.popitem(last=False)
