@@ -57,6 +57,8 @@ ROW_NAMES: Final[Mapping[str, str]] = {
     "GetStepSchedule": "StepScheduleRow",
     "ListChildFlowsOf": "ChildFlowRow",
     "ListCohortMembers": "CohortMemberRow",
+    "ListCohortPage": "CohortPageRow",
+    "ListStepChanges": "StepChangesRow",
     "ListFlows": "FlowSummaryRow",
     "ListStepDAG": "StepNodeRow",
     "ListStepsForCopy": "StepCopyRow",

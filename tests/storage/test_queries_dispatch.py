@@ -190,3 +190,50 @@ async def test_cohort_counters_exits_and_fold_order(db: Db) -> None:
     )
     assert (dag[members["m_late"]].lineage_id, dag[members["m_late"]].fan_out_ordinal) == (spawn, 2)
     assert (dag[members["m_y"]].status, dag[fan_in].step_depth) == ("failed", 4)
+
+
+async def test_cohort_pages_deltas_and_exit_links(db: Db) -> None:
+    # A fan-in reads its cohort in step id pages, its deltas by id, and links exits by id.
+    q, conn = db.q, db.conn
+    flow_id = await db.flow()
+    spawn = await db.step(flow_id, task_name="split")
+    members = [
+        await db.step(
+            flow_id, task_name="x", lineage_id=spawn, fan_out_ordinal=4 - i, step_depth=2 + i
+        )
+        for i in range(5)
+    ]
+    other = await db.step(flow_id, task_name="x")  # lineage 0: in no cohort
+    for index, step_id in enumerate(members[:3]):
+        await db.claim(step_id)
+        await q.complete_step(
+            conn, changes=f'{{"v": {index}}}', goto_next="", step_id=step_id, lease_seq=1
+        )
+
+    first = await q.list_cohort_page(conn, lineage_id=spawn, after_id=0, row_limit=2)
+    assert [row.step_id for row in first] == members[:2]
+    assert [(row.fan_out_ordinal, row.step_depth, row.task_name) for row in first] == [
+        (4, 2, "x"),
+        (3, 3, "x"),
+    ]
+    assert {row.status for row in first} == {Status.COMPLETED}
+    assert {(row.successor_id, row.cohort_size) for row in first} == {(0, 0)}
+    rest = await q.list_cohort_page(conn, lineage_id=spawn, after_id=members[1], row_limit=2)
+    assert [row.step_id for row in rest] == members[2:4]
+    last = await q.list_cohort_page(conn, lineage_id=spawn, after_id=members[3], row_limit=2)
+    assert [(row.step_id, row.status) for row in last] == [(members[4], Status.PENDING)]
+    assert await q.list_cohort_page(conn, lineage_id=0, after_id=0, row_limit=10) == []
+
+    changes = await q.list_step_changes(conn, step_ids=[members[2], members[0], other + 99])
+    assert sorted((row.step_id, json.loads(row.changes)) for row in changes) == [
+        (members[0], {"v": 0}),
+        (members[2], {"v": 2}),
+    ]
+    assert await q.list_step_changes(conn, step_ids=[]) == []
+
+    # Only steps with no successor yet are linked.
+    await q.set_step_successor(conn, successor_id=other, step_id=members[1])
+    await q.set_steps_successor(conn, successor_id=spawn, step_ids=members[:3])
+    await q.set_steps_successor(conn, successor_id=other, step_ids=[])
+    dag = {row.step_id: row.successor_id for row in await q.list_step_dag(conn, flow_id=flow_id)}
+    assert [dag[step_id] for step_id in members] == [spawn, other, spawn, 0, 0]

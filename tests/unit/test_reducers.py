@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dwarf.workflow._reducers import Reducer, fold_changes, merge_state, strip_tombstones
+from dwarf.workflow._reducers import Fold, Reducer, fold_changes, merge_state, strip_tombstones
 
 
 def test_reducer_names_are_the_lowercase_wire_names() -> None:
@@ -492,3 +492,24 @@ def test_strip_tombstones_result_does_not_alias_the_input() -> None:
     stripped = strip_tombstones(state)
     stripped["xs"].append(2)
     assert state == {"xs": [1]}
+
+
+def test_a_fold_fed_in_slices_ends_where_one_fold_of_every_delta_ends() -> None:
+    reducers = {"total": Reducer.ADD, "seen": Reducer.APPEND, "tags": Reducer.UNION}
+    base = {"total": 1, "seen": ["base"], "tags": ["x"], "kept": {"a": [1]}}
+    deltas = [{"total": i, "seen": [i], "tags": ["x", f"t{i % 3}"]} for i in range(10)]
+    fold = Fold(base, reducers)
+    for start in range(0, len(deltas), 3):
+        fold.add(deltas[start : start + 3])
+    assert fold.merged == fold_changes(base, deltas, reducers)
+    # The caller's base is untouched, and nothing in the result is shared with it.
+    assert base == {"total": 1, "seen": ["base"], "tags": ["x"], "kept": {"a": [1]}}
+    assert fold.merged["kept"] is not base["kept"]
+
+
+def test_an_owned_base_is_folded_into_in_place() -> None:
+    base = {"seen": [0], "total": 0}
+    fold = Fold(base, {"seen": Reducer.APPEND, "total": Reducer.ADD}, owned=True)
+    fold.add([{"seen": [1], "total": 1}, {"seen": [2], "total": 2}])
+    assert fold.merged is base
+    assert base == {"seen": [0, 1, 2], "total": 3}

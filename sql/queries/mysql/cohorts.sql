@@ -57,3 +57,26 @@ SELECT step_id, step_token, predecessor_id, successor_id, lineage_id, status, ta
 FROM dwarf_steps
 WHERE flow_id = sqlc.arg(flow_id)
 ORDER BY step_id;
+
+-- name: ListCohortPage :many
+-- A page of a cohort's members (every status) in step id order, after after_id: what the arrival
+-- firing a fan-in needs to order its fold, link its exits and place it, read a page at a time so
+-- a cohort of 100,000 members is never one result (docs/internals/fan-in.md#f14).
+SELECT step_id, fan_out_ordinal, cohort_size, status, successor_id, task_name, step_depth
+FROM dwarf_steps
+WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND step_id > sqlc.arg(after_id)
+ORDER BY step_id
+LIMIT ?;
+
+-- name: ListStepChanges :many
+-- The changes of the given steps (a fan-in reads its members' deltas a page at a time).
+SELECT step_id, changes
+FROM dwarf_steps
+WHERE step_id IN (sqlc.slice(step_ids));
+
+-- name: SetStepsSuccessor :exec
+-- Point those of the given steps that have no successor yet at successor_id (a fan-in's exits,
+-- a page at a time).
+UPDATE dwarf_steps
+SET successor_id = sqlc.arg(successor_id)
+WHERE step_id IN (sqlc.slice(step_ids)) AND successor_id = 0;

@@ -31,7 +31,7 @@ from typing import Any
 
 from dwarf.workflow._json import canonical
 
-__all__ = ["Reducer", "fold_changes", "merge_state", "strip_tombstones"]
+__all__ = ["Fold", "Reducer", "fold_changes", "merge_state", "strip_tombstones"]
 
 
 class Reducer(StrEnum):
@@ -88,18 +88,48 @@ def fold_changes(
     than once per delta. The engine passes branch deltas in input order (fan-out ordinal, then
     step id), never completion order, so the result does not depend on which branch finished first.
     """
-    resolved = _resolve_reducers(reducers)
-    merged = {key: _copy(value) for key, value in (base or {}).items()}
-    # A fan-in of N branches appending to one array must cost O(N), not O(N**2): append and
-    # union grow the (private) accumulated list in place, union remembering what it holds.
-    seen: dict[str, set[str]] = {}
-    for delta in deltas:
-        rest: dict[str, Any] = {}
-        for key, incoming in (delta or {}).items():
-            if not _accumulate(merged, key, incoming, resolved.get(key), seen):
-                rest[key] = incoming
-        _apply(merged, rest, resolved)
-    return merged
+    fold = Fold(base, reducers)
+    fold.add(deltas)
+    return fold.merged
+
+
+class Fold:
+    """:func:`fold_changes` fed a slice of deltas at a time, for a caller that reads them in
+    pages (a fan-in of 100,000 branches) and lets other work run between pages.
+
+    ``owned=True`` says ``base`` is a dict the caller hands over (freshly decoded, referenced
+    nowhere else): it is folded into in place instead of deep-copied first. ``merged`` is the
+    result so far, private to the fold (or to the caller that handed its base over).
+    """
+
+    __slots__ = ("_reducers", "_seen", "merged")
+
+    def __init__(
+        self,
+        base: Mapping[str, Any] | None,
+        reducers: Mapping[str, Reducer | str] | None = None,
+        *,
+        owned: bool = False,
+    ) -> None:
+        self._reducers = _resolve_reducers(reducers)
+        if owned and isinstance(base, dict):
+            self.merged: dict[str, Any] = base
+        else:
+            self.merged = {key: _copy(value) for key, value in (base or {}).items()}
+        # A fan-in of N branches appending to one array must cost O(N), not O(N**2): append
+        # and union grow the (private) accumulated list in place, union remembering what it
+        # holds.
+        self._seen: dict[str, set[str]] = {}
+
+    def add(self, deltas: Iterable[Mapping[str, Any] | None]) -> None:
+        """Merge ``deltas`` onto the result so far, in the order given."""
+        merged, resolved, seen = self.merged, self._reducers, self._seen
+        for delta in deltas:
+            rest: dict[str, Any] = {}
+            for key, incoming in (delta or {}).items():
+                if not _accumulate(merged, key, incoming, resolved.get(key), seen):
+                    rest[key] = incoming
+            _apply(merged, rest, resolved)
 
 
 def _accumulate(

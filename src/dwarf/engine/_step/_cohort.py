@@ -7,7 +7,8 @@ A fan-out source's successors form a cohort whose counters live on the source ("
 - An arrival adds to the spawn's counters, then reads them back in the same transaction: the
   increment and the read hit one row, so exactly one transaction sees ``arrivals == size``, and
   that one merges the members' changes with the graph's reducers in ordinal order (never
-  completion order) and inserts the fan-in step once (docs/internals/fan-in.md).
+  completion order), reading them a page at a time (``_fan_in``), and inserts the fan-in step
+  once (docs/internals/fan-in.md).
 - A failed branch counts as an arrival with a failure; only when the whole cohort has arrived
   does the failure travel up, to the enclosing cohort or to the flow, so siblings keep running
   until then.
@@ -18,19 +19,19 @@ A fan-out source's successors form a cohort whose counters live on the source ("
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from dwarf._storage import Store, Tx
+from dwarf._storage import Tx
 from dwarf.engine._step._context import StepContext
+from dwarf.engine._step._fan_in import cohort_deltas, link_exits, survey
 from dwarf.engine._step._final_state import for_each_bindings
 from dwarf.engine._step._step_input import step_input
-from dwarf.engine._step._successors import YIELD_EVERY, SuccessorInserter
-from dwarf.workflow import Reducer, Status, fold_changes, merge_state
+from dwarf.engine._step._successors import SuccessorInserter
+from dwarf.workflow import Status, merge_state
 from dwarf.workflow._json import loads
+from dwarf.workflow._reducers import Fold
 
 __all__ = [
     "LIVE_STATUSES",
@@ -80,7 +81,7 @@ async def arrive(
     ``count`` is how many arrivals to add (default: one per fan-in route of this step); a batch
     of steps arriving together adds all of theirs at once, the claimed step being the last.
     """
-    store, row, graph = ctx.store, ctx.row, ctx.graph
+    row, graph = ctx.row, ctx.graph
     if spawn == 0:
         raise CohortError(f"task {row.task_name!r} reached fan-in {fan_ins[0]!r} outside a fan-out")
     await db.add_cohort_arrivals(step_id=spawn, arrivals=count or len(fan_ins), failures=0)
@@ -100,51 +101,24 @@ async def arrive(
     if spawn_row is None:
         raise CohortError(f"fan-in {fan_in!r}: its spawn step {spawn} is gone")
     spawn_input = await step_input(db, spawn_row.state, spawn_row.state_base)
-    base = merge_state(spawn_input, loads(spawn_row.changes), reducers)
-    try:
-        merged = await _fold(base, await _cohort_deltas(store, db, spawn), reducers)
-    except (TypeError, ValueError) as exc:
-        raise CohortError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
+    # The cohort is read a page at a time and folded as it is read (docs/internals/fan-in.md#f14).
+    feeders = {edge.from_ for edge in graph.transitions() if graph.resolve(edge.to) == fan_in}
+    members = await survey(db, spawn, feeders)
+    fold = Fold(merge_state(spawn_input, loads(spawn_row.changes), reducers), reducers, owned=True)
+    async for deltas in cohort_deltas(db, members.members):
+        try:
+            fold.add(deltas)
+        except (TypeError, ValueError) as exc:
+            raise CohortError(f"fan-in {fan_in!r} cannot merge its branches: {exc}") from None
+    merged = fold.merged
     for key_name in for_each_bindings(graph, cohort.task_name):
         merged.pop(key_name, None)
-    depth = (await db.max_cohort_depth(lineage_id=spawn) or row.step_depth) + 1
+    depth = (members.depth or row.step_depth) + 1
     # The fan-in continues the spawn's own branch (if the spawn sat in an outer cohort).
     ordinal = await db.get_step_ordinal(step_id=spawn) or 0
     step_id = await inserter.insert(fan_in, merged, cohort.lineage_id, ordinal, depth=depth)
-    feeders = [edge.from_ for edge in graph.transitions() if graph.resolve(edge.to) == fan_in]
-    await db.set_cohort_exit_successors(
-        lineage_id=spawn, successor_id=step_id, task_names=sorted(set(feeders))
-    )
+    await link_exits(db, members.exits, step_id)
     return Arrival(fired=step_id)
-
-
-async def _fold(
-    base: dict[str, Any], deltas: list[dict[str, Any]], reducers: Mapping[str, Reducer]
-) -> dict[str, Any]:
-    """``fold_changes(base, deltas)`` a slice at a time, letting the event loop run between
-    slices: folding 100,000 branches at once would hold it for a second."""
-    merged = base
-    for start in range(0, len(deltas), YIELD_EVERY):
-        merged = fold_changes(merged, deltas[start : start + YIELD_EVERY], reducers)
-        await asyncio.sleep(0)
-    return merged
-
-
-async def _cohort_deltas(store: Store, db: Tx, spawn: int) -> list[dict[str, Any]]:
-    """Every completed member's delta in branch input order, nested cohorts inlined.
-
-    A member that spawned an inner cohort is followed by that cohort's deltas (recursively), so
-    what an inner branch wrote reaches the outer fan-in even though only the inner fan-in step
-    carries it in its input state. Order: ordinal, then step id (never completion order).
-    """
-    deltas: list[dict[str, Any]] = []
-    for count, member in enumerate(await db.list_cohort_members(lineage_id=spawn), start=1):
-        deltas.append(loads(member.changes))
-        if count % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # decoding a wide cohort's deltas must not hold the loop
-        if member.cohort_size > 0:
-            deltas.extend(await _cohort_deltas(store, db, member.step_id))
-    return deltas
 
 
 async def count_failure(

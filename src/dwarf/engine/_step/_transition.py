@@ -201,7 +201,7 @@ async def _transition(ctx: StepContext, db: Tx, decision: Advance) -> AdvanceRes
     revived = 0
     if arrivals:
         # The fan-in, if this arrival fires it, becomes this step's successor through
-        # SetCohortExitSuccessors (this step is one of the cohort's exits).
+        # the cohort's exits being linked to it (this step is one of them).
         arrival = await arrive(ctx, db, spawn, arrivals, inserter)
         if arrival.failed_lineage is not None:
             failed = await fail_upward(
