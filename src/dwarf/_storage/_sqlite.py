@@ -91,10 +91,10 @@ class SqliteStore(Store):
             yield self._handle.conn
 
     async def _begin(self, conn: InlineSqlite) -> None:
-        await conn.execute("BEGIN IMMEDIATE")
+        await conn.begin()
 
     async def _commit(self, conn: InlineSqlite) -> None:
-        await conn.execute("COMMIT")
+        await conn.commit()
 
     async def _rollback(self, conn: InlineSqlite) -> None:
         await conn.execute("ROLLBACK")
