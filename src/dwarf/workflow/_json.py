@@ -102,11 +102,26 @@ def to_json_value(value: Any, *, path: str = "value", depth: int = 1) -> Any:
             out[key] = to_json_value(item, path=f"{path}.{key}", depth=depth + 1)
         return out
     if isinstance(value, list | tuple):
+        if all(map(_plain, value)):
+            # An array of plain scalars (100,000 ids to fan out over) is already JSON: one
+            # pass instead of a call and an element path per item.
+            return list(value)
         return [
             to_json_value(item, path=f"{path}[{i}]", depth=depth + 1)
             for i, item in enumerate(value)
         ]
     raise TypeError(f"{path}: {type(value).__name__} has no JSON form")
+
+
+def _plain(item: Any) -> bool:
+    """Whether ``item`` is its own JSON value: an int, bool, null, storable str or finite float
+    of the built-in types themselves (a subclass, an int enum say, converts)."""
+    kind = type(item)
+    if kind is int or kind is bool or item is None:
+        return True
+    if kind is str:
+        return "\x00" not in item
+    return kind is float and math.isfinite(item)
 
 
 # One encoder of each kind, reused: ``json.dumps`` with options builds a new encoder per call,
@@ -156,6 +171,8 @@ def copy_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
+        if not any(isinstance(v, dict | list) for v in value):
+            return list(value)  # scalars only (a wide forEach's array): a shallow copy is deep
         return [copy_json(v) for v in value]
     return value
 
