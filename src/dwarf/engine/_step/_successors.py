@@ -23,8 +23,8 @@ from dwarf.workflow._json import dumps_state
 
 __all__ = ["YIELD_EVERY", "SuccessorInserter", "millis", "new_successor", "step_budget_ms"]
 
-YIELD_EVERY = 256
-"""Rows a long loop of a transition (a wide fan-out's inserts, a fan-in's fold) handles
+YIELD_EVERY = 64
+"""Rows a long loop of a transition (a wide fan-out's inserts) handles
 between yields to the event loop: a store may run its statements inline, without awaiting
 I/O, and a fan-out of 100,000 elements would then hold the loop, and every other flow's timers,
 for seconds."""
