@@ -5,7 +5,8 @@ checks them field by field against what the transaction of portable queries woul
 (``CreateFlowWithEntry`` against InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow, and
 so on), including the cases where the statement must write nothing: a lost lease, an ended
 flow, a flow that is not ``created``, a step already claimed. The last test requires the
-scenarios to call every accessor ``PostgresqlFastPaths`` declares.
+scenarios (with those of ``test_fast_path_batches_postgresql``) to call every accessor
+``PostgresqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -299,16 +300,19 @@ async def test_claim_steps_returning_returns_the_rows_the_read_back_would(db: Db
 
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 5
+    assert len(declared) == 6
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__
 
 
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:
+    # The batch statements' scenarios live in their own module.
+    from tests.storage import test_fast_path_batches_postgresql as batches
+
     declared = set(protocol_members(PostgresqlFastPaths))
     called: set[str] = set()
-    for name, func in list(globals().items()):
+    for name, func in [*globals().items(), *vars(batches).items()]:
         if name.startswith("test_") and list(inspect.signature(func).parameters) == ["db"]:
             async with open_db(*backend) as db:
                 await func(db)

@@ -180,3 +180,76 @@ SELECT c.step_id, c.flow_id, c.step_depth, c.step_token, c.task_name, c.state, c
 FROM claimed c
 LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
 ORDER BY c.step_id;
+
+-- name: AdvanceToSuccessors :many
+-- Fast path for a batch of AdvanceToSuccessor (the advances of many flows written together,
+-- docs/internals/storage.md, S12): one array per field, one element per item, and for every
+-- item what AdvanceToSuccessor does for one. Each item is fenced on its own (lease, running,
+-- flow live): an item that matches nothing writes nothing and its neighbours still commit.
+-- Several items may be branches of the same flow: each completes and inserts its successor,
+-- and the flow row (touched once) points at the newest of them. One row per item, in input
+-- order: completed = 0, nothing was written for it; touched = 0, no successor follows it.
+WITH items AS MATERIALIZED (
+    SELECT i.ordinal,
+           (sqlc.arg(step_ids)::bigint[])[i.ordinal] AS step_id,
+           (sqlc.arg(lease_seqs)::bigint[])[i.ordinal] AS lease_seq,
+           (sqlc.arg(flow_ids)::bigint[])[i.ordinal] AS flow_id,
+           (sqlc.arg(step_changes)::text[])[i.ordinal] AS changes,
+           (sqlc.arg(gotos)::varchar[])[i.ordinal] AS goto_next,
+           (sqlc.arg(step_depths)::integer[])[i.ordinal] AS step_depth,
+           (sqlc.arg(step_tokens)::varchar[])[i.ordinal] AS step_token,
+           (sqlc.arg(task_names)::varchar[])[i.ordinal] AS task_name,
+           (sqlc.arg(states)::text[])[i.ordinal] AS state,
+           (sqlc.arg(time_budgets_ms)::integer[])[i.ordinal] AS time_budget_ms,
+           (sqlc.arg(lineage_ids)::bigint[])[i.ordinal] AS lineage_id,
+           (sqlc.arg(fan_out_ordinals)::integer[])[i.ordinal] AS fan_out_ordinal,
+           (sqlc.arg(priorities)::integer[])[i.ordinal] AS priority,
+           (sqlc.arg(fairness_keys)::varchar[])[i.ordinal] AS fairness_key,
+           (sqlc.arg(fairness_weights)::double precision[])[i.ordinal] AS fairness_weight,
+           (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
+           nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS successor_id
+    FROM generate_series(1, cardinality(sqlc.arg(step_ids)::bigint[])) AS i(ordinal)
+), done AS (
+    UPDATE dwarf_steps
+    SET status = 'completed', changes = items.changes::jsonb, goto_next = items.goto_next,
+        successor_id = items.successor_id, parked = 0, lease_expires = now(), updated_at = now()
+    FROM items
+    WHERE dwarf_steps.step_id = items.step_id AND dwarf_steps.lease_seq = items.lease_seq
+      AND dwarf_steps.status = 'running'
+      AND EXISTS (
+          SELECT 1 FROM dwarf_flows
+          WHERE dwarf_flows.flow_id = items.flow_id
+            AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
+      )
+    RETURNING items.ordinal, items.flow_id, items.successor_id
+), touched AS (
+    UPDATE dwarf_flows
+    SET step_id = newest.successor_id, updated_at = now()
+    FROM (SELECT done.flow_id, max(done.successor_id) AS successor_id
+          FROM done GROUP BY done.flow_id) AS newest
+    WHERE dwarf_flows.flow_id = newest.flow_id
+      AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING dwarf_flows.flow_id
+), successor AS (
+    INSERT INTO dwarf_steps (
+        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
+        fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
+    )
+    SELECT items.successor_id, items.flow_id, items.step_depth, items.step_token,
+           items.task_name, items.state::jsonb, '{}', 'pending', items.time_budget_ms,
+           items.lineage_id, items.fan_out_ordinal, items.step_id, items.priority,
+           items.fairness_key, items.fairness_weight, 0,
+           now() + items.delay_ms * INTERVAL '1 millisecond', now(), now(), now(), now()
+    FROM items
+    JOIN done ON done.ordinal = items.ordinal
+    JOIN touched ON touched.flow_id = items.flow_id
+)
+SELECT items.ordinal::bigint AS ordinal,
+       (done.ordinal IS NOT NULL)::integer AS completed,
+       (done.ordinal IS NOT NULL AND touched.flow_id IS NOT NULL)::integer AS touched,
+       items.successor_id::bigint AS successor_id
+FROM items
+LEFT JOIN done ON done.ordinal = items.ordinal
+LEFT JOIN touched ON touched.flow_id = items.flow_id
+ORDER BY items.ordinal;

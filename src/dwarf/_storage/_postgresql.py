@@ -208,6 +208,34 @@ class PostgresqlStore(Store):
             return result.successor_id
         return 0
 
+    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
+        # One statement for the whole batch (S12): an array per field, an element per item.
+        dones = [done for done, _ in items]
+        nexts = [successor for _, successor in items]
+        rows = await self._autocommit_on_connection(
+            lambda conn: pg.advance_to_successors(
+                conn,
+                step_ids=[done.step_id for done in dones],
+                lease_seqs=[done.lease_seq for done in dones],
+                flow_ids=[step.flow_id for step in nexts],
+                step_changes=[done.changes for done in dones],
+                gotos=[done.goto_next for done in dones],
+                step_depths=[step.depth for step in nexts],
+                step_tokens=[step.token for step in nexts],
+                task_names=[step.task_name for step in nexts],
+                states=[step.state for step in nexts],
+                time_budgets_ms=[step.time_budget_ms for step in nexts],
+                lineage_ids=[step.lineage_id for step in nexts],
+                fan_out_ordinals=[step.ordinal for step in nexts],
+                priorities=[step.priority for step in nexts],
+                fairness_keys=[step.fairness_key for step in nexts],
+                fairness_weights=[step.fairness_weight for step in nexts],
+                delays_ms=[step.delay_ms for step in nexts],
+            )
+        )
+        # In input order, one row per item; touched = 0 as in _advance_one.
+        return [row.successor_id if row.completed and row.touched else 0 for row in rows]
+
     async def _finish_one(self, item: Finish) -> bool:
         done, flow_id, final_state = item
         result = await self._autocommit_on_connection(

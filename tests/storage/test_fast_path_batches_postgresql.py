@@ -1,0 +1,155 @@
+"""The PostgreSQL batch fast paths: one statement writes, for each item, what the single one does.
+
+``AdvanceToSuccessors`` and ``FinishWithSteps`` take the items of a group commit (one array per
+field). Each scenario runs a batch mixing items that must write and items that must write
+nothing (a lost lease, an ended flow), next to a reference flow written by the single-item
+statement, and reads the rows back: a batch item's rows equal the reference's field by field,
+and a fenced-out item leaves its rows as they were. ``test_fast_paths_postgresql`` requires
+these scenarios, with its own, to call every fast path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from dwarf._storage._gen.rows import FlowRow, StepRow
+from tests.fixtures.storage import Db
+from tests.storage.test_fast_paths_postgresql import SUCCESSOR, backend, fast, running_step
+
+__all__ = ["backend"]
+
+pytestmark = pytest.mark.postgres
+
+# Fields that name rows (ids, tokens) or moments rather than what was written.
+_IDENTITY = frozenset(
+    {"step_id", "flow_id", "predecessor_id", "successor_id", "flow_token", "thread_id"}
+    | {"root_flow_id", "step_token", "thread_token"}
+)
+
+# The batch arrays, in the order of the single statement's params they come from.
+_ADVANCE_ARRAYS = {
+    "step_ids": "step_id",
+    "lease_seqs": "lease_seq",
+    "flow_ids": "flow_id",
+    "step_changes": "changes",
+    "gotos": "goto_next",
+    "step_depths": "step_depth",
+    "step_tokens": "step_token",
+    "task_names": "task_name",
+    "states": "state",
+    "time_budgets_ms": "time_budget_ms",
+    "lineage_ids": "lineage_id",
+    "fan_out_ordinals": "fan_out_ordinal",
+    "priorities": "priority",
+    "fairness_keys": "fairness_key",
+    "fairness_weights": "fairness_weight",
+    "delays_ms": "delay_ms",
+}
+
+
+def written(row: StepRow | FlowRow) -> dict[str, Any]:
+    """What a row holds apart from its identity and its timestamps."""
+    return {
+        key: value
+        for key, value in dataclasses.asdict(row).items()
+        if key not in _IDENTITY and not isinstance(value, datetime)
+    }
+
+
+def arrays(items: list[dict[str, Any]], names: dict[str, str]) -> dict[str, list[Any]]:
+    """The batch statement's array params: one array per field, one element per item."""
+    return {array: [item[field] for item in items] for array, field in names.items()}
+
+
+async def advance_item(db: Db, **successor: Any) -> dict[str, Any]:
+    """A claimed step of a new started flow, as an item of the advance batch."""
+    flow_id, step_id, lease_seq = await running_step(db)
+    return {
+        **SUCCESSOR,
+        **successor,
+        "flow_id": flow_id,
+        "step_id": step_id,
+        "lease_seq": lease_seq,
+    }
+
+
+async def test_advance_to_successors_writes_each_item_as_the_single_statement(db: Db) -> None:
+    reference = await advance_item(db)
+    single = await fast(db).advance_to_successor(db.conn, **reference)
+    assert single is not None
+    assert single.touched
+
+    good = await advance_item(db)
+    lost = await advance_item(db)
+    lost["lease_seq"] += 1
+    ended = await advance_item(db)
+    await db.execute(
+        "UPDATE dwarf_flows SET status = 'cancelled' WHERE flow_id = %s", (ended["flow_id"],)
+    )
+    sleeping = await advance_item(db, delay_ms=60_000)
+    # Two branches of one flow, each running its own step: both must advance.
+    first = await advance_item(db, lineage_id=0, fan_out_ordinal=0)
+    other_step = await db.step(first["flow_id"], lineage_id=first["step_id"], fan_out_ordinal=1)
+    second = {
+        **first,
+        "step_id": other_step,
+        "lease_seq": await db.claim(other_step),
+        "fan_out_ordinal": 1,
+        "task_name": "c",
+    }
+    items = [good, lost, ended, sleeping, first, second]
+    rows = await fast(db).advance_to_successors(db.conn, **arrays(items, _ADVANCE_ARRAYS))
+
+    assert [row.ordinal for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert [(row.completed, row.touched) for row in rows] == [
+        (True, True),
+        (False, False),
+        (False, False),
+        (True, True),
+        (True, True),
+        (True, True),
+    ]
+    assert len({row.successor_id for row in rows} | {single.successor_id}) == 7
+
+    # A written item: its rows are the reference's, field by field.
+    for item, row in zip(items, rows, strict=True):
+        if not row.completed:
+            continue
+        done = await db.get_step(item["step_id"])
+        successor = await db.get_step(row.successor_id)
+        assert (done.successor_id, successor.predecessor_id) == (row.successor_id, done.step_id)
+        assert successor.flow_id == item["flow_id"]
+        if item is good:
+            assert written(done) == written(await db.get_step(reference["step_id"]))
+            assert written(successor) == written(await db.get_step(single.successor_id))
+            assert written(await db.get_flow(item["flow_id"])) == written(
+                await db.get_flow(reference["flow_id"])
+            )
+    assert (await db.get_flow(good["flow_id"])).step_id == rows[0].successor_id
+
+    # Fenced out: the step still runs, no successor, the flow row untouched.
+    for item, row in ((lost, rows[1]), (ended, rows[2])):
+        assert (await db.get_step(item["step_id"])).status == "running"
+        assert await db.q.get_step_by_id(db.conn, step_id=row.successor_id) is None
+        assert (await db.get_flow(item["flow_id"])).step_id == item["step_id"]
+
+    schedule = await db.q.get_step_schedule(db.conn, step_id=rows[3].successor_id)
+    assert schedule is not None
+    assert 55_000 < schedule.delay_ms <= 60_000
+
+    # The two branches: each has its own successor; the flow points at the newer one.
+    branches = [await db.get_step(rows[n].successor_id) for n in (4, 5)]
+    assert [(s.task_name, s.fan_out_ordinal, s.status) for s in branches] == [
+        ("b", 0, "pending"),
+        ("c", 1, "pending"),
+    ]
+    newest = max(rows[4].successor_id, rows[5].successor_id)
+    assert (await db.get_flow(first["flow_id"])).step_id == newest
+
+
+async def test_advance_to_successors_of_an_empty_batch_writes_nothing(db: Db) -> None:
+    assert await fast(db).advance_to_successors(db.conn, **arrays([], _ADVANCE_ARRAYS)) == []
