@@ -153,3 +153,89 @@ async def test_advance_to_successors_writes_each_item_as_the_single_statement(db
 
 async def test_advance_to_successors_of_an_empty_batch_writes_nothing(db: Db) -> None:
     assert await fast(db).advance_to_successors(db.conn, **arrays([], _ADVANCE_ARRAYS)) == []
+
+
+_FINISH_ARRAYS = {
+    "step_ids": "step_id",
+    "lease_seqs": "lease_seq",
+    "flow_ids": "flow_id",
+    "step_changes": "changes",
+    "gotos": "goto_next",
+    "final_states": "final_state",
+}
+
+
+async def finish_item(db: Db, **fields: Any) -> dict[str, Any]:
+    """A claimed step of a new started flow, as an item of the finish batch."""
+    flow_id, step_id, lease_seq = await running_step(db)
+    return {
+        "changes": '{"y": 2}',
+        "goto_next": "",
+        "final_state": '{"x": 1, "y": 2}',
+        "flow_id": flow_id,
+        "step_id": step_id,
+        "lease_seq": lease_seq,
+        **fields,
+    }
+
+
+async def second_step_of(db: Db, item: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Another claimed step of ``item``'s flow, as an item of the finish batch."""
+    step_id = await db.step(item["flow_id"])
+    return {**item, "step_id": step_id, "lease_seq": await db.claim(step_id), **fields}
+
+
+async def test_finish_with_steps_writes_each_item_as_the_single_statement(db: Db) -> None:
+    reference = await finish_item(db)
+    single = await fast(db).finish_with_step(db.conn, **reference)
+    assert single is not None
+    assert single.finished
+
+    good = await finish_item(db)
+    lost = await finish_item(db)
+    lost["lease_seq"] += 1
+    ended = await finish_item(db)
+    await db.execute(
+        "UPDATE dwarf_flows SET status = 'cancelled' WHERE flow_id = %s", (ended["flow_id"],)
+    )
+    # Two live steps of one flow: the first finishes it, the second then finds it ended.
+    first = await finish_item(db, final_state='{"n": 1}')
+    late = await second_step_of(db, first, final_state='{"n": 2}')
+    # A stale step before a live one of the same flow: the live one finishes it.
+    stale = await finish_item(db, final_state='{"n": 3}')
+    stale["lease_seq"] += 1
+    live = await second_step_of(db, stale, final_state='{"n": 4}')
+    items = [good, lost, ended, first, late, stale, live]
+    rows = await fast(db).finish_with_steps(db.conn, **arrays(items, _FINISH_ARRAYS))
+
+    assert [row.ordinal for row in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert [(row.completed, row.finished) for row in rows] == [
+        (True, True),
+        (False, False),
+        (False, False),
+        (True, True),
+        (False, False),
+        (False, False),
+        (True, True),
+    ]
+    assert written(await db.get_step(good["step_id"])) == written(
+        await db.get_step(reference["step_id"])
+    )
+    assert written(await db.get_flow(good["flow_id"])) == written(
+        await db.get_flow(reference["flow_id"])
+    )
+    for item in (lost, ended, late, stale):
+        assert (await db.get_step(item["step_id"])).status == "running"
+    for item, status, final_state in (
+        (lost, "running", "{}"),
+        (ended, "cancelled", "{}"),
+        (first, "completed", '{"n": 1}'),
+        (live, "completed", '{"n": 4}'),
+    ):
+        flow = await db.get_flow(item["flow_id"])
+        assert (flow.status, flow.final_state) == (status, final_state)
+    assert (await db.get_step(live["step_id"])).status == "completed"
+
+
+async def test_finish_with_steps_of_an_empty_batch_writes_nothing(db: Db) -> None:
+    assert await fast(db).finish_with_steps(db.conn, **arrays([], _FINISH_ARRAYS)) == []

@@ -300,7 +300,7 @@ async def test_claim_steps_returning_returns_the_rows_the_read_back_would(db: Db
 
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 6
+    assert len(declared) == 7
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__

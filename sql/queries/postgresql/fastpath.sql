@@ -253,3 +253,54 @@ FROM items
 LEFT JOIN done ON done.ordinal = items.ordinal
 LEFT JOIN touched ON touched.flow_id = items.flow_id
 ORDER BY items.ordinal;
+
+-- name: FinishWithSteps :many
+-- Fast path for a batch of FinishWithStep (S12): for every item what FinishWithStep does for
+-- one, each fenced on its own. Of several items of the same flow only the first (in input
+-- order) that passes its fence finishes it, as if they were written one after the other: the
+-- others write nothing. One row per item, in input order: completed = 0, nothing was written.
+WITH items AS MATERIALIZED (
+    SELECT i.ordinal,
+           (sqlc.arg(step_ids)::bigint[])[i.ordinal] AS step_id,
+           (sqlc.arg(lease_seqs)::bigint[])[i.ordinal] AS lease_seq,
+           (sqlc.arg(flow_ids)::bigint[])[i.ordinal] AS flow_id,
+           (sqlc.arg(step_changes)::text[])[i.ordinal] AS changes,
+           (sqlc.arg(gotos)::varchar[])[i.ordinal] AS goto_next,
+           (sqlc.arg(final_states)::text[])[i.ordinal] AS final_state
+    FROM generate_series(1, cardinality(sqlc.arg(step_ids)::bigint[])) AS i(ordinal)
+), first_per_flow AS (
+    SELECT DISTINCT ON (items.flow_id) items.ordinal, items.step_id, items.lease_seq,
+           items.flow_id, items.changes, items.goto_next, items.final_state
+    FROM items
+    JOIN dwarf_steps ON dwarf_steps.step_id = items.step_id
+    WHERE dwarf_steps.lease_seq = items.lease_seq AND dwarf_steps.status = 'running'
+    ORDER BY items.flow_id, items.ordinal
+), done AS (
+    UPDATE dwarf_steps
+    SET status = 'completed', changes = first_per_flow.changes::jsonb,
+        goto_next = first_per_flow.goto_next, parked = 0, lease_expires = now(),
+        updated_at = now()
+    FROM first_per_flow
+    WHERE dwarf_steps.step_id = first_per_flow.step_id
+      AND dwarf_steps.lease_seq = first_per_flow.lease_seq AND dwarf_steps.status = 'running'
+      AND EXISTS (
+          SELECT 1 FROM dwarf_flows
+          WHERE dwarf_flows.flow_id = first_per_flow.flow_id
+            AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
+      )
+    RETURNING first_per_flow.ordinal, first_per_flow.flow_id, first_per_flow.final_state
+), finished AS (
+    UPDATE dwarf_flows
+    SET status = 'completed', final_state = done.final_state::jsonb, updated_at = now()
+    FROM done
+    WHERE dwarf_flows.flow_id = done.flow_id
+      AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING dwarf_flows.flow_id
+)
+SELECT items.ordinal::bigint AS ordinal,
+       (done.ordinal IS NOT NULL)::integer AS completed,
+       (done.ordinal IS NOT NULL AND finished.flow_id IS NOT NULL)::integer AS finished
+FROM items
+LEFT JOIN done ON done.ordinal = items.ordinal
+LEFT JOIN finished ON finished.flow_id = items.flow_id
+ORDER BY items.ordinal;

@@ -252,6 +252,21 @@ class PostgresqlStore(Store):
         # finished = 0 with completed = 1: the flow ended under the statement (see above).
         return result is not None and result.completed and result.finished
 
+    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
+        # One statement for the whole batch (S12), as _advance_many.
+        rows = await self._autocommit_on_connection(
+            lambda conn: pg.finish_with_steps(
+                conn,
+                step_ids=[done.step_id for done, _, _ in items],
+                lease_seqs=[done.lease_seq for done, _, _ in items],
+                flow_ids=[flow_id for _, flow_id, _ in items],
+                step_changes=[done.changes for done, _, _ in items],
+                gotos=[done.goto_next for done, _, _ in items],
+                final_states=[final_state for _, _, final_state in items],
+            )
+        )
+        return [row.completed and row.finished for row in rows]
+
 
 async def _close(conn: Connection) -> None:
     await conn.close()
