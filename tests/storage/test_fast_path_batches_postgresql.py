@@ -10,14 +10,18 @@ these scenarios, with its own, to call every fast path.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from dwarf._storage import Completion, NewStep
+from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._gen.rows import FlowRow, StepRow
-from tests.fixtures.storage import Db
+from dwarf._storage._open import open_store
+from tests.fixtures.storage import Db, open_db
 from tests.storage.test_fast_paths_postgresql import SUCCESSOR, backend, fast, running_step
 
 __all__ = ["backend"]
@@ -239,3 +243,65 @@ async def test_finish_with_steps_writes_each_item_as_the_single_statement(db: Db
 
 async def test_finish_with_steps_of_an_empty_batch_writes_nothing(db: Db) -> None:
     assert await fast(db).finish_with_steps(db.conn, **arrays([], _FINISH_ARRAYS)) == []
+
+
+async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
+    backend: tuple[str, str],
+) -> None:
+    # Written at the same moment, all but the first go to the database as one batch (S12).
+    async with open_db(*backend) as db:
+        advances = [await advance_item(db) for _ in range(12)]
+        finishes = [await finish_item(db) for _ in range(12)]
+        for item in (advances[3], advances[7], finishes[5]):
+            item["lease_seq"] += 1
+        store = await open_store(1, parse_dsn(backend[1]), max_open_conns=4)
+        try:
+            advanced, finished = await asyncio.gather(
+                asyncio.gather(*(store.advance_to_successor(*advance(i)) for i in advances)),
+                asyncio.gather(
+                    *(
+                        store.finish_flow(completion(i), i["flow_id"], i["final_state"])
+                        for i in finishes
+                    )
+                ),
+            )
+        finally:
+            await store.close()
+        for n, (item, successor_id) in enumerate(zip(advances, advanced, strict=True)):
+            if n in (3, 7):
+                assert successor_id == 0
+                assert (await db.get_step(item["step_id"])).status == "running"
+                continue
+            successor = await db.get_step(successor_id)
+            assert (successor.predecessor_id, successor.flow_id) == (
+                item["step_id"],
+                item["flow_id"],
+            )
+            assert (await db.get_flow(item["flow_id"])).step_id == successor_id
+        assert finished == [n != 5 for n in range(12)]
+        statuses = [(await db.get_flow(item["flow_id"])).status for item in finishes]
+        assert statuses == ["running" if n == 5 else "completed" for n in range(12)]
+
+
+def completion(item: dict[str, Any]) -> Completion:
+    """The store's completion of a batch item."""
+    return Completion(item["step_id"], item["lease_seq"], item["changes"], item["goto_next"])
+
+
+def advance(item: dict[str, Any]) -> tuple[Completion, NewStep]:
+    """The store's arguments of an advance batch item."""
+    return completion(item), NewStep(
+        flow_id=item["flow_id"],
+        depth=item["step_depth"],
+        token=item["step_token"],
+        task_name=item["task_name"],
+        state=item["state"],
+        time_budget_ms=item["time_budget_ms"],
+        lineage_id=item["lineage_id"],
+        ordinal=item["fan_out_ordinal"],
+        predecessor_id=item["step_id"],
+        priority=item["priority"],
+        fairness_key=item["fairness_key"],
+        fairness_weight=item["fairness_weight"],
+        delay_ms=item["delay_ms"],
+    )
