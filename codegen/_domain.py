@@ -28,13 +28,15 @@ from codegen._sqltext import Dialect
 
 # Columns and params holding a 0/1 flag: the flag columns of the schema (SMALLINT / TINYINT /
 # INTEGER, which differ per dialect, so the name is the only portable marker), the fast paths'
-# computed 0/1 results (COUNT over a write to one row by primary key) and their ``started`` switch.
+# computed 0/1 results (COUNT over a write to one row by primary key) and their ``started`` switch,
+# and the flow flag a claim returns with each claimed step (ClaimStepsWithFlows).
 FLAG_COLUMNS: Final = frozenset(
     {
         "breakpoint_hit",
         "completed",
         "delete_on_completion",
         "finished",
+        "flow_delete_on_completion",
         "interrupt_done",
         "started",
         "subgraph_done",
@@ -42,8 +44,9 @@ FLAG_COLUMNS: Final = frozenset(
     }
 )
 
-# Columns and params holding a flow or step status (``dwarf.workflow.Status``).
-STATUS_COLUMNS: Final = frozenset({"status"})
+# Columns and params holding a flow or step status (``dwarf.workflow.Status``); ``flow_`` names
+# are a claimed step's flow, returned with it (ClaimStepsWithFlows).
+STATUS_COLUMNS: Final = frozenset({"status", "flow_status"})
 
 # Query name -> the name of its row class. The name covers every query of the same result shape,
 # so one entry per shape suffices; queries not covered keep the automatic name.

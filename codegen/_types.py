@@ -27,6 +27,11 @@ JSON_COLUMNS: Final = frozenset(
         "resume_data",
         "subgraph_result",
         "final_state",
+        # ClaimStepsWithFlows returns its flow's JSON columns beside the step's, prefixed.
+        "flow_graph",
+        "flow_baggage",
+        "flow_breakpoints",
+        "flow_final_state",
     }
 )
 

@@ -11,6 +11,7 @@ scenarios (with those of ``test_fast_path_batches_postgresql``) to call every ac
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, cast
 
@@ -278,24 +279,37 @@ async def test_finish_with_step_writes_nothing_when_fenced_out(db: Db, spoil: st
     assert (await db.get_flow(flow_id)).final_state == "{}"
 
 
-async def test_claim_steps_returning_returns_the_rows_the_read_back_would(db: Db) -> None:
+async def test_claim_steps_with_flows_returns_the_rows_the_read_backs_would(db: Db) -> None:
     flow_id = await db.flow()
     due = await db.step(flow_id)
     later = await db.step(flow_id, delay_ms=3_600_000)
     created = await db.step(flow_id, status=Status.CREATED)
-    won = await fast(db).claim_steps_returning(
-        db.conn, step_ids=[later, due, created], lease_owner="me", lease_margin_ms=1000
+    gone_flow = await db.flow(flow_token="2222222222222222")
+    orphan = await db.step(gone_flow)
+    await db.execute("DELETE FROM dwarf_flows WHERE flow_id = %s", (gone_flow,))
+    won = await fast(db).claim_steps_with_flows(
+        db.conn, step_ids=[later, orphan, due, created], lease_owner="me", lease_margin_ms=1000
     )
-    assert [(row.step_id, row.lease_seq) for row in won] == [(due, 1)]
-    assert won == await db.q.select_claimed_steps(db.conn, step_ids=[due], lease_owner="me")
+    assert [(row.step_id, row.lease_seq) for row in won] == [(due, 1), (orphan, 1)]
+    # The step columns are SelectClaimedSteps' rows, the flow_ columns ListFlowsOfBatch's.
+    claimed = await db.q.select_claimed_steps(db.conn, step_ids=[due, orphan], lease_owner="me")
+    assert [columns(row, claimed[0]) for row in won] == [dataclasses.asdict(r) for r in claimed]
+    (flow,) = await db.q.list_flows_of_batch(db.conn, flow_ids=[flow_id, gone_flow])
+    assert columns(won[0], flow, "flow_") == dataclasses.asdict(flow)
+    assert set(columns(won[1], flow, "flow_").values()) == {None}
     assert (await db.get_step(later)).status == "pending"
     # a second claim of the running step wins nothing and leaves its lease alone
-    again = await fast(db).claim_steps_returning(
+    again = await fast(db).claim_steps_with_flows(
         db.conn, step_ids=[due], lease_owner="other", lease_margin_ms=1000
     )
     assert again == []
     step = await db.get_step(due)
     assert (step.lease_owner, step.lease_seq) == ("me", 1)
+
+
+def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
+    """The fields of ``row`` named like those of the dataclass ``shape`` (after ``prefix``)."""
+    return {f.name: getattr(row, prefix + f.name) for f in dataclasses.fields(shape)}
 
 
 def test_only_postgresql_has_the_fast_paths() -> None:

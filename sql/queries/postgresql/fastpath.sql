@@ -153,10 +153,11 @@ WITH done AS (
 SELECT (SELECT count(*) FROM done)::integer AS completed,
        (SELECT count(*) FROM finished)::integer AS finished;
 
--- name: ClaimStepsReturning :many
--- Fast path for ClaimSteps + SelectClaimedSteps: the claim CAS of a batch returns the rows it
--- won, so the read-back is not a second round trip. A re-run claim still reads back by owner
--- (its first run may have committed): the caller falls back to SelectClaimedSteps then.
+-- name: ClaimStepsWithFlows :many
+-- Fast path for ClaimSteps + SelectClaimedSteps + ListFlowsOfBatch: the claim CAS of a batch
+-- returns the rows it won, each with its flow's row (flow_ columns, all null when the flow is
+-- gone), so neither read-back is another statement. A re-run claim still reads back by owner
+-- (its first run may have committed): the caller falls back to the portable read-back then.
 WITH claimed AS (
     UPDATE dwarf_steps
     SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_owner),
@@ -176,9 +177,25 @@ SELECT c.step_id, c.flow_id, c.step_depth, c.step_token, c.task_name, c.state, c
        c.changes, c.breakpoint_hit, c.attempt, c.lineage_id, c.fan_out_ordinal, c.predecessor_id,
        c.time_budget_ms, c.interrupt_done, c.resume_data, c.subgraph_done, c.subgraph_result,
        c.subgraph_error, c.priority, c.fairness_key, c.fairness_weight, c.lease_seq, c.created_at,
-       c.started_at, c.updated_at, COALESCE(b.lease_seq, 0) AS base_lease_seq
+       c.started_at, c.updated_at, COALESCE(b.lease_seq, 0) AS base_lease_seq,
+       f.flow_id AS flow_flow_id, f.flow_token AS flow_flow_token,
+       f.workflow_name AS flow_workflow_name, f.graph AS flow_graph, f.baggage AS flow_baggage,
+       f.status AS flow_status, f.step_id AS flow_step_id,
+       f.surgraph_flow_id AS flow_surgraph_flow_id,
+       f.surgraph_step_depth AS flow_surgraph_step_depth,
+       f.surgraph_step_id AS flow_surgraph_step_id, f.root_flow_id AS flow_root_flow_id,
+       f.thread_id AS flow_thread_id, f.thread_token AS flow_thread_token,
+       f.forked_from_step AS flow_forked_from_step, f.trace_parent AS flow_trace_parent,
+       f.notify_hostname AS flow_notify_hostname, f.final_state AS flow_final_state,
+       f.breakpoints AS flow_breakpoints, f.error AS flow_error,
+       f.error_type AS flow_error_type, f.cancel_reason AS flow_cancel_reason,
+       f.priority AS flow_priority, f.fairness_key AS flow_fairness_key,
+       f.fairness_weight AS flow_fairness_weight, f.time_budget_ms AS flow_time_budget_ms,
+       f.delete_on_completion AS flow_delete_on_completion, f.created_at AS flow_created_at,
+       f.started_at AS flow_started_at, f.updated_at AS flow_updated_at
 FROM claimed c
 LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
+LEFT JOIN dwarf_flows f ON f.flow_id = c.flow_id
 ORDER BY c.step_id;
 
 -- name: AdvanceToSuccessors :many

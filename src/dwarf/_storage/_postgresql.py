@@ -1,8 +1,9 @@
 """PostgreSQL: psycopg connections, and the hot path as one statement per operation.
 
 Fast paths (sql/queries/postgresql/fastpath.sql): create(+start), start, a step-to-one-
-successor transition, a flow's last step and a batch's claim with its read-back are ONE
-statement each, run in autocommit (data-modifying CTEs). A statement cannot roll itself back
+successor transition, a flow's last step (and a batch of either, S12) and a batch's claim
+with its steps and their flows read back are ONE statement each, run in autocommit
+(data-modifying CTEs). A statement cannot roll itself back
 after seeing a row count, so each write is conditioned on the one before (completion -> flow
 row -> successor), and the completion requires the flow to be live: "lease lost" and "flow
 ended" write nothing (docs/internals/storage.md, rule S7).
@@ -10,20 +11,21 @@ ended" write nothing (docs/internals/storage.md, rule S7).
 
 from __future__ import annotations
 
+import dataclasses
 import select
 from collections.abc import AsyncIterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
-from dwarf._storage._claims import with_flows
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import postgresql as pg
-from dwarf._storage._gen.rows import ClaimedStepRow
+from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, FlowRow
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import ClaimedStep, FlowIds, NewFlow, StartedFlow
@@ -149,10 +151,10 @@ class PostgresqlStore(Store):
     async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
         attempts = 0
 
-        async def claim(conn: Connection) -> list[ClaimedStepRow]:
+        async def claim(conn: Connection) -> list[ClaimStepsWithFlowsRow]:
             nonlocal attempts
             attempts += 1
-            return await pg.claim_steps_returning(
+            return await pg.claim_steps_with_flows(
                 conn, step_ids=step_ids, lease_owner=owner, lease_margin_ms=margin_ms
             )
 
@@ -164,7 +166,7 @@ class PostgresqlStore(Store):
             # What a first run committed is read back by owner, as the portable claim does
             # (docs/internals/storage.md, S10).
             return await self._read_back_claimed(step_ids, owner)
-        return await self._read_patiently(lambda db: with_flows(db, rows))
+        return [_claimed(row) for row in rows]
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         started = await self._autocommit_on_connection(
@@ -266,6 +268,17 @@ class PostgresqlStore(Store):
             )
         )
         return [row.completed and row.finished for row in rows]
+
+
+# A claimed row's two parts, by field name: the step's columns, and its flow's as flow_<name>.
+_STEP_PART = attrgetter(*(field.name for field in dataclasses.fields(ClaimedStepRow)))
+_FLOW_PART = attrgetter(*(f"flow_{field.name}" for field in dataclasses.fields(FlowRow)))
+
+
+def _claimed(row: ClaimStepsWithFlowsRow) -> ClaimedStep:
+    """A claimed step and its flow (None when the flow is gone) from one row of the claim."""
+    flow = None if row.flow_flow_id is None else FlowRow(*_FLOW_PART(row))
+    return ClaimedStep(ClaimedStepRow(*_STEP_PART(row)), flow)
 
 
 async def _close(conn: Connection) -> None:
