@@ -1,11 +1,11 @@
 """The PostgreSQL batch fast paths: one statement writes, for each item, what the single one does.
 
-``AdvanceToSuccessors`` and ``FinishWithSteps`` take the items of a group commit (one array per
-field). Each scenario runs a batch mixing items that must write and items that must write
-nothing (a lost lease, an ended flow), next to a reference flow written by the single-item
-statement, and reads the rows back: a batch item's rows equal the reference's field by field,
-and a fenced-out item leaves its rows as they were. ``test_fast_paths_postgresql`` requires
-these scenarios, with its own, to call every fast path.
+``CreateFlowsWithEntries``, ``AdvanceToSuccessors`` and ``FinishWithSteps`` take the items of a
+group commit (one array per field). Each scenario runs a batch mixing items that must write and
+items that must write nothing (a lost lease, an ended flow), next to a reference written by the
+single-item statement, and reads the rows back: a batch item's rows equal the reference's
+field by field, and a fenced-out item leaves its rows as they were. ``test_fast_paths_postgresql``
+requires these scenarios, with its own, to call every fast path.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from typing import Any
 
 import pytest
 
-from dwarf._storage import Completion, NewStep
+from dwarf._storage import Completion, NewFlow, NewStep
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._gen.rows import FlowRow, StepRow
 from dwarf._storage._open import open_store
 from tests.fixtures.storage import Db, open_db
-from tests.storage.test_fast_paths_postgresql import SUCCESSOR, backend, fast, running_step
+from tests.storage.test_fast_paths_postgresql import (
+    NEW_FLOW,
+    SUCCESSOR,
+    backend,
+    fast,
+    running_step,
+)
 
 __all__ = ["backend"]
 
@@ -245,6 +251,81 @@ async def test_finish_with_steps_of_an_empty_batch_writes_nothing(db: Db) -> Non
     assert await fast(db).finish_with_steps(db.conn, **arrays([], _FINISH_ARRAYS)) == []
 
 
+_CREATE_ARRAYS = {
+    "flow_tokens": "flow_token",
+    "workflow_names": "workflow_name",
+    "graphs": "graph",
+    "baggages": "baggage",
+    "started_flags": "started",
+    "surgraph_flow_ids": "surgraph_flow_id",
+    "surgraph_step_depths": "surgraph_step_depth",
+    "surgraph_step_ids": "surgraph_step_id",
+    "root_flow_ids": "root_flow_id",
+    "thread_ids": "thread_id",
+    "thread_tokens": "thread_token",
+    "breakpoint_sets": "breakpoints",
+    "trace_parents": "trace_parent",
+    "priorities": "priority",
+    "fairness_keys": "fairness_key",
+    "fairness_weights": "fairness_weight",
+    "time_budgets_ms": "time_budget_ms",
+    "entry_time_budgets_ms": "entry_time_budget_ms",
+    "deletes_on_completion": "delete_on_completion",
+    "step_depths": "step_depth",
+    "step_tokens": "step_token",
+    "task_names": "task_name",
+    "states": "state",
+    "delays_ms": "delay_ms",
+}
+
+
+async def test_create_flows_with_entries_writes_each_flow_as_the_single_statement(db: Db) -> None:
+    anchor = await db.flow()
+    variants: list[dict[str, Any]] = [
+        {},
+        {"started": True, "delay_ms": 60_000, "delete_on_completion": True},
+        {"started": True, "thread_id": anchor, "thread_token": "0123456789abcdef"}
+        | {"root_flow_id": anchor, "surgraph_flow_id": anchor, "surgraph_step_depth": 3},
+    ]
+    items = [
+        {**NEW_FLOW, **variant, "flow_token": f"{n:016x}", "step_token": f"{n + 8:016x}"}
+        for n, variant in enumerate(variants)
+    ]
+    singles = [await fast(db).create_flow_with_entry(db.conn, **item) for item in items]
+    rows = await fast(db).create_flows_with_entries(
+        db.conn,
+        **arrays(
+            [
+                {
+                    **item,
+                    "started": int(item["started"]),
+                    "delete_on_completion": int(item["delete_on_completion"]),
+                }
+                for item in items
+            ],
+            _CREATE_ARRAYS,
+        ),
+    )
+    assert [row.ordinal for row in rows] == [1, 2, 3]
+    assert len({row.flow_id for row in rows}) == 3
+    for row, single in zip(rows, singles, strict=True):
+        assert single is not None
+        flow, entry = await db.get_flow(row.flow_id), await db.get_step(row.step_id)
+        expected = await db.get_flow(single.flow_id)
+        assert written(flow) == written(expected)
+        assert written(entry) == written(await db.get_step(single.step_id))
+        assert (flow.step_id, entry.flow_id) == (row.step_id, row.flow_id)
+        # Its own thread and root unless it joins one; the same tokens as given.
+        own = (row.flow_id, row.flow_id) if expected.thread_id == single.flow_id else None
+        assert (flow.thread_id, flow.root_flow_id) == (
+            own or (expected.thread_id, expected.root_flow_id)
+        )
+        assert (flow.flow_token, flow.thread_token) == (expected.flow_token, expected.thread_token)
+    schedule = await db.q.get_step_schedule(db.conn, step_id=rows[1].step_id)
+    assert schedule is not None
+    assert 55_000 < schedule.delay_ms <= 60_000
+
+
 async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
     backend: tuple[str, str],
 ) -> None:
@@ -256,7 +337,10 @@ async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
             item["lease_seq"] += 1
         store = await open_store(1, parse_dsn(backend[1]), max_open_conns=4)
         try:
-            advanced, finished = await asyncio.gather(
+            created, advanced, finished = await asyncio.gather(
+                asyncio.gather(
+                    *(store.create_flow(new_flow(n), start=n % 2 == 0) for n in range(12))
+                ),
                 asyncio.gather(*(store.advance_to_successor(*advance(i)) for i in advances)),
                 asyncio.gather(
                     *(
@@ -279,6 +363,17 @@ async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
             )
             assert (await db.get_flow(item["flow_id"])).step_id == successor_id
         assert finished == [n != 5 for n in range(12)]
+        assert len({ids.flow_id for ids in created}) == 12
+        for n, ids in enumerate(created):
+            flow, entry = await db.get_flow(ids.flow_id), await db.get_step(ids.entry_step_id)
+            assert (flow.flow_token, flow.step_id, entry.flow_id) == (
+                f"{n:016x}",
+                ids.entry_step_id,
+                ids.flow_id,
+            )
+            assert (flow.status, entry.status) == (
+                ("running", "pending") if n % 2 == 0 else ("created", "created")
+            )
         statuses = [(await db.get_flow(item["flow_id"])).status for item in finishes]
         assert statuses == ["running" if n == 5 else "completed" for n in range(12)]
 
@@ -304,4 +399,22 @@ def advance(item: dict[str, Any]) -> tuple[Completion, NewStep]:
         fairness_key=item["fairness_key"],
         fairness_weight=item["fairness_weight"],
         delay_ms=item["delay_ms"],
+    )
+
+
+def new_flow(n: int) -> NewFlow:
+    """The ``n``-th flow a store creates (its token says which)."""
+    return NewFlow(
+        token=f"{n:016x}",
+        entry_token=f"{n + 100:016x}",
+        workflow_name="w",
+        graph='{"entry": "a"}',
+        entry="a",
+        state=f'{{"n": {n}}}',
+        baggage="{}",
+        priority=5,
+        fairness_key="",
+        fairness_weight=1.0,
+        time_budget_ms=0,
+        entry_time_budget_ms=30_000,
     )

@@ -54,6 +54,78 @@ WITH ids AS MATERIALIZED (
 )
 SELECT ids.flow_id, ids.step_id FROM ids;
 
+-- name: CreateFlowsWithEntries :many
+-- Fast path for a batch of CreateFlowWithEntry (the creates made at the same moment written
+-- together, docs/internals/storage.md, S12): one array per field, one element per flow, and for
+-- every flow what CreateFlowWithEntry does for one. One row per flow, in input order.
+WITH items AS MATERIALIZED (
+    SELECT i.ordinal,
+           (sqlc.arg(flow_tokens)::varchar[])[i.ordinal] AS flow_token,
+           (sqlc.arg(workflow_names)::varchar[])[i.ordinal] AS workflow_name,
+           (sqlc.arg(graphs)::text[])[i.ordinal] AS graph,
+           (sqlc.arg(baggages)::text[])[i.ordinal] AS baggage,
+           (sqlc.arg(started_flags)::integer[])[i.ordinal] AS started,
+           (sqlc.arg(surgraph_flow_ids)::bigint[])[i.ordinal] AS surgraph_flow_id,
+           (sqlc.arg(surgraph_step_depths)::integer[])[i.ordinal] AS surgraph_step_depth,
+           (sqlc.arg(surgraph_step_ids)::bigint[])[i.ordinal] AS surgraph_step_id,
+           (sqlc.arg(root_flow_ids)::bigint[])[i.ordinal] AS root_flow_id,
+           (sqlc.arg(thread_ids)::bigint[])[i.ordinal] AS thread_id,
+           (sqlc.arg(thread_tokens)::varchar[])[i.ordinal] AS thread_token,
+           (sqlc.arg(breakpoint_sets)::text[])[i.ordinal] AS breakpoints,
+           (sqlc.arg(trace_parents)::varchar[])[i.ordinal] AS trace_parent,
+           (sqlc.arg(priorities)::integer[])[i.ordinal] AS priority,
+           (sqlc.arg(fairness_keys)::varchar[])[i.ordinal] AS fairness_key,
+           (sqlc.arg(fairness_weights)::double precision[])[i.ordinal] AS fairness_weight,
+           (sqlc.arg(time_budgets_ms)::integer[])[i.ordinal] AS time_budget_ms,
+           (sqlc.arg(entry_time_budgets_ms)::integer[])[i.ordinal] AS entry_time_budget_ms,
+           (sqlc.arg(deletes_on_completion)::smallint[])[i.ordinal] AS delete_on_completion,
+           (sqlc.arg(step_depths)::integer[])[i.ordinal] AS step_depth,
+           (sqlc.arg(step_tokens)::varchar[])[i.ordinal] AS step_token,
+           (sqlc.arg(task_names)::varchar[])[i.ordinal] AS task_name,
+           (sqlc.arg(states)::text[])[i.ordinal] AS state,
+           (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
+           nextval(pg_get_serial_sequence('dwarf_flows', 'flow_id'))::bigint AS flow_id,
+           nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
+    FROM generate_series(1, cardinality(sqlc.arg(flow_tokens)::varchar[])) AS i(ordinal)
+), new_flows AS (
+    INSERT INTO dwarf_flows (
+        flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
+        surgraph_flow_id, surgraph_step_depth, surgraph_step_id, root_flow_id,
+        thread_id, thread_token, breakpoints, trace_parent,
+        priority, fairness_key, fairness_weight, time_budget_ms, delete_on_completion,
+        created_at, started_at, updated_at
+    )
+    SELECT items.flow_id, items.flow_token, items.workflow_name, items.graph::jsonb,
+           items.baggage::jsonb,
+           CASE WHEN items.started = 1 THEN 'running' ELSE 'created' END,
+           items.step_id, items.surgraph_flow_id, items.surgraph_step_depth,
+           items.surgraph_step_id,
+           CASE WHEN items.root_flow_id = 0 THEN items.flow_id ELSE items.root_flow_id END,
+           CASE WHEN items.thread_id = 0 THEN items.flow_id ELSE items.thread_id END,
+           CASE WHEN items.thread_id = 0 THEN items.flow_token ELSE items.thread_token END,
+           items.breakpoints::jsonb, items.trace_parent, items.priority, items.fairness_key,
+           items.fairness_weight, items.time_budget_ms, items.delete_on_completion,
+           now(), now(), now()
+    FROM items
+), entry_steps AS (
+    INSERT INTO dwarf_steps (
+        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        time_budget_ms, priority, fairness_key, fairness_weight,
+        not_before, lease_expires, created_at, started_at, updated_at
+    )
+    SELECT items.step_id, items.flow_id, items.step_depth, items.step_token, items.task_name,
+           items.state::jsonb, '{}',
+           CASE WHEN items.started = 1 THEN 'pending' ELSE 'created' END,
+           items.entry_time_budget_ms, items.priority, items.fairness_key,
+           items.fairness_weight, now() + items.delay_ms * INTERVAL '1 millisecond', now(),
+           now(), now(), now()
+    FROM items
+)
+SELECT items.ordinal::bigint AS ordinal, items.flow_id::bigint AS flow_id,
+       items.step_id::bigint AS step_id
+FROM items
+ORDER BY items.ordinal;
+
 -- name: StartCreatedFlow :one
 -- Fast path for the start transaction (StartFlow + ActivateFlowSteps + GetStepSchedule): no row
 -- when the key matches no created flow, and then nothing was written.

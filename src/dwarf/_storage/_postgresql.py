@@ -1,16 +1,17 @@
 """PostgreSQL: psycopg connections, and the hot path as one statement per operation.
 
 Fast paths (sql/queries/postgresql/fastpath.sql): create(+start), start, a step-to-one-
-successor transition, a flow's last step (and a batch of either, S12) and a batch's claim
-with its steps and their flows read back are ONE statement each, run in autocommit
-(data-modifying CTEs). A statement cannot roll itself back
-after seeing a row count, so each write is conditioned on the one before (completion -> flow
-row -> successor), and the completion requires the flow to be live: "lease lost" and "flow
-ended" write nothing (docs/internals/storage.md, rule S7).
+successor transition and a flow's last step (each also as a batch of the callers of the
+moment, S12), and a batch's claim with its steps and their flows read back, are ONE statement
+each, run in autocommit (data-modifying CTEs). A statement cannot roll itself back after
+seeing a row count, so each write is conditioned on the one before (completion -> flow row ->
+successor), and the completion requires the flow to be live: "lease lost" and "flow ended"
+write nothing (docs/internals/storage.md, rule S7).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import select
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +27,7 @@ from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, FlowRow
+from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import ClaimedStep, FlowIds, NewFlow, StartedFlow
@@ -47,6 +49,7 @@ class PostgresqlStore(Store):
         self._pool: Pool[Connection] = Pool(
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
+        self._creates = GroupCommit(self._create_one, self._create_many)
 
     @classmethod
     async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
@@ -112,41 +115,82 @@ class PostgresqlStore(Store):
     # --- fast paths -----------------------------------------------------------------------
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        with replay_unsafe():
-            return await self._create_flow(new, start=start)
+        # Written with the creates of other callers at the same moment (S12). Shielded: the
+        # batch this call runs carries other callers' flows, and a batch cut off by one
+        # caller's cancellation could have committed them, so it must not be abandoned (the
+        # others would then each insert theirs again).
+        return await asyncio.shield(self._creates.write((new, start)))
 
-    async def _create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        row = await self._autocommit_on_connection(
-            lambda conn: pg.create_flow_with_entry(
-                conn,
-                flow_token=new.token,
-                workflow_name=new.workflow_name,
-                graph=new.graph,
-                baggage=new.baggage,
-                started=start,
-                surgraph_flow_id=new.parent_flow_id,
-                surgraph_step_depth=new.caller_depth,
-                surgraph_step_id=new.caller_step_id,
-                root_flow_id=new.root_flow_id,
-                thread_id=new.thread[0] if new.thread else 0,
-                thread_token=new.thread[1] if new.thread else "",
-                breakpoints=new.breakpoints,
-                trace_parent=new.trace_parent,
-                priority=new.priority,
-                fairness_key=new.fairness_key,
-                fairness_weight=new.fairness_weight,
-                time_budget_ms=new.time_budget_ms,
-                entry_time_budget_ms=new.entry_time_budget_ms,
-                delete_on_completion=new.delete_on_completion,
-                step_depth=new.caller_depth + 1,
-                step_token=new.entry_token,
-                task_name=new.entry,
-                state=new.state,
-                delay_ms=new.delay_ms,
+    async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
+        new, start = item
+        with replay_unsafe():
+            row = await self._autocommit_on_connection(
+                lambda conn: pg.create_flow_with_entry(
+                    conn,
+                    flow_token=new.token,
+                    workflow_name=new.workflow_name,
+                    graph=new.graph,
+                    baggage=new.baggage,
+                    started=start,
+                    surgraph_flow_id=new.parent_flow_id,
+                    surgraph_step_depth=new.caller_depth,
+                    surgraph_step_id=new.caller_step_id,
+                    root_flow_id=new.root_flow_id,
+                    thread_id=new.thread[0] if new.thread else 0,
+                    thread_token=new.thread[1] if new.thread else "",
+                    breakpoints=new.breakpoints,
+                    trace_parent=new.trace_parent,
+                    priority=new.priority,
+                    fairness_key=new.fairness_key,
+                    fairness_weight=new.fairness_weight,
+                    time_budget_ms=new.time_budget_ms,
+                    entry_time_budget_ms=new.entry_time_budget_ms,
+                    delete_on_completion=new.delete_on_completion,
+                    step_depth=new.caller_depth + 1,
+                    step_token=new.entry_token,
+                    task_name=new.entry,
+                    state=new.state,
+                    delay_ms=new.delay_ms,
+                )
             )
-        )
         assert row is not None  # the statement always returns its ids
         return FlowIds(row.flow_id, row.step_id)
+
+    async def _create_many(self, items: Sequence[tuple[NewFlow, bool]]) -> list[FlowIds]:
+        # One statement for the whole batch (S12), as _advance_many. A fault that may have hit
+        # its commit is UnavailableError for every caller in it (replay-unsafe, S10).
+        flows = [new for new, _ in items]
+        with replay_unsafe():
+            rows = await self._autocommit_on_connection(
+                lambda conn: pg.create_flows_with_entries(
+                    conn,
+                    flow_tokens=[new.token for new in flows],
+                    workflow_names=[new.workflow_name for new in flows],
+                    graphs=[new.graph for new in flows],
+                    baggages=[new.baggage for new in flows],
+                    started_flags=[int(start) for _, start in items],
+                    surgraph_flow_ids=[new.parent_flow_id for new in flows],
+                    surgraph_step_depths=[new.caller_depth for new in flows],
+                    surgraph_step_ids=[new.caller_step_id for new in flows],
+                    root_flow_ids=[new.root_flow_id for new in flows],
+                    thread_ids=[new.thread[0] if new.thread else 0 for new in flows],
+                    thread_tokens=[new.thread[1] if new.thread else "" for new in flows],
+                    breakpoint_sets=[new.breakpoints for new in flows],
+                    trace_parents=[new.trace_parent for new in flows],
+                    priorities=[new.priority for new in flows],
+                    fairness_keys=[new.fairness_key for new in flows],
+                    fairness_weights=[new.fairness_weight for new in flows],
+                    time_budgets_ms=[new.time_budget_ms for new in flows],
+                    entry_time_budgets_ms=[new.entry_time_budget_ms for new in flows],
+                    deletes_on_completion=[int(new.delete_on_completion) for new in flows],
+                    step_depths=[new.caller_depth + 1 for new in flows],
+                    step_tokens=[new.entry_token for new in flows],
+                    task_names=[new.entry for new in flows],
+                    states=[new.state for new in flows],
+                    delays_ms=[new.delay_ms for new in flows],
+                )
+            )
+        return [FlowIds(row.flow_id, row.step_id) for row in rows]
 
     async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
         attempts = 0
