@@ -314,8 +314,10 @@ WITH items AS MATERIALIZED (
 ), touched AS (
     UPDATE dwarf_flows
     SET step_id = newest.successor_id, updated_at = now()
+    -- In flow_id order, as the planner joins a handful of rows (a nested loop over the sorted
+    -- rows): two replicas' batches that share flows then lock them in the same order.
     FROM (SELECT done.flow_id, max(done.successor_id) AS successor_id
-          FROM done GROUP BY done.flow_id) AS newest
+          FROM done GROUP BY done.flow_id ORDER BY done.flow_id) AS newest
     WHERE dwarf_flows.flow_id = newest.flow_id
       AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
     RETURNING dwarf_flows.flow_id
