@@ -60,7 +60,7 @@ SELECT ids.flow_id, ids.step_id FROM ids;
 -- every flow what CreateFlowWithEntry does for one. One row per flow, in input order.
 WITH items AS MATERIALIZED (
     SELECT i.ordinal,
-           (sqlc.arg(flow_tokens)::varchar[])[i.ordinal] AS flow_token,
+           i.flow_token,
            (sqlc.arg(workflow_names)::varchar[])[i.ordinal] AS workflow_name,
            (sqlc.arg(graphs)::text[])[i.ordinal] AS graph,
            (sqlc.arg(baggages)::text[])[i.ordinal] AS baggage,
@@ -86,7 +86,7 @@ WITH items AS MATERIALIZED (
            (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
            nextval(pg_get_serial_sequence('dwarf_flows', 'flow_id'))::bigint AS flow_id,
            nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
-    FROM generate_series(1, cardinality(sqlc.arg(flow_tokens)::varchar[])) AS i(ordinal)
+    FROM unnest(sqlc.arg(flow_tokens)::varchar[]) WITH ORDINALITY AS i(flow_token, ordinal)
 ), new_flows AS (
     INSERT INTO dwarf_flows (
         flow_id, flow_token, workflow_name, graph, baggage, status, step_id,
@@ -278,9 +278,12 @@ ORDER BY c.step_id;
 -- Several items may be branches of the same flow: each completes and inserts its successor,
 -- and the flow row (touched once) points at the newest of them. One row per item, in input
 -- order: completed = 0, nothing was written for it; touched = 0, no successor follows it.
+-- The items come from unnest(...) WITH ORDINALITY, not generate_series over the length: the
+-- planner guesses 10 rows for an unnested parameter and 1000 for the series, and with 1000 the
+-- prepared statement never switches to its generic plan, so every batch was planned anew.
 WITH items AS MATERIALIZED (
     SELECT i.ordinal,
-           (sqlc.arg(step_ids)::bigint[])[i.ordinal] AS step_id,
+           i.step_id,
            (sqlc.arg(lease_seqs)::bigint[])[i.ordinal] AS lease_seq,
            (sqlc.arg(flow_ids)::bigint[])[i.ordinal] AS flow_id,
            (sqlc.arg(step_changes)::text[])[i.ordinal] AS changes,
@@ -297,7 +300,7 @@ WITH items AS MATERIALIZED (
            (sqlc.arg(fairness_weights)::double precision[])[i.ordinal] AS fairness_weight,
            (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
            nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS successor_id
-    FROM generate_series(1, cardinality(sqlc.arg(step_ids)::bigint[])) AS i(ordinal)
+    FROM unnest(sqlc.arg(step_ids)::bigint[]) WITH ORDINALITY AS i(step_id, ordinal)
 ), done AS (
     UPDATE dwarf_steps
     SET status = 'completed', changes = items.changes::jsonb, goto_next = items.goto_next,
@@ -352,13 +355,13 @@ ORDER BY items.ordinal;
 -- others write nothing. One row per item, in input order: completed = 0, nothing was written.
 WITH items AS MATERIALIZED (
     SELECT i.ordinal,
-           (sqlc.arg(step_ids)::bigint[])[i.ordinal] AS step_id,
+           i.step_id,
            (sqlc.arg(lease_seqs)::bigint[])[i.ordinal] AS lease_seq,
            (sqlc.arg(flow_ids)::bigint[])[i.ordinal] AS flow_id,
            (sqlc.arg(step_changes)::text[])[i.ordinal] AS changes,
            (sqlc.arg(gotos)::varchar[])[i.ordinal] AS goto_next,
            (sqlc.arg(final_states)::text[])[i.ordinal] AS final_state
-    FROM generate_series(1, cardinality(sqlc.arg(step_ids)::bigint[])) AS i(ordinal)
+    FROM unnest(sqlc.arg(step_ids)::bigint[]) WITH ORDINALITY AS i(step_id, ordinal)
 ), first_per_flow AS (
     SELECT DISTINCT ON (items.flow_id) items.ordinal, items.step_id, items.lease_seq,
            items.flow_id, items.changes, items.goto_next, items.final_state
