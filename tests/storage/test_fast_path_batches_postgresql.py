@@ -1,11 +1,12 @@
 """The PostgreSQL batch fast paths: one statement writes, for each item, what the single one does.
 
-``CreateFlowsWithEntries``, ``AdvanceToSuccessors`` and ``FinishWithSteps`` take the items of a
-group commit (one array per field). Each scenario runs a batch mixing items that must write and
-items that must write nothing (a lost lease, an ended flow), next to a reference written by the
-single-item statement, and reads the rows back: a batch item's rows equal the reference's
-field by field, and a fenced-out item leaves its rows as they were. ``test_fast_paths_postgresql``
-requires these scenarios, with its own, to call every fast path.
+``CreateFlowsWithEntries``, ``StartCreatedFlows``, ``AdvanceToSuccessors`` and
+``FinishWithSteps`` take the items of a group commit (one array per field). Each scenario runs
+a batch mixing items that must write and items that must write nothing (a lost lease, an ended
+flow), next to a reference written by the single-item statement, and reads the rows back: a
+batch item's rows equal the reference's field by field, and a fenced-out item leaves its rows
+as they were. ``test_fast_paths_postgresql`` requires these scenarios, with its own, to call
+every fast path.
 """
 
 from __future__ import annotations
@@ -326,6 +327,53 @@ async def test_create_flows_with_entries_writes_each_flow_as_the_single_statemen
     assert 55_000 < schedule.delay_ms <= 60_000
 
 
+async def created_flow(db: Db, n: int, **fields: Any) -> tuple[int, str]:
+    """A new created (not started) flow: its id and token."""
+    token = f"{n:016x}"
+    row = await fast(db).create_flow_with_entry(
+        db.conn, **{**NEW_FLOW, "flow_token": token, **fields}
+    )
+    assert row is not None
+    return row.flow_id, token
+
+
+async def test_start_created_flows_starts_each_flow_as_the_single_statement(db: Db) -> None:
+    reference, reference_token = await created_flow(db, 1, delay_ms=60_000)
+    single = await fast(db).start_created_flow(
+        db.conn, flow_id=reference, flow_token=reference_token, notify_hostname="h"
+    )
+    assert single is not None
+
+    sleeping = await created_flow(db, 2, delay_ms=60_000)
+    plain = await created_flow(db, 3)
+    wrong = ((await created_flow(db, 4))[0], "ffffffffffffffff")
+    running = await created_flow(db, 5, started=True)
+    twice = await created_flow(db, 6)
+    items = [sleeping, wrong, plain, running, twice, twice]
+    rows = await fast(db).start_created_flows(
+        db.conn,
+        flow_ids=[flow_id for flow_id, _ in items],
+        flow_tokens=[token for _, token in items],
+        notify_hostnames=["h", "h", "h", "h", "h", "other"],
+    )
+    assert [row.ordinal for row in rows] == [1, 2, 3, 4, 5, 6]
+    # Only the first of two starts of one flow starts it, as one after the other would.
+    assert [row.started for row in rows] == [True, False, True, False, True, False]
+    assert 55_000 < rows[0].delay_ms <= 60_000
+    # Due since its creation, as the single statement says of such a flow.
+    assert rows[2].delay_ms <= 0
+    assert rows[2].workflow_name == single.workflow_name
+    assert [row.step_id for row in rows if not row.started] == [0, 0, 0]
+    assert written(await db.get_flow(sleeping[0])) == written(await db.get_flow(reference))
+    for (flow_id, _), row in zip(items, rows, strict=True):
+        flow = await db.get_flow(flow_id)
+        entry = await db.get_step(flow.step_id)
+        if row.started:
+            assert (flow.status, flow.notify_hostname, entry.status) == ("running", "h", "pending")
+            assert row.step_id == flow.step_id
+    assert (await db.get_flow(wrong[0])).status == "created"
+
+
 async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
     backend: tuple[str, str],
 ) -> None:
@@ -364,6 +412,20 @@ async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
             assert (await db.get_flow(item["flow_id"])).step_id == successor_id
         assert finished == [n != 5 for n in range(12)]
         assert len({ids.flow_id for ids in created}) == 12
+        store = await open_store(1, parse_dsn(backend[1]), max_open_conns=4)
+        try:
+            started = await asyncio.gather(
+                *(
+                    store.start_flow(ids.flow_id, f"{n:016x}", "h")
+                    for n, ids in enumerate(created)
+                    if n % 2
+                )
+            )
+        finally:
+            await store.close()
+        assert [s.entry_step_id for s in started] == [
+            ids.entry_step_id for n, ids in enumerate(created) if n % 2
+        ]
         for n, ids in enumerate(created):
             flow, entry = await db.get_flow(ids.flow_id), await db.get_step(ids.entry_step_id)
             assert (flow.flow_token, flow.step_id, entry.flow_id) == (
@@ -371,9 +433,7 @@ async def test_concurrent_writes_through_the_store_each_get_their_own_outcome(
                 ids.entry_step_id,
                 ids.flow_id,
             )
-            assert (flow.status, entry.status) == (
-                ("running", "pending") if n % 2 == 0 else ("created", "created")
-            )
+            assert (flow.status, entry.status) == ("running", "pending")
         statuses = [(await db.get_flow(item["flow_id"])).status for item in finishes]
         assert statuses == ["running" if n == 5 else "completed" for n in range(12)]
 

@@ -314,7 +314,7 @@ def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
 
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 8
+    assert len(declared) == 9
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__

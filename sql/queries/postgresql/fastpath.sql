@@ -147,6 +147,50 @@ SELECT started.step_id, started.workflow_name,
                  FROM activated WHERE activated.step_id = started.step_id), 0)::bigint AS delay_ms
 FROM started;
 
+-- name: StartCreatedFlows :many
+-- Fast path for a batch of StartCreatedFlow (the starts made at the same moment written
+-- together, docs/internals/storage.md, S12): for every flow what StartCreatedFlow does for one.
+-- Of several items naming the same flow only the first (in input order) may start it, as if
+-- they were written one after the other. One row per item, in input order: started = 0, the key
+-- matched no created flow and nothing was written for it.
+WITH items AS MATERIALIZED (
+    SELECT i.ordinal, i.flow_id,
+           (sqlc.arg(flow_tokens)::varchar[])[i.ordinal] AS flow_token,
+           (sqlc.arg(notify_hostnames)::varchar[])[i.ordinal] AS notify_hostname
+    FROM unnest(sqlc.arg(flow_ids)::bigint[]) WITH ORDINALITY AS i(flow_id, ordinal)
+), first_per_flow AS (
+    SELECT DISTINCT ON (items.flow_id) items.ordinal, items.flow_id, items.flow_token,
+           items.notify_hostname
+    FROM items
+    ORDER BY items.flow_id, items.ordinal
+), started AS (
+    UPDATE dwarf_flows
+    SET status = 'running', notify_hostname = first_per_flow.notify_hostname,
+        started_at = now(), updated_at = now()
+    FROM first_per_flow
+    WHERE dwarf_flows.flow_id = first_per_flow.flow_id
+      AND dwarf_flows.flow_token = first_per_flow.flow_token
+      AND dwarf_flows.status = 'created'
+    RETURNING first_per_flow.ordinal, dwarf_flows.flow_id, dwarf_flows.step_id,
+              dwarf_flows.workflow_name
+), activated AS (
+    UPDATE dwarf_steps
+    SET status = 'pending', lease_expires = now(), updated_at = now()
+    FROM started
+    WHERE dwarf_steps.flow_id = started.flow_id AND dwarf_steps.status = 'created'
+    RETURNING dwarf_steps.step_id, dwarf_steps.not_before
+)
+SELECT items.ordinal::bigint AS ordinal,
+       (started.ordinal IS NOT NULL)::integer AS started,
+       COALESCE(started.step_id, 0)::bigint AS step_id,
+       COALESCE(started.workflow_name, '')::varchar AS workflow_name,
+       COALESCE((EXTRACT(EPOCH FROM activated.not_before - now()) * 1000)::bigint,
+                0)::bigint AS delay_ms
+FROM items
+LEFT JOIN started ON started.ordinal = items.ordinal
+LEFT JOIN activated ON activated.step_id = started.step_id
+ORDER BY items.ordinal;
+
 -- name: AdvanceToSuccessor :one
 -- Fast path for CompleteStepLinked + InsertStep + TouchFlow: the claimed step (fenced on its
 -- lease, and only while its flow is live) completes and links to one pending successor. Each

@@ -50,6 +50,7 @@ class PostgresqlStore(Store):
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
         self._creates = GroupCommit(self._create_one, self._create_many)
+        self._starts = GroupCommit(self._start_one, self._start_many)
 
     @classmethod
     async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
@@ -213,15 +214,39 @@ class PostgresqlStore(Store):
         return [_claimed(row) for row in rows]
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
+        # Written with the starts of other callers at the same moment (S12); shielded as
+        # create_flow is: a batch abandoned after its commit would send each other caller down
+        # the portable path, which would find its flow running and answer 409.
+        started = await asyncio.shield(self._starts.write((flow_id, flow_token, hostname)))
+        if started is None:
+            # Not started: the portable transaction says why (404, 409) or wins a race.
+            return await super().start_flow(flow_id, flow_token, hostname)
+        return started
+
+    async def _start_one(self, item: tuple[int, str, str]) -> StartedFlow | None:
+        flow_id, flow_token, hostname = item
         started = await self._autocommit_on_connection(
             lambda conn: pg.start_created_flow(
                 conn, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
             )
         )
         if started is None:
-            # Not started: the portable transaction says why (404, 409) or wins a race.
-            return await super().start_flow(flow_id, flow_token, hostname)
+            return None
         return StartedFlow(started.step_id, started.delay_ms, started.workflow_name)
+
+    async def _start_many(self, items: Sequence[tuple[int, str, str]]) -> list[StartedFlow | None]:
+        rows = await self._autocommit_on_connection(
+            lambda conn: pg.start_created_flows(
+                conn,
+                flow_ids=[flow_id for flow_id, _, _ in items],
+                flow_tokens=[flow_token for _, flow_token, _ in items],
+                notify_hostnames=[hostname for _, _, hostname in items],
+            )
+        )
+        return [
+            StartedFlow(row.step_id, row.delay_ms, row.workflow_name) if row.started else None
+            for row in rows
+        ]
 
     async def _advance_one(self, item: Advance) -> int:
         done, successor = item
