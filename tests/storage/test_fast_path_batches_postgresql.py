@@ -52,6 +52,7 @@ _ADVANCE_ARRAYS = {
     "step_tokens": "step_token",
     "task_names": "task_name",
     "states": "state",
+    "state_bases": "state_base",
     "time_budgets_ms": "time_budget_ms",
     "lineage_ids": "lineage_id",
     "fan_out_ordinals": "fan_out_ordinal",

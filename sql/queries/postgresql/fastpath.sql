@@ -336,6 +336,7 @@ WITH items AS MATERIALIZED (
            (sqlc.arg(step_tokens)::varchar[])[i.ordinal] AS step_token,
            (sqlc.arg(task_names)::varchar[])[i.ordinal] AS task_name,
            (sqlc.arg(states)::text[])[i.ordinal] AS state,
+           (sqlc.arg(state_bases)::bigint[])[i.ordinal] AS state_base,
            (sqlc.arg(time_budgets_ms)::integer[])[i.ordinal] AS time_budget_ms,
            (sqlc.arg(lineage_ids)::bigint[])[i.ordinal] AS lineage_id,
            (sqlc.arg(fan_out_ordinals)::integer[])[i.ordinal] AS fan_out_ordinal,
@@ -370,12 +371,13 @@ WITH items AS MATERIALIZED (
     RETURNING dwarf_flows.flow_id
 ), successor AS (
     INSERT INTO dwarf_steps (
-        step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
+        step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, status,
         time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
         fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
     )
     SELECT items.successor_id, items.flow_id, items.step_depth, items.step_token,
-           items.task_name, items.state::jsonb, '{}', 'pending', items.time_budget_ms,
+           items.task_name, items.state::jsonb, items.state_base, '{}', 'pending',
+           items.time_budget_ms,
            items.lineage_id, items.fan_out_ordinal, items.step_id, items.priority,
            items.fairness_key, items.fairness_weight, 0,
            now() + items.delay_ms * INTERVAL '1 millisecond', now(), now(), now(), now()

@@ -295,6 +295,7 @@ class PostgresqlStore(Store):
                 step_tokens=[step.token for step in nexts],
                 task_names=[step.task_name for step in nexts],
                 states=[step.state for step in nexts],
+                state_bases=[step.state_base for step in nexts],
                 time_budgets_ms=[step.time_budget_ms for step in nexts],
                 lineage_ids=[step.lineage_id for step in nexts],
                 fan_out_ordinals=[step.ordinal for step in nexts],
