@@ -181,3 +181,43 @@ async def test_a_batch_of_finishes_fences_each_item_on_its_own(
             assert flow.status is Status.COMPLETED
             assert json.loads(flow.final_state) == {"done": c.row.step_id}
         assert (await flow_row(store, lost.row.flow_id)).status is Status.RUNNING
+
+
+async def test_a_batch_of_creates_is_written_once_though_its_caller_is_cancelled(
+    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_engine(proxy(), workers=0) as engine:
+        rt = engine._rt
+        assert rt is not None
+        store = rt.shards[0]
+        group = store._creates
+        alone, together = group._one, group._many
+        committed = asyncio.Event()
+
+        async def slow_alone(item: Any) -> Any:
+            written = await alone(item)
+            await asyncio.sleep(0.05)  # the next creates queue meanwhile, into one batch
+            return written
+
+        async def linger_after_commit(items: Sequence[Any]) -> list[Any]:
+            written = await together(items)
+            committed.set()
+            await asyncio.sleep(0.2)  # committed; the caller running the batch is cancelled now
+            return written
+
+        monkeypatch.setattr(group, "_one", slow_alone)
+        monkeypatch.setattr(group, "_many", linger_after_commit)
+        first = asyncio.create_task(engine.create("one", {"i": 0}))
+        await asyncio.sleep(0.01)
+        queued = [asyncio.create_task(engine.create("one", {"i": i})) for i in range(1, 5)]
+        await committed.wait()
+        runner = next(task for task in queued if not task.done())
+        runner.cancel()
+        keys = [await first] + [await task for task in queued if task is not runner]
+
+        assert len(keys) == 4
+        # Five creates, each written once: the cancelled caller's flow committed with its batch,
+        # and its neighbours were not sent to insert theirs again.
+        assert await store.read(lambda db: db.count_flows()) == 5
+        for key in keys:
+            assert (await engine.snapshot(key)).status is Status.CREATED

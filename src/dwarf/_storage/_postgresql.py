@@ -49,7 +49,6 @@ class PostgresqlStore(Store):
         self._pool: Pool[Connection] = Pool(
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
-        self._creates = GroupCommit(self._create_one, self._create_many)
         self._starts = GroupCommit(self._start_one, self._start_many)
 
     @classmethod
@@ -114,13 +113,6 @@ class PostgresqlStore(Store):
             await _close(conn)
 
     # --- fast paths -----------------------------------------------------------------------
-
-    async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        # Written with the creates of other callers at the same moment (S12). Shielded: the
-        # batch this call runs carries other callers' flows, and a batch cut off by one
-        # caller's cancellation could have committed them, so it must not be abandoned (the
-        # others would then each insert theirs again).
-        return await asyncio.shield(self._creates.write((new, start)))
 
     async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
         new, start = item

@@ -307,8 +307,11 @@ class Store:
 
         Written with the flows other callers create at the same moment (``_group_commit``).
         """
+        # Shielded: the batch this call runs carries other callers' flows, and a batch cut off
+        # by this caller's cancellation could have committed them; abandoned, it would send the
+        # others to insert theirs again, alone.
         with replay_unsafe():
-            return await self._creates.write((new, start))
+            return await asyncio.shield(self._creates.write((new, start)))
 
     async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
         new, start = item
