@@ -59,7 +59,6 @@ ROW_NAMES: Final[Mapping[str, str]] = {
     "GetStep": "StepRow",
     "GetStepSchedule": "StepScheduleRow",
     "ListChildFlowsOf": "ChildFlowRow",
-    "ListCohortMembers": "CohortMemberRow",
     "ListCohortPage": "CohortPageRow",
     "ListStepChanges": "StepChangesRow",
     "ListFlows": "FlowSummaryRow",

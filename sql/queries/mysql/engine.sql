@@ -19,13 +19,6 @@ SET status = 'completed', changes = sqlc.arg(changes), goto_next = sqlc.arg(goto
     updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
 WHERE step_id = sqlc.arg(step_id) AND lease_seq = sqlc.arg(lease_seq) AND status = 'running';
 
--- name: ListCohortMembers :many
--- Completed members of a cohort in fold order, with the size of any cohort each one spawned.
-SELECT step_id, fan_out_ordinal, cohort_size, changes
-FROM dwarf_steps
-WHERE lineage_id = sqlc.arg(lineage_id) AND lineage_id > 0 AND status = 'completed'
-ORDER BY fan_out_ordinal, step_id;
-
 -- name: GetStepOrdinal :one
 -- A step's branch ordinal (an inner fan-in inherits its spawn's).
 SELECT fan_out_ordinal

@@ -59,10 +59,11 @@ WHERE s.step_id = sqlc.arg(step_id) AND s.lease_seq = sqlc.arg(lease_seq) AND s.
 
 -- name: InsertSuccessorOfLeased :execlastid
 -- Fast path for the insert of a step-to-successor transition: the successor is inserted only
--- while its predecessor (predecessor_id) is claimed under lease_seq and its flow is live, and
--- FOR UPDATE keeps both rows locked until the transaction ends, so the
--- CompleteStepLinkedAndTouch that follows in the same transaction matches. 0: nothing was
--- inserted (the lease was lost or the flow ended), and nothing needs rolling back.
+-- while its predecessor (predecessor_id) is claimed under lease_seq and its flow is live, so a
+-- lost lease or an ended flow inserts nothing and needs no rollback (0). The fence is still the
+-- CompleteStepLinkedAndTouch that follows in the same transaction: if the lease or the flow
+-- changed in between (no row is locked by reading), it matches nothing and the caller rolls the
+-- transaction back.
 INSERT INTO dwarf_steps (
     flow_id, step_depth, step_token, task_name, state, changes, status, time_budget_ms,
     lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key, fairness_weight, parked,
@@ -81,5 +82,4 @@ SELECT s.flow_id, sqlc.arg(step_depth), sqlc.arg(step_token), sqlc.arg(task_name
 FROM dwarf_steps s
 JOIN dwarf_flows f ON f.flow_id = s.flow_id
 WHERE s.step_id = sqlc.arg(predecessor_id) AND s.lease_seq = sqlc.arg(lease_seq)
-  AND s.status = 'running' AND f.status NOT IN ('completed', 'failed', 'cancelled')
-FOR UPDATE;
+  AND s.status = 'running' AND f.status NOT IN ('completed', 'failed', 'cancelled');

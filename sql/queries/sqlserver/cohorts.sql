@@ -36,19 +36,6 @@ UPDATE dwarf_steps
 SET successor_id = @successor_id
 WHERE step_id = @step_id;
 
--- name: SetCohortExitSuccessors :exec
--- Point every cohort exit (task in task_names, no successor yet) at the fan-in step.
-UPDATE dwarf_steps
-SET successor_id = @successor_id
-WHERE lineage_id = @lineage_id AND lineage_id > 0 AND successor_id = 0
-  AND task_name IN (/*SLICE:task_names*/@task_names);
-
--- name: MaxCohortDepth :one
--- Deepest step of a cohort (fan-in depth = this + 1).
-SELECT COALESCE(MAX(step_depth), 0) AS max_depth
-FROM dwarf_steps
-WHERE lineage_id = @lineage_id AND lineage_id > 0;
-
 -- name: ListStepDAG :many
 -- Graph-walk columns of every step of a flow.
 SELECT step_id, step_token, predecessor_id, successor_id, lineage_id, status, task_name,

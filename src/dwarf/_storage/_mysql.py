@@ -7,7 +7,9 @@ that UPDATE in a transaction, rolled back when the UPDATE matched nothing. A sta
 multi-table UPDATE and a read, without BEGIN/COMMIT. Batches (``_group_commit``) run these
 statements for every item in ONE transaction, and no item needs a savepoint: each finish is one
 all-or-nothing UPDATE, and an advance inserts its successor only while its lease and its flow
-hold (``InsertSuccessorOfLeased``, which locks both rows), so the UPDATE after it matches.
+hold (``InsertSuccessorOfLeased``), so a fenced-out item writes nothing. Should the lease or the
+flow change between that INSERT and the UPDATE after it, the UPDATE matches nothing and the
+batch rolls back whole, its items then written alone.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ class MysqlStore(Store):
             return 0
 
     async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
-        # NothingWritten here (a locked row that did not match) fails the batch as a whole:
-        # its items are then written alone.
+        # NothingWritten here (the lease or the flow changed between an item's two statements)
+        # fails the batch as a whole: its items are then written alone.
         async def advance_each(conn: Any) -> list[int]:
             return [await _advance(conn, item) for item in items]
 
