@@ -35,10 +35,12 @@ def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         async def spy(
             self: Store,
             fn: Callable[[Any], Awaitable[Any]],
+            origin: Callable[..., object] | None = None,
+            *,
             original: Callable[..., Awaitable[Any]] = original,
         ) -> Any:
             seen.append(fn.__qualname__)
-            return await original(self, fn)
+            return await original(self, fn, origin)
 
         monkeypatch.setattr(Store, door, spy)
     return seen

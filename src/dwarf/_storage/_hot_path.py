@@ -73,12 +73,17 @@ async def finish(db: Tx, item: Finish) -> bool:
 
 
 async def each_in_savepoint(
-    store: Store, items: Sequence[I], body: Callable[[Any, I], Awaitable[T]], nothing: T
+    store: Store,
+    items: Sequence[I],
+    body: Callable[[Any, I], Awaitable[T]],
+    nothing: T,
+    origin: Callable[..., object],
 ) -> list[T]:
     """Run ``body(connection, item)`` for each item in one transaction, each behind a savepoint.
 
     An item that raises ``NothingWritten`` is rolled back to its savepoint and answers
-    ``nothing``; the others still commit, together.
+    ``nothing``; the others still commit, together. ``origin`` is the store operation they
+    are, for the transaction-time histogram.
     """
     set_sql, undo_sql, release_sql = store._savepoint_sql
 
@@ -95,7 +100,7 @@ async def each_in_savepoint(
                 await store._execute_sql(conn, release_sql)
         return results
 
-    return await store._transact_on_connection(tx)
+    return await store._transact_on_connection(tx, origin)
 
 
 async def insert_flow(db: Tx, new: NewFlow, *, start: bool) -> FlowIds:

@@ -95,7 +95,9 @@ class MysqlStore(Store):
 
     async def _advance_one(self, item: Advance) -> int:
         try:
-            return await self._transact_on_connection(lambda conn: _advance(conn, item))
+            return await self._transact_on_connection(
+                lambda conn: _advance(conn, item), self.advance_to_successor
+            )
         except NothingWritten:
             return 0
 
@@ -105,16 +107,18 @@ class MysqlStore(Store):
         async def advance_each(conn: Any) -> list[int]:
             return [await _advance(conn, item) for item in items]
 
-        return await self._transact_on_connection(advance_each)
+        return await self._transact_on_connection(advance_each, self.advance_to_successor)
 
     async def _finish_one(self, item: Finish) -> bool:
-        return bool(await self._autocommit_on_connection(lambda conn: _finish(conn, item)))
+        return bool(
+            await self._autocommit_on_connection(lambda conn: _finish(conn, item), self.finish_flow)
+        )
 
     async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
         async def finish_each(conn: Any) -> list[bool]:
             return [bool(await _finish(conn, item)) for item in items]
 
-        return await self._transact_on_connection(finish_each)
+        return await self._transact_on_connection(finish_each, self.finish_flow)
 
 
 async def _advance(conn: Any, item: Advance) -> int:

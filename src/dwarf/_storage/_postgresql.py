@@ -144,7 +144,8 @@ class PostgresqlStore(Store):
                     task_name=new.entry,
                     state=new.state,
                     delay_ms=new.delay_ms,
-                )
+                ),
+                self.create_flow,
             )
         assert row is not None  # the statement always returns its ids
         return FlowIds(row.flow_id, row.step_id)
@@ -181,7 +182,8 @@ class PostgresqlStore(Store):
                     task_names=[new.entry for new in flows],
                     states=[new.state for new in flows],
                     delays_ms=[new.delay_ms for new in flows],
-                )
+                ),
+                self.create_flow,
             )
         return [FlowIds(row.flow_id, row.step_id) for row in rows]
 
@@ -220,7 +222,8 @@ class PostgresqlStore(Store):
         started = await self._autocommit_on_connection(
             lambda conn: pg.start_created_flow(
                 conn, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
-            )
+            ),
+            self.start_flow,
         )
         if started is None:
             return None
@@ -233,7 +236,8 @@ class PostgresqlStore(Store):
                 flow_ids=[flow_id for flow_id, _, _ in items],
                 flow_tokens=[flow_token for _, flow_token, _ in items],
                 notify_hostnames=[hostname for _, _, hostname in items],
-            )
+            ),
+            self.start_flow,
         )
         return [
             StartedFlow(row.step_id, row.delay_ms, row.workflow_name) if row.started else None
@@ -262,7 +266,8 @@ class PostgresqlStore(Store):
                 fairness_key=successor.fairness_key,
                 fairness_weight=successor.fairness_weight,
                 delay_ms=successor.delay_ms,
-            )
+            ),
+            self.advance_to_successor,
         )
         # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
         # its write of the flow row. The completion stands (the task did finish); nothing
@@ -295,7 +300,8 @@ class PostgresqlStore(Store):
                 fairness_keys=[step.fairness_key for step in nexts],
                 fairness_weights=[step.fairness_weight for step in nexts],
                 delays_ms=[step.delay_ms for step in nexts],
-            )
+            ),
+            self.advance_to_successor,
         )
         # In input order, one row per item; touched = 0 as in _advance_one.
         return [row.successor_id if row.completed and row.touched else 0 for row in rows]
@@ -311,7 +317,8 @@ class PostgresqlStore(Store):
                 lease_seq=done.lease_seq,
                 flow_id=flow_id,
                 final_state=final_state,
-            )
+            ),
+            self.finish_flow,
         )
         # finished = 0 with completed = 1: the flow ended under the statement (see above).
         return result is not None and result.completed and result.finished
@@ -327,7 +334,8 @@ class PostgresqlStore(Store):
                 step_changes=[done.changes for done, _, _ in items],
                 gotos=[done.goto_next for done, _, _ in items],
                 final_states=[final_state for _, _, final_state in items],
-            )
+            ),
+            self.finish_flow,
         )
         return [row.completed and row.finished for row in rows]
 

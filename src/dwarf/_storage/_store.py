@@ -155,9 +155,14 @@ class Store:
 
     # --- units of work ------------------------------------------------------------------
 
-    async def transact(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run ``fn(db)`` in one transaction, re-running it whole on lock contention."""
-        return await self._retrying(self._once, self._bound(fn), fn)
+    async def transact(
+        self, fn: Callable[[Tx], Awaitable[T]], origin: Callable[..., object] | None = None
+    ) -> T:
+        """Run ``fn(db)`` in one transaction, re-running it whole on lock contention.
+
+        ``origin`` names the operation to the transaction-time histogram (default: ``fn``).
+        """
+        return await self._retrying(self._once, self._bound(fn), origin or fn)
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run read-only ``fn(db)`` outside a transaction (connections are in autocommit).
@@ -183,13 +188,17 @@ class Store:
 
         return run
 
-    async def _transact_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _transact_on_connection(
+        self, fn: Callable[[Any], Awaitable[T]], origin: Callable[..., object] | None = None
+    ) -> T:
         """``transact`` for a subclass's own dialect-typed statements on the raw connection."""
-        return await self._retrying(self._once, fn, fn)
+        return await self._retrying(self._once, fn, origin or fn)
 
-    async def _autocommit_on_connection(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _autocommit_on_connection(
+        self, fn: Callable[[Any], Awaitable[T]], origin: Callable[..., object] | None = None
+    ) -> T:
         """``autocommit`` for a subclass's own dialect-typed statements on the raw connection."""
-        return await self._retrying(self._bare, fn, fn)
+        return await self._retrying(self._bare, fn, origin or fn)
 
     async def close(self) -> None:
         """Close the store's connections (idempotent)."""
@@ -315,13 +324,15 @@ class Store:
 
     async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
         new, start = item
-        return await self.transact(lambda db: self.insert_flow(db, new, start=start))
+        return await self.transact(
+            lambda db: self.insert_flow(db, new, start=start), self.create_flow
+        )
 
     async def _create_many(self, items: Sequence[tuple[NewFlow, bool]]) -> list[FlowIds]:
         async def tx(db: Tx) -> list[FlowIds]:
             return [await self.insert_flow(db, new, start=start) for new, start in items]
 
-        return await self.transact(tx)
+        return await self.transact(tx, self.create_flow)
 
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
@@ -450,25 +461,35 @@ class Store:
     async def _advance_one(self, item: Advance) -> int:
         """One advance in its own transaction (a dialect's fast path overrides it)."""
         try:
-            return await self.transact(lambda db: hot_path.advance(self, db, item))
+            return await self.transact(
+                lambda db: hot_path.advance(self, db, item), self.advance_to_successor
+            )
         except hot_path.NothingWritten:
             return 0
 
     async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
         """Several advances in one transaction, each behind its own savepoint."""
         return await hot_path.each_in_savepoint(
-            self, items, lambda conn, item: hot_path.advance(self, Tx(self.q, conn), item), 0
+            self,
+            items,
+            lambda conn, item: hot_path.advance(self, Tx(self.q, conn), item),
+            0,
+            self.advance_to_successor,
         )
 
     async def _finish_one(self, item: Finish) -> bool:
         """One finish in its own transaction (a dialect's fast path overrides it)."""
         try:
-            return await self.transact(lambda db: hot_path.finish(db, item))
+            return await self.transact(lambda db: hot_path.finish(db, item), self.finish_flow)
         except hot_path.NothingWritten:
             return False
 
     async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
         """Several finishes in one transaction, each behind its own savepoint."""
         return await hot_path.each_in_savepoint(
-            self, items, lambda conn, item: hot_path.finish(Tx(self.q, conn), item), False
+            self,
+            items,
+            lambda conn, item: hot_path.finish(Tx(self.q, conn), item),
+            False,
+            self.finish_flow,
         )
