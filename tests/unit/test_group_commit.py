@@ -87,3 +87,12 @@ async def test_a_lone_write_that_fails_is_not_tried_twice() -> None:
     with pytest.raises(ValueError, match="a bad item"):
         await commit.write(-1)
     assert writes.alone == [-1]
+
+
+async def test_an_item_picked_to_go_alone_is_written_alone_beside_the_batch() -> None:
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many, alone=lambda item: item == 3)
+
+    assert await submit_while_the_first_runs(writes, commit) == [10, 200, 30, 400]
+    assert writes.together == [[2, 4]]
+    assert sorted(writes.alone) == [1, 3]

@@ -10,11 +10,14 @@ writers waiting, and one kind of write has one batch in flight per store.
 Each item keeps its own fencing inside the batch (an item whose lease was lost writes nothing
 and its neighbours still commit). A batch that fails as a whole is not retried as a batch: each
 of its items is then written alone, so one bad item cannot fail its neighbours. A database that
-is unavailable fails every item of the batch, as it would have failed each alone.
+is unavailable fails every item of the batch, as it would have failed each alone. An item
+``alone`` picks (a dialect's batch statement may handle some items badly: PostgreSQL's arrays
+of huge documents) is written alone even while others are queued, beside their batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -38,9 +41,11 @@ class GroupCommit(Generic[T, R]):
         self,
         one: Callable[[T], Awaitable[R]],
         many: Callable[[Sequence[T]], Awaitable[list[R]]],
+        alone: Callable[[T], bool] | None = None,
     ) -> None:
         self._one = one
         self._many = many
+        self._alone = alone
         self._batcher: KeyedBatcher[T, R] = KeyedBatcher()
 
     async def write(self, item: T) -> R:
@@ -53,9 +58,35 @@ class GroupCommit(Generic[T, R]):
     async def _run(self, items: Sequence[T]) -> Sequence[R]:
         if len(items) == 1:
             return [await self._one(items[0])]
+        solo = (
+            [] if self._alone is None else [i for i, item in enumerate(items) if self._alone(item)]
+        )
         try:
-            return await self._many(items)
+            if not solo:
+                return await self._many(items)
+            return await self._beside(items, set(solo))
         except UnavailableError:
             raise
         except Exception as exc:
             raise _BatchFailedError(str(exc)) from exc
+
+    async def _beside(self, items: Sequence[T], solo: set[int]) -> list[R]:
+        """The ``solo`` items each alone, the others as one batch, all at once."""
+        grouped = [item for i, item in enumerate(items) if i not in solo]
+        writes: list[Awaitable[list[R]]] = [self._group(grouped)]
+        writes += [self._group([items[i]]) for i in sorted(solo)]
+        results: list[list[R]] = []
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results.append(outcome)
+        written = iter(results[0])
+        alone = iter(result[0] for result in results[1:])
+        return [next(alone) if i in solo else next(written) for i in range(len(items))]
+
+    async def _group(self, items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        if len(items) == 1:
+            return [await self._one(items[0])]
+        return await self._many(items)

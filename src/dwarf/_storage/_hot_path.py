@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from dwarf._storage._store import Store
 
 __all__ = [
+    "BATCH_DOCUMENT_LIMIT",
+    "heavy_advance",
+    "heavy_finish",
     "Advance",
     "Finish",
     "NothingWritten",
@@ -36,6 +39,28 @@ Advance = tuple[Completion, NewStep]
 """A claimed step's completion and the one successor it links to."""
 Finish = tuple[Completion, int, str]
 """A flow's last step's completion, the flow's id and its final state (JSON)."""
+
+
+BATCH_DOCUMENT_LIMIT = 16_384
+"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
+
+A document that large costs more in a batch than the statements the batch saves: PostgreSQL's
+batch statements take documents in text arrays, which cost the client far more per byte than a
+lone statement's parameter (a 1 MB state per step: three times the CPU per flow), and a
+savepoint makes SQLite journal the pages an item changes (about a fifth more CPU per flow at
+1 MB); measured with ``benches/profile_throughput.py --payload-bytes``."""
+
+
+def heavy_advance(item: Advance) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, successor = item
+    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
+
+
+def heavy_finish(item: Finish) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, _, final_state = item
+    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 class NothingWritten(Exception):

@@ -105,8 +105,8 @@ class Store:
         self.on_transaction: Callable[[Callable[..., object], float], None] | None = None
         """Told (the function run, seconds taken) after each unit of work, when set: the
         engine's transaction-time histogram. None costs nothing."""
-        self._advances = GroupCommit(self._advance_one, self._advance_many)
-        self._finishes = GroupCommit(self._finish_one, self._finish_many)
+        self._advances = GroupCommit(self._advance_one, self._advance_many, hot_path.heavy_advance)
+        self._finishes = GroupCommit(self._finish_one, self._finish_many, hot_path.heavy_finish)
         self._creates = GroupCommit(self._create_one, self._create_many)
 
     # --- connection handling, per driver ------------------------------------------------
