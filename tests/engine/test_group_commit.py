@@ -1,4 +1,5 @@
-"""Group commit on every dialect: advances and finishes of several flows written as one batch.
+"""Group commit on PostgreSQL (the dialect that batches): advances, finishes and creates of
+several flows written as one batch, through the engine's own store.
 
 Each item of a batch keeps its own fencing: an item whose lease was lost, or whose flow was
 cancelled under it, writes nothing (not even its successor row), and its neighbours in the same
@@ -9,16 +10,19 @@ no workers, so the test decides what each write carries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 
 from dwarf._storage import ClaimedStep, Completion, FlowRow, NewStep, StepRow, Store
+from dwarf._storage._group_commit import GroupCommit
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
-from tests.fixtures.engines import MakeEngine
+
+pytestmark = pytest.mark.postgres
 
 LOWEST_BAND = -(2**31)
 
@@ -44,6 +48,28 @@ def proxy() -> TestProxy:
     return p
 
 
+@contextlib.asynccontextmanager
+async def idle_engine(dsn: str) -> AsyncIterator[Engine]:
+    """A started engine on ``dsn`` that dispatches nothing (no workers)."""
+    p = proxy()
+    engine = (
+        Engine()
+        .with_dsn(dsn)
+        .with_graph_loader(p.load_graph)
+        .with_task_executor(p.execute_task)
+        .with_workers(0)
+    )
+    async with engine:
+        yield engine
+
+
+def batches_of(store: Store, writes: str) -> GroupCommit[Any, Any]:
+    """The store's ``GroupCommit`` of one kind of write (``_advances``, ``_creates``...)."""
+    group = getattr(store, writes, None)
+    assert isinstance(group, GroupCommit), f"{store.dialect} does not batch {writes}"
+    return group
+
+
 async def claim_entries(engine: Engine, workflow: str, n: int) -> tuple[Store, list[ClaimedStep]]:
     """Create and start ``n`` flows, then claim their entry steps as this engine's owner."""
     keys = [await engine.create(workflow, {"i": i}) for i in range(n)]
@@ -61,7 +87,7 @@ async def claim_entries(engine: Engine, workflow: str, n: int) -> tuple[Store, l
 def batch_sizes(monkeypatch: pytest.MonkeyPatch, store: Store, writes: str) -> list[int]:
     """Record the size of every batch of several items the store's ``writes`` group commits."""
     sizes: list[int] = []
-    group = getattr(store, writes)
+    group = batches_of(store, writes)
     original: Callable[[Sequence[Any]], Awaitable[list[Any]]] = group._many
 
     async def spy(items: Sequence[Any]) -> list[Any]:
@@ -114,9 +140,9 @@ async def steps_of_flow(store: Store, flow_id: int) -> int:
 
 
 async def test_a_batch_of_advances_fences_each_item_on_its_own(
-    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with make_engine(proxy(), workers=0) as engine:
+    async with idle_engine(postgres_dsn) as engine:
         store, claimed = await claim_entries(engine, "two", 6)
         sizes = batch_sizes(monkeypatch, store, "_advances")
         lost, cancelled, good = claimed[1], claimed[4], [claimed[i] for i in (0, 2, 3, 5)]
@@ -156,9 +182,9 @@ async def test_a_batch_of_advances_fences_each_item_on_its_own(
 
 
 async def test_a_batch_of_finishes_fences_each_item_on_its_own(
-    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with make_engine(proxy(), workers=0) as engine:
+    async with idle_engine(postgres_dsn) as engine:
         store, claimed = await claim_entries(engine, "one", 5)
         sizes = batch_sizes(monkeypatch, store, "_finishes")
         lost, good = claimed[2], [claimed[i] for i in (0, 1, 3, 4)]
@@ -184,13 +210,13 @@ async def test_a_batch_of_finishes_fences_each_item_on_its_own(
 
 
 async def test_a_batch_of_creates_is_written_once_though_its_caller_is_cancelled(
-    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with make_engine(proxy(), workers=0) as engine:
+    async with idle_engine(postgres_dsn) as engine:
         rt = engine._rt
         assert rt is not None
         store = rt.shards[0]
-        group = store._creates
+        group = batches_of(store, "_creates")
         alone, together = group._one, group._many
         committed = asyncio.Event()
 

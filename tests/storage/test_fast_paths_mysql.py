@@ -2,8 +2,7 @@
 
 ``StartFlowAndSteps`` against StartFlow + ActivateFlowSteps, ``CompleteStepLinkedAndTouch``
 against CompleteStepLinked + TouchFlow, ``CompleteStepAndFlow`` against CompleteStep +
-CompleteFlow, ``GetEntrySchedule`` against GetFlow + GetStepSchedule, ``InsertSuccessorOfLeased``
-against InsertStep (only while the lease and the flow hold); and, for each write, the
+CompleteFlow, ``GetEntrySchedule`` against GetFlow + GetStepSchedule; and, for each write, the
 cases where it must change neither table (a lost lease, an ended flow, a flow that is not
 ``created``). Matched rows count both tables (the connection uses ``CLIENT.FOUND_ROWS``). The
 last test requires the scenarios to call every accessor ``MysqlFastPaths`` declares.
@@ -12,7 +11,7 @@ last test requires the scenarios to call every accessor ``MysqlFastPaths`` decla
 from __future__ import annotations
 
 import inspect
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
@@ -118,64 +117,6 @@ async def test_complete_step_linked_and_touch_writes_nothing_when_fenced_out(
     assert (await db.get_flow(flow_id)).step_id == step_id
 
 
-SUCCESSOR: dict[str, Any] = {
-    "step_depth": 2,
-    "step_token": "00000000000000bb",
-    "task_name": "b",
-    "state": '{"x": 1, "y": 2}',
-    "time_budget_ms": 30_000,
-    "lineage_id": 0,
-    "fan_out_ordinal": 0,
-    "priority": 7,
-    "fairness_key": "tenant",
-    "fairness_weight": 2.5,
-    "state_base": 0,
-    "delay_ms": 0,
-}
-
-
-async def test_insert_successor_of_leased_inserts_a_pending_successor(db: Db) -> None:
-    flow_id, step_id, lease_seq = await running_step(db)
-    successor_id = await fast(db).insert_successor_of_leased(
-        db.conn, **SUCCESSOR, predecessor_id=step_id, lease_seq=lease_seq
-    )
-    assert successor_id
-    step = await db.get_step(successor_id)
-    assert (step.flow_id, step.status, step.task_name, step.step_depth) == (
-        flow_id,
-        "pending",
-        "b",
-        2,
-    )
-    assert (step.state, step.changes, step.predecessor_id, step.step_token) == (
-        '{"x": 1, "y": 2}',
-        "{}",
-        step_id,
-        "00000000000000bb",
-    )
-    assert (step.priority, step.fairness_key, step.fairness_weight) == (7, "tenant", 2.5)
-    # The predecessor is untouched: CompleteStepLinkedAndTouch completes it next.
-    assert (await db.get_step(step_id)).status == "running"
-
-
-@pytest.mark.parametrize("spoil", ["lease", "flow"])
-async def test_insert_successor_of_leased_inserts_nothing_when_fenced_out(
-    db: Db, spoil: str
-) -> None:
-    flow_id, step_id, lease_seq = await running_step(db)
-    if spoil == "flow":
-        sql = "UPDATE dwarf_flows SET status = 'cancelled' WHERE flow_id = %s"
-        await db.execute(sql, (flow_id,))
-    successor_id = await fast(db).insert_successor_of_leased(
-        db.conn,
-        **SUCCESSOR,
-        predecessor_id=step_id,
-        lease_seq=lease_seq + (1 if spoil == "lease" else 0),
-    )
-    assert successor_id == 0
-    assert len(await db.q.list_steps_of_flows(db.conn, flow_ids=[flow_id])) == 1
-
-
 async def test_complete_step_and_flow_completes_both(db: Db) -> None:
     flow_id, step_id, lease_seq = await running_step(db)
     written = await fast(db).complete_step_and_flow(
@@ -216,7 +157,7 @@ def declared() -> set[str]:
 
 
 def test_only_mysql_has_these_fast_paths() -> None:
-    assert len(declared()) == 5
+    assert len(declared()) == 4
     assert all(callable(getattr(mysql, name, None)) for name in declared())
     for module in (postgresql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared()), module.__name__

@@ -56,30 +56,3 @@ SET s.status = 'completed', s.changes = sqlc.arg(changes), s.goto_next = sqlc.ar
     f.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
 WHERE s.step_id = sqlc.arg(step_id) AND s.lease_seq = sqlc.arg(lease_seq) AND s.status = 'running'
   AND f.status NOT IN ('completed', 'failed', 'cancelled');
-
--- name: InsertSuccessorOfLeased :execlastid
--- Fast path for the insert of a step-to-successor transition: the successor is inserted only
--- while its predecessor (predecessor_id) is claimed under lease_seq and its flow is live, so a
--- lost lease or an ended flow inserts nothing and needs no rollback (0). The fence is still the
--- CompleteStepLinkedAndTouch that follows in the same transaction: if the lease or the flow
--- changed in between (no row is locked by reading), it matches nothing and the caller rolls the
--- transaction back.
-INSERT INTO dwarf_steps (
-    flow_id, step_depth, step_token, task_name, state, changes, status, time_budget_ms,
-    lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key, fairness_weight, parked,
-    state_base,
-    not_before, lease_expires, created_at, started_at, updated_at
-)
-SELECT s.flow_id, sqlc.arg(step_depth), sqlc.arg(step_token), sqlc.arg(task_name),
-       sqlc.arg(state), '{}', 'pending', sqlc.arg(time_budget_ms), sqlc.arg(lineage_id),
-       sqlc.arg(fan_out_ordinal), s.step_id, sqlc.arg(priority), sqlc.arg(fairness_key),
-       sqlc.arg(fairness_weight), 0, sqlc.arg(state_base),
-       (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND + INTERVAL 1000 * CAST(sqlc.arg(delay_ms) AS SIGNED) MICROSECOND),
-       (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-       (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-       (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-       (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-FROM dwarf_steps s
-JOIN dwarf_flows f ON f.flow_id = s.flow_id
-WHERE s.step_id = sqlc.arg(predecessor_id) AND s.lease_seq = sqlc.arg(lease_seq)
-  AND s.status = 'running' AND f.status NOT IN ('completed', 'failed', 'cancelled');

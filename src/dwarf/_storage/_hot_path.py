@@ -1,16 +1,15 @@
 """The portable hot-path writes, inside a caller's transaction: a step to its one successor, and
 a flow's last step with the flow.
 
-Each either writes everything or raises ``NothingWritten`` for its caller to roll back (the
-transaction when alone, the item's savepoint in a batch): the lease was lost, or the flow is no
-longer live. A dialect's fast path writes the same rows in fewer statements (``Store``
-subclasses); these are what SQLite runs, and what every dialect's batch falls back on.
+Each either writes everything or raises ``NothingWritten`` for its caller to roll its
+transaction back: the lease was lost, or the flow is no longer live. A dialect's fast path
+writes the same rows in fewer statements (``Store`` subclasses); these are what SQLite and
+SQL Server run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep
@@ -20,47 +19,19 @@ if TYPE_CHECKING:
     from dwarf._storage._store import Store
 
 __all__ = [
-    "BATCH_DOCUMENT_LIMIT",
-    "heavy_advance",
-    "heavy_finish",
     "Advance",
     "Finish",
     "NothingWritten",
     "advance",
-    "each_in_savepoint",
     "finish",
     "insert_flow",
 ]
 
-T = TypeVar("T")
-I = TypeVar("I")  # noqa: E741
 
 Advance = tuple[Completion, NewStep]
 """A claimed step's completion and the one successor it links to."""
 Finish = tuple[Completion, int, str]
 """A flow's last step's completion, the flow's id and its final state (JSON)."""
-
-
-BATCH_DOCUMENT_LIMIT = 16_384
-"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
-
-A document that large costs more in a batch than the statements the batch saves: PostgreSQL's
-batch statements take documents in text arrays, which cost the client far more per byte than a
-lone statement's parameter (a 1 MB state per step: three times the CPU per flow), and a
-savepoint makes SQLite journal the pages an item changes (about a fifth more CPU per flow at
-1 MB); measured with ``benches/profile_throughput.py --payload-bytes``."""
-
-
-def heavy_advance(item: Advance) -> bool:
-    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, successor = item
-    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
-
-
-def heavy_finish(item: Finish) -> bool:
-    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, _, final_state = item
-    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 class NothingWritten(Exception):
@@ -95,37 +66,6 @@ async def finish(db: Tx, item: Finish) -> bool:
     if not completed or not await db.complete_flow(flow_id=flow_id, final_state=final_state):
         raise NothingWritten
     return True
-
-
-async def each_in_savepoint(
-    store: Store,
-    items: Sequence[I],
-    body: Callable[[Any, I], Awaitable[T]],
-    nothing: T,
-    origin: Callable[..., object],
-) -> list[T]:
-    """Run ``body(connection, item)`` for each item in one transaction, each behind a savepoint.
-
-    An item that raises ``NothingWritten`` is rolled back to its savepoint and answers
-    ``nothing``; the others still commit, together. ``origin`` is the store operation they
-    are, for the transaction-time histogram.
-    """
-    set_sql, undo_sql, release_sql = store._savepoint_sql
-
-    async def tx(conn: Any) -> list[T]:
-        results: list[T] = []
-        for item in items:
-            await store._execute_sql(conn, set_sql)
-            try:
-                results.append(await body(conn, item))
-            except NothingWritten:
-                await store._execute_sql(conn, undo_sql)
-                results.append(nothing)
-            if release_sql:
-                await store._execute_sql(conn, release_sql)
-        return results
-
-    return await store._transact_on_connection(tx, origin)
 
 
 async def insert_flow(db: Tx, new: NewFlow, *, start: bool) -> FlowIds:

@@ -4,28 +4,26 @@ Fast paths (sql/queries/mysql/fastpath.sql): the completion and the flow-row wri
 multi-table UPDATE (both rows match and change, or neither). A flow's last step is that
 statement alone, in autocommit; a step-to-successor transition is the successor's INSERT plus
 that UPDATE in a transaction, rolled back when the UPDATE matched nothing. A start is one
-multi-table UPDATE and a read, without BEGIN/COMMIT. Batches (``_group_commit``) run these
-statements for every item in ONE transaction, and no item needs a savepoint: each finish is one
-all-or-nothing UPDATE, and an advance inserts its successor only while its lease and its flow
-hold (``InsertSuccessorOfLeased``), so a fenced-out item writes nothing. Should the lease or the
-flow change between that INSERT and the UPDATE after it, the UPDATE matches nothing and the
-batch rolls back whole, its items then written alone.
+multi-table UPDATE and a read, without BEGIN/COMMIT.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import mysql as my
-from dwarf._storage._hot_path import Advance, Finish, NothingWritten
+from dwarf._storage._gen.tx import Tx
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import StartedFlow
+from dwarf._storage._records import Completion, NewStep, StartedFlow
 from dwarf._storage._store import Store
 
 __all__ = ["MysqlStore"]
+
+
+class _NothingWritten(Exception):
+    """The fenced two-table UPDATE matched nothing: roll the transaction back."""
 
 
 class MysqlStore(Store):
@@ -93,80 +91,38 @@ class MysqlStore(Store):
             return await super().start_flow(flow_id, flow_token, hostname)
         return started
 
-    async def _advance_one(self, item: Advance) -> int:
-        try:
-            return await self._transact_on_connection(
-                lambda conn: _advance(conn, item), self.advance_to_successor
+    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        async def insert_and_complete(conn: Any) -> int:
+            successor_id = await self.insert_step(Tx(my, conn), successor)
+            written = await my.complete_step_linked_and_touch(
+                conn,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                successor_id=successor_id,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
             )
-        except NothingWritten:
+            if not written:
+                raise _NothingWritten
+            return successor_id
+
+        try:
+            return await self._transact_on_connection(insert_and_complete)
+        except _NothingWritten:
             return 0
 
-    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
-        # NothingWritten here (the lease or the flow changed between an item's two statements)
-        # fails the batch as a whole: its items are then written alone.
-        async def advance_each(conn: Any) -> list[int]:
-            return [await _advance(conn, item) for item in items]
-
-        return await self._transact_on_connection(advance_each, self.advance_to_successor)
-
-    async def _finish_one(self, item: Finish) -> bool:
-        return bool(
-            await self._autocommit_on_connection(lambda conn: _finish(conn, item), self.finish_flow)
+    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        written = await self._autocommit_on_connection(
+            lambda conn: my.complete_step_and_flow(
+                conn,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                final_state=final_state,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+            )
         )
-
-    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
-        async def finish_each(conn: Any) -> list[bool]:
-            return [bool(await _finish(conn, item)) for item in items]
-
-        return await self._transact_on_connection(finish_each, self.finish_flow)
-
-
-async def _advance(conn: Any, item: Advance) -> int:
-    """The fenced successor INSERT, then the two-table UPDATE linking to it: its id (0: none)."""
-    done, successor = item
-    successor_id = await my.insert_successor_of_leased(
-        conn,
-        step_depth=successor.depth,
-        step_token=successor.token,
-        task_name=successor.task_name,
-        state=successor.state,
-        time_budget_ms=successor.time_budget_ms,
-        lineage_id=successor.lineage_id,
-        fan_out_ordinal=successor.ordinal,
-        priority=successor.priority,
-        fairness_key=successor.fairness_key,
-        fairness_weight=successor.fairness_weight,
-        state_base=successor.state_base,
-        delay_ms=successor.delay_ms,
-        predecessor_id=done.step_id,
-        lease_seq=done.lease_seq,
-    )
-    if not successor_id:
-        return 0
-    written = await my.complete_step_linked_and_touch(
-        conn,
-        changes=done.changes,
-        goto_next=done.goto_next,
-        successor_id=successor_id,
-        step_id=done.step_id,
-        lease_seq=done.lease_seq,
-    )
-    if not written:
-        raise NothingWritten
-    return successor_id
-
-
-async def _finish(conn: Any, item: Finish) -> int:
-    """The fenced two-table UPDATE completing the step and its flow: rows changed (0: none)."""
-    done, _flow_id, final_state = item
-    return await my.complete_step_and_flow(
-        conn,
-        changes=done.changes,
-        goto_next=done.goto_next,
-        final_state=final_state,
-        step_id=done.step_id,
-        lease_seq=done.lease_seq,
-    )
+        return written > 0
 
 
 async def _close(conn: Any) -> None:

@@ -30,7 +30,14 @@ from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, Flo
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import ClaimedStep, FlowIds, NewFlow, StartedFlow
+from dwarf._storage._records import (
+    ClaimedStep,
+    Completion,
+    FlowIds,
+    NewFlow,
+    NewStep,
+    StartedFlow,
+)
 from dwarf._storage._store import Store
 from dwarf.errors import DwarfError, UnavailableError
 
@@ -49,7 +56,10 @@ class PostgresqlStore(Store):
         self._pool: Pool[Connection] = Pool(
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
+        self._creates = GroupCommit(self._create_one, self._create_many)
         self._starts = GroupCommit(self._start_one, self._start_many)
+        self._advances = GroupCommit(self._advance_one, self._advance_many, _heavy_advance)
+        self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
 
     @classmethod
     async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
@@ -81,9 +91,6 @@ class PostgresqlStore(Store):
     async def _rollback(self, conn: Connection) -> None:
         await conn.execute("ROLLBACK")
 
-    async def _execute_sql(self, conn: Connection, sql: str) -> None:
-        await conn.execute(sql)
-
     async def _close(self) -> None:
         await self._pool.close()
 
@@ -113,6 +120,21 @@ class PostgresqlStore(Store):
             await _close(conn)
 
     # --- fast paths -----------------------------------------------------------------------
+
+    async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        """Insert a new flow with its entry step, with the creates of the moment (S12)."""
+        # Shielded: the batch this call runs carries other callers' flows, and a batch cut off
+        # by this caller's cancellation could have committed them; abandoned, it would send the
+        # others to insert theirs again, alone.
+        return await asyncio.shield(self._creates.write((new, start)))
+
+    async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        """Complete a claimed step and insert its successor, with the advances of the moment."""
+        return await self._advances.write((done, successor))
+
+    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        """Complete a flow's last step and the flow, with the finishes of the moment (S12)."""
+        return await self._finishes.write((done, flow_id, final_state))
 
     async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
         new, start = item
@@ -338,6 +360,27 @@ class PostgresqlStore(Store):
             self.finish_flow,
         )
         return [row.completed and row.finished for row in rows]
+
+
+BATCH_DOCUMENT_LIMIT = 16_384
+"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
+
+A document that large costs more in a batch than the statement the batch saves: the batch
+statements take documents in text arrays, which cost the client far more per byte than a lone
+statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
+``benches/profile_throughput.py --payload-bytes 1048576``)."""
+
+
+def _heavy_advance(item: Advance) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, successor = item
+    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
+
+
+def _heavy_finish(item: Finish) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, _, final_state = item
+    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 # A claimed row's two parts, by field name: the step's columns, and its flow's as flow_<name>.

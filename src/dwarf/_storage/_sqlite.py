@@ -99,9 +99,6 @@ class SqliteStore(Store):
     async def _rollback(self, conn: InlineSqlite) -> None:
         await conn.execute("ROLLBACK")
 
-    async def _execute_sql(self, conn: InlineSqlite, sql: str) -> None:
-        await conn.execute(sql)
-
     async def _close(self) -> None:
         handle = self._handle
         handle.users -= 1

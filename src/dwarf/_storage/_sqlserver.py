@@ -217,12 +217,6 @@ class SqlserverStore(Store):
             await conn.close()
             raise
 
-    # T-SQL names savepoints SAVE/ROLLBACK TRANSACTION and has no RELEASE.
-    _savepoint_sql = ("SAVE TRANSACTION dwarf_item", "ROLLBACK TRANSACTION dwarf_item", "")
-
-    async def _execute_sql(self, conn: Any, sql: str) -> None:
-        await _execute(conn, sql)
-
     async def _close(self) -> None:
         await self._pool.close()
 

@@ -45,7 +45,6 @@ from dwarf._storage._faults import (
 )
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
-from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._records import (
     ClaimedStep,
@@ -105,9 +104,6 @@ class Store:
         self.on_transaction: Callable[[Callable[..., object], float], None] | None = None
         """Told (the function run, seconds taken) after each unit of work, when set: the
         engine's transaction-time histogram. None costs nothing."""
-        self._advances = GroupCommit(self._advance_one, self._advance_many, hot_path.heavy_advance)
-        self._finishes = GroupCommit(self._finish_one, self._finish_many, hot_path.heavy_finish)
-        self._creates = GroupCommit(self._create_one, self._create_many)
 
     # --- connection handling, per driver ------------------------------------------------
 
@@ -122,16 +118,6 @@ class Store:
         raise NotImplementedError
 
     async def _rollback(self, conn: Any) -> None:
-        raise NotImplementedError
-
-    _savepoint_sql: ClassVar[tuple[str, str, str]] = (
-        "SAVEPOINT dwarf_item",
-        "ROLLBACK TO SAVEPOINT dwarf_item",
-        "RELEASE SAVEPOINT dwarf_item",
-    )
-    """Set, roll back to and release ('': not needed) a batch item's savepoint."""
-
-    async def _execute_sql(self, conn: Any, sql: str) -> None:
         raise NotImplementedError
 
     async def _close(self) -> None:
@@ -312,27 +298,15 @@ class Store:
     # --- domain operations: flows ---------------------------------------------------------
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        """Insert a new flow with its entry step; with ``start`` it is also started.
-
-        Written with the flows other callers create at the same moment (``_group_commit``).
-        """
-        # Shielded: the batch this call runs carries other callers' flows, and a batch cut off
-        # by this caller's cancellation could have committed them; abandoned, it would send the
-        # others to insert theirs again, alone.
+        """Insert a new flow with its entry step; with ``start`` it is also started."""
         with replay_unsafe():
-            return await asyncio.shield(self._creates.write((new, start)))
+            return await self._create_one((new, start))
 
     async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
         new, start = item
         return await self.transact(
             lambda db: self.insert_flow(db, new, start=start), self.create_flow
         )
-
-    async def _create_many(self, items: Sequence[tuple[NewFlow, bool]]) -> list[FlowIds]:
-        async def tx(db: Tx) -> list[FlowIds]:
-            return [await self.insert_flow(db, new, start=start) for new, start in items]
-
-        return await self.transact(tx, self.create_flow)
 
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
@@ -446,17 +420,15 @@ class Store:
 
         Returns the successor's id, or 0 when nothing was written: the lease was lost, or the
         flow is no longer live (the caller then settles the step from the flow's status).
-        Written with the advances other flows make at the same moment (``_group_commit``).
         """
-        return await self._advances.write((done, successor))
+        return await self._advance_one((done, successor))
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow itself with ``final_state``, atomically.
 
         Returns False when nothing was written (lease lost, or the flow no longer live).
-        Written with the finishes of other flows at the same moment (``_group_commit``).
         """
-        return await self._finishes.write((done, flow_id, final_state))
+        return await self._finish_one((done, flow_id, final_state))
 
     async def _advance_one(self, item: Advance) -> int:
         """One advance in its own transaction (a dialect's fast path overrides it)."""
@@ -467,29 +439,9 @@ class Store:
         except hot_path.NothingWritten:
             return 0
 
-    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
-        """Several advances in one transaction, each behind its own savepoint."""
-        return await hot_path.each_in_savepoint(
-            self,
-            items,
-            lambda conn, item: hot_path.advance(self, Tx(self.q, conn), item),
-            0,
-            self.advance_to_successor,
-        )
-
     async def _finish_one(self, item: Finish) -> bool:
         """One finish in its own transaction (a dialect's fast path overrides it)."""
         try:
             return await self.transact(lambda db: hot_path.finish(db, item), self.finish_flow)
         except hot_path.NothingWritten:
             return False
-
-    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
-        """Several finishes in one transaction, each behind its own savepoint."""
-        return await hot_path.each_in_savepoint(
-            self,
-            items,
-            lambda conn, item: hot_path.finish(Tx(self.q, conn), item),
-            False,
-            self.finish_flow,
-        )
