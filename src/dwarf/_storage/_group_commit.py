@@ -1,7 +1,9 @@
 """Group commit: the same hot-path write of many flows, made at the same moment, as one batch.
 
-One durable commit per step is the ceiling of a step-at-a-time engine; what breaks it is writing
-what many flows do at once in one statement or one transaction (docs/internals/storage.md, S12).
+One statement per step is the ceiling of a step-at-a-time engine on a CPU-bound host; what
+breaks it is writing what many flows do at once in one statement (docs/internals/storage.md,
+S12: PostgreSQL's array statements; a transaction of per-item statements saved commits but no
+statements, and cost SQLite and MariaDB more than it saved).
 A ``GroupCommit`` writes the first item submitted after a quiet moment at once and alone (there
 is no gather window, so an idle engine pays no latency); items submitted while a batch is being
 written queue, and the next batch takes all of them. Batches therefore grow with the number of
