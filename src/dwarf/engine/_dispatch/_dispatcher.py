@@ -138,7 +138,8 @@ class Dispatcher:
         refiller = self._service[0]
         self._signal.request()  # wakes an idle refiller, which then sees ``_stopping`` and ends
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(refiller), self._grace)
+            async with asyncio.timeout(self._grace):
+                await asyncio.shield(refiller)
 
     async def _release_unstarted(self) -> None:
         while not self._queue.empty():
@@ -310,8 +311,10 @@ class Dispatcher:
         while not self._stopping:
             timeout = self._next_poll - self._loop.time()
             if timeout > 0:
+                # asyncio.timeout: 3.11's wait_for can swallow a cancellation (see the prober).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 self._wake.clear()
                 if self._loop.time() < self._next_poll:
                     continue

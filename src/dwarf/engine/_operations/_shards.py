@@ -44,7 +44,8 @@ async def _probe(shard: Store) -> ShardSummary:
 
     timeout = FAULT_PROBE_TIMEOUT if shard.fault else SHARD_PROBE_TIMEOUT
     try:
-        steps, flows = await asyncio.wait_for(shard.read(read), timeout)
+        async with asyncio.timeout(timeout):
+            steps, flows = await shard.read(read)
     except TimeoutError:
         if shard.fault:
             error = f"shard {shard.index} ({shard.dialect}) is unavailable: {shard.fault}"

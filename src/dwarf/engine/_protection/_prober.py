@@ -38,8 +38,8 @@ class Prober:
         """Stop the timer."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # gather, not a suppressed await: a cancellation of stop's own caller still ends it.
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         floor = BREAKER_INITIAL_PROBE_DELAY.total_seconds()
@@ -47,8 +47,11 @@ class Prober:
             soonest = self._rt.protection.next_probe_at()
             now = datetime.now(UTC)
             delay = _IDLE if soonest is None else max((soonest - now).total_seconds(), floor)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the event is set, and stop() would then wait out the delay.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
             due = self._rt.protection.due_probes(datetime.now(UTC))
             if not due:
