@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "INLINE_BUSY_TIMEOUT_MS",
+    "INLINE_CACHE_KIB",
     "THREADED_COMMIT_ROWS",
     "InlineCursor",
     "InlineSqlite",
@@ -33,6 +34,12 @@ __all__ = [
 
 INLINE_BUSY_TIMEOUT_MS = 50
 """How long a statement may block the event loop waiting for another process's lock."""
+
+INLINE_CACHE_KIB = 65536
+"""The connection's page cache, at most (SQLite's default is 2 MiB). It fills only as pages are
+read, so a small database never uses it. With a million finished flows, the inner pages of the
+tables' and indexes' B-trees alone outgrow the default, every lookup then reads pages back from
+the OS, and steps/s fell 7-12 % against an empty database (benches/test_history.py)."""
 
 THREADED_COMMIT_ROWS = 1000
 """A transaction that changed more rows than this commits in a worker thread: the thread hop
@@ -126,6 +133,7 @@ def open_inline_sqlite(target: str, *, uri: bool, memory: bool) -> InlineSqlite:
     try:
         conn.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{INLINE_CACHE_KIB}")
         if not memory:
             conn.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: durable across process crashes without an fsync per commit; an OS
