@@ -29,6 +29,7 @@ from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, FlowRow
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
+from dwarf._storage._pg_arrays import FlatListDumper
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
     ClaimedStep,
@@ -70,6 +71,8 @@ class PostgresqlStore(Store):
 
     async def _connect(self) -> Connection:
         conn = await connect_postgresql(self.dsn)
+        # The batch statements' array parameters, in one pass each (_pg_arrays).
+        conn.adapters.register_dumper(list, FlatListDumper)
         try:
             await pg.configure_connection(conn)
             # Autocommit: reads cost one round trip; transactions say BEGIN/COMMIT explicitly.
