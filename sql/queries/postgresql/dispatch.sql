@@ -42,6 +42,8 @@ ORDER BY priority;
 
 -- name: ClaimSteps :execrows
 -- Claim CAS for a batch: running, lease_seq + 1, lease_owner, lease = NOW + budget + margin.
+-- status || '' keeps the partial selection index out of the plan (storage.md, "Query
+-- conventions"): the rows are found by primary key, whatever the statistics say.
 UPDATE dwarf_steps
 SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_owner),
     lease_expires = now() + (time_budget_ms + sqlc.arg(lease_margin_ms)::bigint) * INTERVAL '1 millisecond',
@@ -49,12 +51,13 @@ SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_
                       THEN started_at ELSE now() END,
     updated_at = now()
 WHERE step_id = ANY(sqlc.arg(step_ids)::bigint[])
-  AND status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now();
+  AND status || '' = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now();
 
 -- name: SelectClaimedSteps :many
 -- Read back the rows this claim won; base_lease_seq is the lease_seq of the step whose snapshot
 -- a forEach branch's input builds on (0: none): it changes whenever that step re-runs, so a
--- replica may keep that snapshot decoded between claims (docs/internals/state.md#c2).
+-- replica may keep that snapshot decoded between claims (docs/internals/state.md#c2). By
+-- primary key, as ClaimSteps.
 SELECT s.step_id, s.flow_id, s.step_depth, s.step_token, s.task_name, s.state, s.state_base,
        s.changes, s.breakpoint_hit, s.attempt, s.lineage_id, s.fan_out_ordinal, s.predecessor_id,
        s.time_budget_ms, s.interrupt_done, s.resume_data, s.subgraph_done, s.subgraph_result,
@@ -63,7 +66,7 @@ SELECT s.step_id, s.flow_id, s.step_depth, s.step_token, s.task_name, s.state, s
 FROM dwarf_steps s
 LEFT JOIN dwarf_steps b ON b.step_id = s.state_base AND s.state_base > 0
 WHERE s.step_id = ANY(sqlc.arg(step_ids)::bigint[])
-  AND s.status = 'running' AND s.lease_owner = sqlc.arg(lease_owner)
+  AND s.status || '' = 'running' AND s.lease_owner = sqlc.arg(lease_owner)
 ORDER BY s.step_id;
 
 -- name: RecoverExpiredLeases :execrows

@@ -274,6 +274,7 @@ SELECT (SELECT count(*) FROM done)::integer AS completed,
 -- returns the rows it won, each with its flow's row (flow_ columns, all null when the flow is
 -- gone), so neither read-back is another statement. A re-run claim still reads back by owner
 -- (its first run may have committed): the caller falls back to the portable read-back then.
+-- By primary key, as ClaimSteps (status || '').
 WITH claimed AS (
     UPDATE dwarf_steps
     SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_owner),
@@ -282,7 +283,7 @@ WITH claimed AS (
                           THEN started_at ELSE now() END,
         updated_at = now()
     WHERE step_id = ANY(sqlc.arg(step_ids)::bigint[])
-      AND status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
+      AND status || '' = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
     RETURNING step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes,
               breakpoint_hit, attempt, lineage_id, fan_out_ordinal, predecessor_id,
               time_budget_ms, interrupt_done, resume_data, subgraph_done, subgraph_result,
