@@ -96,3 +96,23 @@ async def test_an_item_picked_to_go_alone_is_written_alone_beside_the_batch() ->
     assert await submit_while_the_first_runs(writes, commit) == [10, 200, 30, 400]
     assert writes.together == [[2, 4]]
     assert sorted(writes.alone) == [1, 3]
+
+
+async def test_an_item_picked_to_go_alone_fails_alone() -> None:
+    # Its neighbours' batch committed: writing them again alone would find them done and tell
+    # their callers nothing was written.
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many, alone=lambda item: item < 0)
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, -3, 4)]
+    await asyncio.sleep(0.01)
+    writes.release.set()
+
+    assert await first == 10
+    assert await queued[0] == 200
+    with pytest.raises(ValueError, match="a bad item"):
+        await queued[1]
+    assert await queued[2] == 400
+    assert writes.together == [[2, 4]]
+    assert sorted(writes.alone) == [-3, 1]

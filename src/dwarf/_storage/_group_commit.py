@@ -14,12 +14,12 @@ and its neighbours still commit). A batch that fails as a whole is not retried a
 of its items is then written alone, so one bad item cannot fail its neighbours. A database that
 is unavailable fails every item of the batch, as it would have failed each alone. An item
 ``alone`` picks (a dialect's batch statement may handle some items badly: PostgreSQL's arrays
-of huge documents) is written alone even while others are queued, beside their batch.
+of huge documents) never joins a batch: it is written at once with ``one``, beside whatever
+batch is in flight, and its outcome (or error) is its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -51,7 +51,9 @@ class GroupCommit(Generic[T, R]):
         self._batcher: KeyedBatcher[T, R] = KeyedBatcher()
 
     async def write(self, item: T) -> R:
-        """Write ``item`` in the next batch and return its result."""
+        """Write ``item`` in the next batch (or alone, when picked) and return its result."""
+        if self._alone is not None and self._alone(item):
+            return await self._one(item)
         try:
             return await self._batcher.submit(None, item, self._run)
         except (_BatchFailedError, BatchAbandonedError):
@@ -60,35 +62,9 @@ class GroupCommit(Generic[T, R]):
     async def _run(self, items: Sequence[T]) -> Sequence[R]:
         if len(items) == 1:
             return [await self._one(items[0])]
-        solo = (
-            [] if self._alone is None else [i for i, item in enumerate(items) if self._alone(item)]
-        )
         try:
-            if not solo:
-                return await self._many(items)
-            return await self._beside(items, set(solo))
+            return await self._many(items)
         except UnavailableError:
             raise
         except Exception as exc:
             raise _BatchFailedError(str(exc)) from exc
-
-    async def _beside(self, items: Sequence[T], solo: set[int]) -> list[R]:
-        """The ``solo`` items each alone, the others as one batch, all at once."""
-        grouped = [item for i, item in enumerate(items) if i not in solo]
-        writes: list[Awaitable[list[R]]] = [self._group(grouped)]
-        writes += [self._group([items[i]]) for i in sorted(solo)]
-        results: list[list[R]] = []
-        for outcome in await asyncio.gather(*writes, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
-            results.append(outcome)
-        written = iter(results[0])
-        alone = iter(result[0] for result in results[1:])
-        return [next(alone) if i in solo else next(written) for i in range(len(items))]
-
-    async def _group(self, items: Sequence[T]) -> list[R]:
-        if not items:
-            return []
-        if len(items) == 1:
-            return [await self._one(items[0])]
-        return await self._many(items)
