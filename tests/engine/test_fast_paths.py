@@ -88,16 +88,8 @@ async def test_a_linear_flow_gives_the_same_outcome_on_either_path(
     assert outcome.state == {"n": 20, "slept": True, "loops": 3}
     assert [step.task_name for step in history] == ["a", "b", "c", "c", "c"]
     # The closures run by the store's hot-path operations, e.g. "Store.start_flow.<locals>.tx"
-    # or "Store._advance_one.<locals>.<lambda>" (its single-item path).
-    hot_operations = {
-        "create_flow",
-        "_create_one",
-        "start_flow",
-        "advance_to_successor",
-        "_advance_one",
-        "finish_flow",
-        "_finish_one",
-    }
+    # or "Store.advance_to_successor.<locals>.<lambda>".
+    hot_operations = {"create_flow", "start_flow", "advance_to_successor", "finish_flow"}
     hot_path = [name for name in transactions if set(name.split(".")[1:2]) & hot_operations]
     # create, start, 4 step-to-successor transitions, the last step: 7 transactions portably.
     # PostgreSQL runs every one as a single statement; MySQL starts and finishes the flow in

@@ -45,7 +45,6 @@ from dwarf._storage._faults import (
 )
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
-from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._records import (
     ClaimedStep,
     Completion,
@@ -300,13 +299,9 @@ class Store:
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step; with ``start`` it is also started."""
         with replay_unsafe():
-            return await self._create_one((new, start))
-
-    async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
-        new, start = item
-        return await self.transact(
-            lambda db: self.insert_flow(db, new, start=start), self.create_flow
-        )
+            return await self.transact(
+                lambda db: self.insert_flow(db, new, start=start), self.create_flow
+            )
 
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
@@ -421,27 +416,21 @@ class Store:
         Returns the successor's id, or 0 when nothing was written: the lease was lost, or the
         flow is no longer live (the caller then settles the step from the flow's status).
         """
-        return await self._advance_one((done, successor))
+        try:
+            return await self.transact(
+                lambda db: hot_path.advance(self, db, (done, successor)), self.advance_to_successor
+            )
+        except hot_path.NothingWritten:
+            return 0
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow itself with ``final_state``, atomically.
 
         Returns False when nothing was written (lease lost, or the flow no longer live).
         """
-        return await self._finish_one((done, flow_id, final_state))
-
-    async def _advance_one(self, item: Advance) -> int:
-        """One advance in its own transaction (a dialect's fast path overrides it)."""
         try:
             return await self.transact(
-                lambda db: hot_path.advance(self, db, item), self.advance_to_successor
+                lambda db: hot_path.finish(db, (done, flow_id, final_state)), self.finish_flow
             )
-        except hot_path.NothingWritten:
-            return 0
-
-    async def _finish_one(self, item: Finish) -> bool:
-        """One finish in its own transaction (a dialect's fast path overrides it)."""
-        try:
-            return await self.transact(lambda db: hot_path.finish(db, item), self.finish_flow)
         except hot_path.NothingWritten:
             return False
