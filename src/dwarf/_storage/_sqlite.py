@@ -4,36 +4,32 @@ SQLite allows one writer: a store holds ONE connection behind an asyncio lock, a
 transaction starts with ``BEGIN IMMEDIATE`` (read-first deferred transactions deadlock on lock
 upgrade). Engines in one process share one connection per database (memory or file), so two
 engines can act as two replicas of one database; a second connection in the same process
-would only wait on the first. SQLite has no fast paths: the portable operations are already
-one local transaction each.
+would only wait on the first. The units of work of one turn of the event loop share one
+transaction and one COMMIT (``_sqlite_group``). SQLite has no fast paths: the portable
+operations are already one local transaction each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from dwarf._storage._connect import connect_sqlite
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import sqlite as lite
-from dwarf._storage._sqlite_inline import InlineSqlite, open_inline_sqlite
+from dwarf._storage._sqlite_group import SharedSqlite
+from dwarf._storage._sqlite_inline import open_inline_sqlite
 from dwarf._storage._store import Store
 
 __all__ = ["SqliteStore"]
 
-
-@dataclass(eq=False)
-class _Handle:
-    conn: InlineSqlite
-    lock: asyncio.Lock
-    users: int = 0
+T = TypeVar("T")
 
 
-_shared: dict[str, _Handle] = {}
+_shared: dict[str, SharedSqlite] = {}
 
 
 def _key(dsn: Dsn) -> str:
@@ -58,7 +54,7 @@ class SqliteStore(Store):
 
     dialect = "sqlite"
 
-    def __init__(self, index: int, dsn: Dsn, handle: _Handle, key: str) -> None:
+    def __init__(self, index: int, dsn: Dsn, handle: SharedSqlite, key: str) -> None:
         super().__init__(index, dsn, lite)
         self._handle = handle
         self._key = key
@@ -74,30 +70,24 @@ class SqliteStore(Store):
             probe = await connect_sqlite(dsn)
             probe.close()
             target, uri = _target(dsn)
-            handle = _Handle(
-                open_inline_sqlite(target, uri=uri, memory=dsn.is_memory), asyncio.Lock()
-            )
+            handle = SharedSqlite(open_inline_sqlite(target, uri=uri, memory=dsn.is_memory))
             if key:
                 _shared[key] = handle
         handle.users += 1
         return cls(index, dsn, handle, key)
 
-    @contextlib.asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[InlineSqlite]:
-        # Inline statements never yield to the event loop: yield once per unit of work so the
-        # engine's other coroutines (and other engines on this loop) get their turn.
+    # Inline statements never yield to the event loop: each unit of work yields once first, so
+    # the engine's other coroutines (and other engines on this loop) get their turn.
+
+    async def _once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        self._check_open()
         await asyncio.sleep(0)
-        async with self._handle.lock:
-            yield self._handle.conn
+        return await self._handle.transaction(fn)
 
-    async def _begin(self, conn: InlineSqlite) -> None:
-        await conn.begin()
-
-    async def _commit(self, conn: InlineSqlite) -> None:
-        await conn.commit()
-
-    async def _rollback(self, conn: InlineSqlite) -> None:
-        await conn.execute("ROLLBACK")
+    async def _bare(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        self._check_open()
+        await asyncio.sleep(0)
+        return await self._handle.statements(fn)
 
     async def _close(self) -> None:
         handle = self._handle
@@ -105,4 +95,5 @@ class SqliteStore(Store):
         if handle.users == 0:
             if self._key:
                 _shared.pop(self._key, None)
+            await handle.settle()
             await handle.conn.close()

@@ -9,9 +9,10 @@ statements inline is both faster and no less concurrent.
 The one blocking risk is another process holding the database lock: ``busy_timeout`` is kept
 short, and the shard's transaction helper retries contention with async back-off instead.
 Only the two calls the generated accessors make are provided: ``execute`` (awaitable and an
-async context manager exposing ``rowcount``) and ``execute_fetchall``; plus ``begin`` and
-``commit``, because the COMMIT of a large transaction (a fan-out inserting 100,000 steps) writes
-its pages for hundreds of milliseconds: such a commit runs in a worker thread instead.
+async context manager exposing ``rowcount``) and ``execute_fetchall``; plus ``begin``,
+``commit`` and ``rollback`` for the commit group (``_sqlite_group``). The COMMIT of a large
+transaction (a fan-out inserting 100,000 steps) writes its pages for hundreds of milliseconds:
+such a commit runs in a worker thread instead.
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ class InlineSqlite:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(committing)
             raise
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, inline."""
+        self._conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (SQLite ends one by itself on some errors)."""
+        return self._conn.in_transaction
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> InlineCursor:
         """Run one statement (when awaited or entered)."""

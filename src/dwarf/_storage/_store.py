@@ -82,8 +82,8 @@ class Store:
     """One shard database: its index, DSN, generated accessors ``q`` and domain operations.
 
     Subclasses implement ``_acquire``, ``_begin``, ``_commit``, ``_rollback`` and ``_close`` for
-    their driver, and may override the hot-path operations with a faster equivalent that
-    writes the same rows.
+    their driver (or ``_once`` and ``_bare`` whole, as SQLite's commit group does), and may
+    override the hot-path operations with a faster equivalent that writes the same rows.
     """
 
     dialect: ClassVar[str] = ""
@@ -249,9 +249,12 @@ class Store:
             self.fault = ""
             return result
 
-    async def _bare(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    def _check_open(self) -> None:
         if self._closed:
             raise UnavailableError(f"shard {self.index} is closed")
+
+    async def _bare(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        self._check_open()
         async with self._acquire() as conn:
             try:
                 return await fn(conn)
@@ -261,8 +264,7 @@ class Store:
                 raise
 
     async def _once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        if self._closed:
-            raise UnavailableError(f"shard {self.index} is closed")
+        self._check_open()
         async with self._acquire() as conn:
             await self._begin(conn)
             try:
