@@ -20,9 +20,10 @@ sqlite3 module none either.
   COMMIT's error: their work is undone, and contention re-runs it (S1).
 - A read or an autocommit write while a group is open runs inside it (on the one connection it
   would see the group's rows anyway) and waits for the COMMIT too; with no group open it runs on
-  its own, with no BEGIN, as before.
+  its own, with no BEGIN.
 - SQLite ends the whole transaction on some errors (a full disk, an I/O error). Such an error
-  loses the group: every member fails with it, and the next unit of work opens a new group.
+  loses the group: every member that had joined it fails with that error, and the next unit of
+  work opens a new group.
 - A member cancelled while it waits still waits for the COMMIT before it re-raises: its writes
   may be committed, as with a COMMIT in flight to a server.
 """
