@@ -7,6 +7,7 @@ connection to the file sees."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -216,3 +217,20 @@ async def test_a_commit_cancelled_before_it_ran_rolls_back_and_its_members_run_a
         await asyncio.gather(store._transact_on_connection(cancels_the_commit), insert(store, 6))
     assert len(attempts) == 2
     assert committed(path_of(store)) == [-6, 5, 6]
+
+
+async def test_a_group_lost_by_its_only_member_leaves_no_unretrieved_error_behind(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def ends_it(conn: Any) -> None:
+        await conn.execute("INSERT INTO t VALUES (50)")
+        conn.rollback()
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(StorageError, match="disk is full"):
+        await store._transact_on_connection(ends_it)
+    for _ in range(3):  # the group's COMMIT task runs and ends
+        await asyncio.sleep(0)
+    gc.collect()
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert await insert(store, 3) == 3

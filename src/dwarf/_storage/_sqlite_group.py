@@ -129,6 +129,9 @@ class SharedSqlite:
                 self._group = None
             if group.lost is not None:
                 group.committed.set_exception(group.lost)
+                # The member whose error lost the group raised it already; when it was alone,
+                # nobody awaits this future, and asyncio would log it as never retrieved.
+                group.committed.exception()
                 return
             try:
                 await self.conn.commit()
