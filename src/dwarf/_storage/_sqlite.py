@@ -5,8 +5,8 @@ transaction starts with ``BEGIN IMMEDIATE`` (read-first deferred transactions de
 upgrade). Engines in one process share one connection per database (memory or file), so two
 engines can act as two replicas of one database; a second connection in the same process
 would only wait on the first. The units of work of one turn of the event loop share one
-transaction and one COMMIT (``_sqlite_group``). SQLite has no fast paths: the portable
-operations are already one local transaction each.
+transaction and one COMMIT (``_sqlite_group``). SQLite has no fast paths: a statement is a
+local call, not a round trip, so writing an operation in fewer statements saves little.
 """
 
 from __future__ import annotations
