@@ -35,7 +35,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from dwarf._storage._sqlite_inline import InlineSqlite
+from dwarf._storage._sqlite_inline import InlineSqlite, wait_out
 from dwarf.errors import UnavailableError
 
 __all__ = ["SharedSqlite"]
@@ -78,7 +78,7 @@ class SharedSqlite:
                     await self.conn.execute("RELEASE member")
                 raise
             await self.conn.execute("RELEASE member")
-        await _committed(group)
+        await wait_out(group.committed)
         return result
 
     async def statements(self, fn: Callable[[InlineSqlite], Awaitable[T]]) -> T:
@@ -96,7 +96,7 @@ class SharedSqlite:
             except BaseException as exc:
                 self._survives(group, exc)
                 raise
-        await _committed(group)
+        await wait_out(group.committed)
         return result
 
     async def settle(self) -> None:
@@ -104,7 +104,7 @@ class SharedSqlite:
         group = self._group
         if group is not None:
             with contextlib.suppress(Exception):
-                await _committed(group)
+                await wait_out(group.committed)
 
     async def _joined(self) -> _Group:
         group = self._group
@@ -163,14 +163,3 @@ class SharedSqlite:
         group.committed.set_exception(
             UnavailableError("the SQLite transaction was rolled back: its COMMIT was cancelled")
         )
-
-
-async def _committed(group: _Group) -> None:
-    """Wait for ``group``'s COMMIT; a cancelled caller waits it out, then re-raises."""
-    try:
-        await asyncio.shield(group.committed)
-    except asyncio.CancelledError:
-        while not group.committed.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(group.committed)
-        raise

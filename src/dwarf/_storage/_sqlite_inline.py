@@ -31,6 +31,7 @@ __all__ = [
     "InlineCursor",
     "InlineSqlite",
     "open_inline_sqlite",
+    "wait_out",
 ]
 
 INLINE_BUSY_TIMEOUT_MS = 50
@@ -102,14 +103,7 @@ class InlineSqlite:
         if self._conn.total_changes - self._changes_at_begin <= THREADED_COMMIT_ROWS:
             self._conn.execute("COMMIT")
             return
-        committing = asyncio.ensure_future(asyncio.to_thread(self._conn.execute, "COMMIT"))
-        try:
-            await asyncio.shield(committing)
-        except asyncio.CancelledError:
-            while not committing.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(committing)
-            raise
+        await wait_out(asyncio.ensure_future(asyncio.to_thread(self._conn.execute, "COMMIT")))
 
     def rollback(self) -> None:
         """Roll back the open transaction, inline."""
@@ -135,6 +129,21 @@ class InlineSqlite:
     async def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+
+async def wait_out(future: asyncio.Future[Any]) -> None:
+    """Await ``future``; a caller cancelled meanwhile still waits for it to end, then re-raises.
+
+    For work on the connection that must finish before anyone else touches it: a COMMIT in a
+    worker thread, a commit group's COMMIT (``_sqlite_group``).
+    """
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(future)
+        raise
 
 
 def open_inline_sqlite(target: str, *, uri: bool, memory: bool) -> InlineSqlite:
