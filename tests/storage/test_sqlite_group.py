@@ -64,6 +64,13 @@ async def insert(store: SqliteStore, x: int, *, fail: bool = False) -> int:
     return await store._transact_on_connection(fn)
 
 
+async def ends_the_transaction(conn: Any) -> None:
+    """Write, then do what SQLite does by itself on a full disk or an I/O error: end it all."""
+    await conn.execute("INSERT INTO t VALUES (50)")
+    conn.rollback()
+    raise sqlite3.OperationalError("database or disk is full")
+
+
 async def test_a_transaction_returns_once_another_connection_sees_its_rows(
     store: SqliteStore,
 ) -> None:
@@ -165,15 +172,9 @@ async def test_a_failed_commit_fails_every_member_and_writes_nothing(
 async def test_an_error_that_ends_the_transaction_fails_the_whole_group(
     store: SqliteStore,
 ) -> None:
-    async def ends_it(conn: Any) -> None:
-        # What SQLite does by itself on a full disk or an I/O error: the transaction is gone.
-        await conn.execute("INSERT INTO t VALUES (50)")
-        conn.rollback()
-        raise sqlite3.OperationalError("database or disk is full")
-
     results = await asyncio.gather(
         insert(store, 1),
-        store._transact_on_connection(ends_it),
+        store._transact_on_connection(ends_the_transaction),
         insert(store, 2),
         return_exceptions=True,
     )
@@ -222,13 +223,8 @@ async def test_a_commit_cancelled_before_it_ran_rolls_back_and_its_members_run_a
 async def test_a_group_lost_by_its_only_member_leaves_no_unretrieved_error_behind(
     store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def ends_it(conn: Any) -> None:
-        await conn.execute("INSERT INTO t VALUES (50)")
-        conn.rollback()
-        raise sqlite3.OperationalError("database or disk is full")
-
     with pytest.raises(StorageError, match="disk is full"):
-        await store._transact_on_connection(ends_it)
+        await store._transact_on_connection(ends_the_transaction)
     for _ in range(3):  # the group's COMMIT task runs and ends
         await asyncio.sleep(0)
     gc.collect()
