@@ -3,8 +3,8 @@
 The group-commit statements (storage.md S12) take one array per field, an element per flow, and
 psycopg's ``ListDumper`` writes an array literal element by element in Python: a dumper call,
 a regular-expression search and, for every JSON document (they all hold double quotes), an
-escaping substitution per element. That was a tenth of the engine's CPU on PostgreSQL
-(py-spy over ``benches/profile_throughput.py --dialect postgresql``). Hand-written because
+escaping substitution per element, which stood out in py-spy profiles of
+``benches/profile_throughput.py --dialect postgresql``. Hand-written because
 psycopg has no faster path for a flat list of plain ints or strings: this one builds the same
 literal with a join, every string quoted, and leaves anything else (NULL elements, nested lists,
 other types, an encoding other than UTF-8) to psycopg's own.

@@ -41,7 +41,7 @@ INLINE_CACHE_KIB = 65536
 """The connection's page cache, at most (SQLite's default is 2 MiB). It fills only as pages are
 read, so a small database never uses it. With a million finished flows, the inner pages of the
 tables' and indexes' B-trees alone outgrow the default, every lookup then reads pages back from
-the OS, and steps/s fell 7-12 % against an empty database (benches/test_history.py)."""
+the OS (benches/test_history.py compares such a database with an empty one)."""
 
 THREADED_COMMIT_ROWS = 1000
 """A transaction that changed more rows than this commits in a worker thread: the thread hop
