@@ -30,6 +30,7 @@ from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, Flo
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pg_arrays import FlatListDumper
+from dwarf._storage._pg_statistics import StatisticsUpkeep
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
     ClaimedStep,
@@ -61,6 +62,7 @@ class PostgresqlStore(Store):
         self._starts = GroupCommit(self._start_one, self._start_many)
         self._advances = GroupCommit(self._advance_one, self._advance_many, _heavy_advance)
         self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
+        self._statistics = StatisticsUpkeep(self._pool.connection)
 
     @classmethod
     async def open(cls, index: int, dsn: Dsn, size: int) -> PostgresqlStore:
@@ -95,6 +97,7 @@ class PostgresqlStore(Store):
         await conn.execute("ROLLBACK")
 
     async def _close(self) -> None:
+        await self._statistics.close()
         await self._pool.close()
 
     # --- signals: LISTEN/NOTIFY on the shard's own database ------------------------------
@@ -230,6 +233,8 @@ class PostgresqlStore(Store):
             # What a first run committed is read back by owner, as the portable claim does
             # (docs/internals/storage.md, S10).
             return await self._read_back_claimed(step_ids, owner)
+        # Prepared plans made on a much smaller table read all of it (S13).
+        self._statistics.claimed(len(rows))
         return [_claimed(row) for row in rows]
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
