@@ -13,11 +13,13 @@ import hashlib
 import inspect
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import codegen._domain
 import codegen._types
@@ -767,5 +769,22 @@ def test_in_list_expands_or_matches_nothing() -> None:
 def test_timestamp_helpers_return_aware_utc() -> None:
     assert utc_from_text("2024-01-02 03:04:05.678") == datetime(2024, 1, 2, 3, 4, 5, 678000, UTC)
     assert utc_from_text("2024-01-02 03:04:05") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert utc_from_text("2024-01-02 04:04:05+01:00") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert utc_from_text("2024-01-02 03:04:05Z") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert utc_from_text("2024-01-02") == datetime(2024, 1, 2, tzinfo=UTC)
+    for text in ("2024-01-02 03:04:05.678", "2024-01-02 04:04:05+01:00", "2024-01-02"):
+        assert utc_from_text(text).utcoffset() == timedelta(0), text
+    with pytest.raises(ValueError, match="yesterday"):
+        utc_from_text("yesterday")
     naive = datetime(2024, 1, 2, 3, 4, 5)
     assert utc_from_naive(naive) == naive.replace(tzinfo=UTC)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1, 0, 0, 1)))
+def test_a_sqlite_timestamp_reads_back_as_the_utc_moment_written(moment: datetime) -> None:
+    # As SQLite's strftime('%Y-%m-%d %H:%M:%f') writes it: milliseconds, no offset.
+    written = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    text = written.isoformat(sep=" ", timespec="milliseconds")
+    read = utc_from_text(text)
+    assert read == written.replace(tzinfo=UTC)
+    assert read.tzinfo is UTC
