@@ -788,3 +788,14 @@ def test_a_sqlite_timestamp_reads_back_as_the_utc_moment_written(moment: datetim
     read = utc_from_text(text)
     assert read == written.replace(tzinfo=UTC)
     assert read.tzinfo is UTC
+
+
+# Away from the calendar's ends, where a zone's offset would leave it.
+@given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)), st.timezones())
+def test_a_driver_datetime_reads_back_as_the_same_utc_moment(moment: datetime, zone: Any) -> None:
+    # Naive: UTC by construction. Aware: the same instant, expressed in UTC.
+    naive = utc_from_naive(moment)
+    assert naive == moment.replace(tzinfo=UTC)
+    assert naive.tzinfo is UTC
+    aware = moment.replace(tzinfo=zone)
+    assert utc_from_naive(aware) == aware.astimezone(UTC)
