@@ -59,6 +59,14 @@ def test_ints_come_back_as_sent(
     assert _echo(conn, "SELECT %(value)s::int8[]", value) == value
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False)))
+def test_floats_come_back_as_sent(
+    conn: psycopg.Connection[tuple[object, ...]], value: list[object]
+) -> None:
+    assert _echo(conn, "SELECT %(value)s::float8[]", value) == value
+
+
 def test_json_documents_with_quotes_and_backslashes_survive(
     conn: psycopg.Connection[tuple[object, ...]],
 ) -> None:
@@ -74,6 +82,24 @@ def test_what_the_one_pass_path_leaves_to_psycopg_still_round_trips(
     assert _echo(conn, "SELECT %(value)s::text[]", with_nulls) == with_nulls
     assert _echo(conn, "SELECT %(value)s::int8[]", nested) == nested
     assert _echo(conn, "SELECT %(value)s::int8[]", []) == []
+    assert _echo(conn, "SELECT %(value)s::int8[]", [None, None]) == [None, None]
+    assert _echo(conn, "SELECT %(value)s::float8[]", [0.5, None]) == [0.5, None]
+    assert _echo(conn, "SELECT %(value)s::float8[]", [float("inf")]) == [float("inf")]
+
+
+def test_one_prepared_statement_serves_lists_of_any_magnitude(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    # psycopg's own dumper types a list of small ints int2[] and one of large ints int8[]: two
+    # prepared statements for one query. Untyped, the cast types the parameter once.
+    sql = "SELECT %(value)s::int8[] AS prepared_once"
+    for value in ([1, 2], [2**40], [-(2**62), 3], [], [7]):
+        assert conn.execute(sql, {"value": value}, prepare=True).fetchone() == (value,)
+    cursor = conn.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+        ("%prepared_once%",),
+    )
+    assert cursor.fetchone() == (1,)
 
 
 def test_a_nul_character_is_refused_as_psycopg_refuses_it(

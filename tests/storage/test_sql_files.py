@@ -11,6 +11,7 @@ dialect whose SQL drifts in meaning (time arithmetic, JSON comparison, LIKE esca
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -28,6 +29,7 @@ import psycopg
 import pytest
 from asyncmy.constants import CLIENT
 
+from dwarf._storage._gen import postgresql as generated_postgresql
 from tests.fixtures.storage import Runner, SqlcQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,6 +352,22 @@ def test_durations_are_bound_as_milliseconds() -> None:
         for param in param_names(query):
             if re.search(r"delay|margin|older|newer|budget", param):
                 assert param.endswith("_ms"), f"{query.name}: {param} should be milliseconds"
+
+
+def test_every_postgresql_array_parameter_carries_its_cast() -> None:
+    # The store sends every list untyped (_storage/_pg_arrays.py): the cast is its only type.
+    accessors = {
+        (function.__doc__ or "").split(" ", 1)[0]: function
+        for function in vars(generated_postgresql).values()
+        if inspect.iscoroutinefunction(function)
+    }
+    for query in QUERIES["postgresql"].values():
+        for name, param in inspect.signature(accessors[query.name]).parameters.items():
+            if "Sequence[" not in str(param.annotation):
+                continue
+            uses = re.findall(rf"sqlc\.n?arg\({name}\)(::[\w ]+\[\])?", query.code)
+            assert uses, f"{query.name}: {name} is not in its SQL"
+            assert all(uses), f"{query.name}: {name} is used without an array cast"
 
 
 def test_no_query_locks_rows_by_select() -> None:
