@@ -503,3 +503,16 @@ def test_graphs_with_the_same_contents_are_equal() -> None:
     assert one == two
     two.add_transition("join", "extra")
     assert one != two
+
+
+def test_a_graph_writes_its_current_contents_until_it_is_frozen() -> None:
+    graph = Graph("g")
+    graph.add_transition_chain("a", "b", END)
+    before = graph.to_json()
+    graph.add_transition("b", "a")
+    assert graph.to_json() != before  # an edited graph writes its edit
+    frozen = Graph.from_json(graph.to_json()).freeze()
+    assert frozen.to_json() == graph.to_json()
+    # Frozen: the text is written once and handed out again (every flow created stores it).
+    assert frozen.to_json() is frozen.to_json()
+    assert Graph.from_json(frozen.to_json()) == frozen

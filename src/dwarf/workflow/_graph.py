@@ -74,6 +74,8 @@ class Graph(BaseModel):
     _derived: GraphTables | None = PrivateAttr(default=None)
     _lineage_memo: tuple[GraphTables, dict[str, str]] | None = PrivateAttr(default=None)
     _frozen: bool = PrivateAttr(default=False)
+    # A frozen graph's JSON text, written once: every flow created from it stores that text.
+    _json: str | None = PrivateAttr(default=None)
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
         """Create an empty graph: ``Graph("checkout")``."""
@@ -332,7 +334,14 @@ class Graph(BaseModel):
         """The graph as JSON text (docs/internals/routing.md#r1): fixed key order, empty
         optionals omitted, map keys sorted, so equal graphs give equal text. Marks naming no task
         are not written."""
-        return graph_to_json(self)
+        private = self.__pydantic_private__
+        assert private is not None  # a model with private attributes always has the dict
+        if not private["_frozen"]:
+            return graph_to_json(self)
+        text: str | None = private["_json"]
+        if text is None:
+            text = private["_json"] = graph_to_json(self)
+        return text
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Graph:
