@@ -34,26 +34,26 @@ def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
     return backend_dsn(request)
 
 
+async def _copies(db: Db, count: int, status: str = "status") -> None:
+    """``count`` copies of a new step; ``status`` is SQL over ``n``, the copy's number."""
+    flow_id = await db.flow()
+    template = await db.step(flow_id)
+    cursor = await db.conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'dwarf_steps' AND column_name NOT IN ('step_id', 'status')"
+    )
+    listed = ", ".join(row[0] for row in await cursor.fetchall())
+    await db.execute(
+        f"INSERT INTO dwarf_steps ({listed}, status) SELECT {listed}, {status} "
+        f"FROM dwarf_steps, generate_series(1, {count}) AS n WHERE step_id = %s",
+        (template,),
+    )
+
+
 async def _burst_after_analyze(db: Db) -> None:
     """Statistics of an empty table, then ``PENDING`` pending steps the planner never saw."""
     await db.execute("ANALYZE dwarf_steps")
-    flow_id = await db.flow()
-    template = await db.step(flow_id)
-    columns = [
-        row[0]
-        for row in await (
-            await db.conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = 'dwarf_steps' AND column_name <> 'step_id'"
-            )
-        ).fetchall()
-    ]
-    listed = ", ".join(columns)
-    await db.execute(
-        f"INSERT INTO dwarf_steps ({listed}) SELECT {listed} FROM dwarf_steps, "
-        f"generate_series(1, {PENDING}) WHERE step_id = %s",
-        (template,),
-    )
+    await _copies(db, PENDING)
 
 
 async def _generic_plan(db: Db, name: str, arguments: str) -> str:
@@ -81,3 +81,39 @@ async def test_a_claim_finds_its_steps_by_primary_key(db: Db, name: str) -> None
     assert re.search(r"dwarf_steps_pkey.*\n\s*Index Cond: \(step_id = ANY", plan), plan
     assert "idx_dwarf_steps_selection" not in plan, plan
     assert "Seq Scan on dwarf_steps" not in plan, plan
+
+
+async def _fan_out_analyzed(db: Db, finished: int, pending: int) -> None:
+    """A wide fan-out's table as ANALYZE sees it: finished steps first, pending ones after."""
+    await _copies(
+        db, finished + pending, f"CASE WHEN n <= {finished} THEN 'completed' ELSE 'pending' END"
+    )
+    await db.execute("ANALYZE dwarf_steps")
+
+
+@pytest.mark.parametrize("mode", ["force_generic_plan", "force_custom_plan"])
+async def test_the_band_scan_walks_the_selection_index_on_fresh_statistics(
+    db: Db, mode: str
+) -> None:
+    await _fan_out_analyzed(db, finished=14_000, pending=6_000)
+    numbered = re.sub(
+        r"%\((\w+)\)s",
+        lambda m: "$1" if m.group(1) == "above_priority" else "$2",
+        generated._SELECT_DUE_BAND,
+    )
+    await db.execute(f"SET plan_cache_mode = {mode}")
+    await db.execute(f"PREPARE band AS {numbered}")
+    try:
+        cursor = await db.conn.execute("EXPLAIN EXECUTE band(0, 64)")
+        plan = "\n".join(row[0] for row in await cursor.fetchall())
+    finally:
+        await db.execute("DEALLOCATE band")
+        await db.execute("RESET plan_cache_mode")
+    # The band's rows from the partial index in (priority, step_id) order, never a walk of the
+    # primary key past every finished step.
+    assert "dwarf_steps_pkey" not in plan, plan
+    assert "Seq Scan" not in plan, plan
+    assert re.search(
+        r"Limit.*\n.*InitPlan(.*\n)+.*Index Scan using idx_dwarf_steps_selection on dwarf_steps  ",
+        plan,
+    ), plan
