@@ -56,27 +56,28 @@ async def _burst_after_analyze(db: Db) -> None:
     await _copies(db, PENDING)
 
 
-async def _generic_plan(db: Db, name: str, arguments: str) -> str:
+async def _plan(db: Db, name: str, arguments: str, mode: str = "force_generic_plan") -> str:
+    """The plan of the generated statement ``name`` under ``plan_cache_mode = mode``."""
     sql: str = getattr(generated, name)
     order: list[str] = []
     for param in re.findall(r"%\((\w+)\)s", sql):
         if param not in order:
             order.append(param)
     numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${order.index(m.group(1)) + 1}", sql)
-    await db.execute("SET plan_cache_mode = force_generic_plan")
-    await db.execute(f"PREPARE claim_plan AS {numbered}")
+    await db.execute(f"SET plan_cache_mode = {mode}")
+    await db.execute(f"PREPARE planned AS {numbered}")
     try:
-        cursor = await db.conn.execute(f"EXPLAIN EXECUTE claim_plan({arguments})")
+        cursor = await db.conn.execute(f"EXPLAIN EXECUTE planned({arguments})")
         return "\n".join(row[0] for row in await cursor.fetchall())
     finally:
-        await db.execute("DEALLOCATE claim_plan")
+        await db.execute("DEALLOCATE planned")
         await db.execute("RESET plan_cache_mode")
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))
 async def test_a_claim_finds_its_steps_by_primary_key(db: Db, name: str) -> None:
     await _burst_after_analyze(db)
-    plan = await _generic_plan(db, name, CLAIMS[name])
+    plan = await _plan(db, name, CLAIMS[name])
     # The claimed rows: by primary key, never a scan of the pending set or the table.
     assert re.search(r"dwarf_steps_pkey.*\n\s*Index Cond: \(step_id = ANY", plan), plan
     assert "idx_dwarf_steps_selection" not in plan, plan
@@ -96,19 +97,7 @@ async def test_the_band_scan_walks_the_selection_index_on_fresh_statistics(
     db: Db, mode: str
 ) -> None:
     await _fan_out_analyzed(db, finished=14_000, pending=6_000)
-    numbered = re.sub(
-        r"%\((\w+)\)s",
-        lambda m: "$1" if m.group(1) == "above_priority" else "$2",
-        generated._SELECT_DUE_BAND,
-    )
-    await db.execute(f"SET plan_cache_mode = {mode}")
-    await db.execute(f"PREPARE band AS {numbered}")
-    try:
-        cursor = await db.conn.execute("EXPLAIN EXECUTE band(0, 64)")
-        plan = "\n".join(row[0] for row in await cursor.fetchall())
-    finally:
-        await db.execute("DEALLOCATE band")
-        await db.execute("RESET plan_cache_mode")
+    plan = await _plan(db, "_SELECT_DUE_BAND", "0, 64", mode)  # above_priority, row_limit
     # The band's rows from the partial index in (priority, step_id) order, never a walk of the
     # primary key past every finished step.
     assert "dwarf_steps_pkey" not in plan, plan
