@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from dwarf._storage import Completion, NewFlow, NewStep
+from dwarf._storage import Completion, NewStep
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._gen.rows import FlowRow, StepRow
 from dwarf._storage._open import open_store
-from tests.fixtures.storage import Db, open_db
+from tests.fixtures.storage import Db, new_flow, open_db
 from tests.storage.test_fast_paths_postgresql import (
     NEW_FLOW,
     SUCCESSOR,
@@ -460,22 +460,4 @@ def advance(item: dict[str, Any]) -> tuple[Completion, NewStep]:
         fairness_key=item["fairness_key"],
         fairness_weight=item["fairness_weight"],
         delay_ms=item["delay_ms"],
-    )
-
-
-def new_flow(n: int) -> NewFlow:
-    """The ``n``-th flow a store creates (its token says which)."""
-    return NewFlow(
-        token=f"{n:016x}",
-        entry_token=f"{n + 100:016x}",
-        workflow_name="w",
-        graph='{"entry": "a"}',
-        entry="a",
-        state=f'{{"n": {n}}}',
-        baggage="{}",
-        priority=5,
-        fairness_key="",
-        fairness_weight=1.0,
-        time_budget_ms=0,
-        entry_time_budget_ms=30_000,
     )
