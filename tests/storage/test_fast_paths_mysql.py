@@ -1,11 +1,11 @@
 """The MySQL/MariaDB fast paths: each two-table UPDATE writes what its portable queries write.
 
 ``StartFlowAndSteps`` against StartFlow + ActivateFlowSteps, ``CompleteStepLinkedAndTouch``
-against CompleteStepLinked + TouchFlow, ``CompleteStepAndFlow`` against CompleteStep +
-CompleteFlow, ``GetEntrySchedule`` against GetFlow + GetStepSchedule; and, for each write, the
-cases where it must change neither table (a lost lease, an ended flow, a flow that is not
-``created``). Matched rows count both tables (the connection uses ``CLIENT.FOUND_ROWS``). The
-last test requires the scenarios to call every accessor ``MysqlFastPaths`` declares.
+against CompleteStepLinked + TouchFlow, ``GetEntrySchedule`` against GetFlow + GetStepSchedule;
+and, for each write, the cases where it must change neither table (a lost lease, an ended flow,
+a flow that is not ``created``). Matched rows count both tables (the connection uses
+``CLIENT.FOUND_ROWS``). The last test requires the scenarios to call every accessor
+``MysqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -117,47 +117,13 @@ async def test_complete_step_linked_and_touch_writes_nothing_when_fenced_out(
     assert (await db.get_flow(flow_id)).step_id == step_id
 
 
-async def test_complete_step_and_flow_completes_both(db: Db) -> None:
-    flow_id, step_id, lease_seq = await running_step(db)
-    written = await fast(db).complete_step_and_flow(
-        db.conn,
-        changes='{"y": 2}',
-        goto_next="",
-        final_state='{"x": 1, "y": 2}',
-        step_id=step_id,
-        lease_seq=lease_seq,
-    )
-    assert written == 2
-    flow = await db.get_flow(flow_id)
-    assert (flow.status, flow.final_state) == ("completed", '{"x": 1, "y": 2}')
-    assert (await db.get_step(step_id)).status == "completed"
-
-
-@pytest.mark.parametrize("spoil", ["lease", "flow"])
-async def test_complete_step_and_flow_writes_nothing_when_fenced_out(db: Db, spoil: str) -> None:
-    flow_id, step_id, lease_seq = await running_step(db)
-    if spoil == "flow":
-        await db.execute("UPDATE dwarf_flows SET status = 'failed' WHERE flow_id = %s", (flow_id,))
-    written = await fast(db).complete_step_and_flow(
-        db.conn,
-        changes='{"y": 2}',
-        goto_next="",
-        final_state='{"y": 2}',
-        step_id=step_id,
-        lease_seq=lease_seq + (1 if spoil == "lease" else 0),
-    )
-    assert written == 0
-    assert (await db.get_step(step_id)).status == "running"
-    assert (await db.get_flow(flow_id)).final_state == "{}"
-
-
 def declared() -> set[str]:
     """The accessors ``MysqlFastPaths`` declares."""
     return set(protocol_members(MysqlFastPaths))
 
 
 def test_only_mysql_has_these_fast_paths() -> None:
-    assert len(declared()) == 4
+    assert len(declared()) == 3
     assert all(callable(getattr(mysql, name, None)) for name in declared())
     for module in (postgresql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared()), module.__name__

@@ -1,7 +1,11 @@
 -- Fast paths: single statements that stand in for several portable queries on the hot path.
 -- MySQL/MariaDB can write two tables in one statement with a multi-table UPDATE (an inner
--- join: both rows match and change, or neither does), so the start and the flow's last step
--- need no transaction, and a step-to-successor transition is one write after the insert.
+-- join: both rows match and change, or neither does), so the start needs no transaction, and a
+-- step-to-successor transition is one write after the insert. A flow's last step has no fast
+-- path here: a multi-table UPDATE buffers the new values of every table but the first in an
+-- internal temporary table, and MariaDB puts one holding a text column (the flow's final
+-- state, the step's changes) on disk, a file created and removed per statement, which cost
+-- more than the portable transaction's three extra round trips (storage.md, S12b).
 -- Matched rows are counted (CLIENT.FOUND_ROWS): 0 means nothing was written. Every query here
 -- opens with "Fast path", which makes it optional for the other dialects.
 
@@ -39,20 +43,6 @@ SET s.status = 'completed', s.changes = sqlc.arg(changes), s.goto_next = sqlc.ar
     s.lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
     s.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
     f.step_id = sqlc.arg(successor_id),
-    f.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE s.step_id = sqlc.arg(step_id) AND s.lease_seq = sqlc.arg(lease_seq) AND s.status = 'running'
-  AND f.status NOT IN ('completed', 'failed', 'cancelled');
-
--- name: CompleteStepAndFlow :execrows
--- Fast path for CompleteStep + CompleteFlow: the claimed step (fenced on its lease, and only
--- while its flow is live) completes, and with it the flow, with the final state the caller
--- computed, in one statement. 0: nothing was written.
-UPDATE dwarf_steps s
-JOIN dwarf_flows f ON f.flow_id = s.flow_id
-SET s.status = 'completed', s.changes = sqlc.arg(changes), s.goto_next = sqlc.arg(goto_next),
-    s.parked = 0, s.lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    s.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    f.status = 'completed', f.final_state = CAST(sqlc.arg(final_state) AS CHAR),
     f.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
 WHERE s.step_id = sqlc.arg(step_id) AND s.lease_seq = sqlc.arg(lease_seq) AND s.status = 'running'
   AND f.status NOT IN ('completed', 'failed', 'cancelled');

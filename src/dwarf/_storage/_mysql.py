@@ -1,10 +1,11 @@
 """MySQL / MariaDB: asyncmy connections, and two-table writes on the hot path.
 
-Fast paths (sql/queries/mysql/fastpath.sql): the completion and the flow-row write are one
-multi-table UPDATE (both rows match and change, or neither). A flow's last step is that
-statement alone, in autocommit; a step-to-successor transition is the successor's INSERT plus
-that UPDATE in a transaction, rolled back when the UPDATE matched nothing. A start is one
-multi-table UPDATE and a read, without BEGIN/COMMIT.
+Fast paths (sql/queries/mysql/fastpath.sql): a step-to-successor transition is the successor's
+INSERT plus one multi-table UPDATE (the completion and the flow row: both match and change, or
+neither) in a transaction, rolled back when the UPDATE matched nothing. A start is one
+multi-table UPDATE and a read, without BEGIN/COMMIT. A flow's last step takes the portable
+transaction: as one multi-table UPDATE it would write the flow's final state through an on-disk
+temporary table (storage.md S12b).
 """
 
 from __future__ import annotations
@@ -110,19 +111,6 @@ class MysqlStore(Store):
             return await self._transact_on_connection(insert_and_complete)
         except _NothingWritten:
             return 0
-
-    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
-        written = await self._autocommit_on_connection(
-            lambda conn: my.complete_step_and_flow(
-                conn,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                final_state=final_state,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-            )
-        )
-        return written > 0
 
 
 async def _close(conn: Any) -> None:

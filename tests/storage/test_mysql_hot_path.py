@@ -1,0 +1,85 @@
+"""A flow's writes on MariaDB go through no on-disk temporary table (storage.md, S12b).
+
+A multi-table UPDATE buffers the new values of each table but the first in an internal
+temporary table, and MariaDB keeps one that holds a text column on disk: a file created and
+removed per statement. Writing a flow's last step with its final state that way made every
+finish pay for one. The test counts ``Created_tmp_disk_tables`` on the store's only connection
+across a flow's whole life (create, start, claim, a step to its successor, the last step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._open import open_store
+from dwarf._storage._records import Completion, NewStep
+from dwarf._storage._store import Store
+from tests.fixtures.storage import Db, backend_dsn, new_flow
+
+pytestmark = pytest.mark.mysql
+
+
+@pytest.fixture(params=["mysql"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """MariaDB only: its temporary tables are what is counted."""
+    return backend_dsn(request)
+
+
+async def _disk_temporary_tables(store: Store) -> int:
+    """How many on-disk temporary tables the store's one connection has created so far."""
+    conn: Any
+    async with store._acquire() as conn, conn.cursor() as cursor:
+        await cursor.execute("SHOW SESSION STATUS LIKE 'Created_tmp_disk_tables'")
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[1])
+
+
+async def _claim(store: Store, step_id: int) -> int:
+    """Claim ``step_id``; its lease_seq."""
+    (claimed,) = await store.claim([step_id], "w1", 60_000)
+    return claimed.row.lease_seq
+
+
+async def test_a_flows_life_creates_no_temporary_table_on_disk(
+    db: Db, backend: tuple[str, str]
+) -> None:
+    new = new_flow(1)
+    store = await open_store(0, parse_dsn(backend[1]), max_open_conns=1)
+    try:
+        before = await _disk_temporary_tables(store)
+        ids = await store.create_flow(new, start=False)
+        started = await store.start_flow(ids.flow_id, new.token, "h")
+        assert started.entry_step_id == ids.entry_step_id
+        entry_id = ids.entry_step_id
+        first = Completion(entry_id, await _claim(store, entry_id), '{"n": 2}', "")
+        successor = NewStep(
+            flow_id=ids.flow_id,
+            depth=1,
+            token="00000000000000ac",
+            task_name="b",
+            state='{"n": 2}',
+            time_budget_ms=30_000,
+            lineage_id=0,
+            ordinal=0,
+            predecessor_id=entry_id,
+            priority=5,
+            fairness_key="",
+            fairness_weight=1.0,
+            delay_ms=0,
+        )
+        second_id = await store.advance_to_successor(first, successor)
+        assert second_id
+        last = Completion(second_id, await _claim(store, second_id), '{"n": 3}', "")
+        assert await store.finish_flow(last, ids.flow_id, '{"n": 3}')
+        created = await _disk_temporary_tables(store) - before
+    finally:
+        await store.close()
+
+    flow = await db.get_flow(ids.flow_id)
+    assert (flow.status, flow.final_state) == ("completed", '{"n": 3}')
+    assert (await db.get_step(second_id)).status == "completed"
+    assert created == 0, f"{created} temporary tables written to disk"
