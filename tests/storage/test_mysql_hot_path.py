@@ -1,10 +1,12 @@
-"""A flow's writes on MariaDB go through no on-disk temporary table (storage.md, S12b).
+"""A MariaDB store's hot path through its public operations (storage.md, S12b).
 
 A multi-table UPDATE buffers the new values of each table but the first in an internal
 temporary table, and MariaDB keeps one that holds a text column on disk: a file created and
 removed per statement. Writing a flow's last step with its final state that way made every
-finish pay for one. The test counts ``Created_tmp_disk_tables`` on the store's only connection
-across a flow's whole life (create, start, claim, a step to its successor, the last step).
+finish pay for one. The first test counts ``Created_tmp_disk_tables`` on the store's only
+connection across a flow's whole life (create, start, claim, a step to its successor, the last
+step); the second sends a transition and a last step twice, as after a reply lost to a dropped
+connection, and finds each written once.
 """
 
 from __future__ import annotations
@@ -44,6 +46,25 @@ async def _claim(store: Store, step_id: int) -> int:
     return claimed.row.lease_seq
 
 
+def _successor(flow_id: int, predecessor_id: int) -> NewStep:
+    """The one successor of ``predecessor_id``."""
+    return NewStep(
+        flow_id=flow_id,
+        depth=1,
+        token="00000000000000ac",
+        task_name="b",
+        state='{"n": 2}',
+        time_budget_ms=30_000,
+        lineage_id=0,
+        ordinal=0,
+        predecessor_id=predecessor_id,
+        priority=5,
+        fairness_key="",
+        fairness_weight=1.0,
+        delay_ms=0,
+    )
+
+
 async def test_a_flows_life_creates_no_temporary_table_on_disk(
     db: Db, backend: tuple[str, str]
 ) -> None:
@@ -56,22 +77,7 @@ async def test_a_flows_life_creates_no_temporary_table_on_disk(
         assert started.entry_step_id == ids.entry_step_id
         entry_id = ids.entry_step_id
         first = Completion(entry_id, await _claim(store, entry_id), '{"n": 2}', "")
-        successor = NewStep(
-            flow_id=ids.flow_id,
-            depth=1,
-            token="00000000000000ac",
-            task_name="b",
-            state='{"n": 2}',
-            time_budget_ms=30_000,
-            lineage_id=0,
-            ordinal=0,
-            predecessor_id=entry_id,
-            priority=5,
-            fairness_key="",
-            fairness_weight=1.0,
-            delay_ms=0,
-        )
-        second_id = await store.advance_to_successor(first, successor)
+        second_id = await store.advance_to_successor(first, _successor(ids.flow_id, entry_id))
         assert second_id
         last = Completion(second_id, await _claim(store, second_id), '{"n": 3}', "")
         assert await store.finish_flow(last, ids.flow_id, '{"n": 3}')
@@ -83,3 +89,30 @@ async def test_a_flows_life_creates_no_temporary_table_on_disk(
     assert (flow.status, flow.final_state) == ("completed", '{"n": 3}')
     assert (await db.get_step(second_id)).status == "completed"
     assert created == 0, f"{created} temporary tables written to disk"
+
+
+async def test_a_transition_or_last_step_sent_again_writes_nothing_twice(
+    db: Db, backend: tuple[str, str]
+) -> None:
+    # A script whose reply was lost is sent again (S10): its fences make the second a no-op.
+    new = new_flow(2)
+    store = await open_store(0, parse_dsn(backend[1]), max_open_conns=1)
+    try:
+        ids = await store.create_flow(new, start=True)
+        entry_id = ids.entry_step_id
+        first = Completion(entry_id, await _claim(store, entry_id), '{"n": 3}', "")
+        successor = _successor(ids.flow_id, entry_id)
+        second_id = await store.advance_to_successor(first, successor)
+        assert await store.advance_to_successor(first, successor) == 0
+        last = Completion(second_id, await _claim(store, second_id), '{"n": 4}', "")
+        assert await store.finish_flow(last, ids.flow_id, '{"n": 4}')
+        assert not await store.finish_flow(last, ids.flow_id, '{"n": 5}')
+    finally:
+        await store.close()
+
+    flow = await db.get_flow(ids.flow_id)
+    assert (flow.status, flow.final_state, flow.step_id) == ("completed", '{"n": 4}', second_id)
+    assert (await db.get_step(entry_id)).successor_id == second_id
+    async with db.conn.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM dwarf_steps WHERE flow_id = %s", (ids.flow_id,))
+        assert await cur.fetchone() == (2,)

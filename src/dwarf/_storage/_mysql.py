@@ -1,30 +1,30 @@
-"""MySQL / MariaDB: asyncmy connections, and two-table writes on the hot path.
+"""MySQL / MariaDB: asyncmy connections, and the hot path in few round trips.
 
-Fast paths (sql/queries/mysql/fastpath.sql): a step-to-successor transition is the successor's
-INSERT plus one multi-table UPDATE (the completion and the flow row: both match and change, or
-neither) in a transaction, rolled back when the UPDATE matched nothing. A start is one
-multi-table UPDATE and a read, without BEGIN/COMMIT. A flow's last step takes the portable
-transaction: as one multi-table UPDATE it would write the flow's final state through an on-disk
-temporary table (storage.md S12b).
+Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b): a start is one multi-table UPDATE (the
+flow and its created steps) and a read, without BEGIN/COMMIT. A create and a step-to-successor
+transition are one script each: its statements between BEGIN and COMMIT sent as one query
+(``_mysql_script``), guarded on the server so that a fenced-out write (lease lost, flow ended)
+leaves nothing behind. A flow's last step is the portable CompleteStep and CompleteFlow as a script
+that commits once both matched: two round trips.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dwarf._storage import _hot_path as hot_path
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
+from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
 from dwarf._storage._gen.tx import Tx
+from dwarf._storage._mysql_script import Outcome, Script
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import Completion, NewStep, StartedFlow
+from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
 from dwarf._storage._store import Store
+from dwarf.workflow import Status
 
 __all__ = ["MysqlStore"]
-
-
-class _NothingWritten(Exception):
-    """The fenced two-table UPDATE matched nothing: roll the transaction back."""
 
 
 class MysqlStore(Store):
@@ -92,25 +92,69 @@ class MysqlStore(Store):
             return await super().start_flow(flow_id, flow_token, hostname)
         return started
 
+    async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        async def create(conn: Any) -> FlowIds:
+            script = Script(conn)
+            await hot_path.insert_flow_row(Tx(my, script), new, start=start)
+            await my.insert_entry_step_of_last_flow(
+                script,
+                step_depth=new.caller_depth + 1,
+                step_token=new.entry_token,
+                task_name=new.entry,
+                state=new.state,
+                status=Status.PENDING if start else Status.CREATED,
+                time_budget_ms=new.entry_time_budget_ms,
+                priority=new.priority,
+                fairness_key=new.fairness_key,
+                fairness_weight=new.fairness_weight,
+                delay_ms=new.delay_ms,
+            )
+            await my.adopt_flow_identity_of_last_step(script)
+            flow, entry, _ = await script.run()
+            return FlowIds(flow.lastrowid, entry.lastrowid)
+
+        # Sent as one query, a create cut off may have committed: never sent twice (S10).
+        with replay_unsafe():
+            return await self._autocommit_on_connection(create, self.create_flow)
+
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
-        async def insert_and_complete(conn: Any) -> int:
-            successor_id = await self.insert_step(Tx(my, conn), successor)
-            written = await my.complete_step_linked_and_touch(
-                conn,
+        async def advance(conn: Any) -> int:
+            script = Script(conn)
+            await self.insert_step(Tx(my, script), successor)
+            await my.complete_step_linked_to_last_step(
+                script,
                 changes=done.changes,
                 goto_next=done.goto_next,
-                successor_id=successor_id,
                 step_id=done.step_id,
                 lease_seq=done.lease_seq,
             )
-            if not written:
-                raise _NothingWritten
-            return successor_id
+            await my.drop_unlinked_last_step(script)
+            inserted, completed, _ = await script.run()
+            return inserted.lastrowid if completed.rowcount else 0
 
-        try:
-            return await self._transact_on_connection(insert_and_complete)
-        except _NothingWritten:
-            return 0
+        # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
+        return await self._autocommit_on_connection(advance, self.advance_to_successor)
+
+    async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        async def finish(conn: Any) -> bool:
+            script = Script(conn)
+            await my.complete_step(
+                script,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                step_id=done.step_id,
+                lease_seq=done.lease_seq,
+            )
+            await my.complete_flow(script, final_state=final_state, flow_id=flow_id)
+            step, flow = await script.run(keep=_both_written)
+            return _both_written([step, flow])
+
+        return await self._autocommit_on_connection(finish, self.finish_flow)
+
+
+def _both_written(outcomes: list[Outcome]) -> bool:
+    """Each statement matched its one row: the step completed, and its flow with it."""
+    return all(outcome.rowcount == 1 for outcome in outcomes)
 
 
 async def _close(conn: Any) -> None:

@@ -1,0 +1,127 @@
+"""MySQL/MariaDB scripts: several generated statements sent as one query, in one round trip.
+
+On MariaDB the server is the bottleneck, and a good part of what it spends on a short statement
+is the round trip (waking its thread, reading and answering a packet), not the statement. A script
+records what the generated accessors would send, each statement with its arguments escaped by
+the connection exactly as asyncmy's text protocol escapes them for ``execute``, and sends the
+lot, wrapped in BEGIN and COMMIT, as one multi-statement query (asyncmy connects with
+``CLIENT.MULTI_STATEMENTS``). The server stops at the first statement that fails, so nothing
+after it runs, the COMMIT included; the script then rolls the transaction back. A script whose
+COMMIT depends on what its statements matched sends the COMMIT (or ROLLBACK) after reading
+them: two round trips.
+
+Hand-written because no driver or library does this: asyncmy runs one statement per
+``execute`` and reads the results of a multi-statement query one ``nextset`` at a time. A
+statement in a script cannot use the result of the one before it on the client; the SQL takes
+it on the server instead (``LAST_INSERT_ID()``, guards on the rows the statement before it
+wrote): see ``sql/queries/mysql/fastpath.sql`` and storage.md S12b.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+__all__ = ["Outcome", "Script"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one statement of a script did: rows matched (or inserted, deleted), and the id an
+    INSERT generated (0 for any other statement)."""
+
+    rowcount: int
+    lastrowid: int
+
+
+class Script:
+    """The statements of one transaction, recorded from the generated accessors, then run.
+
+    It stands in for the connection the accessors take: ``await my.insert_step(script, ...)``
+    records the INSERT and returns 0, as does every accessor given a script; the statements'
+    real results come from ``run``, in the order they were recorded.
+    """
+
+    __slots__ = ("_conn", "_cursor", "_statements")
+
+    def __init__(self, conn: Any) -> None:
+        """A script to run on ``conn``, an asyncmy connection in autocommit mode."""
+        self._conn = conn
+        self._cursor = conn.cursor()
+        self._statements: list[str] = []
+
+    def cursor(self) -> _RecordingCursor:
+        """A cursor that records each statement given to ``execute``."""
+        return _RecordingCursor(self)
+
+    def record(self, query: str, args: Sequence[object] | None) -> None:
+        """Add ``query`` with ``args`` bound, as ``execute`` would send it."""
+        self._statements.append(self._cursor.mogrify(query, args))
+
+    async def run(self, keep: Callable[[list[Outcome]], bool] | None = None) -> list[Outcome]:
+        """Send BEGIN, the statements and COMMIT as one query; each statement's outcome.
+
+        With ``keep``, the COMMIT waits for the outcomes, one more round trip: the transaction
+        commits when ``keep(outcomes)`` holds and rolls back otherwise (outcomes returned
+        either way). A statement that fails stops the query before the COMMIT: the
+        transaction is rolled back and the error raised. Cancelled while it waits, the
+        connection is closed (its answer may still be on the way), which rolls the transaction
+        back on the server unless the server had run its COMMIT already.
+        """
+        closing = [] if keep else ["COMMIT"]
+        text = ";\n".join(["BEGIN", *self._statements, *closing])
+        cur = self._cursor
+        try:
+            await cur.execute(text)
+            outcomes: list[Outcome] = []
+            while await cur.nextset():
+                outcomes.append(Outcome(cur.rowcount, cur.lastrowid or 0))
+            if keep is None:
+                return outcomes[:-1]  # the last is the COMMIT's
+            if keep(outcomes):
+                await self._conn.commit()
+            else:
+                await self._conn.rollback()
+            return outcomes
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._conn.rollback()
+            raise
+        except BaseException:
+            self._conn.close()
+            raise
+
+
+class _RecordingCursor:
+    """The cursor a script hands the accessors: it records, it never talks to the server."""
+
+    __slots__ = ("_script",)
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+
+    @property
+    def lastrowid(self) -> int:
+        """Nothing ran yet: the id comes from ``Script.run``."""
+        return 0
+
+    async def execute(self, query: str, args: Sequence[object] | None = None) -> int:
+        """Record the statement; its row count comes from ``Script.run``."""
+        self._script.record(query, args)
+        return 0
+
+    async def fetchone(self) -> Any:
+        """No rows: a script records writes."""
+        return None
+
+    async def fetchall(self) -> Sequence[Any]:
+        """No rows: a script records writes."""
+        return ()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any, /) -> None:
+        return None
