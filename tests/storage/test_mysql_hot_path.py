@@ -11,11 +11,14 @@ connection, and finds each written once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._mysql import SCRIPT_DOCUMENT_LIMIT
+from dwarf._storage._mysql_script import Outcome, Script
 from dwarf._storage._open import open_store
 from dwarf._storage._records import Completion, NewStep
 from dwarf._storage._store import Store
@@ -116,3 +119,38 @@ async def test_a_transition_or_last_step_sent_again_writes_nothing_twice(
     async with db.conn.cursor() as cur:
         await cur.execute("SELECT COUNT(*) FROM dwarf_steps WHERE flow_id = %s", (ids.flow_id,))
         assert await cur.fetchone() == (2,)
+
+
+async def test_documents_too_large_for_one_script_go_statement_by_statement(
+    db: Db, backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[int] = []
+    real_run = Script.run
+
+    async def counted(script: Script, keep: Any = None) -> list[Outcome]:
+        runs.append(1)
+        return await real_run(script, keep)
+
+    monkeypatch.setattr(Script, "run", counted)
+    # Within MAX_STATE_BYTES, over the script limit, and all escapes: a JSON backslash each.
+    big = '{"big": "' + "\\\\" * (SCRIPT_DOCUMENT_LIMIT // 2 + 1) + '"}'
+    new = dataclasses.replace(new_flow(3), state=big)
+    store = await open_store(0, parse_dsn(backend[1]), max_open_conns=1)
+    try:
+        ids = await store.create_flow(new, start=True)
+        entry_id = ids.entry_step_id
+        first = Completion(entry_id, await _claim(store, entry_id), big, "")
+        successor = dataclasses.replace(_successor(ids.flow_id, entry_id), state=big)
+        second_id = await store.advance_to_successor(first, successor)
+        last = Completion(second_id, await _claim(store, second_id), "{}", "")
+        assert await store.finish_flow(last, ids.flow_id, big)
+        assert runs == []  # each over the limit: the portable transaction wrote it
+        small = await store.create_flow(new_flow(4), start=True)
+        assert runs == [1]
+    finally:
+        await store.close()
+
+    flow = await db.get_flow(ids.flow_id)
+    assert (flow.status, flow.final_state) == ("completed", big)
+    assert (await db.get_step(second_id)).state == big
+    assert (await db.get_flow(small.flow_id)).step_id == small.entry_step_id

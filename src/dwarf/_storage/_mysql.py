@@ -93,6 +93,9 @@ class MysqlStore(Store):
         return started
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        if _over_script_limit(new.graph, new.baggage, new.breakpoints, new.state):
+            return await super().create_flow(new, start=start)
+
         async def create(conn: Any) -> FlowIds:
             script = Script(conn)
             await hot_path.insert_flow_row(Tx(my, script), new, start=start)
@@ -118,6 +121,9 @@ class MysqlStore(Store):
             return await self._autocommit_on_connection(create, self.create_flow)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        if _over_script_limit(successor.state, done.changes):
+            return await super().advance_to_successor(done, successor)
+
         async def advance(conn: Any) -> int:
             script = Script(conn)
             await self.insert_step(Tx(my, script), successor)
@@ -136,6 +142,9 @@ class MysqlStore(Store):
         return await self._autocommit_on_connection(advance, self.advance_to_successor)
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        if _over_script_limit(done.changes, final_state):
+            return await super().finish_flow(done, flow_id, final_state)
+
         async def finish(conn: Any) -> bool:
             script = Script(conn)
             await my.complete_step(
@@ -150,6 +159,22 @@ class MysqlStore(Store):
             return _both_written([step, flow])
 
         return await self._autocommit_on_connection(finish, self.finish_flow)
+
+
+SCRIPT_DOCUMENT_LIMIT = 2_000_000
+"""Most characters of JSON a script carries; one that would carry more takes the portable path.
+
+A script is one packet, and MariaDB refuses a packet over ``max_allowed_packet`` (16 MiB by
+default). ``MAX_STATE_BYTES`` keeps one statement's documents under it, but a script joins its
+statements' documents: kept under 2,000,000 characters (at most 4 bytes each once escaped), a
+script stays under half the default packet, and a larger write goes statement by statement in
+the portable transaction (storage.md S12b).
+"""
+
+
+def _over_script_limit(*documents: str) -> bool:
+    """Whether ``documents`` together are too large for one script (``SCRIPT_DOCUMENT_LIMIT``)."""
+    return sum(map(len, documents)) > SCRIPT_DOCUMENT_LIMIT
 
 
 def _both_written(outcomes: list[Outcome]) -> bool:
