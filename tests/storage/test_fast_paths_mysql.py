@@ -1,12 +1,13 @@
 """The MySQL/MariaDB fast paths: each writes what its portable queries write (storage.md S12b).
 
 ``StartFlowAndSteps`` against StartFlow + ActivateFlowSteps and ``GetEntrySchedule`` against GetFlow
-+ GetStepSchedule; the scripts (statements sent as one query, ``_mysql_script``) of a create and a
-step-to-successor transition against the portable transactions, and the last step's, the portable
-statements committed only when both matched; and, for each write, the cases where it must leave both
-tables as they were (a lost lease, an ended or deleted flow, a flow that is not ``created``, a
-statement that fails). Matched rows count both tables (the connection uses ``CLIENT.FOUND_ROWS``).
-The last test requires the scenarios to call every accessor ``MysqlFastPaths`` declares.
++ GetStepSchedule, alone and as a start's script with its read replayed; the scripts (statements
+sent as one query, ``_mysql_script``) of a create and a step-to-successor transition against the
+portable transactions, and the last step's, the portable statements committed only when both
+matched; and, for each write, the cases where it must leave both tables as they were (a lost lease,
+an ended or deleted flow, a flow that is not ``created``, a statement that fails). Matched rows
+count both tables (the connection uses ``CLIENT.FOUND_ROWS``). The last test requires the scenarios
+to call every accessor ``MysqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
 from dwarf._storage._gen.queries import MysqlFastPaths
-from dwarf._storage._mysql_script import Outcome, Script
+from dwarf._storage._mysql_script import Outcome, Script, replay
 from dwarf.workflow import Status
 from tests.fixtures.storage import (
     FLOW_DEFAULTS,
@@ -104,6 +105,27 @@ async def test_start_flow_and_steps_starts_the_flow_and_its_created_steps_once(d
     )
     assert again == 0
     assert (await db.get_flow(flow_id)).notify_hostname == "host-1"
+
+
+async def test_a_start_script_starts_the_flow_and_reads_its_entry_in_one_query(db: Db) -> None:
+    flow_id = await db.flow(status=Status.CREATED)
+    entry = await db.step(flow_id, status=Status.CREATED, delay_ms=60_000)
+    await db.q.adopt_flow_identity(db.conn, flow_id=flow_id, step_id=entry)
+    script = Script(db.conn, transaction=False)
+    await fast(db).start_flow_and_steps(
+        script, flow_id=flow_id, flow_token=TOKEN, notify_hostname="host-1"
+    )
+    await fast(db).get_entry_schedule(script, flow_id=flow_id)
+    written, read = await script.run()
+
+    assert written.rowcount == 2  # the flow row and its one created step
+    schedule = await fast(db).get_entry_schedule(replay(read), flow_id=flow_id)
+    assert schedule is not None
+    assert (schedule.step_id, schedule.workflow_name) == (entry, "wf")
+    assert 55_000 < schedule.delay_ms <= 60_000
+    assert (await db.get_step(entry)).status == "pending"
+    with pytest.raises(ValueError, match="COMMIT"):
+        await Script(db.conn, transaction=False).run(keep=lambda outcomes: True)
 
 
 async def test_a_create_script_inserts_a_flow_with_its_entry_step_and_adopts_them(db: Db) -> None:

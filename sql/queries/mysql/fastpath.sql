@@ -1,6 +1,7 @@
 -- Fast paths: statements that stand in for several portable queries on the hot path.
 -- MySQL/MariaDB can write two tables in one statement with a multi-table UPDATE (an inner
--- join: both rows match and change, or neither does), so the start needs no transaction.
+-- join: both rows match and change, or neither does), so the start needs no transaction: it
+-- and the read after it go as one script without BEGIN/COMMIT (storage.md, S12b).
 -- A create and a step-to-successor transition are scripts (storage.md, S12b): their
 -- statements, BEGIN and COMMIT go to the server as one multi-statement query, one round trip,
 -- so each statement after the first finds what it needs on the server, not in the client: the

@@ -1,11 +1,11 @@
 """MySQL / MariaDB: asyncmy connections, and the hot path in few round trips.
 
 Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b): a start is one multi-table UPDATE (the
-flow and its created steps) and a read, without BEGIN/COMMIT. A create and a step-to-successor
-transition are one script each: its statements between BEGIN and COMMIT sent as one query
-(``_mysql_script``), guarded on the server so that a fenced-out write (lease lost, flow ended)
-leaves nothing behind. A flow's last step is the portable CompleteStep and CompleteFlow as a script
-that commits once both matched: two round trips.
+flow and its created steps) and a read, sent as one query without BEGIN/COMMIT. A create and a
+step-to-successor transition are one script each: its statements between BEGIN and COMMIT sent as
+one query (``_mysql_script``), guarded on the server so that a fenced-out write (lease lost, flow
+ended) leaves nothing behind. A flow's last step is the portable CompleteStep and CompleteFlow as a
+script that commits once both matched: two round trips.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
 from dwarf._storage._gen.tx import Tx
-from dwarf._storage._mysql_script import Outcome, Script
+from dwarf._storage._mysql_script import Outcome, Script, replay
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
 from dwarf._storage._store import Store
@@ -74,12 +74,16 @@ class MysqlStore(Store):
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         async def start_and_read(conn: Any) -> StartedFlow | None:
-            written = await my.start_flow_and_steps(
-                conn, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
+            # One query: the UPDATE commits on its own, the read after it sees what it wrote.
+            script = Script(conn, transaction=False)
+            await my.start_flow_and_steps(
+                script, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
             )
-            if not written:
+            await my.get_entry_schedule(script, flow_id=flow_id)
+            written, read = await script.run()
+            if not written.rowcount:
                 return None
-            entry = await my.get_entry_schedule(conn, flow_id=flow_id)
+            entry = await my.get_entry_schedule(replay(read), flow_id=flow_id)
             # Started; with no entry row to ring (deleted meanwhile) there is nothing to run.
             if entry is None:
                 return StartedFlow(0, 0)

@@ -24,16 +24,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-__all__ = ["Outcome", "Script"]
+__all__ = ["Outcome", "Script", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one statement of a script did: rows matched (or inserted, deleted), and the id an
-    INSERT generated (0 for any other statement)."""
+    """What one statement of a script did: rows matched (or inserted, deleted), the id an
+    INSERT generated (0 for any other statement), and the rows a SELECT answered, as the
+    driver reads them (``replay`` turns them into the accessor's typed rows)."""
 
     rowcount: int
     lastrowid: int
+    rows: Sequence[Any] = ()
 
 
 class Script:
@@ -44,13 +46,19 @@ class Script:
     real results come from ``run``, in the order they were recorded.
     """
 
-    __slots__ = ("_conn", "_cursor", "_statements")
+    __slots__ = ("_conn", "_cursor", "_statements", "_transaction")
 
-    def __init__(self, conn: Any) -> None:
-        """A script to run on ``conn``, an asyncmy connection in autocommit mode."""
+    def __init__(self, conn: Any, *, transaction: bool = True) -> None:
+        """A script to run on ``conn``, an asyncmy connection in autocommit mode.
+
+        Without ``transaction`` its statements go without BEGIN and COMMIT, each committed on
+        its own as it runs: for statements that need no atomicity together (a write and a read
+        of what it wrote).
+        """
         self._conn = conn
         self._cursor = conn.cursor()
         self._statements: list[str] = []
+        self._transaction = transaction
 
     def cursor(self) -> _RecordingCursor:
         """A cursor that records each statement given to ``execute``."""
@@ -70,28 +78,47 @@ class Script:
         connection is closed (its answer may still be on the way), which rolls the transaction
         back on the server unless the server had run its COMMIT already.
         """
-        closing = [] if keep else ["COMMIT"]
-        text = ";\n".join(["BEGIN", *self._statements, *closing])
+        if keep is not None and not self._transaction:
+            raise ValueError("keep decides a COMMIT: a script without a transaction has none")
+        opening = ["BEGIN"] if self._transaction else []
+        closing = ["COMMIT"] if self._transaction and keep is None else []
+        text = ";\n".join([*opening, *self._statements, *closing])
         cur = self._cursor
         try:
             await cur.execute(text)
-            outcomes: list[Outcome] = []
+            results = [await _outcome(cur)]
             while await cur.nextset():
-                outcomes.append(Outcome(cur.rowcount, cur.lastrowid or 0))
-            if keep is None:
-                return outcomes[:-1]  # the last is the COMMIT's
-            if keep(outcomes):
-                await self._conn.commit()
-            else:
-                await self._conn.rollback()
+                results.append(await _outcome(cur))
+            outcomes = results[len(opening) : len(results) - len(closing)]
+            if keep is not None:
+                if keep(outcomes):
+                    await self._conn.commit()
+                else:
+                    await self._conn.rollback()
             return outcomes
         except Exception:
-            with contextlib.suppress(Exception):
-                await self._conn.rollback()
+            if self._transaction:
+                with contextlib.suppress(Exception):
+                    await self._conn.rollback()
             raise
         except BaseException:
             self._conn.close()
             raise
+
+
+def replay(outcome: Outcome) -> _Replay:
+    """A stand-in connection that answers one accessor call with ``outcome``'s rows.
+
+    ``await my.get_entry_schedule(replay(outcome), flow_id=...)`` gives the row of a SELECT a
+    script ran, converted by its accessor exactly as if the accessor had run it.
+    """
+    return _Replay(outcome)
+
+
+async def _outcome(cur: Any) -> Outcome:
+    """The current result of ``cur``: its counts, and its rows if it is a result set."""
+    rows = await cur.fetchall() if cur.description else ()
+    return Outcome(cur.rowcount, cur.lastrowid or 0, rows)
 
 
 class _RecordingCursor:
@@ -113,12 +140,64 @@ class _RecordingCursor:
         return 0
 
     async def fetchone(self) -> Any:
-        """No rows: a script records writes."""
+        """No row yet: ``replay`` the statement's outcome to read it."""
         return None
 
     async def fetchall(self) -> Sequence[Any]:
-        """No rows: a script records writes."""
+        """No rows yet: ``replay`` the statement's outcome to read them."""
         return ()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any, /) -> None:
+        return None
+
+
+class _Replay:
+    """The connection ``replay`` returns: its cursor answers with an outcome, never the server."""
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, outcome: Outcome) -> None:
+        self._outcome = outcome
+
+    def cursor(self) -> _ReplayCursor:
+        """A cursor holding the outcome."""
+        return _ReplayCursor(self._outcome)
+
+
+class _ReplayCursor:
+    """Answers ``execute`` and the fetches with what a script's statement did."""
+
+    __slots__ = ("_next", "_outcome")
+
+    def __init__(self, outcome: Outcome) -> None:
+        self._outcome = outcome
+        self._next = 0
+
+    @property
+    def lastrowid(self) -> int:
+        """The id the statement generated."""
+        return self._outcome.lastrowid
+
+    async def execute(self, query: str, args: Sequence[object] | None = None) -> int:
+        """Nothing to send: the statement ran in the script; its row count."""
+        return self._outcome.rowcount
+
+    async def fetchone(self) -> Any:
+        """The next row the statement answered, or None."""
+        rows = self._outcome.rows
+        if self._next >= len(rows):
+            return None
+        self._next += 1
+        return rows[self._next - 1]
+
+    async def fetchall(self) -> Sequence[Any]:
+        """The rows the statement answered, from the next on."""
+        rows = self._outcome.rows[self._next :]
+        self._next = len(self._outcome.rows)
+        return rows
 
     async def __aenter__(self) -> Self:
         return self
