@@ -5,24 +5,27 @@ temporary table, and MariaDB keeps one that holds a text column on disk: a file 
 removed per statement. Writing a flow's last step with its final state that way made every
 finish pay for one. The first test counts ``Created_tmp_disk_tables`` on the store's only
 connection across a flow's whole life (create, start, claim, a step to its successor, the last
-step); the second sends a transition and a last step twice, as after a reply lost to a dropped
-connection, and finds each written once.
+step). The others: a transition and a last step sent twice, as after a reply lost to a dropped
+connection, are written once; documents too large for one script go statement by statement; a
+script cancelled while the server runs it closes its connection and commits nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
 import pytest
 
+from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._mysql import SCRIPT_DOCUMENT_LIMIT
 from dwarf._storage._mysql_script import Outcome, Script
 from dwarf._storage._open import open_store
 from dwarf._storage._records import Completion, NewStep
 from dwarf._storage._store import Store
-from tests.fixtures.storage import Db, backend_dsn, new_flow
+from tests.fixtures.storage import FLOW_DEFAULTS, Db, backend_dsn, new_flow
 
 pytestmark = pytest.mark.mysql
 
@@ -154,3 +157,24 @@ async def test_documents_too_large_for_one_script_go_statement_by_statement(
     assert (flow.status, flow.final_state) == ("completed", big)
     assert (await db.get_step(second_id)).state == big
     assert (await db.get_flow(small.flow_id)).step_id == small.entry_step_id
+
+
+async def test_a_script_cancelled_while_it_runs_closes_its_connection_and_commits_nothing(
+    db: Db, backend: tuple[str, str]
+) -> None:
+    conn = await connect_mysql(parse_dsn(backend[1]))
+    await conn.autocommit(True)
+    script = Script(conn)
+    await db.q.insert_flow(script, **{**FLOW_DEFAULTS, "flow_token": "cccccccccccccccc"})
+    script.record("SELECT SLEEP(%s)", (2,))
+    running = asyncio.ensure_future(script.run())
+    await asyncio.sleep(0.3)  # the query is on the server, sleeping
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    # Its answer may still have been on the way: the connection goes, and the pool with it.
+    assert not conn.connected
+    async with db.conn.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM dwarf_flows WHERE flow_token = %s", ("c" * 16,))
+        assert await cur.fetchone() == (0,)
