@@ -159,8 +159,7 @@ class MysqlStore(Store):
                 lease_seq=done.lease_seq,
             )
             await my.complete_flow(script, final_state=final_state, flow_id=flow_id)
-            step, flow = await script.run(keep=_both_written)
-            return _both_written([step, flow])
+            return _both_written(await script.run(keep=_both_written))
 
         return await self._autocommit_on_connection(finish, self.finish_flow)
 

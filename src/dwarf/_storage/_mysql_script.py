@@ -8,7 +8,8 @@ lot, wrapped in BEGIN and COMMIT, as one multi-statement query (asyncmy connects
 ``CLIENT.MULTI_STATEMENTS``). The server stops at the first statement that fails, so nothing
 after it runs, the COMMIT included; the script then rolls the transaction back. A script whose
 COMMIT depends on what its statements matched sends the COMMIT (or ROLLBACK) after reading
-them: two round trips.
+them: two round trips. A script without a transaction sends its statements alone, each
+committing as it runs (a write, and a read of what it wrote).
 
 Hand-written because no driver or library does this: asyncmy runs one statement per
 ``execute`` and reads the results of a multi-statement query one ``nextset`` at a time. A
@@ -39,7 +40,8 @@ class Outcome:
 
 
 class Script:
-    """The statements of one transaction, recorded from the generated accessors, then run.
+    """The statements of one query (a transaction, unless made without), recorded from the
+    generated accessors, then run.
 
     It stands in for the connection the accessors take: ``await my.insert_step(script, ...)``
     records the INSERT and returns 0, as does every accessor given a script; the statements'
@@ -71,12 +73,13 @@ class Script:
     async def run(self, keep: Callable[[list[Outcome]], bool] | None = None) -> list[Outcome]:
         """Send BEGIN, the statements and COMMIT as one query; each statement's outcome.
 
-        With ``keep``, the COMMIT waits for the outcomes, one more round trip: the transaction
-        commits when ``keep(outcomes)`` holds and rolls back otherwise (outcomes returned
-        either way). A statement that fails stops the query before the COMMIT: the
-        transaction is rolled back and the error raised. Cancelled while it waits, the
-        connection is closed (its answer may still be on the way), which rolls the transaction
-        back on the server unless the server had run its COMMIT already.
+        A script made without a transaction sends its statements alone. With ``keep``, the
+        COMMIT waits for the outcomes, one more round trip: the transaction commits when
+        ``keep(outcomes)`` holds and rolls back otherwise (outcomes returned either way). A
+        statement that fails stops the query before the COMMIT: the transaction is rolled back
+        and the error raised. Cancelled while it waits, the connection is closed (its answer
+        may still be on the way), which rolls the transaction back on the server unless the
+        server had run its COMMIT already.
         """
         if keep is not None and not self._transaction:
             raise ValueError("keep decides a COMMIT: a script without a transaction has none")
