@@ -8,6 +8,7 @@ is ``{}``. Tombstones (JSON null from ``delete``) are dropped: a deleted key is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,26 +37,36 @@ def merge_replace(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
 async def compute_final_state(
     db: Tx, flow_id: int, reducers: Mapping[str, Reducer]
 ) -> dict[str, Any]:
-    """The flow's final state from its tail steps (call inside the terminal transaction)."""
+    """The flow's final state from its tail steps (call inside the terminal transaction).
+
+    It yields to the event loop between its phases: after a wide fan-out, finding the tails
+    scans every step of the flow and the state they carry is large, and on SQLite, driven
+    inline, the scan, the decoding and the fold would otherwise run as one turn of the loop
+    (about 100 ms at 100,000 elements, docs/internals/fan-in.md#f14).
+    """
     tails = await db.select_tail_steps(flow_id=flow_id)
     if not tails:
         return {}
+    await asyncio.sleep(0)
     chosen = [tail for tail in tails if tail.status == Status.COMPLETED] or list(tails)
     first, last = chosen[0], chosen[-1]
-    return _fold_tails(
-        await step_input(db, first.state, first.state_base),
-        [loads(tail.changes) for tail in chosen],
-        reducers,
-        fallback=(await step_input(db, last.state, last.state_base), loads(last.changes)),
-        owned=True,
-    )
+    base = await step_input(db, first.state, first.state_base)
+    deltas = [loads(tail.changes) for tail in chosen]
+    await asyncio.sleep(0)
+    final = _fold_tails(base, deltas, reducers, owned=True)
+    if final is None:
+        # Decoded only now: the last tail is usually the first, whose state the fold consumed.
+        final = _last_view(await step_input(db, last.state, last.state_base), loads(last.changes))
+    await asyncio.sleep(0)
+    return final
 
 
 def final_state_of_tail(
     state: Mapping[str, Any], changes: Mapping[str, Any], reducers: Mapping[str, Reducer]
 ) -> dict[str, Any]:
     """The final state when one known step is the only tail (a flow without fan-outs)."""
-    return _fold_tails(state, [changes], reducers, fallback=(state, changes))
+    final = _fold_tails(state, [changes], reducers)
+    return _last_view(state, changes) if final is None else final
 
 
 def _fold_tails(
@@ -63,19 +74,25 @@ def _fold_tails(
     deltas: list[Any],
     reducers: Mapping[str, Reducer],
     *,
-    fallback: tuple[Mapping[str, Any], Mapping[str, Any]],
     owned: bool = False,
-) -> dict[str, Any]:
-    """``owned``: ``base`` was decoded for this call alone, so it is folded into in place and
-    not copied again (a fan-in's state of 100,000 elements would cost two deep copies)."""
+) -> dict[str, Any] | None:
+    """The tails' deltas folded into ``base``; None when a reducer cannot combine them.
+
+    ``owned``: ``base`` was decoded for this call alone, so it is folded into in place and not
+    copied again (a fan-in's state of 100,000 elements would cost two deep copies).
+    """
     try:
         fold = Fold(base, reducers, owned=owned)
         fold.add(deltas)
     except (TypeError, ValueError):
-        # A reducer cannot combine the tails: keep the last tail's own view rather than
-        # losing the outcome (the flow's status already tells what happened).
-        return strip_tombstones(merge_replace(*fallback))
+        return None
     return without_tombstones(fold.merged) if owned else strip_tombstones(fold.merged)
+
+
+def _last_view(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The last tail's own view, kept when a reducer cannot combine the tails rather than
+    losing the outcome (the flow's status already tells what happened)."""
+    return strip_tombstones(merge_replace(state, changes))
 
 
 async def fail_flow_in_tx(
