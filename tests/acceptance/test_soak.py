@@ -37,8 +37,13 @@ async def test_a_small_soak_loses_nothing_on_postgresql(postgres_dsn: str) -> No
     report = out.decode()
     assert proc.returncode == 0, report + err.decode()[-4000:]
     figures = dict(line.split(None, 1) for line in report.splitlines() if line.strip())
-    assert figures["flows"] == "200"
     assert figures["kills"] == "5"
+    # A create cut off by a terminated session may or may not have committed: it answers 503
+    # and is not counted (docs/reliability.md). Creates go one at a time, so each of the 5
+    # rounds of terminations can cut at most one; every other create is a counted flow.
+    unknown = int(figures["unknown"].split()[0])
+    assert int(figures["flows"]) + unknown == 200, report
+    assert unknown <= 5, report
     assert figures["wrong"] == "state 0", report
     for figure in ("lost", "failed", "stuck"):
         assert figures[figure] == "0", report
