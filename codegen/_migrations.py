@@ -17,7 +17,8 @@ from pathlib import Path
 
 from codegen._emit import LINE, Header, chunks, py_str
 from codegen._model import DIALECTS, GenerationError
-from codegen._sqltext import Dialect, SqlTextError, split_statements
+from codegen._sqltext import Dialect, SqlTextError
+from codegen._statements import split_statements
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

@@ -2,7 +2,7 @@
 
 The generator never rewrites SQL semantics. It needs to (1) find parameter placeholders outside
 string literals and comments, (2) drop comments and collapse whitespace so the emitted constants are
-compact and deterministic, (3) split migration files into statements on a ``;`` that ends a line,
+compact and deterministic, (3) lex migration files for ``_statements`` to split into statements,
 and (4) name the items of a top-level select list (SQL Server has no sqlc, and the PostgreSQL
 reference needs to see which result columns are computed expressions).
 
@@ -151,41 +151,6 @@ def strip_statement_terminator(tokens: list[Token]) -> list[Token]:
     while tokens and (tokens[-1].kind == "ws" or tokens[-1].text == ";"):
         tokens = tokens[:-1]
     return tokens
-
-
-def split_statements(sql: str, dialect: Dialect) -> list[str]:
-    """Split a schema file on ``;`` that ends a line (outside literals and comments).
-
-    Each statement is trimmed and keeps its inner text verbatim (comments included); statements
-    that hold nothing but comments and whitespace are dropped.
-    """
-    tokens = lex(sql, dialect)
-    statements: list[str] = []
-    current: list[Token] = []
-    for index, tok in enumerate(tokens):
-        if tok.kind == "punct" and tok.text == ";" and _ends_line(tokens, index + 1):
-            statements.append(_finish(current))
-            current = []
-        else:
-            current.append(tok)
-    statements.append(_finish(current))
-    return [s for s in statements if s]
-
-
-def _ends_line(tokens: Sequence[Token], start: int) -> bool:
-    for tok in tokens[start:]:
-        if tok.kind == "ws":
-            if "\n" in tok.text:
-                return True
-            continue
-        return tok.kind == "comment" and tok.text.startswith("--")
-    return True
-
-
-def _finish(tokens: Sequence[Token]) -> str:
-    if all(t.kind in ("ws", "comment") for t in tokens):
-        return ""
-    return "".join(t.text for t in tokens).strip()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,10 +7,14 @@ connections, so it is sent but never needed).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -188,6 +192,34 @@ async def test_sql_from_the_latest_version_has_nothing_to_add() -> None:
 
     assert run.code == 0, run.err
     assert "dwarf_flows" not in run.out
+
+
+async def test_the_printed_mysql_script_migrates_as_dwarf_migrate_does(mysql_dsn: str) -> None:
+    # A DBA reviews the script and applies it with the mysql client, whose DELIMITER lines
+    # carry the stored procedures' bodies (their own ';') through.
+    printed = await dwarf("migrate", "sql", "--dialect", "mysql")
+    assert printed.code == 0, printed.err
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    assert client is not None, "the MariaDB client (mariadb-client) is needed to apply the script"
+    dsn = parse_dsn(mysql_dsn)
+    command = [client, "-h", dsn.host or "127.0.0.1", "-P", str(dsn.port or 3306)]
+    command += ["-u", dsn.user or "root", dsn.database]
+    environment = {**os.environ, "MYSQL_PWD": dsn.password or ""}
+    applied = await asyncio.create_subprocess_exec(
+        *command, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=environment
+    )
+    _, errors = await applied.communicate(printed.out.encode())
+    assert applied.returncode == 0, errors.decode()
+
+    status = await dwarf("migrate", "status", "--dsn", mysql_dsn)
+    assert status.code == 0, status.err
+    assert "up to date" in status.out
+    routines = await rows(
+        mysql_dsn,
+        "SELECT routine_name FROM information_schema.routines"
+        " WHERE routine_schema = DATABASE() ORDER BY routine_name",
+    )
+    assert [name for (name,) in routines] == ["dwarf_advance", "dwarf_create", "dwarf_finish"]
 
 
 async def test_sql_range_prints_only_the_chosen_versions() -> None:

@@ -95,7 +95,7 @@ async def test_a_linear_flow_gives_the_same_outcome_on_either_path(
     hot_path = [name for name in transactions if set(name.split(".")[1:2]) & hot_operations]
     # create, start, 4 step-to-successor transitions, the last step: 7 transactions portably.
     # PostgreSQL runs every one as a single statement; MySQL starts the flow in one statement
-    # and sends each of the others as one script (its transaction in one query, S12b).
+    # and sends each of the others as a stored procedure called in one query (S12b, S12c).
     expected = {"postgresql": 0, "mysql": 0, "sqlite": 7}[engine_dialect]
     assert len(hot_path) == expected, hot_path
 

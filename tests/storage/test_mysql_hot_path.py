@@ -7,7 +7,8 @@ finish pay for one. The first test counts ``Created_tmp_disk_tables`` on the sto
 connection across a flow's whole life (create, start, claim, a step to its successor, the last
 step). The others: a transition and a last step sent twice, as after a reply lost to a dropped
 connection, are written once; documents too large for one script go statement by statement; a
-script cancelled while the server runs it closes its connection and commits nothing.
+script stops at its first failing statement; a script cancelled while the server runs it closes
+its connection.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
+import asyncmy.errors
 import pytest
 
 from dwarf._storage._connect import connect_mysql
@@ -130,9 +132,9 @@ async def test_documents_too_large_for_one_script_go_statement_by_statement(
     runs: list[int] = []
     real_run = Script.run
 
-    async def counted(script: Script, keep: Any = None) -> list[Outcome]:
+    async def counted(script: Script) -> list[Outcome]:
         runs.append(1)
-        return await real_run(script, keep)
+        return await real_run(script)
 
     monkeypatch.setattr(Script, "run", counted)
     # Within MAX_STATE_BYTES, over the script limit, and all escapes: a JSON backslash each.
@@ -159,13 +161,25 @@ async def test_documents_too_large_for_one_script_go_statement_by_statement(
     assert (await db.get_flow(small.flow_id)).step_id == small.entry_step_id
 
 
-async def test_a_script_cancelled_while_it_runs_closes_its_connection_and_commits_nothing(
-    db: Db, backend: tuple[str, str]
+async def test_a_script_stops_at_its_first_failing_statement(db: Db) -> None:
+    script = Script(db.conn)
+    # 17 characters for a 16-character token, in strict mode: the first INSERT fails.
+    await db.q.insert_flow(script, **{**FLOW_DEFAULTS, "flow_token": "x" * 17})
+    await db.q.insert_flow(script, **{**FLOW_DEFAULTS, "flow_token": "c" * 16})
+    with pytest.raises(asyncmy.errors.DataError):
+        await script.run()
+
+    async with db.conn.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM dwarf_flows WHERE flow_token = %s", ("c" * 16,))
+        assert await cur.fetchone() == (0,)
+
+
+async def test_a_script_cancelled_while_it_runs_closes_its_connection(
+    backend: tuple[str, str],
 ) -> None:
     conn = await connect_mysql(parse_dsn(backend[1]))
     await conn.autocommit(True)
     script = Script(conn)
-    await db.q.insert_flow(script, **{**FLOW_DEFAULTS, "flow_token": "cccccccccccccccc"})
     script.record("SELECT SLEEP(%s)", (2,))
     running = asyncio.ensure_future(script.run())
     await asyncio.sleep(0.3)  # the query is on the server, sleeping
@@ -173,8 +187,5 @@ async def test_a_script_cancelled_while_it_runs_closes_its_connection_and_commit
     with pytest.raises(asyncio.CancelledError):
         await running
 
-    # Its answer may still have been on the way: the connection goes, and the pool with it.
+    # Its answer may still be on the way: the connection goes, and the pool with it.
     assert not conn.connected
-    async with db.conn.cursor() as cur:
-        await cur.execute("SELECT COUNT(*) FROM dwarf_flows WHERE flow_token = %s", ("c" * 16,))
-        assert await cur.fetchone() == (0,)

@@ -25,7 +25,8 @@ import codegen._domain
 import codegen._types
 from codegen import FILES, OUTPUT_DIR, GenerationError, generate, write
 from codegen.__main__ import main
-from codegen._sqltext import split_statements
+from codegen._sqltext import SqlTextError
+from codegen._statements import split_statements, without_delimiter_blocks
 from dwarf._storage._sql import in_list, utc_from_naive, utc_from_text
 from dwarf._storage._sqlite_inline import open_inline_sqlite
 from tests.fixtures.codegen import (
@@ -693,6 +694,32 @@ def test_schema_files_split_on_semicolons_that_end_a_line() -> None:
     assert split_statements("SELECT 1; SELECT 2;\n-- only a comment;\n", "sqlite") == [
         "SELECT 1; SELECT 2"
     ]
+
+
+def test_mysql_schema_files_split_on_the_delimiter_their_delimiter_lines_set() -> None:
+    text = (
+        "DROP PROCEDURE IF EXISTS p;\n"
+        "DELIMITER $$\n"
+        "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1; -- not here: $$\n  SELECT '$$\n';\nEND $$\n"
+        "CREATE PROCEDURE q() SELECT 2 $$\n"
+        "DELIMITER ;\n"
+        "SELECT 3;\n"
+    )
+    assert split_statements(text, "mysql") == [
+        "DROP PROCEDURE IF EXISTS p",
+        "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1; -- not here: $$\n  SELECT '$$\n';\nEND",
+        "CREATE PROCEDURE q() SELECT 2",
+        "SELECT 3",
+    ]
+    # sqlc gets the file without its procedures, every line kept for its error messages.
+    stripped = without_delimiter_blocks(text)
+    assert stripped.splitlines()[0] == "DROP PROCEDURE IF EXISTS p;"
+    assert stripped.splitlines()[-1] == "SELECT 3;"
+    assert "PROCEDURE p()" not in stripped
+    assert stripped.count("\n") == text.count("\n")
+    # A literal cannot span a DELIMITER line: the one left open is an error.
+    with pytest.raises(SqlTextError):
+        split_statements("DELIMITER $$\nSELECT 'a $$\nDELIMITER ;\n", "mysql")
 
 
 def test_migrations_embed_statements_and_file_checksums(project: Path, gen: Any) -> None:

@@ -2,14 +2,12 @@
 -- MySQL/MariaDB can write two tables in one statement with a multi-table UPDATE (an inner
 -- join: both rows match and change, or neither does), so the start needs no transaction: it
 -- and the read after it go as one script without BEGIN/COMMIT (storage.md, S12b).
--- A create and a step-to-successor transition are scripts (storage.md, S12b): their
--- statements, BEGIN and COMMIT go to the server as one multi-statement query, one round trip,
--- so each statement after the first finds what it needs on the server, not in the client: the
--- row the INSERT before it made (LAST_INSERT_ID()), and a guard that takes that row back when
--- the fenced write before it matched nothing. No multi-table UPDATE here writes a text column
--- of a table but its first: MariaDB buffers such values in an on-disk temporary table, a file
--- created and removed per statement (a flow's last step is why: it writes a text column of
--- both tables, so its script is the portable CompleteStep and CompleteFlow).
+-- A create, a step-to-successor transition and a flow's last step are stored procedures
+-- (sql/schema/mysql/0008_hot_path_procedures.sql, storage.md S12c), each a CALL and the read of
+-- the answer it leaves in a user variable, sent as one script without BEGIN/COMMIT: the
+-- procedure runs its own transaction. No multi-table UPDATE here writes a text column of a table
+-- but its first: MariaDB buffers such values in an on-disk temporary table, a file created and
+-- removed per statement.
 -- Matched rows are counted (CLIENT.FOUND_ROWS): 0 means nothing was written. Every query here
 -- opens with "Fast path", which makes it optional for the other dialects.
 
@@ -36,60 +34,71 @@ FROM dwarf_flows f
 JOIN dwarf_steps s ON s.step_id = f.step_id
 WHERE f.flow_id = sqlc.arg(flow_id);
 
--- name: InsertEntryStepOfLastFlow :execlastid
--- Fast path for InsertStep in a create's script, right after InsertFlow: the entry step of the
--- flow just inserted (LAST_INSERT_ID()); not_before = NOW + delay_ms, lease_expires = NOW.
-INSERT INTO dwarf_steps (
-    flow_id, step_depth, step_token, task_name, state, changes, status, time_budget_ms,
-    lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key, fairness_weight, parked,
-    state_base,
-    not_before, lease_expires, created_at, started_at, updated_at
-) VALUES (
-    LAST_INSERT_ID(), sqlc.arg(step_depth), sqlc.arg(step_token), sqlc.arg(task_name),
-    sqlc.arg(state), '{}', sqlc.arg(status), sqlc.arg(time_budget_ms),
-    0, 0, 0, sqlc.arg(priority), sqlc.arg(fairness_key), sqlc.arg(fairness_weight), 0, 0,
-    (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND + INTERVAL 1000 * CAST(sqlc.arg(delay_ms) AS SIGNED) MICROSECOND),
-    (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
+-- name: CreateByProcedure :exec
+-- Fast path for a create's transaction (storage.md S12c): the stored procedure dwarf_create
+-- inserts the flow and its entry step and makes the flow its own thread and root (unless it
+-- joined a thread or has a root), in its own transaction; the ids it gave are left in
+-- @dwarf_flow_id and @dwarf_entry_step_id for CreatedFlow. Each argument is cast so that sqlc
+-- can type it.
+CALL dwarf_create(
+    CAST(sqlc.arg(flow_token) AS CHAR), CAST(sqlc.arg(workflow_name) AS CHAR),
+    CAST(sqlc.arg(graph) AS CHAR), CAST(sqlc.arg(baggage) AS CHAR),
+    CAST(sqlc.arg(flow_status) AS CHAR), CAST(sqlc.arg(surgraph_flow_id) AS SIGNED),
+    CAST(sqlc.arg(surgraph_step_depth) AS SIGNED), CAST(sqlc.arg(surgraph_step_id) AS SIGNED),
+    CAST(sqlc.arg(root_flow_id) AS SIGNED), CAST(sqlc.arg(thread_id) AS SIGNED),
+    CAST(sqlc.arg(thread_token) AS CHAR), CAST(sqlc.arg(trace_parent) AS CHAR),
+    CAST(sqlc.arg(breakpoints) AS CHAR), CAST(sqlc.arg(priority) AS SIGNED),
+    CAST(sqlc.arg(fairness_key) AS CHAR), CAST(sqlc.arg(fairness_weight) AS DOUBLE),
+    CAST(sqlc.arg(time_budget_ms) AS SIGNED), CAST(sqlc.arg(delete_on_completion) AS SIGNED),
+    CAST(sqlc.arg(step_depth) AS SIGNED), CAST(sqlc.arg(step_token) AS CHAR),
+    CAST(sqlc.arg(task_name) AS CHAR), CAST(sqlc.arg(state) AS CHAR),
+    CAST(sqlc.arg(step_status) AS CHAR), CAST(sqlc.arg(step_time_budget_ms) AS SIGNED),
+    CAST(sqlc.arg(delay_ms) AS SIGNED),
+    @dwarf_flow_id, @dwarf_entry_step_id
 );
 
--- name: AdoptFlowIdentityOfLastStep :exec
--- Fast path for AdoptFlowIdentity in a create's script, right after InsertEntryStepOfLastFlow:
--- the flow of the step just inserted takes it as its current step and becomes its own thread
--- and root (unless it joined a thread or has a root). MySQL assigns left to right, each
--- assignment seeing the ones before it: the token is copied before thread_id changes.
-UPDATE dwarf_flows
-SET step_id = LAST_INSERT_ID(),
-    thread_token = CASE WHEN thread_id = 0 THEN flow_token ELSE thread_token END,
-    thread_id = CASE WHEN thread_id = 0 THEN flow_id ELSE thread_id END,
-    root_flow_id = CASE WHEN root_flow_id = 0 THEN flow_id ELSE root_flow_id END
-WHERE flow_id = (SELECT s.flow_id FROM dwarf_steps s WHERE s.step_id = LAST_INSERT_ID());
+-- name: CreatedFlow :one
+-- Fast path: what CreateByProcedure left, on the same connection: the new flow's id and its
+-- entry step's.
+SELECT CAST(@dwarf_flow_id AS SIGNED) AS flow_id, CAST(@dwarf_entry_step_id AS SIGNED) AS step_id;
 
--- name: CompleteStepLinkedToLastStep :execrows
--- Fast path for CompleteStepLinked + TouchFlow in a step-to-successor script, right after the
--- successor's InsertStep: the claimed step (fenced on its lease, and only while its flow is
--- live) completes and links to the step just inserted, which becomes the flow's current step.
--- 0: nothing was written (DropUnlinkedLastStep then takes the successor back).
-UPDATE dwarf_steps s
-JOIN dwarf_flows f ON f.flow_id = s.flow_id
-SET s.status = 'completed', s.changes = sqlc.arg(changes), s.goto_next = sqlc.arg(goto_next),
-    s.successor_id = LAST_INSERT_ID(), s.parked = 0,
-    s.lease_expires = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    s.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND),
-    f.step_id = LAST_INSERT_ID(),
-    f.updated_at = (UTC_TIMESTAMP() + INTERVAL MICROSECOND(NOW(3)) MICROSECOND)
-WHERE s.step_id = sqlc.arg(step_id) AND s.lease_seq = sqlc.arg(lease_seq) AND s.status = 'running'
-  AND f.status NOT IN ('completed', 'failed', 'cancelled');
+-- name: AdvanceByProcedure :exec
+-- Fast path for a step-to-successor transaction (storage.md S12c): the stored procedure
+-- dwarf_advance inserts the successor, completes the claimed step linked to it (fenced on its
+-- lease, and only while its flow is live) and makes it the flow's current step, in its own
+-- transaction; the successor's id, or 0 when nothing was written, is left in
+-- @dwarf_successor_id for AdvancedSuccessor. Each argument is cast so that sqlc can type it.
+CALL dwarf_advance(
+    CAST(sqlc.arg(step_id) AS SIGNED), CAST(sqlc.arg(lease_seq) AS SIGNED),
+    CAST(sqlc.arg(changes) AS CHAR), CAST(sqlc.arg(goto_next) AS CHAR),
+    CAST(sqlc.arg(flow_id) AS SIGNED), CAST(sqlc.arg(step_depth) AS SIGNED),
+    CAST(sqlc.arg(step_token) AS CHAR), CAST(sqlc.arg(task_name) AS CHAR),
+    CAST(sqlc.arg(state) AS CHAR), CAST(sqlc.arg(state_base) AS SIGNED),
+    CAST(sqlc.arg(time_budget_ms) AS SIGNED), CAST(sqlc.arg(lineage_id) AS SIGNED),
+    CAST(sqlc.arg(fan_out_ordinal) AS SIGNED), CAST(sqlc.arg(predecessor_id) AS SIGNED),
+    CAST(sqlc.arg(priority) AS SIGNED), CAST(sqlc.arg(fairness_key) AS CHAR),
+    CAST(sqlc.arg(fairness_weight) AS DOUBLE), CAST(sqlc.arg(delay_ms) AS SIGNED),
+    @dwarf_successor_id
+);
 
--- name: DropUnlinkedLastStep :execrows
--- Fast path closing a step-to-successor script: the step just inserted is deleted again unless
--- its flow now points at it, that is, unless CompleteStepLinkedToLastStep wrote (lease lost,
--- flow ended or gone: nothing of the transition stays). 1: the successor was taken back.
-DELETE FROM dwarf_steps
-WHERE step_id = LAST_INSERT_ID()
-  AND NOT EXISTS (
-    SELECT 1 FROM dwarf_flows f
-    WHERE f.flow_id = dwarf_steps.flow_id AND f.step_id = dwarf_steps.step_id
-  );
+-- name: AdvancedSuccessor :one
+-- Fast path: what AdvanceByProcedure left, on the same connection: the successor's id, 0 when
+-- the transition wrote nothing.
+SELECT CAST(@dwarf_successor_id AS SIGNED) AS successor_id;
+
+-- name: FinishByProcedure :exec
+-- Fast path for a flow's last step (storage.md S12c): the stored procedure dwarf_finish
+-- completes the claimed step (fenced on its lease) and then its flow with its final state
+-- (only while live), in its own transaction that commits only when both matched; 1 when it
+-- wrote, 0 when it wrote nothing, is left in @dwarf_finished for Finished.
+CALL dwarf_finish(
+    CAST(sqlc.arg(step_id) AS SIGNED), CAST(sqlc.arg(lease_seq) AS SIGNED),
+    CAST(sqlc.arg(changes) AS CHAR), CAST(sqlc.arg(goto_next) AS CHAR),
+    CAST(sqlc.arg(flow_id) AS SIGNED), CAST(sqlc.arg(final_state) AS CHAR),
+    @dwarf_finished
+);
+
+-- name: Finished :one
+-- Fast path: what FinishByProcedure left, on the same connection: 1 when the step and its flow
+-- completed, 0 when nothing was written.
+SELECT CAST(@dwarf_finished AS SIGNED) AS finished;

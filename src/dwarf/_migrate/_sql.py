@@ -11,6 +11,7 @@ applies the script by hand leaves the database exactly as ``dwarf migrate`` woul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -99,12 +100,26 @@ def render_ddl(dialect: Dialect, migrations: Sequence[MigrationLike], *, heading
                 "-- MySQL cannot roll back DDL: if a statement fails, this migration is "
                 "partially applied"
             )
-        lines.extend(_terminated(statement) + end for statement in migration.statements)
+        lines.extend(_rendered(dialect, statement, end) for statement in migration.statements)
         lines.append(record_sql(dialect, migration) + end)
         if dialect in _TRANSACTIONAL:
             lines.append("COMMIT" + end)
         lines.append("")
     return "\n".join(lines)
+
+
+_COMPOUND: Final = re.compile(
+    r"^\s*CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _rendered(dialect: Dialect, statement: str, end: str) -> str:
+    """``statement`` as the script shows it: a MySQL stored program between DELIMITER lines,
+    since its body holds ``;`` of its own (the mysql client would split on them)."""
+    if dialect == "mysql" and _COMPOUND.search(statement):
+        return f"DELIMITER $$\n{_terminated(statement)} $$\nDELIMITER ;"
+    return _terminated(statement) + end
 
 
 def _terminated(statement: str) -> str:

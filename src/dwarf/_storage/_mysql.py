@@ -1,24 +1,21 @@
-"""MySQL / MariaDB: asyncmy connections, and the hot path in few round trips.
+"""MySQL / MariaDB: asyncmy connections, and the hot path in one round trip per operation.
 
-Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b): a start is one multi-table UPDATE (the
-flow and its created steps) and a read, sent as one query without BEGIN/COMMIT. A create and a
-step-to-successor transition are one script each: its statements between BEGIN and COMMIT sent as
-one query (``_mysql_script``), guarded on the server so that a fenced-out write (lease lost, flow
-ended) leaves nothing behind. A flow's last step is the portable CompleteStep and CompleteFlow as a
-script that commits once both matched: two round trips.
-"""
+Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b, S12c): a start is one multi-table
+UPDATE (the flow and its created steps) and a read, sent as one query. A create, a step-to-successor
+transition and a flow's last step are stored procedures (sql/schema/mysql/0008), each running its
+own transaction with the fences of the statements it replaces (a lost lease or an ended flow
+writes nothing); each is called with the read of the answer it leaves in a user variable as one
+query (``_mysql_script``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage import _hot_path as hot_path
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
-from dwarf._storage._gen.tx import Tx
-from dwarf._storage._mysql_script import Outcome, Script, replay
+from dwarf._storage._mysql_script import Script, replay
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
 from dwarf._storage._store import Store
@@ -75,7 +72,7 @@ class MysqlStore(Store):
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         async def start_and_read(conn: Any) -> StartedFlow | None:
             # One query: the UPDATE commits on its own, the read after it sees what it wrote.
-            script = Script(conn, transaction=False)
+            script = Script(conn)
             await my.start_flow_and_steps(
                 script, flow_id=flow_id, flow_token=flow_token, notify_hostname=hostname
             )
@@ -101,24 +98,43 @@ class MysqlStore(Store):
             return await super().create_flow(new, start=start)
 
         async def create(conn: Any) -> FlowIds:
+            # One query: the procedure runs its own transaction; the read takes its answer.
             script = Script(conn)
-            await hot_path.insert_flow_row(Tx(my, script), new, start=start)
-            await my.insert_entry_step_of_last_flow(
+            thread_id, thread_token = new.thread or (0, "")
+            await my.create_by_procedure(
                 script,
+                flow_token=new.token,
+                workflow_name=new.workflow_name,
+                graph=new.graph,
+                baggage=new.baggage,
+                flow_status=Status.RUNNING if start else Status.CREATED,
+                surgraph_flow_id=new.parent_flow_id,
+                surgraph_step_depth=new.caller_depth,
+                surgraph_step_id=new.caller_step_id,
+                root_flow_id=new.root_flow_id,
+                thread_id=thread_id,
+                thread_token=thread_token,
+                trace_parent=new.trace_parent,
+                breakpoints=new.breakpoints,
+                priority=new.priority,
+                fairness_key=new.fairness_key,
+                fairness_weight=new.fairness_weight,
+                time_budget_ms=new.time_budget_ms,
+                delete_on_completion=new.delete_on_completion,
                 step_depth=new.caller_depth + 1,
                 step_token=new.entry_token,
                 task_name=new.entry,
                 state=new.state,
-                status=Status.PENDING if start else Status.CREATED,
-                time_budget_ms=new.entry_time_budget_ms,
-                priority=new.priority,
-                fairness_key=new.fairness_key,
-                fairness_weight=new.fairness_weight,
+                step_status=Status.PENDING if start else Status.CREATED,
+                step_time_budget_ms=new.entry_time_budget_ms,
                 delay_ms=new.delay_ms,
             )
-            await my.adopt_flow_identity_of_last_step(script)
-            flow, entry, _ = await script.run()
-            return FlowIds(flow.lastrowid, entry.lastrowid)
+            await my.created_flow(script)
+            _, read = await script.run()
+            created = await my.created_flow(replay(read))
+            if created is None:  # a SELECT of two variables always answers one row
+                raise RuntimeError("dwarf_create left no answer")
+            return FlowIds(created.flow_id, created.step_id)
 
         # Sent as one query, a create cut off may have committed: never sent twice (S10).
         with replay_unsafe():
@@ -129,18 +145,32 @@ class MysqlStore(Store):
             return await super().advance_to_successor(done, successor)
 
         async def advance(conn: Any) -> int:
+            # One query: the procedure runs its own transaction; the read takes its answer.
             script = Script(conn)
-            await self.insert_step(Tx(my, script), successor)
-            await my.complete_step_linked_to_last_step(
+            await my.advance_by_procedure(
                 script,
-                changes=done.changes,
-                goto_next=done.goto_next,
                 step_id=done.step_id,
                 lease_seq=done.lease_seq,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                flow_id=successor.flow_id,
+                step_depth=successor.depth,
+                step_token=successor.token,
+                task_name=successor.task_name,
+                state=successor.state,
+                state_base=successor.state_base,
+                time_budget_ms=successor.time_budget_ms,
+                lineage_id=successor.lineage_id,
+                fan_out_ordinal=successor.ordinal,
+                predecessor_id=successor.predecessor_id,
+                priority=successor.priority,
+                fairness_key=successor.fairness_key,
+                fairness_weight=successor.fairness_weight,
+                delay_ms=successor.delay_ms,
             )
-            await my.drop_unlinked_last_step(script)
-            inserted, completed, _ = await script.run()
-            return inserted.lastrowid if completed.rowcount else 0
+            await my.advanced_successor(script)
+            _, read = await script.run()
+            return await my.advanced_successor(replay(read)) or 0
 
         # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
         return await self._autocommit_on_connection(advance, self.advance_to_successor)
@@ -150,17 +180,22 @@ class MysqlStore(Store):
             return await super().finish_flow(done, flow_id, final_state)
 
         async def finish(conn: Any) -> bool:
+            # One query: the procedure runs its own transaction; the read takes its answer.
             script = Script(conn)
-            await my.complete_step(
+            await my.finish_by_procedure(
                 script,
-                changes=done.changes,
-                goto_next=done.goto_next,
                 step_id=done.step_id,
                 lease_seq=done.lease_seq,
+                changes=done.changes,
+                goto_next=done.goto_next,
+                flow_id=flow_id,
+                final_state=final_state,
             )
-            await my.complete_flow(script, final_state=final_state, flow_id=flow_id)
-            return _both_written(await script.run(keep=_both_written))
+            await my.finished(script)
+            _, read = await script.run()
+            return await my.finished(replay(read)) == 1
 
+        # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
         return await self._autocommit_on_connection(finish, self.finish_flow)
 
 
@@ -178,11 +213,6 @@ the portable transaction (storage.md S12b).
 def _over_script_limit(*documents: str) -> bool:
     """Whether ``documents`` together are too large for one script (``SCRIPT_DOCUMENT_LIMIT``)."""
     return sum(map(len, documents)) > SCRIPT_DOCUMENT_LIMIT
-
-
-def _both_written(outcomes: list[Outcome]) -> bool:
-    """Each statement matched its one row: the step completed, and its flow with it."""
-    return all(outcome.rowcount == 1 for outcome in outcomes)
 
 
 async def _close(conn: Any) -> None:

@@ -4,24 +4,22 @@ On MariaDB the server is the bottleneck, and a good part of what it spends on a 
 is the round trip (waking its thread, reading and answering a packet), not the statement. A script
 records what the generated accessors would send, each statement with its arguments escaped by
 the connection exactly as asyncmy's text protocol escapes them for ``execute``, and sends the
-lot, wrapped in BEGIN and COMMIT, as one multi-statement query (asyncmy connects with
-``CLIENT.MULTI_STATEMENTS``). The server stops at the first statement that fails, so nothing
-after it runs, the COMMIT included; the script then rolls the transaction back. A script whose
-COMMIT depends on what its statements matched sends the COMMIT (or ROLLBACK) after reading
-them: two round trips. A script without a transaction sends its statements alone, each
-committing as it runs (a write, and a read of what it wrote).
+lot as one multi-statement query (asyncmy connects with ``CLIENT.MULTI_STATEMENTS``). Each
+statement commits on its own as it runs: the hot path's scripts are a write and the read of what
+it did (a start and its entry step; a stored procedure's CALL, which runs its own transaction,
+and the read of the answer it left in a user variable; storage.md S12b, S12c). The server stops
+at the first statement that fails: nothing after it runs.
 
 Hand-written because no driver or library does this: asyncmy runs one statement per
 ``execute`` and reads the results of a multi-statement query one ``nextset`` at a time. A
 statement in a script cannot use the result of the one before it on the client; the SQL takes
-it on the server instead (``LAST_INSERT_ID()``, guards on the rows the statement before it
-wrote): see ``sql/queries/mysql/fastpath.sql`` and storage.md S12b.
+it on the server instead (a user variable the CALL before it set): see
+``sql/queries/mysql/fastpath.sql``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -40,27 +38,20 @@ class Outcome:
 
 
 class Script:
-    """The statements of one query (a transaction, unless made without), recorded from the
-    generated accessors, then run.
+    """The statements of one query, recorded from the generated accessors, then run.
 
     It stands in for the connection the accessors take: ``await my.insert_step(script, ...)``
     records the INSERT and returns 0, as does every accessor given a script; the statements'
     real results come from ``run``, in the order they were recorded.
     """
 
-    __slots__ = ("_conn", "_cursor", "_statements", "_transaction")
+    __slots__ = ("_conn", "_cursor", "_statements")
 
-    def __init__(self, conn: Any, *, transaction: bool = True) -> None:
-        """A script to run on ``conn``, an asyncmy connection in autocommit mode.
-
-        Without ``transaction`` its statements go without BEGIN and COMMIT, each committed on
-        its own as it runs: for statements that need no atomicity together (a write and a read
-        of what it wrote).
-        """
+    def __init__(self, conn: Any) -> None:
+        """A script to run on ``conn``, an asyncmy connection in autocommit mode."""
         self._conn = conn
         self._cursor = conn.cursor()
         self._statements: list[str] = []
-        self._transaction = transaction
 
     def cursor(self) -> _RecordingCursor:
         """A cursor that records each statement given to ``execute``."""
@@ -70,42 +61,24 @@ class Script:
         """Add ``query`` with ``args`` bound, as ``execute`` would send it."""
         self._statements.append(self._cursor.mogrify(query, args))
 
-    async def run(self, keep: Callable[[list[Outcome]], bool] | None = None) -> list[Outcome]:
-        """Send BEGIN, the statements and COMMIT as one query; each statement's outcome.
+    async def run(self) -> list[Outcome]:
+        """Send the statements as one query; each statement's outcome.
 
-        A script made without a transaction sends its statements alone. With ``keep``, the
-        COMMIT waits for the outcomes, one more round trip: the transaction commits when
-        ``keep(outcomes)`` holds and rolls back otherwise (outcomes returned either way). A
-        statement that fails stops the query before the COMMIT: the transaction is rolled back
-        and the error raised. Cancelled while it waits, the connection is closed (its answer
-        may still be on the way), which rolls the transaction back on the server unless the
-        server had run its COMMIT already.
+        A statement that fails stops the query there and its error is raised. Cancelled while
+        it waits, the connection is closed, since its answer may still be on the way; a
+        procedure that had not committed when the server noticed is rolled back.
         """
-        if keep is not None and not self._transaction:
-            raise ValueError("keep decides a COMMIT: a script without a transaction has none")
-        opening = ["BEGIN"] if self._transaction else []
-        closing = ["COMMIT"] if self._transaction and keep is None else []
-        text = ";\n".join([*opening, *self._statements, *closing])
         cur = self._cursor
         try:
-            await cur.execute(text)
-            results = [await _outcome(cur)]
+            await cur.execute(";\n".join(self._statements))
+            outcomes = [await _outcome(cur)]
             while await cur.nextset():
-                results.append(await _outcome(cur))
-            outcomes = results[len(opening) : len(results) - len(closing)]
-            if keep is not None:
-                if keep(outcomes):
-                    await self._conn.commit()
-                else:
-                    await self._conn.rollback()
+                outcomes.append(await _outcome(cur))
             return outcomes
-        except Exception:
-            if self._transaction:
-                with contextlib.suppress(Exception):
-                    await self._conn.rollback()
-            raise
-        except BaseException:
-            self._conn.close()
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Cancelled while the server may still answer: the connection cannot be reused.
+                self._conn.close()
             raise
 
 

@@ -1,0 +1,2 @@
+-- Nothing to change here: this version creates MySQL's hot-path stored procedures
+-- (storage.md S12c); this dialect's hot path needs none.
