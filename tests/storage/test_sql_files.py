@@ -21,7 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncmy
@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from asyncmy.constants import CLIENT
 
+from codegen._sqltext import Dialect
 from codegen._statements import split_statements, without_delimiter_blocks
 from dwarf._storage._gen import postgresql as generated_postgresql
 from tests.fixtures.storage import Runner, SqlcQuery
@@ -400,7 +401,7 @@ def schema_statements(dialect: str) -> Iterator[str]:
     """Statements as the migrator splits them (on ';' at the end of a line, and on MySQL on the
     delimiter its DELIMITER lines set), without comments."""
     for path in schema_files(dialect):
-        for chunk in split_statements(path.read_text(encoding="utf-8"), dialect):
+        for chunk in split_statements(path.read_text(encoding="utf-8"), cast(Dialect, dialect)):
             code = code_only(chunk, dialect).strip()
             if code:
                 yield code
@@ -516,7 +517,7 @@ def raw_statements(dialect: str, *, again: bool = False) -> list[str]:
     """
     out: list[str] = []
     for path in schema_files(dialect):
-        for chunk in split_statements(path.read_text(encoding="utf-8"), dialect):
+        for chunk in split_statements(path.read_text(encoding="utf-8"), cast(Dialect, dialect)):
             code = code_only(chunk, dialect).strip()
             # A stored procedure is dropped (if it exists) and created again.
             rerun = code.startswith(("CREATE", "DROP PROCEDURE IF EXISTS"))
