@@ -95,7 +95,7 @@ async def open_backend(dsn: Dsn) -> Backend:
     elif dsn.dialect == "mysql":
         my = await connect_mysql(dsn)
         backend = _MySQLBackend(dsn, my)
-        setup = my.autocommit(True)
+        setup = _mysql_setup(my)
     else:
         return await _open_other(dsn)
     try:
@@ -104,6 +104,14 @@ async def open_backend(dsn: Dsn) -> Backend:
         await backend.close()
         raise _lost(dsn, exc) from None
     return backend
+
+
+async def _mysql_setup(conn: Any) -> None:
+    """Autocommit, and no server notes: a migration's ``DROP PROCEDURE IF EXISTS`` on a fresh
+    database answers with a note, which asyncmy would log as a warning at every engine startup."""
+    await conn.autocommit(True)
+    async with conn.cursor() as cur:
+        await cur.execute("SET SESSION sql_notes = 0")
 
 
 async def _open_other(dsn: Dsn) -> Backend:
