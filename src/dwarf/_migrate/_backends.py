@@ -10,7 +10,7 @@ How each dialect keeps concurrent migrators (replicas starting together) from co
   a failure leaves a visible "failed part-way" marker rather than a silent half-schema.
 - SQL Server (untested here: no server): a session-owned application lock (``sp_getapplock``,
   waiting up to ``lock_timeout``) per database; each migration runs in its own transaction with
-  its record (DDL is transactional). The connection autocommits between explicit transactions.
+  its record (DDL is transactional): ``_sqlserver_backend``.
 - SQLite: ``BEGIN IMMEDIATE`` takes the single write lock for each migration's transaction (the
   connection's busy timeout is raised to ``lock_timeout`` so a second migrator waits); the
   applied set is re-read inside each transaction, so the second migrator sees the first's work.
@@ -44,15 +44,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Backend", "open_backend"]
 
-_LOCK_NAME: Final = "dwarf_migrations"
+LOCK_NAME: Final = "dwarf_migrations"
+"""The name of the migration lock (MySQL: with the database's; SQL Server: as is)."""
 # A fixed 64-bit advisory lock key; advisory locks are per database, so one key suffices.
 _PG_LOCK_KEY: Final = int.from_bytes(
-    hashlib.sha256(_LOCK_NAME.encode()).digest()[:8], "big", signed=True
+    hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big", signed=True
 )
 _LOCK_POLL_SECONDS: Final = 0.1
 # MySQL client errors meaning the server went away mid-session.
 _MYSQL_LOST: Final = frozenset({2006, 2013, 2055})
-_SELECT_ROWS: Final = f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version"
+SELECT_ROWS: Final = f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version"
+"""The bookkeeping table's rows, in version order."""
 
 
 class Backend(Protocol):
@@ -102,7 +104,7 @@ async def open_backend(dsn: Dsn) -> Backend:
         await setup
     except Exception as exc:
         await backend.close()
-        raise _lost(dsn, exc) from None
+        raise lost(dsn, exc) from None
     return backend
 
 
@@ -117,15 +119,17 @@ async def _mysql_setup(conn: Any) -> None:
 async def _open_other(dsn: Dsn) -> Backend:
     if dsn.dialect == "sqlite":
         return _SQLiteBackend(dsn, await connect_sqlite(dsn))
+    from dwarf._migrate._sqlserver_backend import SqlServerBackend
     from dwarf._storage._sqlserver import connect_sqlserver
 
-    return _SqlServerBackend(dsn, await connect_sqlserver(dsn))
+    return SqlServerBackend(dsn, await connect_sqlserver(dsn))
 
 
-def _failed(
+def failed(
     dsn: Dsn, migration: MigrationLike, exc: BaseException, version_before: int, *, partial: bool
 ) -> MigrationFailedError:
-    reason = _gist(exc, dsn)
+    """The error for a migration that failed; ``partial``: it may be half applied (MySQL)."""
+    reason = gist(exc, dsn)
     where = f"migration {migration.version} ({migration.name}) failed: {reason}"
     if partial:
         return MigrationFailedError(
@@ -138,7 +142,8 @@ def _failed(
     )
 
 
-def _gist(exc: BaseException, dsn: Dsn) -> str:
+def gist(exc: BaseException, dsn: Dsn) -> str:
+    """The first line of a driver error's message, without the DSN's secrets."""
     args = exc.args
     # (code, message): asyncmy's MySQL error number, pyodbc's SQLSTATE.
     text = str(args[1]) if len(args) == 2 and isinstance(args[0], int | str) else str(exc)
@@ -146,8 +151,9 @@ def _gist(exc: BaseException, dsn: Dsn) -> str:
     return scrub(lines[0] if lines else type(exc).__name__, dsn.secrets())
 
 
-def _lost(dsn: Dsn, exc: BaseException) -> DwarfError:
-    return UnavailableError(f"lost the connection to {dsn.masked()}: {_gist(exc, dsn)}")
+def lost(dsn: Dsn, exc: BaseException) -> DwarfError:
+    """The error for a connection lost mid-migration."""
+    return UnavailableError(f"lost the connection to {dsn.masked()}: {gist(exc, dsn)}")
 
 
 def _mysql_code(exc: BaseException) -> int:
@@ -166,7 +172,8 @@ def _utc(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _rows(raw: Sequence[Sequence[Any]]) -> list[AppliedRow]:
+def applied_rows(raw: Sequence[Sequence[Any]]) -> list[AppliedRow]:
+    """The bookkeeping table's rows (``SELECT_ROWS``) as ``AppliedRow``s."""
     return [AppliedRow(int(r[0]), str(r[1]), str(r[2]).strip(), _utc(r[3])) for r in raw]
 
 
@@ -185,8 +192,8 @@ class _PostgresBackend:
             return await cur.fetchall() if cur.description else []
         except psycopg.Error as exc:
             if self._conn.broken:
-                raise _lost(self.dsn, exc) from None
-            raise DwarfError(f"PostgreSQL {self.dsn.masked()}: {_gist(exc, self.dsn)}") from None
+                raise lost(self.dsn, exc) from None
+            raise DwarfError(f"PostgreSQL {self.dsn.masked()}: {gist(exc, self.dsn)}") from None
 
     async def table_exists(self) -> bool:
         rows = await self._run("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
@@ -195,7 +202,7 @@ class _PostgresBackend:
     async def read_rows(self) -> list[AppliedRow]:
         if not await self.table_exists():
             return []
-        return _rows(await self._run(_SELECT_ROWS))
+        return applied_rows(await self._run(SELECT_ROWS))
 
     @asynccontextmanager
     async def locked(self, wait: float) -> AsyncIterator[None]:
@@ -231,8 +238,8 @@ class _PostgresBackend:
                     await self._conn.execute(statement)
         except psycopg.Error as exc:
             if self._conn.broken:
-                raise _lost(self.dsn, exc) from None
-            raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
+                raise lost(self.dsn, exc) from None
+            raise failed(self.dsn, migration, exc, version_before, partial=False) from None
         await self._run(f"DELETE FROM {TABLE} WHERE version = %s", (migration.version,))
         await self._run(
             f"INSERT INTO {TABLE} (version, name, checksum, applied_at) "
@@ -251,7 +258,7 @@ class _MySQLBackend:
         self.dsn = dsn
         self._conn = conn
         # GET_LOCK names are server-wide, so the database name makes the lock per database.
-        self._lock_name = f"{_LOCK_NAME}.{dsn.database}"[:64]
+        self._lock_name = f"{LOCK_NAME}.{dsn.database}"[:64]
 
     async def _run(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         import asyncmy.errors
@@ -263,8 +270,8 @@ class _MySQLBackend:
             return list(rows)
         except asyncmy.errors.MySQLError as exc:
             if _mysql_code(exc) in _MYSQL_LOST:
-                raise _lost(self.dsn, exc) from None
-            raise DwarfError(f"MySQL {self.dsn.masked()}: {_gist(exc, self.dsn)}") from None
+                raise lost(self.dsn, exc) from None
+            raise DwarfError(f"MySQL {self.dsn.masked()}: {gist(exc, self.dsn)}") from None
 
     async def table_exists(self) -> bool:
         rows = await self._run(
@@ -277,7 +284,7 @@ class _MySQLBackend:
     async def read_rows(self) -> list[AppliedRow]:
         if not await self.table_exists():
             return []
-        return _rows(await self._run(_SELECT_ROWS))
+        return applied_rows(await self._run(SELECT_ROWS))
 
     @asynccontextmanager
     async def locked(self, wait: float) -> AsyncIterator[None]:
@@ -321,8 +328,8 @@ class _MySQLBackend:
                         await cur.execute(statement)
         except asyncmy.errors.MySQLError as exc:
             if _mysql_code(exc) in _MYSQL_LOST:
-                raise _lost(self.dsn, exc) from None
-            raise _failed(self.dsn, migration, exc, version_before, partial=True) from None
+                raise lost(self.dsn, exc) from None
+            raise failed(self.dsn, migration, exc, version_before, partial=True) from None
         await self._run(
             f"UPDATE {TABLE} SET applied_at = {now_utc(self.dialect)} WHERE version = %s",
             (migration.version,),
@@ -358,7 +365,7 @@ class _SQLiteBackend:
                     f"the SQLite database {self.dsn.path!r} stayed locked by another "
                     "connection; try again"
                 ) from None
-            raise DwarfError(f"SQLite {self.dsn.path!r}: {_gist(exc, self.dsn)}") from None
+            raise DwarfError(f"SQLite {self.dsn.path!r}: {gist(exc, self.dsn)}") from None
 
     async def table_exists(self) -> bool:
         rows = await self._run(
@@ -369,7 +376,7 @@ class _SQLiteBackend:
     async def read_rows(self) -> list[AppliedRow]:
         if not await self.table_exists():
             return []
-        return _rows(await self._run(_SELECT_ROWS))
+        return applied_rows(await self._run(SELECT_ROWS))
 
     @asynccontextmanager
     async def locked(self, wait: float) -> AsyncIterator[None]:
@@ -399,7 +406,7 @@ class _SQLiteBackend:
                 if statement.strip():
                     await asyncio.to_thread(self._fetch, statement, ())
         except sqlite3.Error as exc:
-            raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
+            raise failed(self.dsn, migration, exc, version_before, partial=False) from None
         await self._run(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
         await self._run(
             f"INSERT INTO {TABLE} (version, name, checksum, applied_at) "
@@ -409,100 +416,3 @@ class _SQLiteBackend:
 
     async def close(self) -> None:
         self._conn.close()
-
-
-class _SqlServerBackend:
-    dialect: Dialect = "sqlserver"
-
-    def __init__(self, dsn: Dsn, conn: Any) -> None:
-        self.dsn = dsn
-        self._conn = conn
-
-    async def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        import pyodbc
-
-        try:
-            cur = await self._conn.cursor()
-            try:
-                await cur.execute(sql, *params)
-                found = await cur.fetchall() if cur.description else []
-            finally:
-                await cur.close()
-        except pyodbc.Error as exc:
-            if str(exc.args[0]).startswith("08"):
-                raise _lost(self.dsn, exc) from None
-            raise DwarfError(f"SQL Server {self.dsn.masked()}: {_gist(exc, self.dsn)}") from None
-        return [tuple(row) for row in found]
-
-    async def table_exists(self) -> bool:
-        rows = await self._run(
-            "SELECT CASE WHEN OBJECT_ID(?, 'U') IS NULL THEN 0 ELSE 1 END", (f"dbo.{TABLE}",)
-        )
-        return bool(rows[0][0])
-
-    async def read_rows(self) -> list[AppliedRow]:
-        if not await self.table_exists():
-            return []
-        return _rows(await self._run(_SELECT_ROWS))
-
-    @asynccontextmanager
-    async def locked(self, wait: float) -> AsyncIterator[None]:
-        # NOCOUNT keeps the procedure's row counts out of the way of the one SELECT's result.
-        got = await self._run(
-            "SET NOCOUNT ON; DECLARE @got INT; EXEC @got = sp_getapplock @Resource = ?, "
-            "@LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = ?; "
-            "SET NOCOUNT OFF; SELECT @got",
-            (_LOCK_NAME, max(0, int(wait * 1000))),
-        )
-        if got[0][0] < 0:
-            raise UnavailableError(
-                f"another migrator held the migration lock on {self.dsn.masked()} "
-                f"for more than {wait:g} s"
-            )
-        try:
-            yield
-        finally:
-            with contextlib.suppress(DwarfError):
-                await self._run(
-                    "EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session'", (_LOCK_NAME,)
-                )
-
-    async def ensure_table(self) -> None:
-        await self._run(bookkeeping_ddl(self.dialect))
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        await self._run("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            # XACT_ABORT may have rolled it back already.
-            with contextlib.suppress(DwarfError):
-                await self._run("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
-            raise
-        await self._run("COMMIT TRANSACTION")
-
-    async def apply(self, migration: MigrationLike, version_before: int) -> None:
-        import pyodbc
-
-        try:
-            for statement in migration.statements:
-                if statement.strip():
-                    cur = await self._conn.cursor()
-                    try:
-                        await cur.execute(statement)
-                    finally:
-                        await cur.close()
-        except pyodbc.Error as exc:
-            if str(exc.args[0]).startswith("08"):
-                raise _lost(self.dsn, exc) from None
-            raise _failed(self.dsn, migration, exc, version_before, partial=False) from None
-        await self._run(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
-        await self._run(
-            f"INSERT INTO {TABLE} (version, name, checksum, applied_at) "
-            f"VALUES (?, ?, ?, {now_utc(self.dialect)})",
-            (migration.version, migration.name, migration.checksum),
-        )
-
-    async def close(self) -> None:
-        await self._conn.close()
