@@ -8,6 +8,7 @@ so it gets MySQL's schema without those blocks.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -77,7 +78,7 @@ def _split_on(sql: str, dialect: Dialect, delimiter: str) -> list[str]:
 def _delimiter_at(tokens: Sequence[Token], index: int, delimiter: str) -> int:
     """How many tokens from ``index`` spell ``delimiter`` (0: they do not)."""
     text = ""
-    for width, tok in enumerate(tokens[index:], start=1):
+    for width, tok in enumerate(itertools.islice(tokens, index, None), start=1):
         if tok.kind in ("string", "comment", "ws"):
             return 0
         text += tok.text

@@ -5,7 +5,8 @@ UPDATE (the flow and its created steps) and a read, sent as one query. A create,
 transition and a flow's last step are stored procedures (sql/schema/mysql/0008), each running its
 own transaction with the fences of the statements it replaces (a lost lease or an ended flow
 writes nothing); each is called with the read of the answer it leaves in a user variable as one
-query (``_mysql_script``)."""
+query (``_mysql_script``).
+"""
 
 from __future__ import annotations
 
