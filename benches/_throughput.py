@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncmy
 import psycopg
+from _server_cpu import ServerCpu
 
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
@@ -167,6 +168,8 @@ class RoundResult:
     elapsed: float
     cpu: float
     latencies: tuple[float, ...]
+    server_cpu: float | None = None
+    """The database server's CPU seconds over the round, when it runs here (``_server_cpu``)."""
 
     @property
     def flows_per_s(self) -> float:
@@ -182,6 +185,11 @@ class RoundResult:
     def cpu_ms_per_flow(self) -> float:
         """Milliseconds of this process's CPU time per completed flow."""
         return self.cpu * 1000 / self.flows
+
+    @property
+    def server_cpu_ms_per_flow(self) -> float | None:
+        """Milliseconds of the database server's CPU time per completed flow, if measured."""
+        return None if self.server_cpu is None else self.server_cpu * 1000 / self.flows
 
     def percentile(self, p: int) -> float:
         """The ``p``-th percentile (1..99) of flow latency, in seconds."""
@@ -216,13 +224,16 @@ async def run_round(
     flows: int = FLOWS_PER_ROUND,
     submitters: int = SUBMITTERS,
     initial_state: Mapping[str, Any] | None = None,
+    server: ServerCpu | None = None,
 ) -> RoundResult:
     """Run ``flows`` flows through ``submitters`` concurrent submitters; time the whole batch.
 
     Every flow starts from ``initial_state`` (``{PAYLOAD_KEY: n}`` makes each step write n bytes).
+    ``server`` measures the database server's CPU time over the round, where it can.
     """
     counter = itertools.count()
     steps_before = steps.calls
+    server_before = server.snapshot() if server else None
     cpu_started = time.process_time()
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
@@ -232,6 +243,7 @@ async def run_round(
         ]
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    server_cpu = server.seconds(server_before, server.snapshot()) if server else None
     latencies = tuple(latency for task in tasks for latency in task.result())
     return RoundResult(
         flows=len(latencies),
@@ -239,6 +251,7 @@ async def run_round(
         elapsed=elapsed,
         cpu=cpu,
         latencies=latencies,
+        server_cpu=server_cpu,
     )
 
 
@@ -262,6 +275,8 @@ class Summary:
     workload: str = "linear"
     payload_bytes: int = 0
     baseline: str = ""
+    server_cpu_ms_per_flow: float | None = None
+    """The database server's CPU ms per flow (median), when every round measured it."""
 
     @property
     def mb_per_s(self) -> float:
@@ -270,7 +285,7 @@ class Summary:
 
     def as_extra_info(self) -> dict[str, float | int | str]:
         """The numbers as pytest-benchmark ``extra_info`` (carried by ``--benchmark-json``)."""
-        return {
+        info: dict[str, float | int | str] = {
             "workload": self.workload,
             "dialect": self.dialect,
             "rounds": self.rounds,
@@ -283,6 +298,9 @@ class Summary:
             "payload_bytes": self.payload_bytes,
             "mb_per_s": round(self.mb_per_s, 2),
         }
+        if self.server_cpu_ms_per_flow is not None:
+            info["server_cpu_ms_per_flow"] = round(self.server_cpu_ms_per_flow, 3)
+        return info
 
 
 MEASURED_ROUNDS = 3
@@ -323,6 +341,7 @@ def summarize(
     """Medians over ``rounds`` of throughput and of each round's latency percentiles."""
     if not rounds:
         raise ValueError("no rounds to summarize")
+    server = [r.server_cpu_ms_per_flow for r in rounds if r.server_cpu_ms_per_flow is not None]
     return Summary(
         dialect=dialect,
         rounds=len(rounds),
@@ -335,30 +354,35 @@ def summarize(
         workload=workload,
         payload_bytes=payload_bytes,
         baseline=baseline,
+        server_cpu_ms_per_flow=statistics.median(server) if len(server) == len(rounds) else None,
     )
 
 
 def format_table(summaries: Iterable[Summary]) -> str:
     """A fixed-width table, one row per workload and dialect.
 
-    Columns: flows/s, steps/s, CPU ms per flow, MB/s of state written, p50/p95/p99 latency (ms),
-    and ``vs``: steps/s as a multiple of the row's baseline workload on the same dialect.
+    Columns: flows/s, steps/s, CPU ms per flow (this process's, then the database server's when
+    it runs on this host), MB/s of state written, p50/p95/p99 latency (ms), and ``vs``: steps/s
+    as a multiple of the row's baseline workload on the same dialect.
     """
     rows = list(summaries)
     by_key = {(s.workload, s.dialect): s for s in rows}
     header = (
         f"{'workload':<20} {'dialect':<12} {'flows/s':>9} {'steps/s':>9} {'CPU ms/flow':>11} "
-        f"{'MB/s':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'vs':>6} {'rounds':>6}"
+        f"{'server ms':>9} {'MB/s':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'vs':>6} "
+        f"{'rounds':>6}"
     )
     lines = [header, "-" * len(header)]
     for s in rows:
         mb_per_s = f"{s.mb_per_s:>7.1f}" if s.payload_bytes else f"{'-':>7}"
+        server = s.server_cpu_ms_per_flow
+        server_ms = f"{'-':>9}" if server is None else f"{server:>9.2f}"
         base = by_key.get((s.baseline, s.dialect)) if s.baseline else None
         versus = f"{s.steps_per_s / base.steps_per_s:>5.2f}x" if base else f"{'-':>6}"
         lines.append(
             f"{s.workload:<20} {s.dialect:<12} {s.flows_per_s:>9.1f} {s.steps_per_s:>9.1f} "
-            f"{s.cpu_ms_per_flow:>11.2f} {mb_per_s} {s.p50_ms:>9.1f} {s.p95_ms:>9.1f} "
-            f"{s.p99_ms:>9.1f} {versus} {s.rounds:>6}"
+            f"{s.cpu_ms_per_flow:>11.2f} {server_ms} {mb_per_s} {s.p50_ms:>9.1f} "
+            f"{s.p95_ms:>9.1f} {s.p99_ms:>9.1f} {versus} {s.rounds:>6}"
         )
     return "\n".join(lines)
 
@@ -457,6 +481,7 @@ class BenchEngine:
         self.engine: Engine | None = None
         self.dsn = ""
         self.steps = StepCounter()
+        self._server: ServerCpu | None = None
 
     def start(self) -> None:
         """Create the database and start the engine (raises ``DatabaseUnavailableError``)."""
@@ -480,6 +505,7 @@ class BenchEngine:
         if self._configure is not None:
             engine = self._configure(engine)
         self.engine = await self._stack.enter_async_context(engine)
+        self._server = ServerCpu(self.dialect, dsn)
 
     def round(
         self,
@@ -491,7 +517,7 @@ class BenchEngine:
         if self.engine is None:
             raise RuntimeError("the benchmark engine is not started")
         return self._runner.run(
-            run_round(self.engine, self.steps, flows, submitters, initial_state)
+            run_round(self.engine, self.steps, flows, submitters, initial_state, self._server)
         )
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:

@@ -51,16 +51,25 @@ def one_round(src: Path, dialect: str, flows: int) -> dict[str, float]:
     return numbers
 
 
-def describe(name: str, rounds: list[dict[str, float]]) -> tuple[float, float]:
-    """Print one side's medians and ranges; return its median steps/s and CPU ms per flow."""
+def describe(name: str, rounds: list[dict[str, float]]) -> tuple[float, float, float | None]:
+    """Print one side's medians and ranges; return its median steps/s, CPU ms per flow and
+    database server CPU ms per flow (None when the server is not on this host)."""
     steps = [r["steps_per_s"] for r in rounds]
     cpu = [r["cpu_ms_per_flow"] for r in rounds]
+    server = [r["server_cpu_ms_per_flow"] for r in rounds if "server_cpu_ms_per_flow" in r]
+    measured = statistics.median(server) if len(server) == len(rounds) else None
     print(
         f"{name:<10} steps/s median {statistics.median(steps):8.1f} "
         f"(min {min(steps):.1f}, max {max(steps):.1f})   "
         f"CPU ms/flow median {statistics.median(cpu):6.3f} (min {min(cpu):.3f}, max {max(cpu):.3f})"
+        + (
+            ""
+            if measured is None
+            else f"   server CPU ms/flow median {measured:6.3f} "
+            f"(min {min(server):.3f}, max {max(server):.3f})"
+        )
     )
-    return statistics.median(steps), statistics.median(cpu)
+    return statistics.median(steps), statistics.median(cpu), measured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,12 +90,17 @@ def main(argv: list[str] | None = None) -> int:
             for side in ("baseline", "candidate") if run % 2 == 0 else ("candidate", "baseline"):
                 sides[side].append(one_round(sources[side], args.dialect, args.flows))
                 print(f"run {run + 1} {side}: {sides[side][-1]}", file=sys.stderr)
-    base_steps, base_cpu = describe("baseline", sides["baseline"])
-    cand_steps, cand_cpu = describe("candidate", sides["candidate"])
+    base_steps, base_cpu, base_server = describe("baseline", sides["baseline"])
+    cand_steps, cand_cpu, cand_server = describe("candidate", sides["candidate"])
+    server = (
+        ""
+        if base_server is None or cand_server is None
+        else f", server CPU ms/flow {cand_server / base_server - 1:+.1%}"
+    )
     print(
         f"candidate vs baseline ({args.baseline}, {args.dialect}, {args.flows} flows, "
         f"{args.runs} runs each): steps/s {cand_steps / base_steps - 1:+.1%}, "
-        f"CPU ms/flow {cand_cpu / base_cpu - 1:+.1%}"
+        f"CPU ms/flow {cand_cpu / base_cpu - 1:+.1%}{server}"
     )
     return 0
 

@@ -64,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary.as_extra_info()))
         return 0
+    server = result.server_cpu_ms_per_flow
     print(
         f"{args.dialect}: {result.flows} flows, {args.submitters} submitters, "
         f"{args.workers} workers, {result.elapsed:.2f} s wall, "
         f"{result.cpu_ms_per_flow:.2f} ms CPU per flow"
+        + ("" if server is None else f", {server:.2f} ms database server CPU per flow")
     )
     if args.payload_bytes:
         print(format_table([summary]))
