@@ -3,10 +3,10 @@
 On PostgreSQL, create, start, every step-to-step transition and the last step's completion each go
 through ``Store.autocommit`` instead of a transaction; only the dispatcher's batched claims open
 one. On MySQL the start is a single statement (sent with its read), and create, every step-to-step
-transition and the last step are scripts: each its transaction's statements and BEGIN sent as one
-query (with the COMMIT, or for the last step just after it) through ``Store.autocommit``'s door, so
-none opens a transaction of BEGIN/COMMIT round trips. SQLite runs the portable transactions. All
-must give the same outcome, including with a sleep, a goto loop and a start_at delay on the path.
+transition and the last step are stored procedures, each called with the read of its answer as one
+query through ``Store.autocommit``'s door, so none opens a transaction of BEGIN/COMMIT round trips.
+SQLite runs the portable transactions. All must give the same outcome, including with a sleep, a
+goto loop and a start_at delay on the path.
 """
 
 from __future__ import annotations

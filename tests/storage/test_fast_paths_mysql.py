@@ -8,7 +8,8 @@ and non-ASCII text in their documents; and, for each write, the cases where it m
 tables as they were and no transaction open (a lost lease, an ended or deleted flow, a flow that
 is not ``created``, a statement that fails inside a procedure). Matched rows count both tables (the
 connection uses ``CLIENT.FOUND_ROWS``). The last test requires the scenarios to call every accessor
-``MysqlFastPaths`` declares."""
+``MysqlFastPaths`` declares.
+"""
 
 from __future__ import annotations
 
