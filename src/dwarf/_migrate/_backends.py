@@ -109,8 +109,9 @@ async def open_backend(dsn: Dsn) -> Backend:
 
 
 async def _mysql_setup(conn: Any) -> None:
-    """Autocommit, and no server notes: a migration's ``DROP PROCEDURE IF EXISTS`` on a fresh
-    database answers with a note, which asyncmy would log as a warning at every engine startup."""
+    """Autocommit, and no server notes: ``DROP PROCEDURE IF EXISTS`` on a fresh database, and
+    ``CREATE TABLE IF NOT EXISTS`` on an existing table, answer with a note, which asyncmy would
+    log as a warning at every engine startup."""
     await conn.autocommit(True)
     async with conn.cursor() as cur:
         await cur.execute("SET SESSION sql_notes = 0")
@@ -301,10 +302,8 @@ class _MySQLBackend:
                 await self._run("SELECT RELEASE_LOCK(%s)", (self._lock_name,))
 
     async def ensure_table(self) -> None:
-        # Checked first because MySQL answers IF NOT EXISTS on an existing table with a
-        # warning, which asyncmy logs; the lock is held, so nobody creates it in between.
-        if not await self.table_exists():
-            await self._run(bookkeeping_ddl(self.dialect))
+        # IF NOT EXISTS on an existing table answers with a note: the session has sql_notes off.
+        await self._run(bookkeeping_ddl(self.dialect))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
