@@ -24,6 +24,7 @@ from dwarf._storage._gen.queries import MysqlFastPaths
 from dwarf._storage._mysql_script import Script, replay
 from dwarf.workflow import Status
 from tests.fixtures.storage import (
+    FLOW_DEFAULTS,
     STEP_TOKEN,
     TOKEN,
     Db,
@@ -272,25 +273,12 @@ async def test_the_finish_procedure_rolls_back_when_fenced_out(db: Db, spoil: st
 
 async def _create(db: Db, **overrides: Any) -> tuple[int, int]:
     """dwarf_create and the read of its answer, as one script: (flow_id, entry step_id)."""
+    # The flow's arguments are InsertFlow's but for its status's name and forked_from_step.
+    flow = {k: v for k, v in FLOW_DEFAULTS.items() if k not in ("status", "forked_from_step")}
     arguments: dict[str, Any] = {
-        "flow_token": TOKEN,
-        "workflow_name": "wf",
+        **flow,
         "graph": '{"g": "\u00e9"}',
-        "baggage": "{}",
         "flow_status": Status.RUNNING,
-        "surgraph_flow_id": 0,
-        "surgraph_step_depth": 0,
-        "surgraph_step_id": 0,
-        "root_flow_id": 0,
-        "thread_id": 0,
-        "thread_token": "",
-        "trace_parent": "",
-        "breakpoints": "{}",
-        "priority": 5,
-        "fairness_key": "",
-        "fairness_weight": 1.0,
-        "time_budget_ms": 0,
-        "delete_on_completion": False,
         "step_depth": 1,
         "step_token": STEP_TOKEN,
         "task_name": "a",
