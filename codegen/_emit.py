@@ -111,9 +111,13 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         "and types. Timestamps are timezone-aware UTC; flags are ``bool`` and statuses\n",
         "``dwarf.workflow.Status`` (codegen/_domain.py). JSON payload columns hold JSON text:\n",
         *(f"{line}\n" for line in textwrap.wrap(", ".join(sorted(JSON_COLUMNS)) + ".", 92)),
+        "\n",
+        "A row is a ``NamedTuple``: immutable, and built at C speed. A frozen dataclass's\n",
+        "``__init__`` sets each field through ``object.__setattr__``, about ten times the cost,\n",
+        "and the hot path builds some 200 row fields per flow (docs/internals/codegen.md, Rows are\n",
+        "named tuples).\n",
         '"""\n\n',
         "from __future__ import annotations\n\n",
-        "from dataclasses import dataclass\n",
     ]
     if any(
         c.type is not None and c.type.base == "datetime"
@@ -122,6 +126,7 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         for c in q.columns
     ):
         out.append("from datetime import datetime\n")
+    out.append("from typing import NamedTuple\n")
     if any(
         c.type is not None and c.type.base == "Status"
         for q in reference.values()
@@ -135,8 +140,7 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
     out.append("__all__ = [\n" + "".join(f"    {py_str(n)},\n" for n in names) + "]\n")
     for cls, query_names in by_class:
         query = reference[query_names[0]]
-        out.append("\n\n@dataclass(frozen=True, slots=True)\n")
-        out.append(f"class {cls}:\n")
+        out.append(f"\n\nclass {cls}(NamedTuple):\n")
         names = sorted(query_names)
         if len(names) == 1:
             out.append(docstring(f"Row of {names[0]}.", (), "    "))

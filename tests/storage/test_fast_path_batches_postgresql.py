@@ -12,7 +12,6 @@ every fast path.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +66,7 @@ def written(row: StepRow | FlowRow) -> dict[str, Any]:
     """What a row holds apart from its identity and its timestamps."""
     return {
         key: value
-        for key, value in dataclasses.asdict(row).items()
+        for key, value in row._asdict().items()
         if key not in _IDENTITY and not isinstance(value, datetime)
     }
 

@@ -11,7 +11,6 @@ scenarios (with those of ``test_fast_path_batches_postgresql``) to call every ac
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Any, cast
 
@@ -293,9 +292,9 @@ async def test_claim_steps_with_flows_returns_the_rows_the_read_backs_would(db: 
     assert [(row.step_id, row.lease_seq) for row in won] == [(due, 1), (orphan, 1)]
     # The step columns are SelectClaimedSteps' rows, the flow_ columns ListFlowsOfBatch's.
     claimed = await db.q.select_claimed_steps(db.conn, step_ids=[due, orphan], lease_owner="me")
-    assert [columns(row, claimed[0]) for row in won] == [dataclasses.asdict(r) for r in claimed]
+    assert [columns(row, claimed[0]) for row in won] == [r._asdict() for r in claimed]
     (flow,) = await db.q.list_flows_of_batch(db.conn, flow_ids=[flow_id, gone_flow])
-    assert columns(won[0], flow, "flow_") == dataclasses.asdict(flow)
+    assert columns(won[0], flow, "flow_") == flow._asdict()
     assert set(columns(won[1], flow, "flow_").values()) == {None}
     assert (await db.get_step(later)).status == "pending"
     # a second claim of the running step wins nothing and leaves its lease alone
@@ -308,8 +307,8 @@ async def test_claim_steps_with_flows_returns_the_rows_the_read_backs_would(db: 
 
 
 def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
-    """The fields of ``row`` named like those of the dataclass ``shape`` (after ``prefix``)."""
-    return {f.name: getattr(row, prefix + f.name) for f in dataclasses.fields(shape)}
+    """The fields of ``row`` named like those of the row ``shape`` (after ``prefix``)."""
+    return {name: getattr(row, prefix + name) for name in shape._fields}
 
 
 def test_only_postgresql_has_the_fast_paths() -> None:

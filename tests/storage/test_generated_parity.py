@@ -79,11 +79,14 @@ def test_accessor_params_are_keyword_only_after_the_connection() -> None:
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), name
 
 
-def test_row_classes_are_frozen_slotted_dataclasses() -> None:
+def test_row_classes_are_immutable_named_tuples() -> None:
     for name in rows.__all__:
         cls = getattr(rows, name)
-        assert cls.__dataclass_params__.frozen, name
-        assert "__slots__" in vars(cls), name
+        assert issubclass(cls, tuple), name
+        assert cls._fields, name
+        row = cls(*range(len(cls._fields)))
+        with pytest.raises(AttributeError):
+            setattr(row, cls._fields[0], -1)
         assert all("Any" not in str(a) for a in cls.__annotations__.values()), name
 
 

@@ -415,9 +415,16 @@ async def test_sqlserver_naive_datetimes_come_back_aware_utc(gen: Any) -> None:
 # Types and nullability
 
 
+def field_types(row: type) -> dict[str, str]:
+    """A generated row's field annotations as written (a NamedTuple keeps them as ForwardRefs)."""
+    return {
+        name: getattr(hint, "__forward_arg__", hint) for name, hint in row.__annotations__.items()
+    }
+
+
 def test_rows_are_typed_from_the_reference(gen: Any) -> None:
     rows = gen["rows"]
-    assert rows.GetFlowRow.__annotations__ == {
+    assert field_types(rows.GetFlowRow) == {
         "flow_id": "int",
         "flow_token": "str",
         "graph": "str",
@@ -429,13 +436,13 @@ def test_rows_are_typed_from_the_reference(gen: Any) -> None:
         "started_at": "datetime | None",
     }
     # aggregates are nullable on an empty table even where sqlc says NOT NULL
-    assert rows.StatsRow.__annotations__ == {
+    assert field_types(rows.StatsRow) == {
         "n": "int",
         "newest": "datetime | None",
         "age_ms": "float | None",
     }
     # a LEFT JOINed column is nullable
-    assert rows.ListFlowsRow.__annotations__["task_name"] == "str | None"
+    assert field_types(rows.ListFlowsRow)["task_name"] == "str | None"
 
 
 def test_one_class_per_shape_named_after_the_shortest_query(gen: Any) -> None:
@@ -610,7 +617,7 @@ def test_a_fast_path_without_postgresql_takes_its_own_dialect_as_reference(
     assert not hasattr(protocols, "PostgresqlFastPaths")
     assert "doubled_priority" not in vars(protocols.Queries)
     assert not hasattr(modules["postgresql"], "doubled_priority")
-    hints = modules["rows"].DoubledPriorityRow.__annotations__
+    hints = field_types(modules["rows"].DoubledPriorityRow)
     assert hints == {"flow_id": "int", "doubled": "int"}
 
 

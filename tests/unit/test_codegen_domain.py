@@ -132,7 +132,7 @@ def gen(files: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_flags_are_bool_and_statuses_status_in_signatures_and_rows(
     files: dict[str, str],
 ) -> None:
-    assert "class StepRow:" in files["rows.py"]
+    assert "class StepRow(NamedTuple):" in files["rows.py"]
     assert "    status: Status\n    finished: bool\n" in files["rows.py"]
     protocol = files["queries.py"]
     assert "self, conn: Any, *, status: Status, finished: bool) -> int:" in protocol

@@ -12,7 +12,6 @@ write nothing (docs/internals/storage.md, rule S7).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import select
 from collections.abc import AsyncIterator, Sequence
 from operator import attrgetter
@@ -392,8 +391,8 @@ def _heavy_finish(item: Finish) -> bool:
 
 
 # A claimed row's two parts, by field name: the step's columns, and its flow's as flow_<name>.
-_STEP_PART = attrgetter(*(field.name for field in dataclasses.fields(ClaimedStepRow)))
-_FLOW_PART = attrgetter(*(f"flow_{field.name}" for field in dataclasses.fields(FlowRow)))
+_STEP_PART = attrgetter(*ClaimedStepRow._fields)
+_FLOW_PART = attrgetter(*(f"flow_{name}" for name in FlowRow._fields))
 
 
 def _claimed(row: ClaimStepsWithFlowsRow) -> ClaimedStep:

@@ -7,12 +7,17 @@ and types. Timestamps are timezone-aware UTC; flags are ``bool`` and statuses
 ``dwarf.workflow.Status`` (codegen/_domain.py). JSON payload columns hold JSON text:
 baggage, breakpoints, changes, final_state, flow_baggage, flow_breakpoints,
 flow_final_state, flow_graph, graph, interrupt_payload, resume_data, state, subgraph_result.
+
+A row is a ``NamedTuple``: immutable, and built at C speed. A frozen dataclass's
+``__init__`` sets each field through ``object.__setattr__``, about ten times the cost,
+and the hot path builds some 200 row fields per flow (docs/internals/codegen.md, Rows are
+named tuples).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from dwarf.workflow import Status
 
@@ -52,8 +57,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class AdvanceToSuccessorRow:
+class AdvanceToSuccessorRow(NamedTuple):
     """Row of AdvanceToSuccessor."""
 
     completed: bool
@@ -61,8 +65,7 @@ class AdvanceToSuccessorRow:
     successor_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class AdvanceToSuccessorsRow:
+class AdvanceToSuccessorsRow(NamedTuple):
     """Row of AdvanceToSuccessors."""
 
     ordinal: int
@@ -71,8 +74,7 @@ class AdvanceToSuccessorsRow:
     successor_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ChildFlowRow:
+class ChildFlowRow(NamedTuple):
     """Row of ListChildFlowsOf."""
 
     flow_id: int
@@ -81,8 +83,7 @@ class ChildFlowRow:
     status: Status
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimStepsWithFlowsRow:
+class ClaimStepsWithFlowsRow(NamedTuple):
     """Row of ClaimStepsWithFlows."""
 
     step_id: int
@@ -143,8 +144,7 @@ class ClaimStepsWithFlowsRow:
     flow_updated_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedStepRow:
+class ClaimedStepRow(NamedTuple):
     """Row of SelectClaimedSteps."""
 
     step_id: int
@@ -176,8 +176,7 @@ class ClaimedStepRow:
     base_lease_seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class CohortPageRow:
+class CohortPageRow(NamedTuple):
     """Row of ListCohortPage."""
 
     step_id: int
@@ -189,8 +188,7 @@ class CohortPageRow:
     step_depth: int
 
 
-@dataclass(frozen=True, slots=True)
-class CohortRow:
+class CohortRow(NamedTuple):
     """Row of GetCohort."""
 
     cohort_size: int
@@ -202,8 +200,7 @@ class CohortRow:
     step_depth: int
 
 
-@dataclass(frozen=True, slots=True)
-class CountDueByPriorityRow:
+class CountDueByPriorityRow(NamedTuple):
     """Row of CountDueByPriority."""
 
     priority: int
@@ -211,8 +208,7 @@ class CountDueByPriorityRow:
     oldest_ms: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class CreateFlowsWithEntriesRow:
+class CreateFlowsWithEntriesRow(NamedTuple):
     """Row of CreateFlowsWithEntries."""
 
     ordinal: int
@@ -220,8 +216,7 @@ class CreateFlowsWithEntriesRow:
     step_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class CreatedFlowRow:
+class CreatedFlowRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by CreateFlowWithEntry, CreatedFlow.
@@ -231,8 +226,7 @@ class CreatedFlowRow:
     step_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class DueStepRow:
+class DueStepRow(NamedTuple):
     """Row of SelectDueBand."""
 
     step_id: int
@@ -244,8 +238,7 @@ class DueStepRow:
     wait_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class EntryScheduleRow:
+class EntryScheduleRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by GetEntrySchedule, StartCreatedFlow.
@@ -256,16 +249,14 @@ class EntryScheduleRow:
     delay_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class FinishWithStepRow:
+class FinishWithStepRow(NamedTuple):
     """Row of FinishWithStep."""
 
     completed: bool
     finished: bool
 
 
-@dataclass(frozen=True, slots=True)
-class FinishWithStepsRow:
+class FinishWithStepsRow(NamedTuple):
     """Row of FinishWithSteps."""
 
     ordinal: int
@@ -273,8 +264,7 @@ class FinishWithStepsRow:
     finished: bool
 
 
-@dataclass(frozen=True, slots=True)
-class FlowRow:
+class FlowRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by GetChildFlowOfStep, GetFlow, GetFlowByID, GetLatestThreadFlow,
@@ -312,8 +302,7 @@ class FlowRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class FlowSummaryRow:
+class FlowSummaryRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by ListFlows, SearchFlows.
@@ -335,16 +324,14 @@ class FlowSummaryRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class FlowsProgressRow:
+class FlowsProgressRow(NamedTuple):
     """Row of FlowsProgress."""
 
     step_count: int
     max_updated_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class InterruptedStepRow:
+class InterruptedStepRow(NamedTuple):
     """Row of GetInterruptedSteps."""
 
     step_id: int
@@ -362,8 +349,7 @@ class InterruptedStepRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class PollHorizonRow:
+class PollHorizonRow(NamedTuple):
     """Row of PollHorizon."""
 
     due_count: int
@@ -371,8 +357,7 @@ class PollHorizonRow:
     next_lease_ms: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeCandidateRow:
+class PurgeCandidateRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by SelectPurgeCandidates, SelectReapableFlows.
@@ -381,23 +366,20 @@ class PurgeCandidateRow:
     flow_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class SelectParkedTasksRow:
+class SelectParkedTasksRow(NamedTuple):
     """Row of SelectParkedTasks."""
 
     task_name: str
 
 
-@dataclass(frozen=True, slots=True)
-class SelectProbeCandidateRow:
+class SelectProbeCandidateRow(NamedTuple):
     """Row of SelectProbeCandidate."""
 
     step_id: int
     parked: int
 
 
-@dataclass(frozen=True, slots=True)
-class StartCreatedFlowsRow:
+class StartCreatedFlowsRow(NamedTuple):
     """Row of StartCreatedFlows."""
 
     ordinal: int
@@ -407,16 +389,14 @@ class StartCreatedFlowsRow:
     delay_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class StepChangesRow:
+class StepChangesRow(NamedTuple):
     """Row of ListStepChanges."""
 
     step_id: int
     changes: str
 
 
-@dataclass(frozen=True, slots=True)
-class StepCopyRow:
+class StepCopyRow(NamedTuple):
     """Row of ListStepsForCopy."""
 
     step_id: int
@@ -447,8 +427,7 @@ class StepCopyRow:
     updated_age_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class StepInputRow:
+class StepInputRow(NamedTuple):
     """Row of GetStepInput."""
 
     state: str
@@ -456,8 +435,7 @@ class StepInputRow:
     changes: str
 
 
-@dataclass(frozen=True, slots=True)
-class StepNodeRow:
+class StepNodeRow(NamedTuple):
     """Row of ListStepDAG."""
 
     step_id: int
@@ -478,8 +456,7 @@ class StepNodeRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class StepRow:
+class StepRow(NamedTuple):
     """A row shape several queries share.
 
     Returned by GetStep, GetStepByID.
@@ -526,16 +503,14 @@ class StepRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class StepScheduleRow:
+class StepScheduleRow(NamedTuple):
     """Row of GetStepSchedule."""
 
     priority: int
     delay_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class StepSummaryRow:
+class StepSummaryRow(NamedTuple):
     """Row of ListStepsOfFlows."""
 
     step_id: int
@@ -562,8 +537,7 @@ class StepSummaryRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class SubgraphLinkRow:
+class SubgraphLinkRow(NamedTuple):
     """Row of ListSubgraphLinks."""
 
     flow_id: int
@@ -572,8 +546,7 @@ class SubgraphLinkRow:
     workflow_name: str
 
 
-@dataclass(frozen=True, slots=True)
-class TailStepRow:
+class TailStepRow(NamedTuple):
     """Row of SelectTailSteps."""
 
     step_id: int
