@@ -14,7 +14,6 @@ its connection.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 import asyncmy.errors
@@ -139,13 +138,13 @@ async def test_documents_too_large_for_one_script_go_statement_by_statement(
     monkeypatch.setattr(Script, "run", counted)
     # Within MAX_STATE_BYTES, over the script limit, and all escapes: a JSON backslash each.
     big = '{"big": "' + "\\\\" * (SCRIPT_DOCUMENT_LIMIT // 2 + 1) + '"}'
-    new = dataclasses.replace(new_flow(3), state=big)
+    new = new_flow(3)._replace(state=big)
     store = await open_store(0, parse_dsn(backend[1]), max_open_conns=1)
     try:
         ids = await store.create_flow(new, start=True)
         entry_id = ids.entry_step_id
         first = Completion(entry_id, await _claim(store, entry_id), big, "")
-        successor = dataclasses.replace(_successor(ids.flow_id, entry_id), state=big)
+        successor = _successor(ids.flow_id, entry_id)._replace(state=big)
         second_id = await store.advance_to_successor(first, successor)
         last = Completion(second_id, await _claim(store, second_id), "{}", "")
         assert await store.finish_flow(last, ids.flow_id, big)

@@ -417,9 +417,7 @@ async def test_sqlserver_naive_datetimes_come_back_aware_utc(gen: Any) -> None:
 
 def field_types(row: type) -> dict[str, str]:
     """A generated row's field annotations as written (a NamedTuple keeps them as ForwardRefs)."""
-    return {
-        name: getattr(hint, "__forward_arg__", hint) for name, hint in row.__annotations__.items()
-    }
+    return {name: str(hint.__forward_arg__) for name, hint in row.__annotations__.items()}
 
 
 def test_rows_are_typed_from_the_reference(gen: Any) -> None:

@@ -1,20 +1,20 @@
 """The values the engine hands to a ``Store``'s domain operations, and what they return.
 
 JSON fields travel as text: the engine serializes once, and every dialect stores the text as
-it is (each dialect's JSON column type accepts it).
+it is (each dialect's JSON column type accepts it). Each is a ``NamedTuple``, as the generated
+rows are: immutable, and built at C speed (docs/internals/codegen.md, Rows are named tuples).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 
 __all__ = ["ClaimedStep", "Completion", "FlowIds", "NewFlow", "NewStep", "StartedFlow"]
 
 
-@dataclass(frozen=True, slots=True)
-class NewFlow:
+class NewFlow(NamedTuple):
     """A new flow row and its entry step (inserted together, ``created`` or started)."""
 
     token: str
@@ -44,16 +44,14 @@ class NewFlow:
     """The W3C traceparent of the flow's ``workflow`` span ("" when not traced)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FlowIds:
+class FlowIds(NamedTuple):
     """The ids a new flow and its entry step were given."""
 
     flow_id: int
     entry_step_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class StartedFlow:
+class StartedFlow(NamedTuple):
     """A flow just started: its entry step (0: none left to run) and ms until it is due."""
 
     entry_step_id: int
@@ -61,8 +59,7 @@ class StartedFlow:
     workflow_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class NewStep:
+class NewStep(NamedTuple):
     """A pending step that follows a finished one."""
 
     flow_id: int
@@ -83,8 +80,7 @@ class NewStep:
     0 when ``state`` is the whole input."""
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(NamedTuple):
     """The fenced completion of a claimed step: its delta and the goto it took.
 
     ``lease_seq`` is the claim's: a completion whose lease was re-granted matches no row.
@@ -96,8 +92,7 @@ class Completion:
     goto_next: str
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedStep:
+class ClaimedStep(NamedTuple):
     """A step this replica just claimed, with its flow as the claim read it.
 
     ``flow`` is None when the flow was deleted while the step was queued.
