@@ -35,7 +35,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from dwarf._storage._sqlite_inline import InlineSqlite, wait_out
+from dwarf._storage._sqlite_inline import InlineSqlite
 from dwarf.errors import UnavailableError
 
 __all__ = ["SharedSqlite"]
@@ -44,15 +44,58 @@ T = TypeVar("T")
 
 
 class _Group:
-    """One open write transaction shared by the units of work of one loop turn."""
+    """One open write transaction shared by the units of work of one loop turn.
 
-    __slots__ = ("committed", "lost", "task")
+    Each member waits on a future of its own, which the COMMIT resolves. One shared future
+    awaited through ``asyncio.shield`` did the same with a second future and two more callbacks
+    per member, a tenth of a SQLite flow's event-loop callbacks (docs/internals/storage.md, S5a).
+    """
+
+    __slots__ = ("done", "error", "lost", "task", "waiters")
 
     def __init__(self) -> None:
-        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done = False
+        self.error: BaseException | None = None
+        """The error that failed the COMMIT, once ``done``."""
         self.lost: BaseException | None = None
         """The error that ended the transaction before its COMMIT, if one did."""
         self.task: asyncio.Task[None] | None = None
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def settle(self, error: BaseException | None) -> None:
+        """The group ended: committed when ``error`` is None, else failed with it."""
+        self.done = True
+        self.error = error
+        for waiter in self.waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        self.waiters.clear()
+
+    async def committed(self) -> None:
+        """Return once the group has committed (raise its error if it failed).
+
+        A member cancelled meanwhile still waits for the group to end, then re-raises: its
+        writes may be committed, as with a COMMIT in flight to a server.
+        """
+        try:
+            await self._settled()
+        except asyncio.CancelledError:
+            while not self.done:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._settled()
+            raise
+        if self.error is not None:
+            raise self.error
+
+    async def _settled(self) -> None:
+        if not self.done:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            with contextlib.suppress(Exception):
+                await waiter
 
 
 class SharedSqlite:
@@ -78,7 +121,7 @@ class SharedSqlite:
                     await self.conn.execute("RELEASE member")
                 raise
             await self.conn.execute("RELEASE member")
-        await wait_out(group.committed)
+        await group.committed()
         return result
 
     async def statements(self, fn: Callable[[InlineSqlite], Awaitable[T]]) -> T:
@@ -96,7 +139,7 @@ class SharedSqlite:
             except BaseException as exc:
                 self._survives(group, exc)
                 raise
-        await wait_out(group.committed)
+        await group.committed()
         return result
 
     async def settle(self) -> None:
@@ -104,7 +147,7 @@ class SharedSqlite:
         group = self._group
         if group is not None:
             with contextlib.suppress(Exception):
-                await wait_out(group.committed)
+                await group.committed()
 
     async def _joined(self) -> _Group:
         group = self._group
@@ -128,23 +171,20 @@ class SharedSqlite:
             if self._group is group:
                 self._group = None
             if group.lost is not None:
-                group.committed.set_exception(group.lost)
-                # The member whose error lost the group raised it already; when it was alone,
-                # nobody awaits this future, and asyncio would log it as never retrieved.
-                group.committed.exception()
+                group.settle(group.lost)
                 return
             try:
                 await self.conn.commit()
             except asyncio.CancelledError:
                 # InlineSqlite.commit re-raises a cancellation only once its COMMIT succeeded.
-                group.committed.set_result(None)
+                group.settle(None)
                 raise
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     self.conn.rollback()
-                group.committed.set_exception(exc)
+                group.settle(exc)
                 return
-            group.committed.set_result(None)
+            group.settle(None)
 
     def _abandon(self, group: _Group) -> None:
         """After the COMMIT task ended: fail the members if it never reached the COMMIT.
@@ -153,13 +193,13 @@ class SharedSqlite:
         lock is free then: it is held across a suspension only by a large COMMIT in a worker
         thread, which belongs to an earlier group and ends before a new group can open.
         """
-        if group.committed.done():
+        if group.done:
             return
         if self._group is group:
             self._group = None
         if self.conn.in_transaction and not self._lock.locked():
             with contextlib.suppress(Exception):
                 self.conn.rollback()
-        group.committed.set_exception(
+        group.settle(
             UnavailableError("the SQLite transaction was rolled back: its COMMIT was cancelled")
         )
