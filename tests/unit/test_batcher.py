@@ -77,3 +77,44 @@ async def test_a_cancelled_runner_leaves_the_rest_of_its_batch_to_work_alone() -
         await third
     assert first.cancelled()
     assert second.cancelled()
+
+
+async def test_a_submitter_cancelled_while_queued_never_runs_and_the_rest_do() -> None:
+    batcher: KeyedBatcher[int, int] = KeyedBatcher()
+    runner = Runner()
+    first = asyncio.create_task(batcher.submit("k", 1, runner.run))
+    await runner.started.wait()
+    queued = [asyncio.create_task(batcher.submit("k", item, runner.run)) for item in (2, 3, 4)]
+    await asyncio.sleep(0.01)
+    queued[1].cancel()
+    await asyncio.sleep(0.01)
+    runner.release.set()
+
+    assert await first == 10
+    assert [await queued[0], await queued[2]] == [20, 40]
+    assert queued[1].cancelled()
+    assert runner.batches == [[1], [2, 4]]
+
+
+async def test_a_submitter_cancelled_as_its_turn_comes_passes_the_turn_on() -> None:
+    batcher: KeyedBatcher[int, int] = KeyedBatcher()
+    runner = Runner()
+    tasks: list[asyncio.Task[int]] = []
+
+    async def first_batch(items: Sequence[int]) -> list[int]:
+        await runner.run(items)
+        # Runs before the second wakes to the turn this batch's end hands it.
+        asyncio.get_running_loop().call_soon(tasks[0].cancel)
+        return [item * 10 for item in items]
+
+    first = asyncio.create_task(batcher.submit("k", 1, first_batch))
+    await runner.started.wait()
+    tasks += [asyncio.create_task(batcher.submit("k", item, runner.run)) for item in (2, 3)]
+    await asyncio.sleep(0.01)
+    runner.release.set()
+
+    assert await first == 10
+    assert await asyncio.wait_for(tasks[1], 1) == 30
+    assert tasks[0].cancelled()
+    assert runner.batches == [[1], [3]]
+    assert await batcher.submit("k", 4, runner.run) == 40  # the key is usable again
