@@ -118,3 +118,41 @@ async def test_a_submitter_cancelled_as_its_turn_comes_passes_the_turn_on() -> N
     assert tasks[0].cancelled()
     assert runner.batches == [[1], [3]]
     assert await batcher.submit("k", 4, runner.run) == 40  # the key is usable again
+
+
+async def test_a_shielded_batch_outlives_its_cancelled_runner() -> None:
+    batcher: KeyedBatcher[int, int] = KeyedBatcher()
+    runner = Runner()
+    first = asyncio.create_task(batcher.submit("k", 1, runner.run, shielded=True))
+    await runner.started.wait()
+    second = asyncio.create_task(batcher.submit("k", 2, runner.run, shielded=True))
+    third = asyncio.create_task(batcher.submit("k", 3, runner.run, shielded=True))
+    await asyncio.sleep(0.01)
+    first.cancel()  # mid-batch: [1] runs on
+    await asyncio.sleep(0.01)
+    assert runner.batches == [[1]]
+    runner.release.set()
+    assert [await second, await third] == [20, 30]
+    assert first.cancelled()
+    assert runner.batches == [[1], [2, 3]]
+
+
+async def test_a_failed_shielded_batch_fails_its_runner_too() -> None:
+    batcher: KeyedBatcher[int, int] = KeyedBatcher()
+    runner = Runner()
+
+    async def failing(items: Sequence[int]) -> list[int]:
+        raise ValueError(f"cannot commit {list(items)}")
+
+    first = asyncio.create_task(batcher.submit("k", 1, runner.run, shielded=True))
+    await runner.started.wait()
+    queued = [
+        asyncio.create_task(batcher.submit("k", item, failing, shielded=True)) for item in (2, 3)
+    ]
+    await asyncio.sleep(0.01)
+    runner.release.set()
+    assert await first == 10
+    for task in queued:
+        with pytest.raises(ValueError, match=r"cannot commit \[2, 3\]"):
+            await task
+    assert await batcher.submit("k", 4, runner.run, shielded=True) == 40

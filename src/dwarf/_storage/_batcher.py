@@ -43,11 +43,13 @@ class BatchAbandonedError(Exception):
 class _Key(Generic[T, R]):
     """A key's queued submissions and whether a batch of it is running."""
 
-    __slots__ = ("queued", "running")
+    __slots__ = ("queued", "running", "task")
 
     def __init__(self) -> None:
         self.queued: list[tuple[T, asyncio.Future[R]]] = []
         self.running = False
+        self.task: asyncio.Future[Sequence[R]] | None = None
+        """A shielded batch's task, held here while it runs (the loop keeps only weak ones)."""
 
 
 class KeyedBatcher(Generic[T, R]):
@@ -57,9 +59,20 @@ class KeyedBatcher(Generic[T, R]):
         self._keys: dict[Hashable, _Key[T, R]] = {}
 
     async def submit(
-        self, key: Hashable, item: T, run: Callable[[Sequence[T]], Awaitable[Sequence[R]]]
+        self,
+        key: Hashable,
+        item: T,
+        run: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        *,
+        shielded: bool = False,
     ) -> R:
-        """Run ``item`` in a batch of ``key`` (``run`` returns one result per item, in order)."""
+        """Run ``item`` in a batch of ``key`` (``run`` returns one result per item, in order).
+
+        A ``shielded`` batch runs in a task of its own, so a caller cancelled while its batch
+        runs (the one running it too) leaves the others' results intact: for writes a batch
+        must never repeat. Otherwise a cancelled runner abandons its batch, and the others each
+        do their work alone (``BatchAbandonedError``).
+        """
         state = self._keys.get(key)
         if state is None:
             state = self._keys[key] = _Key()
@@ -78,6 +91,8 @@ class KeyedBatcher(Generic[T, R]):
                 return outcome
         state.running = True
         batch, state.queued = state.queued, []
+        if shielded:
+            return await self._run_shielded(key, state, batch, mine, run)
         try:
             results = await run([queued for queued, _ in batch])
         except BaseException as exc:
@@ -94,6 +109,38 @@ class KeyedBatcher(Generic[T, R]):
             if future is not mine and not future.done():
                 future.set_result(result)
         return results[[future for _, future in batch].index(mine)]
+
+    async def _run_shielded(
+        self,
+        key: Hashable,
+        state: _Key[T, R],
+        batch: list[tuple[T, asyncio.Future[R]]],
+        mine: asyncio.Future[R],
+        run: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+    ) -> R:
+        """Run ``batch`` in a task that settles every caller's future, the runner's too."""
+        loop = asyncio.get_running_loop()
+        if mine.done():  # it holds the turn: the runner awaits a fresh future for its result
+            turn, mine = mine, loop.create_future()
+            batch = [(queued, mine if future is turn else future) for queued, future in batch]
+
+        def settle(task: asyncio.Future[Sequence[R]]) -> None:
+            state.task = None
+            self._hand_over(key, state)
+            error = None if task.cancelled() else task.exception()
+            if task.cancelled() or error is not None:
+                failure = error if isinstance(error, Exception) else BatchAbandonedError()
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(failure)
+                return
+            for (_, future), result in zip(batch, task.result(), strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+        state.task = task = asyncio.ensure_future(run([queued for queued, _ in batch]))
+        task.add_done_callback(settle)
+        return await mine
 
     @staticmethod
     def _drop(state: _Key[T, R], future: asyncio.Future[R]) -> None:

@@ -37,17 +37,23 @@ class _BatchFailedError(Exception):
 
 
 class GroupCommit(Generic[T, R]):
-    """Writes items with ``one`` when alone and ``many`` (one result per item) when several."""
+    """Writes items with ``one`` when alone and ``many`` (one result per item) when several.
+
+    ``shielded``: a caller's cancellation never cuts its batch off (``KeyedBatcher.submit``).
+    """
 
     def __init__(
         self,
         one: Callable[[T], Awaitable[R]],
         many: Callable[[Sequence[T]], Awaitable[list[R]]],
         alone: Callable[[T], bool] | None = None,
+        *,
+        shielded: bool = False,
     ) -> None:
         self._one = one
         self._many = many
         self._alone = alone
+        self._shielded = shielded
         self._batcher: KeyedBatcher[T, R] = KeyedBatcher()
 
     async def write(self, item: T) -> R:
@@ -55,7 +61,7 @@ class GroupCommit(Generic[T, R]):
         if self._alone is not None and self._alone(item):
             return await self._one(item)
         try:
-            return await self._batcher.submit(None, item, self._run)
+            return await self._batcher.submit(None, item, self._run, shielded=self._shielded)
         except (_BatchFailedError, BatchAbandonedError):
             return await self._one(item)
 

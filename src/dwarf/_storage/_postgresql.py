@@ -11,7 +11,6 @@ write nothing (docs/internals/storage.md, rule S7).
 
 from __future__ import annotations
 
-import asyncio
 import select
 from collections.abc import AsyncIterator, Sequence
 from operator import attrgetter
@@ -57,8 +56,11 @@ class PostgresqlStore(Store):
         self._pool: Pool[Connection] = Pool(
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
-        self._creates = GroupCommit(self._create_one, self._create_many)
-        self._starts = GroupCommit(self._start_one, self._start_many)
+        # Shielded: a batch carries other callers' creates and starts, and one cut off by its
+        # runner's cancellation could have committed them; abandoned, it would send the others
+        # to insert their flows again alone, or to find them running and answer 409.
+        self._creates = GroupCommit(self._create_one, self._create_many, shielded=True)
+        self._starts = GroupCommit(self._start_one, self._start_many, shielded=True)
         self._advances = GroupCommit(self._advance_one, self._advance_many, _heavy_advance)
         self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
         self._statistics = StatisticsUpkeep(self._pool.connection)
@@ -128,10 +130,7 @@ class PostgresqlStore(Store):
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step, with the creates of the moment (S12)."""
-        # Shielded: the batch this call runs carries other callers' flows, and a batch cut off
-        # by this caller's cancellation could have committed them; abandoned, it would send the
-        # others to insert theirs again, alone.
-        return await asyncio.shield(self._creates.write((new, start)))
+        return await self._creates.write((new, start))
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its successor, with the advances of the moment."""
@@ -237,10 +236,8 @@ class PostgresqlStore(Store):
         return [_claimed(row) for row in rows]
 
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
-        # Written with the starts of other callers at the same moment (S12); shielded as
-        # create_flow is: a batch abandoned after its commit would send each other caller down
-        # the portable path, which would find its flow running and answer 409.
-        started = await asyncio.shield(self._starts.write((flow_id, flow_token, hostname)))
+        # Written with the starts of other callers at the same moment (S12).
+        started = await self._starts.write((flow_id, flow_token, hostname))
         if started is None:
             # Not started: the portable transaction says why (404, 409) or wins a race.
             return await super().start_flow(flow_id, flow_token, hostname)
