@@ -114,8 +114,8 @@ def render_rows(reference: Mapping[str, Query], header: Header) -> str:
         "\n",
         "A row is a ``NamedTuple``: immutable, and built at C speed. A frozen dataclass's\n",
         "``__init__`` sets each field through ``object.__setattr__``, about ten times the cost,\n",
-        "and the hot path builds some 200 row fields per flow (docs/internals/codegen.md, Rows are\n",
-        "named tuples).\n",
+        "and the hot path builds some 200 row fields per flow (docs/internals/codegen.md,\n",
+        "Rows are named tuples).\n",
         '"""\n\n',
         "from __future__ import annotations\n\n",
     ]
