@@ -7,7 +7,7 @@ next one, instead of waiting out a lease (the time budget plus 30 s) held by a s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -36,20 +36,23 @@ async def test_a_claim_in_progress_at_shutdown_runs_on_the_next_replica(
     claiming = asyncio.Event()
 
     def slowed(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def slow_claim(self: Store, step_ids: Sequence[int], *args: Any) -> Any:
+        async def slow_claim(self: Store, *args: Any) -> Any:
             # The claim's UPDATE has committed when shutdown begins; its read-back is still going.
-            won = await original(self, step_ids, *args)
-            claiming.set()
-            await asyncio.sleep(0.3)
+            won = await original(self, *args)
+            if won:
+                claiming.set()
+                await asyncio.sleep(0.3)
             return won
 
         return slow_claim
 
     async with make_engine(proxy, workers=2) as first:
-        # The portable claim and a dialect's own (PostgreSQL claims and reads back at once).
+        # The portable claim and a dialect's own (PostgreSQL claims and reads back at once),
+        # of planned steps or of a whole due band (docs/internals/dispatch.md#d12).
         for cls in (Store, *Store.__subclasses__()):
-            if "claim" in vars(cls):
-                monkeypatch.setattr(cls, "claim", slowed(vars(cls)["claim"]))
+            for name in ("claim", "claim_due_band"):
+                if name in vars(cls):
+                    monkeypatch.setattr(cls, name, slowed(vars(cls)[name]))
         key = await first.create("once")
         await first.start(key)
         await asyncio.wait_for(claiming.wait(), 20)

@@ -306,6 +306,65 @@ async def test_claim_steps_with_flows_returns_the_rows_the_read_backs_would(db: 
     assert (step.lease_owner, step.lease_seq) == ("me", 1)
 
 
+async def test_claim_due_band_claims_the_best_band_whole_when_it_fits(db: Db) -> None:
+    flow_id = await db.flow()
+    first, second = await db.step(flow_id, priority=3), await db.step(flow_id, priority=3)
+    worse = await db.step(flow_id, priority=4)
+    later = await db.step(flow_id, priority=1, delay_ms=3_600_000)
+    parked = await db.step(flow_id, priority=1, parked=1)
+    await db.execute(
+        "UPDATE dwarf_steps SET created_at = created_at - INTERVAL '2 seconds', "
+        "not_before = not_before - INTERVAL '2 seconds', "
+        "lease_expires = lease_expires - INTERVAL '2 seconds' WHERE step_id = %s",
+        (first,),
+    )
+    won = await fast(db).claim_due_band(
+        db.conn, row_limit=3, lease_owner="me", lease_margin_ms=1000
+    )
+    assert [(row.step_id, row.lease_seq) for row in won] == [(first, 1), (second, 1)]
+    assert won[0].wait_ms >= 1900
+    assert 0 <= won[1].wait_ms < 1000
+    # The step and flow columns are those ClaimStepsWithFlows returns.
+    claimed = await db.q.select_claimed_steps(db.conn, step_ids=[first, second], lease_owner="me")
+    assert [columns(row, claimed[0]) for row in won] == [r._asdict() for r in claimed]
+    (flow,) = await db.q.list_flows_of_batch(db.conn, flow_ids=[flow_id])
+    assert columns(won[0], flow, "flow_") == flow._asdict()
+    for step_id in (worse, later, parked):
+        step = await db.get_step(step_id)
+        assert (step.status, step.lease_owner) == ("pending", "")
+    # The band is now the worse one; the claimed steps are not claimed again.
+    again = await fast(db).claim_due_band(
+        db.conn, row_limit=3, lease_owner="other", lease_margin_ms=1000
+    )
+    assert [row.step_id for row in again] == [worse]
+
+
+async def test_claim_due_band_claims_nothing_from_a_band_larger_than_asked(db: Db) -> None:
+    flow_id = await db.flow()
+    steps = [await db.step(flow_id) for _ in range(3)]
+    assert (
+        await fast(db).claim_due_band(db.conn, row_limit=3, lease_owner="me", lease_margin_ms=1000)
+        == []
+    )
+    assert {(await db.get_step(step_id)).status for step_id in steps} == {"pending"}
+    won = await fast(db).claim_due_band(
+        db.conn, row_limit=4, lease_owner="me", lease_margin_ms=1000
+    )
+    assert [row.step_id for row in won] == steps
+
+
+async def test_list_leased_steps_lists_what_an_owner_holds_running_and_unparked(db: Db) -> None:
+    flow_id = await db.flow()
+    mine, parked, theirs, pending = [await db.step(flow_id) for _ in range(4)]
+    for step_id in (mine, parked):
+        assert await db.claim(step_id, owner="me")
+    assert await db.claim(theirs, owner="other")
+    await db.execute("UPDATE dwarf_steps SET parked = 1 WHERE step_id = %s", (parked,))
+    rows = await fast(db).list_leased_steps(db.conn, lease_owner="me")
+    assert [row.step_id for row in rows] == [mine]
+    assert (await db.get_step(pending)).status == "pending"
+
+
 def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
     """The fields of ``row`` named like those of the row ``shape`` (after ``prefix``)."""
     return {name: getattr(row, prefix + name) for name in shape._fields}
@@ -313,7 +372,7 @@ def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
 
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 9
+    assert len(declared) == 11
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__

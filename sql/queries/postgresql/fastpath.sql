@@ -315,6 +315,82 @@ LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
 LEFT JOIN dwarf_flows f ON f.flow_id = c.flow_id
 ORDER BY c.step_id;
 
+-- name: ClaimDueBand :many
+-- Fast path for SelectDueBand + ClaimStepsWithFlows when the best due band fits the idle
+-- workers (docs/internals/dispatch.md#d12): the band's due rows, at most row_limit of them,
+-- are claimed only when there are fewer than row_limit (the caller asks for one more than it
+-- can start, so that a band the planner would have to choose from claims nothing and the
+-- caller scans and plans instead). Each claimed row comes back as ClaimStepsWithFlows returns
+-- it, with wait_ms: how long it had been due (the queue wait). The band is found as
+-- SelectDueBand finds it (its first due priority in index order); the claim is by primary key
+-- with ClaimSteps' guards, so a row a peer claimed meanwhile is skipped.
+WITH band AS MATERIALIZED (
+    SELECT step_id,
+           (EXTRACT(EPOCH FROM now() - GREATEST(not_before, lease_expires)) * 1000)::bigint AS wait_ms
+    FROM dwarf_steps
+    WHERE status = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
+      AND priority <= (
+          SELECT b.priority
+          FROM dwarf_steps b
+          WHERE b.status = 'pending' AND b.parked = 0 AND b.not_before <= now()
+            AND b.lease_expires <= now()
+          ORDER BY b.priority
+          LIMIT 1
+      )
+    ORDER BY priority, step_id
+    LIMIT sqlc.arg(row_limit)::integer
+), claimed AS (
+    UPDATE dwarf_steps
+    SET status = 'running', lease_seq = lease_seq + 1, lease_owner = sqlc.arg(lease_owner),
+        lease_expires = now() + (time_budget_ms + sqlc.arg(lease_margin_ms)::bigint) * INTERVAL '1 millisecond',
+        started_at = CASE WHEN attempt > 0 OR subgraph_done = 1 OR interrupt_done = 1
+                          THEN started_at ELSE now() END,
+        updated_at = now()
+    WHERE step_id IN (SELECT step_id FROM band)
+      AND (SELECT COUNT(*) FROM band) < sqlc.arg(row_limit)::integer
+      AND status || '' = 'pending' AND parked = 0 AND not_before <= now() AND lease_expires <= now()
+    RETURNING step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes,
+              breakpoint_hit, attempt, lineage_id, fan_out_ordinal, predecessor_id,
+              time_budget_ms, interrupt_done, resume_data, subgraph_done, subgraph_result,
+              subgraph_error, priority, fairness_key, fairness_weight, lease_seq, created_at,
+              started_at, updated_at
+)
+SELECT c.step_id, c.flow_id, c.step_depth, c.step_token, c.task_name, c.state, c.state_base,
+       c.changes, c.breakpoint_hit, c.attempt, c.lineage_id, c.fan_out_ordinal, c.predecessor_id,
+       c.time_budget_ms, c.interrupt_done, c.resume_data, c.subgraph_done, c.subgraph_result,
+       c.subgraph_error, c.priority, c.fairness_key, c.fairness_weight, c.lease_seq, c.created_at,
+       c.started_at, c.updated_at, COALESCE(b.lease_seq, 0) AS base_lease_seq,
+       f.flow_id AS flow_flow_id, f.flow_token AS flow_flow_token,
+       f.workflow_name AS flow_workflow_name, f.graph AS flow_graph, f.baggage AS flow_baggage,
+       f.status AS flow_status, f.step_id AS flow_step_id,
+       f.surgraph_flow_id AS flow_surgraph_flow_id,
+       f.surgraph_step_depth AS flow_surgraph_step_depth,
+       f.surgraph_step_id AS flow_surgraph_step_id, f.root_flow_id AS flow_root_flow_id,
+       f.thread_id AS flow_thread_id, f.thread_token AS flow_thread_token,
+       f.forked_from_step AS flow_forked_from_step, f.trace_parent AS flow_trace_parent,
+       f.notify_hostname AS flow_notify_hostname, f.final_state AS flow_final_state,
+       f.breakpoints AS flow_breakpoints, f.error AS flow_error,
+       f.error_type AS flow_error_type, f.cancel_reason AS flow_cancel_reason,
+       f.priority AS flow_priority, f.fairness_key AS flow_fairness_key,
+       f.fairness_weight AS flow_fairness_weight, f.time_budget_ms AS flow_time_budget_ms,
+       f.delete_on_completion AS flow_delete_on_completion, f.created_at AS flow_created_at,
+       f.started_at AS flow_started_at, f.updated_at AS flow_updated_at, d.wait_ms
+FROM claimed c
+JOIN band d ON d.step_id = c.step_id
+LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
+LEFT JOIN dwarf_flows f ON f.flow_id = c.flow_id
+ORDER BY c.step_id;
+
+-- name: ListLeasedSteps :many
+-- Fast path for the read-back of a ClaimDueBand whose reply was lost: the steps lease_owner
+-- holds running and unparked. The caller leaves out those it knows it holds; the rest are what
+-- the lost claim won (docs/internals/dispatch.md#d12). By the saturation index (status,
+-- parked, lease_expires), as RecoverExpiredLeases.
+SELECT step_id
+FROM dwarf_steps
+WHERE status = 'running' AND parked = 0 AND lease_owner = sqlc.arg(lease_owner)
+ORDER BY step_id;
+
 -- name: AdvanceToSuccessors :many
 -- Fast path for a batch of AdvanceToSuccessor (the advances of many flows written together,
 -- docs/internals/storage.md, S12): one array per field, one element per item, and for every

@@ -136,6 +136,28 @@ class Protection:
         if state is not None and state.running > 0:
             state.running -= 1
 
+    def unrestricted(self, now: datetime) -> bool:
+        """Whether ``admit`` would admit any step now, whatever its task or shard.
+
+        True when no breaker is open, and no key has a hold in force, a static limit, or a
+        valve that was ever cut. The refiller may then claim a whole due band without planning
+        it (docs/internals/dispatch.md#d12). Conservative: a valve that recovered still counts.
+        """
+        if any(bank.tripped_tasks() for bank in self._breakers.values()):
+            return False
+        for _, state in self._keys.items():
+            if state.hold_until is not None and now < state.hold_until:
+                return False
+            if state.concurrency_limit is not None or state.pacer is not None:
+                return False
+            if state.valve.limit(now) is not None:
+                return False
+        return True
+
+    def selected(self, shard: int, step_id: int) -> bool:
+        """Whether the step was selected here and has not finished (``commit`` to ``release``)."""
+        return (shard, step_id) in self._inflight
+
     def next_admission(self, now: datetime) -> datetime | None:
         """The soonest time a key refusing now by hold, pacer or valve may admit again.
 

@@ -38,6 +38,7 @@ from dwarf._storage._gen.rows import (
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._open import open_store
 from dwarf._storage._records import (
+    BandClaim,
     ClaimedStep,
     Completion,
     FlowIds,
@@ -50,6 +51,7 @@ from dwarf._storage._store import Store
 
 __all__ = [
     "TEST_DSN_ENV",
+    "BandClaim",
     "BatchAbandonedError",
     "ClaimedStep",
     "ClaimedStepRow",

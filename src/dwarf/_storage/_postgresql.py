@@ -12,7 +12,7 @@ write nothing (docs/internals/storage.md, rule S7).
 from __future__ import annotations
 
 import select
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -24,13 +24,19 @@ from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import postgresql as pg
-from dwarf._storage._gen.rows import ClaimedStepRow, ClaimStepsWithFlowsRow, FlowRow
+from dwarf._storage._gen.rows import (
+    ClaimDueBandRow,
+    ClaimedStepRow,
+    ClaimStepsWithFlowsRow,
+    FlowRow,
+)
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Advance, Finish
 from dwarf._storage._pg_arrays import FlatListDumper
 from dwarf._storage._pg_statistics import StatisticsUpkeep
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
+    BandClaim,
     ClaimedStep,
     Completion,
     FlowIds,
@@ -235,6 +241,37 @@ class PostgresqlStore(Store):
         self._statistics.claimed(len(rows))
         return [_claimed(row) for row in rows]
 
+    async def claim_due_band(
+        self, wanted: int, owner: str, margin_ms: int, held: Callable[[int], bool]
+    ) -> list[BandClaim]:
+        """The best due band in one statement when it fits ``wanted`` (ClaimDueBand, D12)."""
+        attempts = 0
+
+        async def claim(conn: Connection) -> list[ClaimDueBandRow]:
+            nonlocal attempts
+            attempts += 1
+            return await pg.claim_due_band(
+                conn, row_limit=wanted + 1, lease_owner=owner, lease_margin_ms=margin_ms
+            )
+
+        try:
+            rows = await self._autocommit_on_connection(claim)
+        except UnavailableError:
+            rows = None  # unknown: the claim may have committed before its connection went
+        if rows is None or attempts > 1:
+            # The band's ids are unknown here: what a lost reply won is every step this owner
+            # holds running that the dispatcher does not know it holds (storage.md, S10).
+            leased = await self._patiently(
+                lambda: self._autocommit_on_connection(
+                    lambda conn: pg.list_leased_steps(conn, lease_owner=owner)
+                )
+            )
+            orphans = [row.step_id for row in leased if not held(row.step_id)]
+            won = await self._read_back_claimed(orphans, owner) if orphans else []
+            return [BandClaim(step, 0) for step in won]
+        self._statistics.claimed(len(rows))
+        return [BandClaim(_claimed(row), row.wait_ms) for row in rows]
+
     async def start_flow(self, flow_id: int, flow_token: str, hostname: str) -> StartedFlow:
         # Written with the starts of other callers at the same moment (S12).
         started = await self._starts.write((flow_id, flow_token, hostname))
@@ -392,7 +429,7 @@ _STEP_PART = attrgetter(*ClaimedStepRow._fields)
 _FLOW_PART = attrgetter(*(f"flow_{name}" for name in FlowRow._fields))
 
 
-def _claimed(row: ClaimStepsWithFlowsRow) -> ClaimedStep:
+def _claimed(row: ClaimStepsWithFlowsRow | ClaimDueBandRow) -> ClaimedStep:
     """A claimed step and its flow (None when the flow is gone) from one row of the claim."""
     flow = None if row.flow_flow_id is None else FlowRow(*_FLOW_PART(row))
     return ClaimedStep(ClaimedStepRow(*_STEP_PART(row)), flow)

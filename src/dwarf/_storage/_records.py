@@ -11,7 +11,15 @@ from typing import NamedTuple
 
 from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 
-__all__ = ["ClaimedStep", "Completion", "FlowIds", "NewFlow", "NewStep", "StartedFlow"]
+__all__ = [
+    "BandClaim",
+    "ClaimedStep",
+    "Completion",
+    "FlowIds",
+    "NewFlow",
+    "NewStep",
+    "StartedFlow",
+]
 
 
 class NewFlow(NamedTuple):
@@ -100,3 +108,11 @@ class ClaimedStep(NamedTuple):
 
     row: ClaimedStepRow
     flow: FlowRow | None
+
+
+class BandClaim(NamedTuple):
+    """A step claimed with its whole due band (``Store.claim_due_band``)."""
+
+    step: ClaimedStep
+    wait_ms: int
+    """How long the step had been due when claimed (its queue wait)."""

@@ -46,6 +46,7 @@ from dwarf._storage._faults import (
 from dwarf._storage._gen.queries import Queries
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
+    BandClaim,
     ClaimedStep,
     Completion,
     FlowIds,
@@ -389,6 +390,18 @@ class Store:
             return []
         return await self._read_back_claimed(step_ids, owner)
 
+    async def claim_due_band(
+        self, wanted: int, owner: str, margin_ms: int, held: Callable[[int], bool]
+    ) -> list[BandClaim]:
+        """Claim the best due band whole, if it has at most ``wanted`` due steps (dispatch D12).
+
+        Empty when nothing was claimed: nothing was due, the band was larger, or (as here) the
+        dialect has no such statement; the dispatcher then scans and plans. ``held`` tells the
+        steps this replica already holds, which a lost reply's read-back must leave out.
+        """
+        del wanted, owner, margin_ms, held
+        return []
+
     async def _read_back_claimed(self, step_ids: Sequence[int], owner: str) -> list[ClaimedStep]:
         """The steps of ``step_ids`` that ``owner`` holds, with their flows (waits out outages)."""
 
@@ -404,9 +417,13 @@ class Store:
         The claimed steps are this (live, heartbeating) replica's, and nobody else would take
         them before their lease: a read lost to an outage waits it out instead.
         """
+        return await self._patiently(lambda: self.read(fn))
+
+    async def _patiently(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, retried through an outage until the store closes (``_read_patiently``)."""
         while True:
             try:
-                return await self.read(fn)
+                return await read()
             except UnavailableError:
                 if self._closed:
                     raise

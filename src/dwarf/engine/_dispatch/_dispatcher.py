@@ -28,7 +28,7 @@ from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
 from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.engine._runtime._telemetry import Planned, refill_planned
+from dwarf.engine._runtime._telemetry import Planned, band_claimed, refill_planned
 from dwarf.engine._step._events import step_scope
 from dwarf.engine._step._execute import process_step
 from dwarf.engine._step._poison import engine_fault
@@ -230,6 +230,10 @@ class Dispatcher:
         shards = self._rt.shards
         protection = self._rt.protection
         now = datetime.now(UTC)
+        if len(shards) == 1 and protection.unrestricted(now):
+            whole = await self._claim_band(shards[0], wanted, now)
+            if whole:
+                return whole, len(whole)
         batch: list[Candidate] = []
         planned: list[Planned] = []
         refused = False
@@ -262,6 +266,24 @@ class Dispatcher:
         mine = await self._claim_batch(batch) if batch else []
         refill_planned(self._rt, planned, mine)
         return mine, len(batch)
+
+    async def _claim_band(self, shard: Store, wanted: int, now: datetime) -> list[Claimed]:
+        """Claim the due band whole when it fits ``wanted`` (D12): no scan, no plan.
+
+        Planning would take every step of such a band: protection admits everything, and
+        fairness has nothing to share out when everyone is served.
+        """
+        protection = self._rt.protection
+        claims = await shard.claim_due_band(
+            wanted,
+            self._rt.owner,
+            self._margin_ms,
+            lambda step_id: protection.selected(shard.index, step_id),
+        )
+        for claim in claims:
+            protection.commit(claim.step.row.task_name, shard.index, claim.step.row.step_id, now)
+        band_claimed(self._rt, claims)
+        return [(shard, claim.step.row, claim.step.flow) for claim in claims]
 
     async def _claim_batch(self, batch: list[Candidate]) -> list[Claimed]:
         """Claim ``batch``; protection releases what a peer won first."""

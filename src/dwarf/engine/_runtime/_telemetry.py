@@ -20,13 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from dwarf._observability import GaugeSample, KeyGauge
 from dwarf._scheduling import Candidate, Plan, Protection
-from dwarf._storage import ClaimedStepRow, DueStepRow, Store
+from dwarf._storage import BandClaim, ClaimedStepRow, DueStepRow, Store
 from dwarf.workflow import Status
 
 if TYPE_CHECKING:
     from dwarf.engine._runtime._runtime import Runtime
 
-__all__ = ["Planned", "flow_transition", "read_gauges", "refill_planned", "seconds_since"]
+__all__ = [
+    "Planned",
+    "band_claimed",
+    "flow_transition",
+    "read_gauges",
+    "refill_planned",
+    "seconds_since",
+]
 
 Planned = tuple[int, Sequence[Sequence[DueStepRow]], Plan[Candidate]]
 """One band a refill planned: (its priority, each shard's scan in shard order, the plan)."""
@@ -134,3 +141,18 @@ def refill_planned(
                 if row.priority == band and (shard.index, row.step_id) in mine:
                     metrics.queue_wait(band, row.wait_ms / 1000.0)
     metrics.refill(keys)
+
+
+def band_claimed(rt: Runtime, claims: Sequence[BandClaim]) -> None:
+    """A refill claimed ``claims``, a whole due band, without planning it (dispatch D12).
+
+    What ``refill_planned`` records for a planned band: each step's queue wait, and the band's
+    fairness keys (every key of the band was admissible, and every step was taken).
+    """
+    metrics = rt.metrics
+    if not metrics.enabled or not claims:
+        return
+    band = claims[0].step.row.priority
+    for claim in claims:
+        metrics.queue_wait(band, claim.wait_ms / 1000.0)
+    metrics.refill({band: len({claim.step.row.fairness_key for claim in claims})})

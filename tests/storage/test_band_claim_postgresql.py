@@ -1,0 +1,88 @@
+"""A PostgreSQL store's whole-band claim (``claim_due_band``, dispatch D12) through the store.
+
+The statement itself is tested with the other fast paths (``test_fast_paths_postgresql``).
+Here: the store turns its rows into claimed steps with their queue waits, and a claim whose
+reply was lost (re-sent, or given up on) reads back what it won by owner, leaving out the steps
+the caller says it holds already, so nothing it won waits out its lease under a live replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._gen import postgresql as pg
+from dwarf._storage._open import open_store
+from dwarf._storage._store import Store
+from tests.fixtures.storage import open_db
+from tests.storage.test_fast_paths_postgresql import backend
+
+__all__ = ["backend"]
+
+pytestmark = pytest.mark.postgres
+
+
+async def _with_store(dsn: str, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    store = await open_store(1, parse_dsn(dsn), max_open_conns=2)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+async def test_a_band_that_fits_comes_back_claimed_with_its_flows(
+    backend: tuple[str, str],
+) -> None:
+    async with open_db(*backend) as db:
+        flow_id = await db.flow()
+        steps = [await db.step(flow_id) for _ in range(3)]
+        claims = await _with_store(
+            backend[1], lambda store: store.claim_due_band(3, "me", 1000, lambda _: False)
+        )
+        assert [claim.step.row.step_id for claim in claims] == steps
+        assert {claim.step.flow.flow_id for claim in claims if claim.step.flow} == {flow_id}
+        assert all(claim.wait_ms >= 0 for claim in claims)
+        more = await db.step(flow_id)
+        await db.step(flow_id)
+        # Two due now, one idle worker: the planner chooses, so the store claims nothing.
+        assert (
+            await _with_store(
+                backend[1], lambda store: store.claim_due_band(1, "me", 1000, lambda _: False)
+            )
+            == []
+        )
+        assert (await db.get_step(more)).status == "pending"
+
+
+async def test_a_lost_reply_reads_back_what_the_claim_won_but_not_what_was_held(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_db(*backend) as db:
+        flow_id = await db.flow()
+        held = await db.step(flow_id)
+        assert await db.claim(held, owner="me")
+        won = [await db.step(flow_id) for _ in range(2)]
+        next_band = await db.step(flow_id, priority=9)
+        real = pg.claim_due_band
+        calls = 0
+
+        async def reply_lost_once(conn: Any, **params: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            rows = await real(conn, **params)
+            if calls == 1:  # committed, and then the connection went
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return rows
+
+        monkeypatch.setattr(pg, "claim_due_band", reply_lost_once)
+        claims = await _with_store(
+            backend[1], lambda store: store.claim_due_band(4, "me", 1000, lambda i: i == held)
+        )
+        assert calls == 2  # re-sent: the second run found the next band, priority 9
+        assert sorted(claim.step.row.step_id for claim in claims) == sorted([*won, next_band])
+        assert all(claim.step.row.lease_seq == 1 for claim in claims)
+        assert held not in {claim.step.row.step_id for claim in claims}
