@@ -4,16 +4,19 @@
     python -m cProfile -s cumulative benches/profile_throughput.py --dialect postgresql --flows 500
     python benches/profile_throughput.py --dialect sqlite --flows 250 --payload-bytes 65536
     py-spy record -o flame.svg -- python benches/profile_throughput.py --dialect mysql
+    python benches/profile_throughput.py --dialect sqlite --flows 3000 --gc-freeze
 
 It runs the same workload as ``test_throughput.py`` (``_throughput.py``), without a warm-up round
 so a profile sees one batch, and prints the same table; ``--payload-bytes`` makes every step
-write that much state, as ``test_payload.py`` does. Engine startup and migration happen
-before the round and are not in the numbers (they are in a profile).
+write that much state, as ``test_payload.py`` does; ``--gc-freeze`` freezes the garbage
+collector's objects after startup, as a host may (docs/how-to/tuning.md). Engine startup and
+migration happen before the round and are not in the numbers (they are in a profile).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 
@@ -41,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--payload-bytes", type=int, default=0, help="state each step writes (0: none)"
     )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.collect() and gc.freeze() after startup, as a tuned host would",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     args = parser.parse_args(argv)
     if args.flows < 1 or args.submitters < 1 or args.workers < 1:
@@ -54,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailableError as exc:
         print(f"skipped: {exc}", file=sys.stderr)
         return 2
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()
     try:
         payload = {PAYLOAD_KEY: args.payload_bytes} if args.payload_bytes else None
         result = bench.round(args.flows, args.submitters, payload)
@@ -67,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     server = result.server_cpu_ms_per_flow
     print(
         f"{args.dialect}: {result.flows} flows, {args.submitters} submitters, "
-        f"{args.workers} workers, {result.elapsed:.2f} s wall, "
+        f"{args.workers} workers{', gc frozen' if args.gc_freeze else ''}, "
+        f"{result.elapsed:.2f} s wall, "
         f"{result.cpu_ms_per_flow:.2f} ms CPU per flow"
         + ("" if server is None else f", {server:.2f} ms database server CPU per flow")
     )

@@ -1,5 +1,5 @@
-"""The programs of the how-to guides on rewinds, scheduling, protection, replicas and testing run
-as the pages include them, and print what the pages say they print.
+"""The programs of the how-to guides on rewinds, scheduling, protection, replicas, tuning and
+testing run as the pages include them, and print what the pages say they print.
 
 Each program runs in a subprocess from the repository root. The replicas program needs a database
 server: it runs against the PostgreSQL test server (scratch databases through ``DWARF_TEST_DSN``),
@@ -71,6 +71,10 @@ def _postgres_reachable() -> None:
 
 
 @pytest.mark.postgres
+def test_a_frozen_host_still_runs_its_flows() -> None:
+    assert run_snippet("tuning.py") == ["True", "hello ada"]
+
+
 def test_two_replicas_share_the_flows_of_two_postgresql_shards() -> None:
     _postgres_reachable()
     assert run_snippet("replicas.py", {"DWARF_TEST_DSN": POSTGRES_SERVER_DSN}) == [
