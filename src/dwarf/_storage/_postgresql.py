@@ -56,6 +56,7 @@ class PostgresqlStore(Store):
     """A PostgreSQL shard: a bounded pool of psycopg connections in autocommit."""
 
     dialect = "postgresql"
+    claims_due_bands = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)

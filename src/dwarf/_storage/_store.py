@@ -89,6 +89,8 @@ class Store:
 
     dialect: ClassVar[str] = ""
     """The dialect's name, for messages ("postgresql", "mysql", "sqlite", "sqlserver")."""
+    claims_due_bands: ClassVar[bool] = False
+    """Whether ``claim_due_band`` can claim a due band whole in one statement (dispatch D12)."""
 
     def __init__(self, index: int, dsn: Dsn, q: Queries) -> None:
         self.index = index
@@ -395,12 +397,12 @@ class Store:
     ) -> list[BandClaim]:
         """Claim the best due band whole, if it has at most ``wanted`` due steps (dispatch D12).
 
-        Empty when nothing was claimed: nothing was due, the band was larger, or (as here) the
-        dialect has no such statement; the dispatcher then scans and plans. ``held`` tells the
-        steps this replica already holds, which a lost reply's read-back must leave out.
+        Only a store whose ``claims_due_bands`` is True has such a statement. Empty when
+        nothing was claimed (nothing was due, or the band was larger): the dispatcher then
+        scans and plans. ``held`` tells the steps this replica already holds, which a lost
+        reply's read-back must leave out.
         """
-        del wanted, owner, margin_ms, held
-        return []
+        raise NotImplementedError(f"{self.dialect} has no whole-band claim")
 
     async def _read_back_claimed(self, step_ids: Sequence[int], owner: str) -> list[ClaimedStep]:
         """The steps of ``step_ids`` that ``owner`` holds, with their flows (waits out outages)."""

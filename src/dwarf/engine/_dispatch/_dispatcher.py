@@ -72,6 +72,10 @@ class Dispatcher:
         self._margin_ms = int(LEASE_MARGIN.total_seconds() * 1000)
         self._refill_timer: asyncio.TimerHandle | None = None
         self._prober = Prober(rt)
+        # A band per shard is not the best band over all shards (D6): only a one-shard engine
+        # whose store has the statement claims whole bands (D12).
+        shards = rt.shards
+        self._band_store = shards[0] if len(shards) == 1 and shards[0].claims_due_bands else None
 
     def start(self) -> None:
         """Start the refiller, the poll timer and the workers."""
@@ -230,8 +234,8 @@ class Dispatcher:
         shards = self._rt.shards
         protection = self._rt.protection
         now = datetime.now(UTC)
-        if len(shards) == 1 and protection.unrestricted(now):
-            whole = await self._claim_band(shards[0], wanted, now)
+        if self._band_store is not None and protection.unrestricted(now):
+            whole = await self._claim_band(self._band_store, wanted, now)
             if whole:
                 return whole, len(whole)
         batch: list[Candidate] = []
