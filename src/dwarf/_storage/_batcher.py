@@ -40,6 +40,27 @@ class BatchAbandonedError(Exception):
     """The task running a batch was cancelled before the batch ended."""
 
 
+def _deliver(
+    batch: Sequence[tuple[Any, asyncio.Future[R]]],
+    outcome: Sequence[R] | BaseException,
+    skip: asyncio.Future[R] | None = None,
+) -> None:
+    """Settle the batch's waiting futures (but ``skip``): each its result, or all the failure.
+
+    A failure that is not an ``Exception`` (a cancellation) reaches them as
+    ``BatchAbandonedError``: their batch was cut off, not refused.
+    """
+    if isinstance(outcome, BaseException):
+        failure = outcome if isinstance(outcome, Exception) else BatchAbandonedError()
+        for _, future in batch:
+            if future is not skip and not future.done():
+                future.set_exception(failure)
+        return
+    for (_, future), result in zip(batch, outcome, strict=True):
+        if future is not skip and not future.done():
+            future.set_result(result)
+
+
 class _Key(Generic[T, R]):
     """A key's queued submissions and whether a batch of it is running."""
 
@@ -98,16 +119,11 @@ class KeyedBatcher(Generic[T, R]):
         except BaseException as exc:
             # The others learn it too (a cancelled runner as an error of its own), and each
             # does its work alone; the runner raises it itself.
-            failure = exc if isinstance(exc, Exception) else BatchAbandonedError()
-            for _, future in batch:
-                if future is not mine and not future.done():
-                    future.set_exception(failure)
+            _deliver(batch, exc, skip=mine)
             raise
         finally:
             self._hand_over(key, state)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future is not mine and not future.done():
-                future.set_result(result)
+        _deliver(batch, results, skip=mine)
         return results[[future for _, future in batch].index(mine)]
 
     async def _run_shielded(
@@ -127,16 +143,10 @@ class KeyedBatcher(Generic[T, R]):
         def settle(task: asyncio.Future[Sequence[R]]) -> None:
             state.task = None
             self._hand_over(key, state)
-            error = None if task.cancelled() else task.exception()
-            if task.cancelled() or error is not None:
-                failure = error if isinstance(error, Exception) else BatchAbandonedError()
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(failure)
-                return
-            for (_, future), result in zip(batch, task.result(), strict=True):
-                if not future.done():
-                    future.set_result(result)
+            if task.cancelled():
+                _deliver(batch, asyncio.CancelledError())
+            else:
+                _deliver(batch, task.exception() or task.result())
 
         state.task = task = asyncio.ensure_future(run([queued for queued, _ in batch]))
         task.add_done_callback(settle)
