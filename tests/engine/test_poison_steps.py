@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dwarf._storage import ClaimedStepRow, Store
+from dwarf._storage import ClaimedStep, ClaimedStepRow, Store
 from dwarf.engine import TestProxy
 from dwarf.engine._dispatch import _dispatcher
 from dwarf.engine._runtime._runtime import Runtime
@@ -60,11 +60,11 @@ def inject(
 
     async def faulty(
         rt: Runtime, shard: Store, row: ClaimedStepRow, flow: Any, inputs: SharedInputs
-    ) -> None:
+    ) -> ClaimedStep | None:
         if row.task_name == "poison" and (times is None or len(calls) < times):
             calls.append(row.step_id)
             raise error()
-        await process_step(rt, shard, row, flow, inputs)
+        return await process_step(rt, shard, row, flow, inputs)
 
     monkeypatch.setattr(_dispatcher, "process_step", faulty)
     return calls

@@ -86,3 +86,31 @@ async def test_a_lost_reply_reads_back_what_the_claim_won_but_not_what_was_held(
         assert sorted(claim.step.row.step_id for claim in claims) == sorted([*won, next_band])
         assert all(claim.step.row.lease_seq == 1 for claim in claims)
         assert held not in {claim.step.row.step_id for claim in claims}
+
+
+async def test_a_lost_reply_leaves_out_a_successor_whose_predecessor_is_held(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A successor its advance claimed (D13) becomes known to the dispatcher only when that
+    # advance returns: until then its predecessor is held, and the read-back must not take it.
+    async with open_db(*backend) as db:
+        flow_id = await db.flow()
+        running = await db.step(flow_id)
+        assert await db.claim(running, owner="me")
+        successor = await db.step(flow_id, predecessor_id=running)
+        assert await db.claim(successor, owner="me")
+        won = await db.step(flow_id)
+        real = pg.claim_due_band
+
+        async def reply_lost(conn: Any, **params: Any) -> Any:
+            await real(conn, **params)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(pg, "claim_due_band", reply_lost)
+
+        async def claim(store: Store) -> Any:
+            store.fault_window = 0.0
+            return await store.claim_due_band(4, "me", 1000, lambda i: i == running)
+
+        claims = await _with_store(backend[1], claim)
+        assert [claim.step.row.step_id for claim in claims] == [won]

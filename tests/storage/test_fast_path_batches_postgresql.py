@@ -59,6 +59,8 @@ _ADVANCE_ARRAYS = {
     "fairness_keys": "fairness_key",
     "fairness_weights": "fairness_weight",
     "delays_ms": "delay_ms",
+    "lease_owners": "lease_owner",
+    "lease_margins_ms": "lease_margin_ms",
 }
 
 
@@ -160,6 +162,36 @@ async def test_advance_to_successors_writes_each_item_as_the_single_statement(db
     ]
     newest = max(rows[4].successor_id, rows[5].successor_id)
     assert (await db.get_flow(first["flow_id"])).step_id == newest
+
+
+async def test_advance_to_successors_claims_the_successors_of_items_with_a_lease_owner(
+    db: Db,
+) -> None:
+    claim = {"lease_owner": "replica-1", "lease_margin_ms": 5_000}
+    reference = await advance_item(db, **claim)
+    single = await fast(db).advance_to_successor(db.conn, **reference)
+    assert single is not None
+    claimed = await advance_item(db, **claim)
+    pending = await advance_item(db)
+    lost = await advance_item(db, **claim)
+    lost["lease_seq"] += 1
+    items = [claimed, pending, lost]
+    rows = await fast(db).advance_to_successors(db.conn, **arrays(items, _ADVANCE_ARRAYS))
+
+    assert [(row.completed, row.touched) for row in rows] == [(True, True)] * 2 + [(False,) * 2]
+    successor = await db.get_step(rows[0].successor_id)
+    assert written(successor) == written(await db.get_step(single.successor_id))
+    assert (successor.status, successor.lease_seq) == ("running", 1)
+    assert (await db.get_step(rows[1].successor_id)).status == "pending"
+    # The read-back columns, as the single statement's: the flow row as written.
+    flow = await db.get_flow(claimed["flow_id"])
+    assert (rows[0].flow_status, rows[0].flow_breakpoints, rows[0].flow_updated_at) == (
+        flow.status,
+        flow.breakpoints,
+        flow.updated_at,
+    )
+    assert (rows[0].created_at, rows[0].base_lease_seq) == (successor.created_at, 0)
+    assert (rows[2].flow_status, rows[2].flow_breakpoints) == (None, None)
 
 
 async def test_advance_to_successors_of_an_empty_batch_writes_nothing(db: Db) -> None:

@@ -69,6 +69,8 @@ SUCCESSOR: dict[str, Any] = {
     "fairness_key": "tenant",
     "fairness_weight": 2.5,
     "delay_ms": 0,
+    "lease_owner": "",
+    "lease_margin_ms": 0,
 }
 
 
@@ -197,6 +199,49 @@ async def test_advance_to_successor_completes_links_inserts_and_touches(db: Db) 
         30_000,
     )
     assert (await db.get_flow(flow_id)).step_id == result.successor_id
+
+
+async def test_advance_to_successor_with_a_lease_owner_claims_the_successor(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    await db.execute(
+        'UPDATE dwarf_flows SET breakpoints = \'{"c": "b"}\' WHERE flow_id = %s', (flow_id,)
+    )
+    claim = {"lease_owner": "replica-1", "lease_margin_ms": 30_000, "state_base": step_id}
+    result = await fast(db).advance_to_successor(
+        db.conn, step_id=step_id, lease_seq=lease_seq, flow_id=flow_id, **{**SUCCESSOR, **claim}
+    )
+    assert result is not None
+    assert (result.completed, result.touched) == (True, True)
+    # Claimed as ClaimSteps claims: running, the first lease, its owner, budget + margin.
+    claimed = await db.q.select_claimed_steps(
+        db.conn, step_ids=[result.successor_id], lease_owner="replica-1"
+    )
+    assert [row.step_id for row in claimed] == [result.successor_id]
+    (row,) = claimed
+    assert (row.lease_seq, row.attempt, row.predecessor_id) == (1, 0, step_id)
+    assert (row.created_at, row.started_at, row.updated_at) == (result.created_at,) * 3
+    # The read-back columns: the base's lease_seq, and the flow row as the statement left it.
+    assert result.base_lease_seq == row.base_lease_seq == lease_seq
+    flow = await db.get_flow(flow_id)
+    assert (result.flow_status, result.flow_breakpoints, result.flow_updated_at) == (
+        flow.status,
+        flow.breakpoints,
+        flow.updated_at,
+    )
+    assert flow.step_id == result.successor_id
+    cursor = await db.conn.execute(
+        "SELECT (EXTRACT(EPOCH FROM lease_expires - created_at) * 1000)::bigint, lease_owner,"
+        " status FROM dwarf_steps WHERE step_id = %s",
+        (result.successor_id,),
+    )
+    assert await cursor.fetchone() == (30_000 + 30_000, "replica-1", "running")
+    # Found again by its token under its owner, and only so (a lost reply's read-back).
+    find = fast(db).find_claimed_successor
+    keys = {"flow_id": flow_id, "predecessor_id": step_id}
+    token = SUCCESSOR["step_token"]
+    assert await find(db.conn, **keys, step_token=token, lease_owner="replica-1") == row.step_id
+    assert await find(db.conn, **keys, step_token=token, lease_owner="replica-2") is None
+    assert await find(db.conn, **keys, step_token="0" * 16, lease_owner="replica-1") is None
 
 
 async def test_advance_to_successor_with_a_lost_lease_writes_nothing(db: Db) -> None:
@@ -361,7 +406,7 @@ async def test_list_leased_steps_lists_what_an_owner_holds_running_and_unparked(
     assert await db.claim(theirs, owner="other")
     await db.execute("UPDATE dwarf_steps SET parked = 1 WHERE step_id = %s", (parked,))
     rows = await fast(db).list_leased_steps(db.conn, lease_owner="me")
-    assert [row.step_id for row in rows] == [mine]
+    assert [(row.step_id, row.predecessor_id) for row in rows] == [(mine, 0)]
     assert (await db.get_step(pending)).status == "pending"
 
 
@@ -372,7 +417,7 @@ def columns(row: Any, shape: Any, prefix: str = "") -> dict[str, Any]:
 
 def test_only_postgresql_has_the_fast_paths() -> None:
     declared = set(protocol_members(PostgresqlFastPaths))
-    assert len(declared) == 11
+    assert len(declared) == 12
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
         assert not any(hasattr(module, name) for name in declared), module.__name__

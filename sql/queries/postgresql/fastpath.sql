@@ -196,6 +196,11 @@ ORDER BY items.ordinal;
 -- lease, and only while its flow is live) completes and links to one pending successor. Each
 -- write depends on the one before: the flow row is touched only if the completion matched,
 -- the successor inserted only if the flow row was touched. completed = 0: nothing was written.
+-- A lease_owner other than '' inserts the successor already claimed by that replica, as
+-- ClaimSteps would claim it (running, lease_seq 1, lease = now + budget + margin; dispatch
+-- D13); the row then also carries what the claim's read-back would: the successor's
+-- created_at and base_lease_seq, and the flow row's status, breakpoints and updated_at as
+-- this statement left them (NULL when touched = 0).
 WITH next_step AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
 ), done AS (
@@ -218,27 +223,42 @@ WITH next_step AS MATERIALIZED (
     WHERE flow_id = sqlc.arg(flow_id)::bigint
       AND status NOT IN ('completed', 'failed', 'cancelled')
       AND EXISTS (SELECT 1 FROM done)
-    RETURNING flow_id
+    RETURNING flow_id, status, breakpoints, updated_at
 ), successor AS (
     INSERT INTO dwarf_steps (
         step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, status,
         time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
-        fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
+        fairness_weight, parked, lease_seq, lease_owner, not_before, lease_expires, created_at,
+        started_at, updated_at
     )
     SELECT next_step.step_id, touched.flow_id, sqlc.arg(step_depth)::integer,
            sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
-           sqlc.arg(state_base)::bigint, '{}', 'pending', sqlc.arg(time_budget_ms)::integer,
-           sqlc.arg(lineage_id)::bigint,
+           sqlc.arg(state_base)::bigint, '{}',
+           CASE WHEN sqlc.arg(lease_owner)::varchar = '' THEN 'pending' ELSE 'running' END,
+           sqlc.arg(time_budget_ms)::integer, sqlc.arg(lineage_id)::bigint,
            sqlc.arg(fan_out_ordinal)::integer, sqlc.arg(step_id)::bigint,
            sqlc.arg(priority)::integer, sqlc.arg(fairness_key)::varchar,
            sqlc.arg(fairness_weight)::double precision, 0,
-           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond', now(), now(), now(),
-           now()
+           CASE WHEN sqlc.arg(lease_owner)::varchar = '' THEN 0 ELSE 1 END,
+           sqlc.arg(lease_owner)::varchar,
+           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond',
+           CASE WHEN sqlc.arg(lease_owner)::varchar = '' THEN now()
+                ELSE now() + (sqlc.arg(time_budget_ms)::integer
+                              + sqlc.arg(lease_margin_ms)::bigint) * INTERVAL '1 millisecond'
+           END,
+           now(), now(), now()
     FROM next_step, touched
 )
 SELECT (SELECT count(*) FROM done)::integer AS completed,
        (SELECT count(*) FROM touched)::integer AS touched,
-       next_step.step_id AS successor_id
+       next_step.step_id AS successor_id,
+       now()::timestamptz AS created_at,
+       COALESCE((SELECT b.lease_seq FROM dwarf_steps b
+                 WHERE b.step_id = sqlc.arg(state_base)::bigint
+                   AND sqlc.arg(state_base)::bigint > 0), 0)::bigint AS base_lease_seq,
+       (SELECT touched.status FROM touched)::varchar AS flow_status,
+       (SELECT touched.breakpoints FROM touched)::jsonb AS flow_breakpoints,
+       (SELECT touched.updated_at FROM touched)::timestamptz AS flow_updated_at
 FROM next_step;
 
 -- name: FinishWithStep :one
@@ -315,6 +335,16 @@ LEFT JOIN dwarf_steps b ON b.step_id = c.state_base AND c.state_base > 0
 LEFT JOIN dwarf_flows f ON f.flow_id = c.flow_id
 ORDER BY c.step_id;
 
+-- name: FindClaimedSuccessor :one
+-- Fast path for the read-back of a lost AdvanceToSuccessor(s) reply: the successor a claiming AdvanceToSuccessor(s) inserted (dispatch D13), found by the token its
+-- caller gave it, for when the statement's reply was lost: only if it is still running under
+-- the caller's lease. By the flow's index.
+SELECT step_id
+FROM dwarf_steps
+WHERE flow_id = sqlc.arg(flow_id) AND predecessor_id = sqlc.arg(predecessor_id)
+  AND step_token = sqlc.arg(step_token) AND status = 'running'
+  AND lease_owner = sqlc.arg(lease_owner);
+
 -- name: ClaimDueBand :many
 -- Fast path for SelectDueBand + ClaimStepsWithFlows when the best due band fits the idle
 -- workers (docs/internals/dispatch.md#d12): the band's due rows, at most row_limit of them,
@@ -383,10 +413,11 @@ ORDER BY c.step_id;
 
 -- name: ListLeasedSteps :many
 -- Fast path for the read-back of a ClaimDueBand whose reply was lost: the steps lease_owner
--- holds running and unparked. The caller leaves out those it knows it holds; the rest are what
--- the lost claim won (docs/internals/dispatch.md#d12). By the saturation index (status,
--- parked, lease_expires), as RecoverExpiredLeases.
-SELECT step_id
+-- holds running and unparked, with their predecessors. The caller leaves out those it knows it
+-- holds, and those whose predecessor it holds (a successor claimed by its advance, D13, may not
+-- be known yet); the rest are what the lost claim won (docs/internals/dispatch.md#d12). By the
+-- saturation index (status, parked, lease_expires), as RecoverExpiredLeases.
+SELECT step_id, predecessor_id
 FROM dwarf_steps
 WHERE status = 'running' AND parked = 0 AND lease_owner = sqlc.arg(lease_owner)
 ORDER BY step_id;
@@ -399,6 +430,8 @@ ORDER BY step_id;
 -- Several items may be branches of the same flow: each completes and inserts its successor,
 -- and the flow row (touched once) points at the newest of them. One row per item, in input
 -- order: completed = 0, nothing was written for it; touched = 0, no successor follows it.
+-- An item's lease_owner claims its successor as AdvanceToSuccessor's does (dispatch D13), and
+-- its row then carries the same read-back columns (the flow's are NULL when touched = 0).
 -- The items come from unnest(...) WITH ORDINALITY, not generate_series over the length: the
 -- planner guesses 10 rows for an unnested parameter and 1000 for the series, and with 1000 the
 -- prepared statement never switches to its generic plan, so every batch was planned anew.
@@ -421,6 +454,8 @@ WITH items AS MATERIALIZED (
            (sqlc.arg(fairness_keys)::varchar[])[i.ordinal] AS fairness_key,
            (sqlc.arg(fairness_weights)::double precision[])[i.ordinal] AS fairness_weight,
            (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
+           (sqlc.arg(lease_owners)::varchar[])[i.ordinal] AS lease_owner,
+           (sqlc.arg(lease_margins_ms)::bigint[])[i.ordinal] AS lease_margin_ms,
            nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS successor_id
     FROM unnest(sqlc.arg(step_ids)::bigint[]) WITH ORDINALITY AS i(step_id, ordinal)
 ), done AS (
@@ -445,19 +480,28 @@ WITH items AS MATERIALIZED (
           FROM done GROUP BY done.flow_id ORDER BY done.flow_id) AS newest
     WHERE dwarf_flows.flow_id = newest.flow_id
       AND dwarf_flows.status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING dwarf_flows.flow_id
+    RETURNING dwarf_flows.flow_id, dwarf_flows.status, dwarf_flows.breakpoints,
+              dwarf_flows.updated_at
 ), successor AS (
     INSERT INTO dwarf_steps (
         step_id, flow_id, step_depth, step_token, task_name, state, state_base, changes, status,
         time_budget_ms, lineage_id, fan_out_ordinal, predecessor_id, priority, fairness_key,
-        fairness_weight, parked, not_before, lease_expires, created_at, started_at, updated_at
+        fairness_weight, parked, lease_seq, lease_owner, not_before, lease_expires, created_at,
+        started_at, updated_at
     )
     SELECT items.successor_id, items.flow_id, items.step_depth, items.step_token,
-           items.task_name, items.state::jsonb, items.state_base, '{}', 'pending',
+           items.task_name, items.state::jsonb, items.state_base, '{}',
+           CASE WHEN items.lease_owner = '' THEN 'pending' ELSE 'running' END,
            items.time_budget_ms,
            items.lineage_id, items.fan_out_ordinal, items.step_id, items.priority,
            items.fairness_key, items.fairness_weight, 0,
-           now() + items.delay_ms * INTERVAL '1 millisecond', now(), now(), now(), now()
+           CASE WHEN items.lease_owner = '' THEN 0 ELSE 1 END, items.lease_owner,
+           now() + items.delay_ms * INTERVAL '1 millisecond',
+           CASE WHEN items.lease_owner = '' THEN now()
+                ELSE now() + (items.time_budget_ms + items.lease_margin_ms)
+                             * INTERVAL '1 millisecond'
+           END,
+           now(), now(), now()
     FROM items
     JOIN done ON done.ordinal = items.ordinal
     JOIN touched ON touched.flow_id = items.flow_id
@@ -465,10 +509,15 @@ WITH items AS MATERIALIZED (
 SELECT items.ordinal::bigint AS ordinal,
        (done.ordinal IS NOT NULL)::integer AS completed,
        (done.ordinal IS NOT NULL AND touched.flow_id IS NOT NULL)::integer AS touched,
-       items.successor_id::bigint AS successor_id
+       items.successor_id::bigint AS successor_id,
+       now()::timestamptz AS created_at,
+       COALESCE(b.lease_seq, 0)::bigint AS base_lease_seq,
+       touched.status AS flow_status, touched.breakpoints AS flow_breakpoints,
+       touched.updated_at AS flow_updated_at
 FROM items
 LEFT JOIN done ON done.ordinal = items.ordinal
 LEFT JOIN touched ON touched.flow_id = items.flow_id
+LEFT JOIN dwarf_steps b ON b.step_id = items.state_base AND items.state_base > 0
 ORDER BY items.ordinal;
 
 -- name: FinishWithSteps :many

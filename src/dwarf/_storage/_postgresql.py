@@ -31,15 +31,25 @@ from dwarf._storage._gen.rows import (
     FlowRow,
 )
 from dwarf._storage._group_commit import GroupCommit
-from dwarf._storage._hot_path import Advance, Finish
+from dwarf._storage._hot_path import Finish
 from dwarf._storage._pg_arrays import FlatListDumper
 from dwarf._storage._pg_statistics import StatisticsUpkeep
+from dwarf._storage._pg_successors import (
+    BATCH_DOCUMENT_LIMIT,
+    Advanced,
+    AdvanceItem,
+    advance_many,
+    advance_one,
+    claimed_successor,
+    heavy_advance,
+)
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
     BandClaim,
     ClaimedStep,
     Completion,
     FlowIds,
+    Lease,
     NewFlow,
     NewStep,
     StartedFlow,
@@ -57,6 +67,7 @@ class PostgresqlStore(Store):
 
     dialect = "postgresql"
     claims_due_bands = True
+    claims_successors = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)
@@ -68,7 +79,7 @@ class PostgresqlStore(Store):
         # to insert their flows again alone, or to find them running and answer 409.
         self._creates = GroupCommit(self._create_one, self._create_many, shielded=True)
         self._starts = GroupCommit(self._start_one, self._start_many, shielded=True)
-        self._advances = GroupCommit(self._advance_one, self._advance_many, _heavy_advance)
+        self._advances = GroupCommit(self._advance_one, self._advance_many, heavy_advance)
         self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
         self._statistics = StatisticsUpkeep(self._pool.connection)
 
@@ -141,7 +152,46 @@ class PostgresqlStore(Store):
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its successor, with the advances of the moment."""
-        return await self._advances.write((done, successor))
+        advanced = await self._advances.write((done, successor, None))
+        return advanced.successor_id if advanced is not None else 0
+
+    async def advance_claiming_successor(
+        self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
+    ) -> ClaimedStep | None:
+        """``advance_to_successor`` with the successor inserted claimed (D13), in the same batch."""
+        try:
+            advanced = await self._advances.write((done, successor, lease))
+        except UnavailableError:
+            # The statement may have committed before its connection went: its successor is
+            # then this replica's, and nobody else's until its lease expires (S10).
+            found = await self._claimed_successor_of(done, successor, lease)
+            if found is None:
+                raise
+            return found
+        if advanced is None:
+            # Nothing written; or a re-run, after a lost reply, found its first run's work done.
+            return await self._claimed_successor_of(done, successor, lease)
+        return claimed_successor(done, successor, advanced, flow)
+
+    async def _claimed_successor_of(
+        self, done: Completion, successor: NewStep, lease: Lease
+    ) -> ClaimedStep | None:
+        """The successor an earlier run of a claiming advance inserted, read back by its token."""
+        step_id = await self._patiently(
+            lambda: self._autocommit_on_connection(
+                lambda conn: pg.find_claimed_successor(
+                    conn,
+                    flow_id=successor.flow_id,
+                    predecessor_id=done.step_id,
+                    step_token=successor.token,
+                    lease_owner=lease.owner,
+                )
+            )
+        )
+        if step_id is None:
+            return None
+        claimed = await self._read_back_claimed([step_id], lease.owner)
+        return claimed[0] if claimed else None
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow, with the finishes of the moment (S12)."""
@@ -261,13 +311,19 @@ class PostgresqlStore(Store):
             rows = None  # unknown: the claim may have committed before its connection went
         if rows is None or attempts > 1:
             # The band's ids are unknown here: what a lost reply won is every step this owner
-            # holds running that the dispatcher does not know it holds (storage.md, S10).
+            # holds running that the dispatcher does not know it holds (storage.md, S10). A
+            # successor its advance claimed (D13) is known only once that advance returns; its
+            # predecessor stays held until then, so it is left out too.
             leased = await self._patiently(
                 lambda: self._autocommit_on_connection(
                     lambda conn: pg.list_leased_steps(conn, lease_owner=owner)
                 )
             )
-            orphans = [row.step_id for row in leased if not held(row.step_id)]
+            orphans = [
+                row.step_id
+                for row in leased
+                if not held(row.step_id) and not held(row.predecessor_id)
+            ]
             won = await self._read_back_claimed(orphans, owner) if orphans else []
             return [BandClaim(step, 0) for step in won]
         self._statistics.claimed(len(rows))
@@ -308,67 +364,16 @@ class PostgresqlStore(Store):
             for row in rows
         ]
 
-    async def _advance_one(self, item: Advance) -> int:
-        done, successor = item
-        result = await self._autocommit_on_connection(
-            lambda conn: pg.advance_to_successor(
-                conn,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-                flow_id=successor.flow_id,
-                step_depth=successor.depth,
-                step_token=successor.token,
-                task_name=successor.task_name,
-                state=successor.state,
-                state_base=successor.state_base,
-                time_budget_ms=successor.time_budget_ms,
-                lineage_id=successor.lineage_id,
-                fan_out_ordinal=successor.ordinal,
-                priority=successor.priority,
-                fairness_key=successor.fairness_key,
-                fairness_weight=successor.fairness_weight,
-                delay_ms=successor.delay_ms,
-            ),
-            self.advance_to_successor,
+    async def _advance_one(self, item: AdvanceItem) -> Advanced | None:
+        return await self._autocommit_on_connection(
+            lambda conn: advance_one(conn, item), self.advance_to_successor
         )
-        # touched = 0 with completed = 1: the flow ended between the statement's snapshot and
-        # its write of the flow row. The completion stands (the task did finish); nothing
-        # follows it.
-        if result is not None and result.completed and result.touched:
-            return result.successor_id
-        return 0
 
-    async def _advance_many(self, items: Sequence[Advance]) -> list[int]:
+    async def _advance_many(self, items: Sequence[AdvanceItem]) -> list[Advanced | None]:
         # One statement for the whole batch (S12): an array per field, an element per item.
-        dones = [done for done, _ in items]
-        nexts = [successor for _, successor in items]
-        rows = await self._autocommit_on_connection(
-            lambda conn: pg.advance_to_successors(
-                conn,
-                step_ids=[done.step_id for done in dones],
-                lease_seqs=[done.lease_seq for done in dones],
-                flow_ids=[step.flow_id for step in nexts],
-                step_changes=[done.changes for done in dones],
-                gotos=[done.goto_next for done in dones],
-                step_depths=[step.depth for step in nexts],
-                step_tokens=[step.token for step in nexts],
-                task_names=[step.task_name for step in nexts],
-                states=[step.state for step in nexts],
-                state_bases=[step.state_base for step in nexts],
-                time_budgets_ms=[step.time_budget_ms for step in nexts],
-                lineage_ids=[step.lineage_id for step in nexts],
-                fan_out_ordinals=[step.ordinal for step in nexts],
-                priorities=[step.priority for step in nexts],
-                fairness_keys=[step.fairness_key for step in nexts],
-                fairness_weights=[step.fairness_weight for step in nexts],
-                delays_ms=[step.delay_ms for step in nexts],
-            ),
-            self.advance_to_successor,
+        return await self._autocommit_on_connection(
+            lambda conn: advance_many(conn, items), self.advance_to_successor
         )
-        # In input order, one row per item; touched = 0 as in _advance_one.
-        return [row.successor_id if row.completed and row.touched else 0 for row in rows]
 
     async def _finish_one(self, item: Finish) -> bool:
         done, flow_id, final_state = item
@@ -402,21 +407,6 @@ class PostgresqlStore(Store):
             self.finish_flow,
         )
         return [row.completed and row.finished for row in rows]
-
-
-BATCH_DOCUMENT_LIMIT = 16_384
-"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
-
-A document that large costs more in a batch than the statement the batch saves: the batch
-statements take documents in text arrays, which cost the client far more per byte than a lone
-statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
-``benches/profile_throughput.py --payload-bytes 1048576``)."""
-
-
-def _heavy_advance(item: Advance) -> bool:
-    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, successor = item
-    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 def _heavy_finish(item: Finish) -> bool:

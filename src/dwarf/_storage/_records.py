@@ -16,6 +16,7 @@ __all__ = [
     "ClaimedStep",
     "Completion",
     "FlowIds",
+    "Lease",
     "NewFlow",
     "NewStep",
     "StartedFlow",
@@ -108,6 +109,15 @@ class ClaimedStep(NamedTuple):
 
     row: ClaimedStepRow
     flow: FlowRow | None
+
+
+class Lease(NamedTuple):
+    """Whose claim a step is, and how long past its time budget the claim lasts."""
+
+    owner: str
+    """The claiming replica's id (``lease_owner``)."""
+    margin_ms: int
+    """Added to the step's time budget to give the lease's length."""
 
 
 class BandClaim(NamedTuple):

@@ -44,12 +44,14 @@ from dwarf._storage._faults import (
     replay_unsafe,
 )
 from dwarf._storage._gen.queries import Queries
+from dwarf._storage._gen.rows import FlowRow
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
     BandClaim,
     ClaimedStep,
     Completion,
     FlowIds,
+    Lease,
     NewFlow,
     NewStep,
     StartedFlow,
@@ -91,6 +93,8 @@ class Store:
     """The dialect's name, for messages ("postgresql", "mysql", "sqlite", "sqlserver")."""
     claims_due_bands: ClassVar[bool] = False
     """Whether ``claim_due_band`` can claim a due band whole in one statement (dispatch D12)."""
+    claims_successors: ClassVar[bool] = False
+    """Whether ``advance_claiming_successor`` can insert a successor already claimed (D13)."""
 
     def __init__(self, index: int, dsn: Dsn, q: Queries) -> None:
         self.index = index
@@ -400,7 +404,8 @@ class Store:
         Only a store whose ``claims_due_bands`` is True has such a statement. Empty when
         nothing was claimed (nothing was due, or the band was larger): the dispatcher then
         scans and plans. ``held`` tells the steps this replica already holds, which a lost
-        reply's read-back must leave out.
+        reply's read-back must leave out, as it leaves out a step whose predecessor is held
+        (a successor its advance claimed, dispatch D13, not yet known to the caller).
         """
         raise NotImplementedError(f"{self.dialect} has no whole-band claim")
 
@@ -443,6 +448,17 @@ class Store:
             )
         except hot_path.NothingWritten:
             return 0
+
+    async def advance_claiming_successor(
+        self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
+    ) -> ClaimedStep | None:
+        """``advance_to_successor``, with the successor inserted already claimed under ``lease``.
+
+        Only a store whose ``claims_successors`` is True has such a statement (dispatch D13).
+        Returns the successor as a claim of it would have read it, its flow row being ``flow``
+        as the write left it; None when nothing was written (as ``advance_to_successor``'s 0).
+        """
+        raise NotImplementedError(f"{self.dialect} cannot claim a successor as it inserts it")
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow itself with ``final_state``, atomically.

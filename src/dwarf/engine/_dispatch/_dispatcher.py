@@ -1,12 +1,13 @@
 """The dispatch loop of one replica: a refiller that claims batches, workers, and a poll timer.
 
-Design (docs/internals/dispatch.md, rules D1-D11):
+Design (docs/internals/dispatch.md, rules D1-D13):
 - The refiller scans the best due priority band on every shard, plans a batch with weighted
   fairness across fairness keys (``plan_batch``), and claims the whole batch with one optimistic
   UPDATE per shard (``ClaimSteps``, then ``SelectClaimedSteps`` to read back what it won). It
   claims only as many steps as there are idle workers, so a claimed step never waits long for a
   worker and its lease (time budget + 30 s) is not eaten by queueing.
-- Workers take claimed steps and run them; no connection is held while a task runs.
+- Workers take claimed steps and run them; no connection is held while a task runs. A worker
+  may run next the successor its step's advance claimed for it (D13, ``_successor_lease``).
 - Refill requests coalesce: any number of doorbells trigger at most one pending scan.
 - Protection (docs/internals/protection.md) admits each planned step by its key: a refused
   step stays pending in place, and a refill is timed for when its key admits again.
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
-from dwarf._storage import ClaimedStepRow, DueStepRow, FlowRow, Store
+from dwarf._storage import ClaimedStep, ClaimedStepRow, DueStepRow, FlowRow, Lease, Store
 from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
@@ -70,6 +71,7 @@ class Dispatcher:
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._margin_ms = int(LEASE_MARGIN.total_seconds() * 1000)
+        self._lease = Lease(rt.owner, self._margin_ms)
         self._refill_timer: asyncio.TimerHandle | None = None
         self._prober = Prober(rt)
         # A band per shard is not the best band over all shards (D6): only a one-shard engine
@@ -82,6 +84,7 @@ class Dispatcher:
         self._rt.request_refill = self._signal.request
         self._rt.queue_depth = self._queue.qsize
         self._rt.wake_in = self.wake_in
+        self._rt.successor_lease = self._successor_lease
         if self._workers <= 0:
             return
         self._prober.start()
@@ -163,18 +166,51 @@ class Dispatcher:
             self._idle -= 1
             self._busy.add(current)
             try:
-                await self._run(shard, row, flow)
+                await self._run_chain(shard, row, flow)
             finally:
-                self._rt.protection.release(shard.index, row.step_id)
                 self._busy.discard(current)
                 self._idle += 1
                 if not self._stopping:
                     self._signal.request()
 
-    async def _run(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
+    async def _run_chain(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
+        """Run a claimed step, then each successor its advance claimed for this worker (D13)."""
+        step: ClaimedStep | None = ClaimedStep(row, flow)
+        while step is not None:
+            current = step.row
+            try:
+                step = await self._run(shard, current, step.flow)
+            finally:
+                self._rt.protection.release(shard.index, current.step_id)
+            if step is not None and self._stopping:
+                # Stopping: the successor goes back to pending instead of running here.
+                self._rt.protection.release(shard.index, step.row.step_id)
+                with contextlib.suppress(Exception):
+                    await _hand_back(shard, step.row)
+                return
+
+    def _successor_lease(self, shard: Store) -> Lease | None:
+        """The lease for a successor a finishing step's worker may claim and run next (D13).
+
+        Only while the dispatcher runs, on a store with the statement, with a worker idle
+        that no claimed step waits for (so a step due elsewhere never waits for this one's
+        successor), and with protection restricting nothing (as for D12).
+        """
+        if (
+            self._stopping
+            or not shard.claims_successors
+            or self._idle <= self._queue.qsize()
+            or not self._rt.protection.unrestricted(datetime.now(UTC))
+        ):
+            return None
+        return self._lease
+
+    async def _run(
+        self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None
+    ) -> ClaimedStep | None:
         try:
             with step_scope(self._rt, shard, row, flow):
-                await process_step(self._rt, shard, row, flow, self._inputs)
+                return await process_step(self._rt, shard, row, flow, self._inputs)
         except asyncio.CancelledError:
             raise
         except UnavailableError as exc:
@@ -190,6 +226,7 @@ class Dispatcher:
         except Exception as exc:
             # Counted on the step: handed back to run again soon, or (a poison step) failed.
             await engine_fault(self._rt, shard, row, flow, exc)
+        return None
 
     # --- refiller -----------------------------------------------------------------------
 

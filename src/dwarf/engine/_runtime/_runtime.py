@@ -17,7 +17,7 @@ from typing import Any
 
 from dwarf._observability import GaugeSampler, build_metrics, build_tracing
 from dwarf._scheduling import Protection
-from dwarf._storage import FlowRow, KeyedBatcher, Store
+from dwarf._storage import FlowRow, KeyedBatcher, Lease, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._telemetry import read_gauges
@@ -67,6 +67,9 @@ class Runtime:
         self.peer_notifier: PeerNotifier | None = config.peer_notifier
         """Where signals for peers go: the host's notifier, or the database's (set at startup)."""
         self.queue_depth: Callable[[], int] = lambda: 0
+        self.successor_lease: Callable[[Store], Lease | None] = lambda store: None
+        """The lease under which a finishing step's worker may claim its successor as the
+        advance inserts it (docs/internals/dispatch.md#d13), or None: leave it pending."""
 
     # --- shards and keys ----------------------------------------------------------------
 

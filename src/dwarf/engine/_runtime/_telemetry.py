@@ -33,6 +33,7 @@ __all__ = [
     "read_gauges",
     "refill_planned",
     "seconds_since",
+    "successor_claimed",
 ]
 
 Planned = tuple[int, Sequence[Sequence[DueStepRow]], Plan[Candidate]]
@@ -156,3 +157,13 @@ def band_claimed(rt: Runtime, claims: Sequence[BandClaim]) -> None:
     for claim in claims:
         metrics.queue_wait(band, claim.wait_ms / 1000.0)
     metrics.refill({band: len({claim.step.row.fairness_key for claim in claims})})
+
+
+def successor_claimed(rt: Runtime, step: ClaimedStepRow) -> None:
+    """A worker claimed ``step`` as its advance inserted it (dispatch D13): it waited for none.
+
+    What ``band_claimed`` records for a step of a band, its queue wait; no refill took it.
+    """
+    metrics = rt.metrics
+    if metrics.enabled:
+        metrics.queue_wait(step.priority, 0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwarf._storage import ClaimedStepRow, FlowRow, Store
+from dwarf._storage import ClaimedStep, ClaimedStepRow, FlowRow, Store
 from dwarf.engine._runtime._keys import format_key
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.workflow import Graph
@@ -31,6 +31,8 @@ class StepContext:
     """The step's input state (its row's snapshot)."""
     prior_changes: dict[str, Any] = field(default_factory=dict)
     """What earlier attempts of this step accumulated (a retry keeps them)."""
+    successor: ClaimedStep | None = None
+    """The successor this step's advance claimed for its worker to run next (dispatch D13)."""
 
     @property
     def flow_key(self) -> str:

@@ -14,7 +14,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from dwarf._storage import ClaimedStepRow, FlowRow, Store, Tx
+from dwarf._storage import ClaimedStep, ClaimedStepRow, FlowRow, Store, Tx
 from dwarf.engine._runtime._runtime import Runtime
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._events import flows_paused, step_event, subgraph_called
@@ -51,22 +51,23 @@ class TimeBudgetError(Exception):
 
 async def process_step(
     rt: Runtime, shard: Store, row: ClaimedStepRow, flow: FlowRow | None, inputs: SharedInputs
-) -> None:
+) -> ClaimedStep | None:
     """Run the claimed step ``row`` to its next durable state.
 
     ``flow`` is the step's flow row as the claim read it (one read per batch); None means the
     flow was deleted while the step was queued, and its steps went with it. ``inputs`` builds
-    the step's input (a forEach branch's from its spawn's snapshot, kept decoded).
+    the step's input (a forEach branch's from its spawn's snapshot, kept decoded). Returns the
+    successor the step's advance claimed for this worker to run next (dispatch D13), if any.
     """
     if flow is None:
-        return
+        return None
     if flow.status.is_terminal:
         await shard.transact(
             lambda db: db.set_step_status_from_flow(
                 step_id=row.step_id, lease_seq=row.lease_seq, status=flow.status
             )
         )
-        return
+        return None
     input_state = await inputs.input_of(shard, row)
     prior = loads(row.changes)
     try:
@@ -74,12 +75,13 @@ async def process_step(
     except BadRequestError as exc:
         placeholder = Graph(flow.workflow_name or "unknown")
         await fail_step(StepContext(rt, shard, flow, placeholder, row), f"bad graph: {exc}")
-        return
+        return None
     step = StepContext(rt, shard, flow, graph, row, input_state, prior)
     if _breakpoint_applies(step):
         await _pause_at_breakpoint(step)
-        return
+        return None
     await _execute(step)
+    return step.successor
 
 
 def _breakpoint_applies(step: StepContext) -> bool:

@@ -7,12 +7,17 @@ Anything else (fan-out, fan-in arrivals, subgraph callers, flows whose final sta
 DAG) goes through the transition transaction in ``_transition``.
 
 Either operation writes nothing when the lease was lost or the flow ended; the step is then
-settled from the flow's status, as the transition transaction does.
+settled from the flow's status, as the transition transaction does. A successor due at once
+may be inserted already claimed for this step's worker, which runs it next
+(``Store.advance_claiming_successor``, docs/internals/dispatch.md#d13).
 """
 
 from __future__ import annotations
 
-from dwarf._storage import Completion
+from datetime import UTC, datetime
+
+from dwarf._storage import Completion, Lease, NewStep
+from dwarf.engine._runtime._telemetry import successor_claimed
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
 from dwarf.engine._step._final_state import final_state_of_tail
@@ -76,11 +81,34 @@ async def _to_successor(ctx: StepContext, decision: Advance) -> AdvanceResult:
             delay_ms=millis(decision.sleep),
             state_text=None if branch.bindings else _unchanged_input(ctx, decision),
         )
+    lease = ctx.rt.successor_lease(ctx.store) if not successor.delay_ms else None
+    if lease is not None:
+        return await _to_claimed_successor(ctx, decision, successor, lease)
     successor_id = await ctx.store.advance_to_successor(_completion(ctx, decision), successor)
     if not successor_id:
         await _settle_unwritten(ctx)
         return AdvanceResult()
     return AdvanceResult(inserted=(successor_id,))
+
+
+async def _to_claimed_successor(
+    ctx: StepContext, decision: Advance, successor: NewStep, lease: Lease
+) -> AdvanceResult:
+    """Insert the successor claimed for this step's worker, which runs it next (dispatch D13).
+
+    Protection counts it as selected from the moment it is known, as a refill's claim does.
+    """
+    claimed = await ctx.store.advance_claiming_successor(
+        _completion(ctx, decision), successor, lease, ctx.flow
+    )
+    if claimed is None:
+        await _settle_unwritten(ctx)
+        return AdvanceResult()
+    row = claimed.row
+    ctx.rt.protection.commit(row.task_name, ctx.store.index, row.step_id, datetime.now(UTC))
+    successor_claimed(ctx.rt, row)
+    ctx.successor = claimed
+    return AdvanceResult(inserted=(row.step_id,))
 
 
 async def _finish(ctx: StepContext, decision: Advance) -> AdvanceResult:

@@ -72,7 +72,8 @@ async def advance(ctx: StepContext, decision: Advance) -> AdvanceResult:
         announce_stop(ctx, result.stopped)
         if result.revived:
             rt.doorbell(ctx.store, result.revived)
-    elif result.inserted:
+    elif result.inserted and ctx.successor is None:
+        # A successor this worker claimed (dispatch D13) needs no doorbell: it runs next here.
         await park_if_tripped(rt, ctx.store, ctx.flow.flow_id)
         if decision.sleep and decision.sleep > timedelta(0):
             rt.wake_in(decision.sleep)
