@@ -52,6 +52,7 @@ STATUS_COLUMNS: Final = frozenset({"status", "flow_status"})
 # so one entry per shape suffices; queries not covered keep the automatic name.
 ROW_NAMES: Final[Mapping[str, str]] = {
     "GetCohort": "CohortRow",
+    "ListLeasedSteps": "LeasedStepRow",
     "GetStepInput": "StepInputRow",
     "GetEntrySchedule": "EntryScheduleRow",
     "GetFlow": "FlowRow",

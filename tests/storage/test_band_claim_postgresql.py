@@ -9,15 +9,18 @@ the caller says it holds already, so nothing it won waits out its lease under a 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
+from dwarf._scheduling import Protection
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._open import open_store
 from dwarf._storage._store import Store
+from dwarf.engine._dispatch._leases import holds
 from tests.fixtures.storage import open_db
 from tests.storage.test_fast_paths_postgresql import backend
 
@@ -80,7 +83,8 @@ async def test_a_lost_reply_reads_back_what_the_claim_won_but_not_what_was_held(
 
         monkeypatch.setattr(pg, "claim_due_band", reply_lost_once)
         claims = await _with_store(
-            backend[1], lambda store: store.claim_due_band(4, "me", 1000, lambda i: i == held)
+            backend[1],
+            lambda store: store.claim_due_band(4, "me", 1000, lambda row: row.step_id == held),
         )
         assert calls == 2  # re-sent: the second run found the next band, priority 9
         assert sorted(claim.step.row.step_id for claim in claims) == sorted([*won, next_band])
@@ -88,17 +92,20 @@ async def test_a_lost_reply_reads_back_what_the_claim_won_but_not_what_was_held(
         assert held not in {claim.step.row.step_id for claim in claims}
 
 
-async def test_a_lost_reply_leaves_out_a_successor_whose_predecessor_is_held(
+async def test_a_lost_reply_leaves_out_what_claims_on_insert_under_way_will_deliver(
     backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A successor its advance claimed (D13) becomes known to the dispatcher only when that
-    # advance returns: until then its predecessor is held, and the read-back must not take it.
+    # Steps claimed as they were inserted (D13) become known to the dispatcher only when their
+    # writes return: a successor while its predecessor is still selected, an entry by its
+    # token. The dispatcher's ``holds`` leaves both out of a lost band claim's read-back.
     async with open_db(*backend) as db:
         flow_id = await db.flow()
         running = await db.step(flow_id)
         assert await db.claim(running, owner="me")
         successor = await db.step(flow_id, predecessor_id=running)
         assert await db.claim(successor, owner="me")
+        entry = await db.step(await db.flow(), step_token="00000000000000e1")
+        assert await db.claim(entry, owner="me")
         won = await db.step(flow_id)
         real = pg.claim_due_band
 
@@ -107,10 +114,15 @@ async def test_a_lost_reply_leaves_out_a_successor_whose_predecessor_is_held(
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
         monkeypatch.setattr(pg, "claim_due_band", reply_lost)
+        protection = Protection()
+        protection.commit("a", 1, running, datetime.now(UTC))
+        entries = {"00000000000000e1"}
 
         async def claim(store: Store) -> Any:
             store.fault_window = 0.0
-            return await store.claim_due_band(4, "me", 1000, lambda i: i == running)
+            return await store.claim_due_band(
+                4, "me", 1000, lambda row: holds(protection, entries, store.index, row)
+            )
 
         claims = await _with_store(backend[1], claim)
         assert [claim.step.row.step_id for claim in claims] == [won]

@@ -309,6 +309,8 @@ _CREATE_ARRAYS = {
     "task_names": "task_name",
     "states": "state",
     "delays_ms": "delay_ms",
+    "lease_owners": "lease_owner",
+    "lease_margins_ms": "lease_margin_ms",
 }
 
 
@@ -319,6 +321,7 @@ async def test_create_flows_with_entries_writes_each_flow_as_the_single_statemen
         {"started": True, "delay_ms": 60_000, "delete_on_completion": True},
         {"started": True, "thread_id": anchor, "thread_token": "0123456789abcdef"}
         | {"root_flow_id": anchor, "surgraph_flow_id": anchor, "surgraph_step_depth": 3},
+        {"started": True, "lease_owner": "replica-1", "lease_margin_ms": 5_000},
     ]
     items = [
         {**NEW_FLOW, **variant, "flow_token": f"{n:016x}", "step_token": f"{n + 8:016x}"}
@@ -339,8 +342,12 @@ async def test_create_flows_with_entries_writes_each_flow_as_the_single_statemen
             _CREATE_ARRAYS,
         ),
     )
-    assert [row.ordinal for row in rows] == [1, 2, 3]
-    assert len({row.flow_id for row in rows}) == 3
+    assert [row.ordinal for row in rows] == [1, 2, 3, 4]
+    assert len({row.flow_id for row in rows}) == 4
+    # The entry claimed as it was inserted, as the single statement claims it.
+    claimed = await db.get_step(rows[3].step_id)
+    assert (claimed.status, claimed.lease_seq, claimed.lease_owner) == ("running", 1, "replica-1")
+    assert claimed.created_at == rows[3].created_at
     for row, single in zip(rows, singles, strict=True):
         assert single is not None
         flow, entry = await db.get_flow(row.flow_id), await db.get_step(row.step_id)

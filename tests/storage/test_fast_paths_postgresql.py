@@ -52,6 +52,8 @@ NEW_FLOW: dict[str, Any] = {
     "state": '{"x": 1}',
     "entry_time_budget_ms": 45_000,
     "delay_ms": 0,
+    "lease_owner": "",
+    "lease_margin_ms": 0,
 }
 
 SUCCESSOR: dict[str, Any] = {
@@ -121,6 +123,30 @@ async def test_create_flow_with_entry_writes_what_the_portable_insert_does(db: D
     )
     # The flow keeps its own budget; the entry step has the one the caller resolved for it.
     assert step.time_budget_ms == 45_000
+
+
+async def test_create_flow_with_entry_with_a_lease_owner_claims_the_started_entry(db: Db) -> None:
+    claim = {"started": True, "lease_owner": "replica-1", "lease_margin_ms": 30_000}
+    row = await fast(db).create_flow_with_entry(db.conn, **{**NEW_FLOW, **claim})
+    assert row is not None
+    # Claimed as ClaimSteps claims: running, the first lease, its owner, budget + margin.
+    (claimed,) = await db.q.select_claimed_steps(
+        db.conn, step_ids=[row.step_id], lease_owner="replica-1"
+    )
+    assert (claimed.lease_seq, claimed.attempt, claimed.predecessor_id) == (1, 0, 0)
+    assert (claimed.created_at, claimed.started_at, claimed.updated_at) == (row.created_at,) * 3
+    flow = await db.get_flow(row.flow_id)
+    assert (flow.status, flow.created_at, flow.updated_at) == (
+        "running",
+        row.created_at,
+        row.created_at,
+    )
+    cursor = await db.conn.execute(
+        "SELECT (EXTRACT(EPOCH FROM lease_expires - created_at) * 1000)::bigint FROM dwarf_steps"
+        " WHERE step_id = %s",
+        (row.step_id,),
+    )
+    assert await cursor.fetchone() == (45_000 + 30_000,)
 
 
 async def test_create_flow_with_entry_keeps_a_given_thread_and_root(db: Db) -> None:

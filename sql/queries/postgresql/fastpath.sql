@@ -7,7 +7,10 @@
 -- name: CreateFlowWithEntry :one
 -- Fast path for InsertFlow + AdoptFlowIdentity + InsertStep + TouchFlow (+ StartFlow): both ids
 -- are drawn from their sequences first, so the flow row carries its own identity and its entry
--- step from the start. started = 1 inserts a running flow with a pending entry step.
+-- step from the start. started = 1 inserts a running flow with a pending entry step, or with
+-- a lease_owner other than '' an entry step already claimed by that replica, as ClaimSteps
+-- would claim it (running, lease_seq 1, lease = now + budget + margin; dispatch D13).
+-- created_at is the new rows' timestamp (every one of them is now()).
 WITH ids AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('dwarf_flows', 'flow_id'))::bigint AS flow_id,
            nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
@@ -40,24 +43,33 @@ WITH ids AS MATERIALIZED (
 ), entry_step AS (
     INSERT INTO dwarf_steps (
         step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
-        time_budget_ms, priority, fairness_key, fairness_weight,
+        time_budget_ms, priority, fairness_key, fairness_weight, lease_seq, lease_owner,
         not_before, lease_expires, created_at, started_at, updated_at
     )
     SELECT ids.step_id, ids.flow_id, sqlc.arg(step_depth)::integer,
            sqlc.arg(step_token)::varchar, sqlc.arg(task_name)::varchar, sqlc.arg(state)::jsonb,
-           '{}', CASE WHEN sqlc.arg(started)::integer = 1 THEN 'pending' ELSE 'created' END,
+           '{}',
+           CASE WHEN sqlc.arg(started)::integer <> 1 THEN 'created'
+                WHEN sqlc.arg(lease_owner)::varchar = '' THEN 'pending' ELSE 'running' END,
            sqlc.arg(entry_time_budget_ms)::integer, sqlc.arg(priority)::integer,
            sqlc.arg(fairness_key)::varchar, sqlc.arg(fairness_weight)::double precision,
-           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond', now(), now(), now(),
-           now()
+           CASE WHEN sqlc.arg(lease_owner)::varchar = '' THEN 0 ELSE 1 END,
+           sqlc.arg(lease_owner)::varchar,
+           now() + sqlc.arg(delay_ms)::bigint * INTERVAL '1 millisecond',
+           CASE WHEN sqlc.arg(lease_owner)::varchar = '' THEN now()
+                ELSE now() + (sqlc.arg(entry_time_budget_ms)::integer
+                              + sqlc.arg(lease_margin_ms)::bigint) * INTERVAL '1 millisecond'
+           END,
+           now(), now(), now()
     FROM ids
 )
-SELECT ids.flow_id, ids.step_id FROM ids;
+SELECT ids.flow_id, ids.step_id, now()::timestamptz AS created_at FROM ids;
 
 -- name: CreateFlowsWithEntries :many
 -- Fast path for a batch of CreateFlowWithEntry (the creates made at the same moment written
 -- together, docs/internals/storage.md, S12): one array per field, one element per flow, and for
--- every flow what CreateFlowWithEntry does for one. One row per flow, in input order.
+-- every flow what CreateFlowWithEntry does for one (a lease_owner per flow, a lease margin per
+-- flow). One row per flow, in input order.
 WITH items AS MATERIALIZED (
     SELECT i.ordinal,
            i.flow_token,
@@ -84,6 +96,8 @@ WITH items AS MATERIALIZED (
            (sqlc.arg(task_names)::varchar[])[i.ordinal] AS task_name,
            (sqlc.arg(states)::text[])[i.ordinal] AS state,
            (sqlc.arg(delays_ms)::bigint[])[i.ordinal] AS delay_ms,
+           (sqlc.arg(lease_owners)::varchar[])[i.ordinal] AS lease_owner,
+           (sqlc.arg(lease_margins_ms)::bigint[])[i.ordinal] AS lease_margin_ms,
            nextval(pg_get_serial_sequence('dwarf_flows', 'flow_id'))::bigint AS flow_id,
            nextval(pg_get_serial_sequence('dwarf_steps', 'step_id'))::bigint AS step_id
     FROM unnest(sqlc.arg(flow_tokens)::varchar[]) WITH ORDINALITY AS i(flow_token, ordinal)
@@ -110,19 +124,25 @@ WITH items AS MATERIALIZED (
 ), entry_steps AS (
     INSERT INTO dwarf_steps (
         step_id, flow_id, step_depth, step_token, task_name, state, changes, status,
-        time_budget_ms, priority, fairness_key, fairness_weight,
+        time_budget_ms, priority, fairness_key, fairness_weight, lease_seq, lease_owner,
         not_before, lease_expires, created_at, started_at, updated_at
     )
     SELECT items.step_id, items.flow_id, items.step_depth, items.step_token, items.task_name,
            items.state::jsonb, '{}',
-           CASE WHEN items.started = 1 THEN 'pending' ELSE 'created' END,
+           CASE WHEN items.started <> 1 THEN 'created'
+                WHEN items.lease_owner = '' THEN 'pending' ELSE 'running' END,
            items.entry_time_budget_ms, items.priority, items.fairness_key,
-           items.fairness_weight, now() + items.delay_ms * INTERVAL '1 millisecond', now(),
+           items.fairness_weight, CASE WHEN items.lease_owner = '' THEN 0 ELSE 1 END,
+           items.lease_owner, now() + items.delay_ms * INTERVAL '1 millisecond',
+           CASE WHEN items.lease_owner = '' THEN now()
+                ELSE now() + (items.entry_time_budget_ms + items.lease_margin_ms)
+                             * INTERVAL '1 millisecond'
+           END,
            now(), now(), now()
     FROM items
 )
 SELECT items.ordinal::bigint AS ordinal, items.flow_id::bigint AS flow_id,
-       items.step_id::bigint AS step_id
+       items.step_id::bigint AS step_id, now()::timestamptz AS created_at
 FROM items
 ORDER BY items.ordinal;
 
@@ -412,12 +432,14 @@ LEFT JOIN dwarf_flows f ON f.flow_id = c.flow_id
 ORDER BY c.step_id;
 
 -- name: ListLeasedSteps :many
--- Fast path for the read-back of a ClaimDueBand whose reply was lost: the steps lease_owner
--- holds running and unparked, with their predecessors. The caller leaves out those it knows it
--- holds, and those whose predecessor it holds (a successor claimed by its advance, D13, may not
--- be known yet); the rest are what the lost claim won (docs/internals/dispatch.md#d12). By the
--- saturation index (status, parked, lease_expires), as RecoverExpiredLeases.
-SELECT step_id, predecessor_id
+-- Fast path for the read-back of a ClaimDueBand or a claiming CreateFlowWithEntry whose reply
+-- was lost: the steps lease_owner holds running and unparked, with their predecessors and
+-- tokens. The caller leaves out those it knows it holds, and those claimed as they were
+-- inserted (D13) that it may not know yet: a successor whose predecessor it holds, an entry
+-- whose create is under way (by token); the rest are what the lost claim won
+-- (docs/internals/dispatch.md#d12). By the saturation index (status, parked, lease_expires),
+-- as RecoverExpiredLeases.
+SELECT step_id, predecessor_id, step_token
 FROM dwarf_steps
 WHERE status = 'running' AND parked = 0 AND lease_owner = sqlc.arg(lease_owner)
 ORDER BY step_id;

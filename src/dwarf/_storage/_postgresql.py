@@ -29,10 +29,12 @@ from dwarf._storage._gen.rows import (
     ClaimedStepRow,
     ClaimStepsWithFlowsRow,
     FlowRow,
+    LeasedStepRow,
 )
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Finish
 from dwarf._storage._pg_arrays import FlatListDumper
+from dwarf._storage._pg_creates import Created, CreateItem, claimed_entry, create_many, create_one
 from dwarf._storage._pg_statistics import StatisticsUpkeep
 from dwarf._storage._pg_successors import (
     BATCH_DOCUMENT_LIMIT,
@@ -67,7 +69,7 @@ class PostgresqlStore(Store):
 
     dialect = "postgresql"
     claims_due_bands = True
-    claims_successors = True
+    claims_on_insert = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)
@@ -148,7 +150,27 @@ class PostgresqlStore(Store):
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step, with the creates of the moment (S12)."""
-        return await self._creates.write((new, start))
+        created = await self._creates.write((new, start, None))
+        return FlowIds(created.flow_id, created.step_id)
+
+    async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
+        """``create_flow(new, start=True)`` with the entry inserted claimed (D13), batched too."""
+        try:
+            created = await self._creates.write((new, True, lease))
+        except UnavailableError:
+            # The statement may have committed before its connection went: its entry is then
+            # this replica's, found by its token among what the owner holds (S10).
+            leased = await self._patiently(
+                lambda: self._autocommit_on_connection(
+                    lambda conn: pg.list_leased_steps(conn, lease_owner=lease.owner)
+                )
+            )
+            mine = [row.step_id for row in leased if row.step_token == new.entry_token]
+            found = await self._read_back_claimed(mine, lease.owner) if mine else []
+            if not found:
+                raise
+            return found[0]
+        return claimed_entry(new, created)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its successor, with the advances of the moment."""
@@ -197,78 +219,19 @@ class PostgresqlStore(Store):
         """Complete a flow's last step and the flow, with the finishes of the moment (S12)."""
         return await self._finishes.write((done, flow_id, final_state))
 
-    async def _create_one(self, item: tuple[NewFlow, bool]) -> FlowIds:
-        new, start = item
+    async def _create_one(self, item: CreateItem) -> Created:
         with replay_unsafe():
-            row = await self._autocommit_on_connection(
-                lambda conn: pg.create_flow_with_entry(
-                    conn,
-                    flow_token=new.token,
-                    workflow_name=new.workflow_name,
-                    graph=new.graph,
-                    baggage=new.baggage,
-                    started=start,
-                    surgraph_flow_id=new.parent_flow_id,
-                    surgraph_step_depth=new.caller_depth,
-                    surgraph_step_id=new.caller_step_id,
-                    root_flow_id=new.root_flow_id,
-                    thread_id=new.thread[0] if new.thread else 0,
-                    thread_token=new.thread[1] if new.thread else "",
-                    breakpoints=new.breakpoints,
-                    trace_parent=new.trace_parent,
-                    priority=new.priority,
-                    fairness_key=new.fairness_key,
-                    fairness_weight=new.fairness_weight,
-                    time_budget_ms=new.time_budget_ms,
-                    entry_time_budget_ms=new.entry_time_budget_ms,
-                    delete_on_completion=new.delete_on_completion,
-                    step_depth=new.caller_depth + 1,
-                    step_token=new.entry_token,
-                    task_name=new.entry,
-                    state=new.state,
-                    delay_ms=new.delay_ms,
-                ),
-                self.create_flow,
+            return await self._autocommit_on_connection(
+                lambda conn: create_one(conn, item), self.create_flow
             )
-        assert row is not None  # the statement always returns its ids
-        return FlowIds(row.flow_id, row.step_id)
 
-    async def _create_many(self, items: Sequence[tuple[NewFlow, bool]]) -> list[FlowIds]:
+    async def _create_many(self, items: Sequence[CreateItem]) -> list[Created]:
         # One statement for the whole batch (S12), as _advance_many. A fault that may have hit
         # its commit is UnavailableError for every caller in it (replay-unsafe, S10).
-        flows = [new for new, _ in items]
         with replay_unsafe():
-            rows = await self._autocommit_on_connection(
-                lambda conn: pg.create_flows_with_entries(
-                    conn,
-                    flow_tokens=[new.token for new in flows],
-                    workflow_names=[new.workflow_name for new in flows],
-                    graphs=[new.graph for new in flows],
-                    baggages=[new.baggage for new in flows],
-                    started_flags=[int(start) for _, start in items],
-                    surgraph_flow_ids=[new.parent_flow_id for new in flows],
-                    surgraph_step_depths=[new.caller_depth for new in flows],
-                    surgraph_step_ids=[new.caller_step_id for new in flows],
-                    root_flow_ids=[new.root_flow_id for new in flows],
-                    thread_ids=[new.thread[0] if new.thread else 0 for new in flows],
-                    thread_tokens=[new.thread[1] if new.thread else "" for new in flows],
-                    breakpoint_sets=[new.breakpoints for new in flows],
-                    trace_parents=[new.trace_parent for new in flows],
-                    priorities=[new.priority for new in flows],
-                    fairness_keys=[new.fairness_key for new in flows],
-                    fairness_weights=[new.fairness_weight for new in flows],
-                    time_budgets_ms=[new.time_budget_ms for new in flows],
-                    entry_time_budgets_ms=[new.entry_time_budget_ms for new in flows],
-                    deletes_on_completion=[int(new.delete_on_completion) for new in flows],
-                    step_depths=[new.caller_depth + 1 for new in flows],
-                    step_tokens=[new.entry_token for new in flows],
-                    task_names=[new.entry for new in flows],
-                    states=[new.state for new in flows],
-                    delays_ms=[new.delay_ms for new in flows],
-                ),
-                self.create_flow,
+            return await self._autocommit_on_connection(
+                lambda conn: create_many(conn, items), self.create_flow
             )
-        return [FlowIds(row.flow_id, row.step_id) for row in rows]
 
     async def claim(self, step_ids: Sequence[int], owner: str, margin_ms: int) -> list[ClaimedStep]:
         attempts = 0
@@ -293,7 +256,7 @@ class PostgresqlStore(Store):
         return [_claimed(row) for row in rows]
 
     async def claim_due_band(
-        self, wanted: int, owner: str, margin_ms: int, held: Callable[[int], bool]
+        self, wanted: int, owner: str, margin_ms: int, held: Callable[[LeasedStepRow], bool]
     ) -> list[BandClaim]:
         """The best due band in one statement when it fits ``wanted`` (ClaimDueBand, D12)."""
         attempts = 0
@@ -311,19 +274,14 @@ class PostgresqlStore(Store):
             rows = None  # unknown: the claim may have committed before its connection went
         if rows is None or attempts > 1:
             # The band's ids are unknown here: what a lost reply won is every step this owner
-            # holds running that the dispatcher does not know it holds (storage.md, S10). A
-            # successor its advance claimed (D13) is known only once that advance returns; its
-            # predecessor stays held until then, so it is left out too.
+            # holds running that the dispatcher does not know it holds, or will (storage.md,
+            # S10; a step claimed as it was inserted, D13, is known once its write returns).
             leased = await self._patiently(
                 lambda: self._autocommit_on_connection(
                     lambda conn: pg.list_leased_steps(conn, lease_owner=owner)
                 )
             )
-            orphans = [
-                row.step_id
-                for row in leased
-                if not held(row.step_id) and not held(row.predecessor_id)
-            ]
+            orphans = [row.step_id for row in leased if not held(row)]
             won = await self._read_back_claimed(orphans, owner) if orphans else []
             return [BandClaim(step, 0) for step in won]
         self._statistics.claimed(len(rows))

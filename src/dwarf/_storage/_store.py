@@ -44,7 +44,7 @@ from dwarf._storage._faults import (
     replay_unsafe,
 )
 from dwarf._storage._gen.queries import Queries
-from dwarf._storage._gen.rows import FlowRow
+from dwarf._storage._gen.rows import FlowRow, LeasedStepRow
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import (
     BandClaim,
@@ -93,8 +93,9 @@ class Store:
     """The dialect's name, for messages ("postgresql", "mysql", "sqlite", "sqlserver")."""
     claims_due_bands: ClassVar[bool] = False
     """Whether ``claim_due_band`` can claim a due band whole in one statement (dispatch D12)."""
-    claims_successors: ClassVar[bool] = False
-    """Whether ``advance_claiming_successor`` can insert a successor already claimed (D13)."""
+    claims_on_insert: ClassVar[bool] = False
+    """Whether ``advance_claiming_successor`` and ``create_flow_claiming_entry`` can insert a
+    step already claimed (dispatch D13)."""
 
     def __init__(self, index: int, dsn: Dsn, q: Queries) -> None:
         self.index = index
@@ -312,6 +313,14 @@ class Store:
                 lambda db: self.insert_flow(db, new, start=start), self.create_flow
             )
 
+    async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
+        """``create_flow(new, start=True)``, with the entry step inserted claimed under ``lease``.
+
+        Only a store whose ``claims_on_insert`` is True has such a statement (dispatch D13).
+        Returns the entry step as a claim of it would have read it, with its flow.
+        """
+        raise NotImplementedError(f"{self.dialect} cannot claim an entry step as it inserts it")
+
     async def insert_flow(self, db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow and its entry step inside the caller's transaction on ``db``.
 
@@ -397,15 +406,15 @@ class Store:
         return await self._read_back_claimed(step_ids, owner)
 
     async def claim_due_band(
-        self, wanted: int, owner: str, margin_ms: int, held: Callable[[int], bool]
+        self, wanted: int, owner: str, margin_ms: int, held: Callable[[LeasedStepRow], bool]
     ) -> list[BandClaim]:
         """Claim the best due band whole, if it has at most ``wanted`` due steps (dispatch D12).
 
         Only a store whose ``claims_due_bands`` is True has such a statement. Empty when
         nothing was claimed (nothing was due, or the band was larger): the dispatcher then
-        scans and plans. ``held`` tells the steps this replica already holds, which a lost
-        reply's read-back must leave out, as it leaves out a step whose predecessor is held
-        (a successor its advance claimed, dispatch D13, not yet known to the caller).
+        scans and plans. ``held`` tells the steps this replica holds, or will once a write
+        under way returns (a step claimed as it was inserted, D13), which a lost reply's
+        read-back must leave out.
         """
         raise NotImplementedError(f"{self.dialect} has no whole-band claim")
 
@@ -454,7 +463,7 @@ class Store:
     ) -> ClaimedStep | None:
         """``advance_to_successor``, with the successor inserted already claimed under ``lease``.
 
-        Only a store whose ``claims_successors`` is True has such a statement (dispatch D13).
+        Only a store whose ``claims_on_insert`` is True has such a statement (dispatch D13).
         Returns the successor as a claim of it would have read it, its flow row being ``flow``
         as the write left it; None when nothing was written (as ``advance_to_successor``'s 0).
         """

@@ -20,12 +20,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from dwarf._scheduling import Candidate, RefillSignal, pick_band, plan_batch
-from dwarf._storage import ClaimedStep, ClaimedStepRow, DueStepRow, FlowRow, Lease, Store
+from dwarf._storage import (
+    ClaimedStep,
+    ClaimedStepRow,
+    DueStepRow,
+    FlowRow,
+    Lease,
+    LeasedStepRow,
+    Store,
+)
+from dwarf.engine._dispatch._leases import hand_back, hand_back_patiently, holds
 from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
@@ -58,6 +67,10 @@ class Dispatcher:
         self._inputs = SharedInputs()
         """Fan-outs' shared inputs, decoded once per replica for every branch it claims."""
         self._idle = workers
+        self._reserved = 0
+        """Idle workers kept for entry steps whose creates are under way (D13)."""
+        self._entries: set[str] = set()
+        """The tokens of those entry steps."""
         self._signal = RefillSignal()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -85,6 +98,8 @@ class Dispatcher:
         self._rt.queue_depth = self._queue.qsize
         self._rt.wake_in = self.wake_in
         self._rt.successor_lease = self._successor_lease
+        self._rt.reserve_worker = self._reserve_worker
+        self._rt.deliver = self._deliver
         if self._workers <= 0:
             return
         self._prober.start()
@@ -154,7 +169,7 @@ class Dispatcher:
             # Protection outlives a restart: a step never run must stop counting as running.
             self._rt.protection.release(shard.index, row.step_id)
             with contextlib.suppress(Exception):
-                await _hand_back(shard, row)
+                await hand_back(shard, row)
 
     # --- workers ------------------------------------------------------------------------
 
@@ -186,24 +201,53 @@ class Dispatcher:
                 # Stopping: the successor goes back to pending instead of running here.
                 self._rt.protection.release(shard.index, step.row.step_id)
                 with contextlib.suppress(Exception):
-                    await _hand_back(shard, step.row)
+                    await hand_back(shard, step.row)
                 return
 
     def _successor_lease(self, shard: Store) -> Lease | None:
         """The lease for a successor a finishing step's worker may claim and run next (D13).
 
         Only while the dispatcher runs, on a store with the statement, with a worker idle
-        that no claimed step waits for (so a step due elsewhere never waits for this one's
-        successor), and with protection restricting nothing (as for D12).
+        that no claimed step waits for, nor is kept for (so a step due elsewhere never waits
+        for this one), and with protection restricting nothing (as for D12).
         """
         if (
             self._stopping
-            or not shard.claims_successors
-            or self._idle <= self._queue.qsize()
+            or not shard.claims_on_insert
+            or self._idle <= self._queue.qsize() + self._reserved
             or not self._rt.protection.unrestricted(datetime.now(UTC))
         ):
             return None
         return self._lease
+
+    def _reserve_worker(self, shard: Store, entry_token: str) -> Lease | None:
+        """Keep an idle worker for the entry step of a flow being created started (D13).
+
+        On the same terms as ``_successor_lease``; the worker is kept until ``_deliver``, so
+        concurrent creates never claim more entries than there are idle workers (D5).
+        """
+        lease = self._successor_lease(shard)
+        if lease is not None:
+            self._reserved += 1
+            self._entries.add(entry_token)
+        return lease
+
+    def _deliver(self, shard: Store, entry_token: str, claimed: ClaimedStep | None) -> None:
+        """The create of a reserved entry returned: queue the entry it claimed (None: failed)."""
+        self._reserved -= 1
+        self._entries.discard(entry_token)
+        if claimed is None:
+            return
+        row = claimed.row
+        if self._stopping:
+            # Too late to run here: back to pending for the next replica (as at ``stop``).
+            self._rt.spawn(hand_back(shard, row), "handing back an entry claimed at shutdown")
+            return
+        self._rt.protection.commit(row.task_name, shard.index, row.step_id, datetime.now(UTC))
+        self._queue.put_nowait((shard, row, claimed.flow))
+
+    def _held(self, shard: Store, row: LeasedStepRow) -> bool:
+        return holds(self._rt.protection, self._entries, shard.index, row)
 
     async def _run(
         self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None
@@ -221,7 +265,7 @@ class Dispatcher:
                 shard.index,
                 exc,
             )
-            await _hand_back_patiently(shard, row, lambda: self._stopping)
+            await hand_back_patiently(shard, row, lambda: self._stopping)
             self.wake_in(timedelta(seconds=1))
         except Exception as exc:
             # Counted on the step: handed back to run again soon, or (a poison step) failed.
@@ -244,7 +288,7 @@ class Dispatcher:
     async def _fill(self) -> None:
         lost_rounds = 0
         while not self._stopping:
-            wanted = self._idle - self._queue.qsize()
+            wanted = self._idle - self._queue.qsize() - self._reserved
             if wanted <= 0:
                 return
             claimed, planned = await self._claim(wanted)
@@ -319,7 +363,7 @@ class Dispatcher:
             wanted,
             self._rt.owner,
             self._margin_ms,
-            lambda step_id: protection.selected(shard.index, step_id),
+            lambda row: self._held(shard, row),
         )
         for claim in claims:
             protection.commit(claim.step.row.task_name, shard.index, claim.step.row.step_id, now)
@@ -424,34 +468,6 @@ async def _on_each(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 async def _scan(shard: Store, above: int, limit: int) -> list[DueStepRow]:
     return await shard.read(lambda db: db.select_due_band(above_priority=above, row_limit=limit))
-
-
-async def _hand_back(shard: Store, row: ClaimedStepRow) -> None:
-    """Return a claimed step to pending (fenced), so it runs again without waiting out its lease."""
-    await shard.transact(
-        lambda db: db.reset_contended_step(step_id=row.step_id, lease_seq=row.lease_seq)
-    )
-
-
-async def _hand_back_patiently(
-    shard: Store, row: ClaimedStepRow, stopping: Callable[[], bool]
-) -> None:
-    """Hand a step back, through a database outage if need be (until shutdown).
-
-    The worker's own write failed, most likely for the same outage; its replica still
-    heartbeats, so nobody else would take the step before its lease expired. The hand-back is
-    fenced, so trying again is harmless (docs/internals/storage.md, "Database faults").
-    """
-    while True:
-        try:
-            await _hand_back(shard, row)
-            return
-        except UnavailableError:
-            if stopping():
-                return
-        except Exception:
-            return  # not a fault of the database: the lease covers it
-        await asyncio.sleep(1.0)
 
 
 def _candidate(shard: Store, row: DueStepRow) -> Candidate:

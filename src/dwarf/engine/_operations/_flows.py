@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dwarf._storage import FlowRow, NewFlow, Store, Tx
+from dwarf._storage import ClaimedStep, FlowRow, Lease, NewFlow, Store, Tx
 from dwarf.engine._operations._inputs import (
     MAX_TEXT,
     MAX_TIME_BUDGET,
@@ -27,7 +27,7 @@ from dwarf.engine._operations._inputs import (
 from dwarf.engine._protection import park_if_tripped
 from dwarf.engine._runtime._keys import format_key, new_token
 from dwarf.engine._runtime._runtime import Runtime
-from dwarf.engine._runtime._telemetry import flow_transition
+from dwarf.engine._runtime._telemetry import claimed_on_insert, flow_transition
 from dwarf.engine._step._final_state import compute_final_state
 from dwarf.engine._step._subgraph import find_interrupted_leaf, release_chain
 from dwarf.engine._step._successors import step_budget_ms
@@ -168,14 +168,33 @@ async def insert_flow(
         trace_parent=trace_parent,
     )
 
-    ids = await target.create_flow(new, start=start)
-    flow_key = format_key(target.index, ids.flow_id, token)
+    lease = rt.reserve_worker(target, new.entry_token) if start and not delay_ms else None
+    if lease is not None:
+        flow_id = await _create_claiming_entry(rt, target, new, lease)
+    else:
+        ids = await target.create_flow(new, start=start)
+        flow_id = ids.flow_id
+    flow_key = format_key(target.index, flow_id, token)
     after = Status.RUNNING if start else Status.CREATED
     flow_transition(rt, target.index, flow_key, workflow_name, "", after, via="create")
-    if start:
+    if start and lease is None:
         await park_if_tripped(rt, target, ids.flow_id)
         ring(rt, target, ids.entry_step_id, delay_ms)
     return flow_key
+
+
+async def _create_claiming_entry(rt: Runtime, target: Store, new: NewFlow, lease: Lease) -> int:
+    """Create a started flow whose entry step goes, claimed, to the worker kept for it (D13).
+
+    Returns the flow's id. The entry needs no doorbell: no refill has to find it.
+    """
+    claimed: ClaimedStep | None = None
+    try:
+        claimed = await target.create_flow_claiming_entry(new, lease)
+    finally:
+        rt.deliver(target, new.entry_token, claimed)
+    claimed_on_insert(rt, claimed.row)
+    return claimed.row.flow_id
 
 
 def ring(rt: Runtime, shard: Store, step_id: int, delay_ms: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dwarf._observability import GaugeSampler, build_metrics, build_tracing
 from dwarf._scheduling import Protection
-from dwarf._storage import FlowRow, KeyedBatcher, Lease, Store
+from dwarf._storage import ClaimedStep, FlowRow, KeyedBatcher, Lease, Store
 from dwarf.engine._runtime._config import Config
 from dwarf.engine._runtime._keys import Key, format_key, parse_key
 from dwarf.engine._runtime._telemetry import read_gauges
@@ -70,6 +70,11 @@ class Runtime:
         self.successor_lease: Callable[[Store], Lease | None] = lambda store: None
         """The lease under which a finishing step's worker may claim its successor as the
         advance inserts it (docs/internals/dispatch.md#d13), or None: leave it pending."""
+        self.reserve_worker: Callable[[Store, str], Lease | None] = lambda store, token: None
+        """An idle worker kept for the entry step (by token) of a flow being created started,
+        and the lease to insert that step claimed under (D13); None: insert it pending."""
+        self.deliver: Callable[[Store, str, ClaimedStep | None], None] = lambda *args: None
+        """That create returned: its claimed entry goes to the kept worker (None: it failed)."""
 
     # --- shards and keys ----------------------------------------------------------------
 

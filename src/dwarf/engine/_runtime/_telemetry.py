@@ -33,7 +33,7 @@ __all__ = [
     "read_gauges",
     "refill_planned",
     "seconds_since",
-    "successor_claimed",
+    "claimed_on_insert",
 ]
 
 Planned = tuple[int, Sequence[Sequence[DueStepRow]], Plan[Candidate]]
@@ -159,10 +159,10 @@ def band_claimed(rt: Runtime, claims: Sequence[BandClaim]) -> None:
     metrics.refill({band: len({claim.step.row.fairness_key for claim in claims})})
 
 
-def successor_claimed(rt: Runtime, step: ClaimedStepRow) -> None:
-    """A worker claimed ``step`` as its advance inserted it (dispatch D13): it waited for none.
+def claimed_on_insert(rt: Runtime, step: ClaimedStepRow) -> None:
+    """``step`` was claimed as it was inserted (dispatch D13), for a worker free to start it.
 
-    What ``band_claimed`` records for a step of a band, its queue wait; no refill took it.
+    What ``band_claimed`` records for a step of a band: its queue wait, none; no refill took it.
     """
     metrics = rt.metrics
     if metrics.enabled:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dwarf._storage import Completion, Lease, NewStep
-from dwarf.engine._runtime._telemetry import successor_claimed
+from dwarf.engine._runtime._telemetry import claimed_on_insert
 from dwarf.engine._step._context import StepContext
 from dwarf.engine._step._decision import Advance, AdvanceResult
 from dwarf.engine._step._final_state import final_state_of_tail
@@ -106,7 +106,7 @@ async def _to_claimed_successor(
         return AdvanceResult()
     row = claimed.row
     ctx.rt.protection.commit(row.task_name, ctx.store.index, row.step_id, datetime.now(UTC))
-    successor_claimed(ctx.rt, row)
+    claimed_on_insert(ctx.rt, row)
     ctx.successor = claimed
     return AdvanceResult(inserted=(row.step_id,))
 

@@ -1,6 +1,7 @@
-"""A finishing step's worker claims its successor as the advance inserts it (dispatch D13).
+"""Steps claimed as they are inserted (dispatch D13): a successor by its predecessor's advance,
+for the same worker; the entry step of a flow ``run`` creates, for an idle worker.
 
-On PostgreSQL a linear flow's later steps then need no claim of their own, unless protection
+On PostgreSQL a linear flow's steps then need no claim of their own, unless protection
 restricts anything. On every dialect the rules a claim enforces still hold: a breakpoint set
 while the step before runs pauses the flow before the next step.
 """
@@ -83,10 +84,16 @@ def _count_claimed_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("restricted", [False, True], ids=["unrestricted", "limited"])
-async def test_only_the_entry_step_is_claimed_by_refill_when_nothing_is_restricted(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, restricted: bool
+@pytest.mark.parametrize(
+    ("how", "refill_claims"),
+    [("run", 0), ("create-start", 1), ("limited", 3)],
+)
+async def test_steps_claimed_as_they_are_inserted_need_no_refill(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, how: str, refill_claims: int
 ) -> None:
+    # run: the entry is claimed by the create, the successors by their advances. start: the
+    # entry becomes pending, for a refill to claim. A limit on any key restricts protection:
+    # every step is then claimed by a refill.
     claimed = _count_claimed_steps(monkeypatch)
     proxy, ran = chain_proxy([])
     engine = (
@@ -96,13 +103,17 @@ async def test_only_the_entry_step_is_claimed_by_refill_when_nothing_is_restrict
         .with_task_executor(proxy.execute_task)
         .with_workers(4)
     )
-    if restricted:
-        # A limit on any key restricts protection: every step is claimed by a refill.
+    if how == "limited":
         engine = engine.with_concurrency_limit("b", 2)
     async with engine:
-        outcome = await engine.run("abc", {}, timeout=30)
+        if how == "create-start":
+            key = await engine.create("abc", {})
+            await engine.start(key)
+            outcome = await engine.await_flow(key, timeout=30)
+        else:
+            outcome = await engine.run("abc", {}, timeout=30)
         history = await engine.history(outcome.flow_key)
     assert outcome.status is Status.COMPLETED
     assert ran == ["a", "b", "c"]
     assert [step.task_name for step in history] == ["a", "b", "c"]
-    assert len(claimed) == (3 if restricted else 1)
+    assert len(claimed) == refill_claims

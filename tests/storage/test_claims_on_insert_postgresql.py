@@ -1,20 +1,22 @@
-"""A PostgreSQL store's advance that claims its successor (dispatch D13), through the store.
+"""A PostgreSQL store's writes that claim the step they insert (dispatch D13), through the store.
 
+An advance claiming its successor, and a create claiming the entry step of a flow it starts.
 The statements are tested with the other fast paths (``test_fast_paths_postgresql``). Here: the
 claimed step the store hands back is the one a claim's read-back would have read, flow row
-included; a reply lost after the statement committed (re-sent, or given up on) reads the
-successor back by its token, so it never waits out its lease under a live replica; a fenced-out
-advance claims nothing.
+included; a reply lost after the statement committed (re-sent, or given up on) reads the step
+back by its token, so it never waits out its lease under a live replica; a fenced-out advance
+claims nothing.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
 
-from dwarf._storage import ClaimedStep, Completion, Lease, NewStep, Store
+from dwarf._storage import ClaimedStep, Completion, Lease, NewFlow, NewStep, Store
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._open import open_store
@@ -138,3 +140,82 @@ async def test_a_lost_reply_of_an_advance_that_wrote_nothing_is_unavailable(
         with pytest.raises(UnavailableError):
             await _advance(backend[1], flow_id, step_id, lease_seq, 0.0)
         assert (await db.get_step(step_id)).status == "running"
+
+
+NEW_FLOW = NewFlow(
+    token="00000000000000f1",
+    entry_token="00000000000000f2",
+    workflow_name="wf",
+    graph='{"entry": "a", "steps": {"a": {"url": "a"}}}',
+    entry="a",
+    state='{"x": 1}',
+    baggage='{"tenant": "t"}',
+    priority=4,
+    fairness_key="k",
+    fairness_weight=2.0,
+    time_budget_ms=0,
+    entry_time_budget_ms=15_000,
+    breakpoints='{"b": "b"}',
+    trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+)
+
+_JSON = ("state", "changes", "resume_data", "subgraph_result", "graph", "baggage")
+
+
+def _values(row: Any) -> dict[str, Any]:
+    """A row's fields, its JSON text as values: the database keeps JSON in its own spelling."""
+    fields: dict[str, Any] = row._asdict()
+    for name in (*_JSON, "final_state", "breakpoints"):
+        if name in fields:
+            fields[name] = json.loads(fields[name])
+    return fields
+
+
+async def _create(backend: tuple[str, str]) -> tuple[ClaimedStep, ClaimedStep | None]:
+    """Create NEW_FLOW started, its entry claimed; return that and what a read-back finds."""
+    async with open_db(*backend):
+        store: Store = await open_store(1, parse_dsn(backend[1]), max_open_conns=2)
+        try:
+            claimed = await store.create_flow_claiming_entry(NEW_FLOW, LEASE)
+            read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
+            return claimed, read[0] if read else None
+        finally:
+            await store.close()
+
+
+async def test_the_claimed_entry_is_what_a_claim_would_read_back(
+    backend: tuple[str, str],
+) -> None:
+    claimed, read = await _create(backend)
+    assert read is not None
+    assert _values(claimed.row) == _values(read.row)
+    assert claimed.flow is not None
+    assert read.flow is not None
+    assert _values(claimed.flow) == _values(read.flow)
+    assert (claimed.row.lease_seq, claimed.flow.status) == (1, "running")
+
+
+async def test_a_lost_create_reply_reads_the_claimed_entry_back(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = pg.create_flow_with_entry
+
+    async def reply_lost(conn: Any, **params: Any) -> Any:
+        await real(conn, **params)  # committed, and then the connection went
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pg, "create_flow_with_entry", reply_lost)
+    claimed, read = await _create(backend)
+    assert claimed == read
+    assert claimed.row.step_token == NEW_FLOW.entry_token
+
+
+async def test_a_lost_create_reply_of_a_create_that_wrote_nothing_is_unavailable(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never_sent(conn: Any, **params: Any) -> Any:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pg, "create_flow_with_entry", never_sent)
+    with pytest.raises(UnavailableError):
+        await _create(backend)
