@@ -4,8 +4,9 @@ Both ``test_throughput.py`` (pytest-benchmark) and ``profile_throughput.py`` (a 
 py-spy/cProfile) drive the engine through this module, so the two report the same numbers.
 
 The workload is a linear ``T0 -> T1 -> T2 -> END`` of no-op tasks. Submitters are asyncio tasks
-that take flow numbers from a shared counter and, for each, create, start and await a flow; a
-flow's latency is measured from just before ``create`` to ``await_flow`` returning. The engine is
+that take flow numbers from a shared counter and, for each, run a flow and wait for its outcome
+(``SUBMIT_MODES``: by default ``Engine.run``, else ``create``, ``start`` and ``await_flow``); a
+flow's latency is measured from just before the first call to the outcome. The engine is
 started outside the measured region (``BenchEngine``), so a round measures steady-state work only.
 
 Benchmarks are not CI: an unreachable server raises ``DatabaseUnavailableError`` for the caller to
@@ -51,6 +52,7 @@ __all__ = [
     "PAYLOAD_KEY",
     "STEPS_PER_FLOW",
     "SUBMITTERS",
+    "SUBMIT_MODES",
     "BENCH_DATABASE",
     "WORKERS",
     "WORKFLOW",
@@ -72,6 +74,11 @@ T = TypeVar("T")
 DIALECTS = ("sqlite", "postgresql", "mysql")
 FLOWS_PER_ROUND = 1000
 SUBMITTERS = 32
+SUBMIT_MODES = ("run", "create-start")
+"""How a submitter starts a flow and waits for it: ``run``, one call (what a host that wants the
+outcome writes, and what LangGraph's ``ainvoke`` is, timed beside dwarf in
+``../shared/bench/side_by_side.sh``); or ``create-start``, three (``create``, ``start``,
+``await_flow``), this benchmark's workload before 2026-12-07."""
 WORKERS = 32
 WORKFLOW = "bench_linear"
 TASKS = ("T0", "T1", "T2")
@@ -203,18 +210,24 @@ async def _submit(
     counter: itertools.count[int],
     flows: int,
     initial_state: Mapping[str, Any] | None,
+    submit: str,
 ) -> list[float]:
     """Run flows until the shared counter passes ``flows``; return their latencies."""
     latencies: list[float] = []
     while next(counter) < flows:
         started = time.perf_counter()
-        key = await engine.create(WORKFLOW, initial_state)
-        await engine.start(key)
-        outcome = await engine.await_flow(key, timeout=FLOW_TIMEOUT)
+        if submit == "run":
+            outcome = await engine.run(WORKFLOW, initial_state, timeout=FLOW_TIMEOUT)
+        else:
+            key = await engine.create(WORKFLOW, initial_state)
+            await engine.start(key)
+            outcome = await engine.await_flow(key, timeout=FLOW_TIMEOUT)
         latencies.append(time.perf_counter() - started)
         if outcome.status is not Status.COMPLETED:
             # A failed flow is cheap: counting it would flatter the numbers.
-            raise RuntimeError(f"flow {key} ended {outcome.status.value}: {outcome.error}")
+            raise RuntimeError(
+                f"flow {outcome.flow_key} ended {outcome.status.value}: {outcome.error}"
+            )
     return latencies
 
 
@@ -225,11 +238,13 @@ async def run_round(
     submitters: int = SUBMITTERS,
     initial_state: Mapping[str, Any] | None = None,
     server: ServerCpu | None = None,
+    submit: str = SUBMIT_MODES[0],
 ) -> RoundResult:
     """Run ``flows`` flows through ``submitters`` concurrent submitters; time the whole batch.
 
     Every flow starts from ``initial_state`` (``{PAYLOAD_KEY: n}`` makes each step write n bytes).
-    ``server`` measures the database server's CPU time over the round, where it can.
+    ``server`` measures the database server's CPU time over the round, where it can; ``submit``
+    is one of ``SUBMIT_MODES``.
     """
     counter = itertools.count()
     steps_before = steps.calls
@@ -238,7 +253,7 @@ async def run_round(
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         tasks = [
-            group.create_task(_submit(engine, counter, flows, initial_state))
+            group.create_task(_submit(engine, counter, flows, initial_state, submit))
             for _ in range(submitters)
         ]
     elapsed = time.perf_counter() - started
@@ -512,12 +527,15 @@ class BenchEngine:
         flows: int = FLOWS_PER_ROUND,
         submitters: int = SUBMITTERS,
         initial_state: Mapping[str, Any] | None = None,
+        submit: str = SUBMIT_MODES[0],
     ) -> RoundResult:
         """Run one round of ``flows`` flows, each from ``initial_state``, on the started engine."""
         if self.engine is None:
             raise RuntimeError("the benchmark engine is not started")
         return self._runner.run(
-            run_round(self.engine, self.steps, flows, submitters, initial_state, self._server)
+            run_round(
+                self.engine, self.steps, flows, submitters, initial_state, self._server, submit
+            )
         )
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:

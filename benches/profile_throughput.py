@@ -5,6 +5,7 @@
     python benches/profile_throughput.py --dialect sqlite --flows 250 --payload-bytes 65536
     py-spy record -o flame.svg -- python benches/profile_throughput.py --dialect mysql
     python benches/profile_throughput.py --dialect sqlite --flows 3000 --gc-freeze
+    python benches/profile_throughput.py --dialect postgresql --submit create-start
 
 It runs the same workload as ``test_throughput.py`` (``_throughput.py``), without a warm-up round
 so a profile sees one batch, and prints the same table; ``--payload-bytes`` makes every step
@@ -24,6 +25,7 @@ from _throughput import (
     DIALECTS,
     FLOWS_PER_ROUND,
     PAYLOAD_KEY,
+    SUBMIT_MODES,
     SUBMITTERS,
     WORKERS,
     BenchEngine,
@@ -49,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="gc.collect() and gc.freeze() after startup, as a tuned host would",
     )
+    parser.add_argument(
+        "--submit",
+        choices=SUBMIT_MODES,
+        default=SUBMIT_MODES[0],
+        help="run: Engine.run per flow; create-start: create, start and await_flow",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     args = parser.parse_args(argv)
     if args.flows < 1 or args.submitters < 1 or args.workers < 1:
@@ -67,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
     try:
         payload = {PAYLOAD_KEY: args.payload_bytes} if args.payload_bytes else None
-        result = bench.round(args.flows, args.submitters, payload)
+        result = bench.round(args.flows, args.submitters, payload, args.submit)
     finally:
         bench.close()
     workload = f"payload {args.payload_bytes} B" if args.payload_bytes else "linear"
