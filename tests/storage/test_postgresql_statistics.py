@@ -1,7 +1,8 @@
-"""A PostgreSQL store analyzes its tables when they outgrow their statistics (storage.md, S13).
+"""A PostgreSQL store analyzes its tables when they outgrow their statistics (storage.md, S13),
+and its connections prepare a statement on its second execution (S14).
 
-psycopg prepares the claim after its fifth execution and PostgreSQL keeps the generic plan it
-makes then. Made while ``dwarf_steps`` was a few rows, that plan reads the whole table; on a
+The store's connections prepare the claim early and PostgreSQL keeps the generic plan it
+makes soon after. Made while ``dwarf_steps`` was a few rows, that plan reads the whole table; on a
 fresh database nothing replaces it until autovacuum's first visit, and every claim reads every
 step. The store analyzes the tables once it has claimed enough steps to see them grow, which
 makes its connections plan the claim again on the table as it is.
@@ -18,6 +19,7 @@ import pytest
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._open import open_store
 from dwarf._storage._pg_statistics import FIRST_CHECK_AFTER
+from dwarf._storage._postgresql import PostgresqlStore
 from dwarf._storage._store import Store
 from tests.fixtures.storage import Db, backend_dsn
 
@@ -145,3 +147,31 @@ async def test_a_table_its_statistics_know_is_left_alone(db: Db, backend: tuple[
         "SELECT last_analyze FROM pg_stat_user_tables WHERE relid = 'dwarf_steps'::regclass"
     )
     assert await cursor.fetchone() == analyzed
+
+
+async def test_a_statement_is_prepared_on_its_second_execution(
+    db: Db, backend: tuple[str, str]
+) -> None:
+    # S14: psycopg's default prepares on the sixth; the hot path is a few statements run often.
+    flow_id = await db.flow()
+    store = await open_store(0, parse_dsn(backend[1]), max_open_conns=1)
+    try:
+        assert isinstance(store, PostgresqlStore)
+        assert await store.read(lambda tx: tx.get_flow_by_id(flow_id=flow_id)) is not None
+        assert await _prepared(store) == 0
+        assert await store.read(lambda tx: tx.get_flow_by_id(flow_id=flow_id)) is not None
+        assert await _prepared(store) == 1
+    finally:
+        await store.close()
+
+
+async def _prepared(store: PostgresqlStore) -> int:
+    """How many statements the store's one connection has prepared."""
+    async with store._pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%dwarf_flows%'",
+            prepare=False,
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
