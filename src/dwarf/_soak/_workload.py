@@ -1,8 +1,13 @@
-"""The soak's workload: ``split`` fans out to ``BRANCHES`` branches folded by reducers at ``join``.
+"""The soak's workload: ``split`` fans out to ``BRANCHES`` two-step branches folded by reducers at
+``join``, then a last step ``tail``.
 
-Each branch ``i`` contributes ``[i]`` to ``items`` (APPEND) and ``i + 1`` to ``total`` (ADD), so a
-flow that ran right ends with every branch's item exactly once, in branch order, and the total
-``BRANCHES * (BRANCHES + 1) / 2``; a branch folded twice shows up as a duplicate item.
+Branch ``i`` runs ``b{i}``, which contributes ``[i]`` to ``items`` (APPEND) and ``i + 1`` to
+``total`` (ADD), then ``c{i}``, which contributes ``[i]`` to ``seconds`` (APPEND). So a flow that
+ran right ends with every branch's item exactly once, in branch order, in both lists, and the
+total ``BRANCHES * (BRANCHES + 1) / 2``; a branch folded twice shows up as a duplicate item. The
+steps from ``b{i}`` to ``c{i}`` and from ``join`` to ``tail`` each have one successor: there a
+successor may be claimed by its predecessor's advance (docs/internals/dispatch.md#d13), so kills
+land on those claims too.
 """
 
 from __future__ import annotations
@@ -23,19 +28,24 @@ TASK_SECONDS = 0.05
 
 
 def graph() -> Graph:
-    """split -> b0..b{BRANCHES-1} -> join (fan-in) -> END, with the reducers."""
+    """split -> b{i} -> c{i} for each branch -> join (fan-in) -> tail -> END, with the reducers."""
     g = Graph(WORKFLOW)
     g.add_task("split", "split")
     branches = [f"b{i}" for i in range(BRANCHES)]
-    for name in branches:
+    for i, name in enumerate(branches):
         g.add_task(name, name)
+        g.add_task(f"c{i}", f"c{i}")
     g.add_task("join", "join")
+    g.add_task("tail", "tail")
     g.set_fan_in("join")
     g.add_transition_fan_out("split", *branches)
-    for name in branches:
-        g.add_transition(name, "join")
-    g.add_transition("join", END)
+    for i, name in enumerate(branches):
+        g.add_transition(name, f"c{i}")
+        g.add_transition(f"c{i}", "join")
+    g.add_transition("join", "tail")
+    g.add_transition("tail", END)
     g.set_reducer("items", Reducer.APPEND)
+    g.set_reducer("seconds", Reducer.APPEND)
     g.set_reducer("total", Reducer.ADD)
     return g
 
@@ -54,20 +64,31 @@ async def _join(flow: Flow) -> None:
     flow.set_bool("joined", True)
 
 
+async def _tail(flow: Flow) -> None:
+    await _pause()
+    flow.set_bool("tailed", True)
+
+
 def proxy() -> TestProxy:
     """A TestProxy serving the soak's graph and tasks."""
     p = TestProxy()
     p.handle_graph(WORKFLOW, graph())
     p.handle_task("split", _split)
     p.handle_task("join", _join)
+    p.handle_task("tail", _tail)
     for i in range(BRANCHES):
 
-        async def branch(flow: Flow, i: int = i) -> None:
+        async def first(flow: Flow, i: int = i) -> None:
             await _pause()
             flow.set("items", [i])
             flow.set_int("total", i + 1)
 
-        p.handle_task(f"b{i}", branch)
+        async def second(flow: Flow, i: int = i) -> None:
+            await _pause()
+            flow.set("seconds", [i])
+
+        p.handle_task(f"b{i}", first)
+        p.handle_task(f"c{i}", second)
     return p
 
 
@@ -103,14 +124,17 @@ def verdict(expected: dict[str, int], outcomes: dict[str, FlowOutcome | None]) -
             result.stuck += 1
             continue
         result.completed += 1
-        items = outcome.state.get("items")
-        if isinstance(items, list):
-            result.duplicates += len(items) - len(set(items))
+        items, seconds = outcome.state.get("items"), outcome.state.get("seconds")
+        for folded in (items, seconds):
+            if isinstance(folded, list):
+                result.duplicates += len(folded) - len(set(folded))
         right = (
             items == want_items
+            and seconds == want_items
             and outcome.state.get("total") == want_total
             and outcome.state.get("split") == n
             and outcome.state.get("joined") is True
+            and outcome.state.get("tailed") is True
         )
         if not right:
             result.wrong_state += 1
