@@ -1,9 +1,9 @@
 """Steps claimed as they are inserted (dispatch D13): a successor by its predecessor's advance,
 for the same worker; the entry step of a flow ``run`` creates, for an idle worker.
 
-On PostgreSQL a linear flow's steps then need no claim of their own, unless protection
-restricts anything. On every dialect the rules a claim enforces still hold: a breakpoint set
-while the step before runs pauses the flow before the next step.
+On PostgreSQL a linear flow's steps then need no claim of their own, on MariaDB all but the
+entry, unless protection restricts anything. On every dialect the rules a claim enforces still
+hold: a breakpoint set while the step before runs pauses the flow before the next step.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dwarf._storage import BandClaim, ClaimedStep
+from dwarf._storage import BandClaim, ClaimedStep, Store
 from dwarf._storage._postgresql import PostgresqlStore
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
@@ -64,32 +64,45 @@ async def test_a_breakpoint_set_while_the_step_before_runs_pauses_the_flow(
 
 
 def _count_claimed_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the steps PostgreSQL claims by refill (planned claims and whole bands)."""
+    """Record the steps refills claim (planned claims on every dialect, whole bands too)."""
     claimed: list[int] = []
-    claim, band = PostgresqlStore.claim, PostgresqlStore.claim_due_band
 
-    async def counted_claim(self: PostgresqlStore, *args: Any) -> list[ClaimedStep]:
-        won = await claim(self, *args)
-        claimed.extend(step.row.step_id for step in won)
-        return won
+    def counting(cls: type[Store]) -> None:
+        claim = cls.claim
+
+        async def counted_claim(self: Store, *args: Any) -> list[ClaimedStep]:
+            won = await claim(self, *args)
+            claimed.extend(step.row.step_id for step in won)
+            return won
+
+        monkeypatch.setattr(cls, "claim", counted_claim)
+
+    counting(Store)
+    counting(PostgresqlStore)
+    band = PostgresqlStore.claim_due_band
 
     async def counted_band(self: PostgresqlStore, *args: Any) -> Sequence[BandClaim]:
         won = await band(self, *args)
         claimed.extend(item.step.row.step_id for item in won)
         return won
 
-    monkeypatch.setattr(PostgresqlStore, "claim", counted_claim)
     monkeypatch.setattr(PostgresqlStore, "claim_due_band", counted_band)
     return claimed
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize(
-    ("how", "refill_claims"),
-    [("run", 0), ("create-start", 1), ("limited", 3)],
-)
+# Steps of a three-step flow claimed by a refill, by dialect: PostgreSQL claims the entry in
+# run's create and every successor in its advance; MariaDB the successors only; elsewhere a
+# refill claims every step.
+REFILL_CLAIMS = {
+    "run": {"postgresql": 0, "mysql": 1},
+    "create-start": {"postgresql": 1, "mysql": 1},
+    "limited": {"postgresql": 3, "mysql": 3},
+}
+
+
+@pytest.mark.parametrize("how", list(REFILL_CLAIMS))
 async def test_steps_claimed_as_they_are_inserted_need_no_refill(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, how: str, refill_claims: int
+    engine_dsn: str, engine_dialect: str, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     # run: the entry is claimed by the create, the successors by their advances. start: the
     # entry becomes pending, for a refill to claim. A limit on any key restricts protection:
@@ -98,7 +111,7 @@ async def test_steps_claimed_as_they_are_inserted_need_no_refill(
     proxy, ran = chain_proxy([])
     engine = (
         Engine()
-        .with_dsn(postgres_dsn)
+        .with_dsn(engine_dsn)
         .with_graph_loader(proxy.load_graph)
         .with_task_executor(proxy.execute_task)
         .with_workers(4)
@@ -116,4 +129,4 @@ async def test_steps_claimed_as_they_are_inserted_need_no_refill(
     assert outcome.status is Status.COMPLETED
     assert ran == ["a", "b", "c"]
     assert [step.task_name for step in history] == ["a", "b", "c"]
-    assert len(claimed) == refill_claims
+    assert len(claimed) == REFILL_CLAIMS[how].get(engine_dialect, 3)

@@ -70,7 +70,8 @@ async def _advance(
         claimed = await store.advance_claiming_successor(
             done, _successor(flow_id, step_id), LEASE, flow
         )
-        if claimed is None:
+        if not isinstance(claimed, ClaimedStep):
+            assert claimed == 0  # one statement: claimed whenever anything was written
             return None, None
         read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
         return claimed, read[0] if read else None

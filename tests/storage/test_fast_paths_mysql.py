@@ -209,6 +209,53 @@ async def test_the_advance_procedure_links_the_successor(db: Db) -> None:
     assert (await db.get_flow(flow_id)).step_id == successor_id
 
 
+async def test_the_advance_procedure_with_a_lease_owner_claims_the_successor(db: Db) -> None:
+    flow_id, step_id, lease_seq = await running_step(db)
+    script = Script(db.conn)
+    await _call_advance(db, script, flow_id, step_id, lease_seq, "{}", STEP_TOKEN, 0, "me")
+    await fast(db).claimed_successor(script)
+    _, read = await script.run()
+    left = await fast(db).claimed_successor(replay(read))
+    assert left is not None
+    # Claimed as ClaimSteps claims: running, the first lease, its owner, budget + margin; what
+    # the procedure left is what SelectClaimedSteps and GetFlowByID read after it.
+    (claimed,) = await db.q.select_claimed_steps(
+        db.conn, step_ids=[left.successor_id], lease_owner="me"
+    )
+    flow = await db.get_flow(flow_id)
+    assert (left.created_at, left.base_lease_seq) == (claimed.created_at, claimed.base_lease_seq)
+    assert (claimed.created_at, claimed.started_at) == (claimed.updated_at,) * 2
+    assert (left.flow_status, left.flow_breakpoints, left.flow_updated_at) == (
+        flow.status,
+        flow.breakpoints,
+        flow.updated_at,
+    )
+    assert (claimed.lease_seq, claimed.predecessor_id, claimed.base_lease_seq) == (
+        1,
+        step_id,
+        lease_seq,
+    )
+    async with db.conn.cursor() as cur:
+        await cur.execute(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, lease_expires) DIV 1000"
+            " FROM dwarf_steps WHERE step_id = %s",
+            (claimed.step_id,),
+        )
+        assert await cur.fetchone() == (30_000 + 30_000,)
+    # Found again by its token under its owner, and only so (a lost reply's read-back).
+    for owner, found in (("me", claimed.step_id), ("other", None)):
+        assert (
+            await fast(db).find_claimed_successor(
+                db.conn,
+                flow_id=flow_id,
+                predecessor_id=step_id,
+                step_token=STEP_TOKEN,
+                lease_owner=owner,
+            )
+            == found
+        )
+
+
 @pytest.mark.parametrize("spoil", ["lease", "flow", "gone"])
 async def test_the_advance_procedure_leaves_nothing_when_fenced_out(db: Db, spoil: str) -> None:
     flow_id, step_id, lease_seq = await running_step(db)
@@ -309,6 +356,25 @@ async def _advance(
 ) -> int:
     """dwarf_advance and the read of its answer, as one script: the successor's id, or 0."""
     script = Script(db.conn)
+    await _call_advance(db, script, flow_id, step_id, lease_seq, changes, step_token, 60_000)
+    await fast(db).advanced_successor(script)
+    called, read = await script.run()
+    assert not called.rows
+    return await fast(db).advanced_successor(replay(read)) or 0
+
+
+async def _call_advance(
+    db: Db,
+    script: Script,
+    flow_id: int,
+    step_id: int,
+    lease_seq: int,
+    changes: str,
+    step_token: str,
+    delay_ms: int,
+    lease_owner: str = "",
+) -> None:
+    """Record dwarf_advance's CALL in ``script`` (a lease owner claims the successor)."""
     await fast(db).advance_by_procedure(
         script,
         step_id=step_id,
@@ -328,12 +394,10 @@ async def _advance(
         priority=3,
         fairness_key="k\u00fc",
         fairness_weight=2.5,
-        delay_ms=60_000,
+        delay_ms=delay_ms,
+        lease_owner=lease_owner,
+        lease_margin_ms=30_000 if lease_owner else 0,
     )
-    await fast(db).advanced_successor(script)
-    called, read = await script.run()
-    assert not called.rows
-    return await fast(db).advanced_successor(replay(read)) or 0
 
 
 async def _finish(db: Db, flow_id: int, step_id: int, lease_seq: int) -> int:
@@ -383,11 +447,16 @@ def declared() -> set[str]:
     return set(protocol_members(MysqlFastPaths))
 
 
+SHARED_FAST_PATHS = {"find_claimed_successor"}
+"""Fast paths PostgreSQL has too (the same read, in each dialect's SQL)."""
+
+
 def test_only_mysql_has_these_fast_paths() -> None:
-    assert len(declared()) == 8
+    assert len(declared()) == 10
     assert all(callable(getattr(mysql, name, None)) for name in declared())
     for module in (postgresql, sqlite, sqlserver):
-        assert not any(hasattr(module, name) for name in declared()), module.__name__
+        shared = SHARED_FAST_PATHS if module is postgresql else set()
+        assert not any(hasattr(module, name) for name in declared() - shared), module.__name__
 
 
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:

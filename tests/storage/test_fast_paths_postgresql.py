@@ -446,7 +446,9 @@ def test_only_postgresql_has_the_fast_paths() -> None:
     assert len(declared) == 12
     assert all(callable(getattr(postgresql, name, None)) for name in declared)
     for module in (mysql, sqlite, sqlserver):
-        assert not any(hasattr(module, name) for name in declared), module.__name__
+        # MySQL reads a lost claiming advance back the same way (test_fast_paths_mysql).
+        shared = {"find_claimed_successor"} if module is mysql else set()
+        assert not any(hasattr(module, name) for name in declared - shared), module.__name__
 
 
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:

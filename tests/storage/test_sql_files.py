@@ -449,6 +449,7 @@ def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
         "0006_error_type.sql",
         "0007_state_base.sql",
         "0008_hot_path_procedures.sql",
+        "0009_claimed_successors.sql",
     ]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect

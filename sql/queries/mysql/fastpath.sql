@@ -67,7 +67,9 @@ SELECT CAST(@dwarf_flow_id AS SIGNED) AS flow_id, CAST(@dwarf_entry_step_id AS S
 -- dwarf_advance inserts the successor, completes the claimed step linked to it (fenced on its
 -- lease, and only while its flow is live) and makes it the flow's current step, in its own
 -- transaction; the successor's id, or 0 when nothing was written, is left in
--- @dwarf_successor_id for AdvancedSuccessor. Each argument is cast so that sqlc can type it.
+-- @dwarf_successor_id for AdvancedSuccessor. A lease_owner other than '' inserts the successor
+-- already claimed by that replica (dispatch D13), for ClaimedSuccessor to read back. Each
+-- argument is cast so that sqlc can type it.
 CALL dwarf_advance(
     CAST(sqlc.arg(step_id) AS SIGNED), CAST(sqlc.arg(lease_seq) AS SIGNED),
     CAST(sqlc.arg(changes) AS CHAR), CAST(sqlc.arg(goto_next) AS CHAR),
@@ -78,6 +80,7 @@ CALL dwarf_advance(
     CAST(sqlc.arg(fan_out_ordinal) AS SIGNED), CAST(sqlc.arg(predecessor_id) AS SIGNED),
     CAST(sqlc.arg(priority) AS SIGNED), CAST(sqlc.arg(fairness_key) AS CHAR),
     CAST(sqlc.arg(fairness_weight) AS DOUBLE), CAST(sqlc.arg(delay_ms) AS SIGNED),
+    CAST(sqlc.arg(lease_owner) AS CHAR), CAST(sqlc.arg(lease_margin_ms) AS SIGNED),
     @dwarf_successor_id
 );
 
@@ -85,6 +88,27 @@ CALL dwarf_advance(
 -- Fast path: what AdvanceByProcedure left, on the same connection: the successor's id, 0 when
 -- the transition wrote nothing.
 SELECT CAST(@dwarf_successor_id AS SIGNED) AS successor_id;
+
+-- name: ClaimedSuccessor :one
+-- Fast path: what a claiming AdvanceByProcedure left (dispatch D13), on the same connection:
+-- the successor's id (0: nothing written), and what the claim's read-back would have read that
+-- the caller does not know. The flow's columns are NULL until a claiming CALL sets them.
+SELECT CAST(@dwarf_successor_id AS SIGNED) AS successor_id,
+       CAST(@dwarf_created_at AS DATETIME(6)) AS created_at,
+       CAST(@dwarf_base_lease_seq AS SIGNED) AS base_lease_seq,
+       CAST(@dwarf_flow_status AS CHAR) AS flow_status,
+       CAST(@dwarf_flow_breakpoints AS CHAR) AS flow_breakpoints,
+       CAST(@dwarf_flow_updated_at AS DATETIME(6)) AS flow_updated_at;
+
+-- name: FindClaimedSuccessor :one
+-- Fast path for the read-back of a lost claiming AdvanceByProcedure reply: the successor it
+-- inserted (dispatch D13), found by the token its caller gave it, only if it is still running
+-- under the caller's lease. By the flow's index.
+SELECT step_id
+FROM dwarf_steps
+WHERE flow_id = sqlc.arg(flow_id) AND predecessor_id = sqlc.arg(predecessor_id)
+  AND step_token = sqlc.arg(step_token) AND status = 'running'
+  AND lease_owner = sqlc.arg(lease_owner);
 
 -- name: FinishByProcedure :exec
 -- Fast path for a flow's last step (storage.md S12c): the stored procedure dwarf_finish

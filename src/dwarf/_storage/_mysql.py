@@ -12,14 +12,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from dwarf._storage._claims import Advanced, claimed_successor
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
+from dwarf._storage._gen.rows import FlowRow
 from dwarf._storage._mysql_script import Script, replay
 from dwarf._storage._pool import Pool
-from dwarf._storage._records import Completion, FlowIds, NewFlow, NewStep, StartedFlow
+from dwarf._storage._records import (
+    ClaimedStep,
+    Completion,
+    FlowIds,
+    Lease,
+    NewFlow,
+    NewStep,
+    StartedFlow,
+)
 from dwarf._storage._store import Store
+from dwarf.errors import UnavailableError
 from dwarf.workflow import Status
 
 __all__ = ["MysqlStore"]
@@ -29,6 +40,7 @@ class MysqlStore(Store):
     """A MySQL/MariaDB shard: a bounded pool of asyncmy connections in autocommit."""
 
     dialect = "mysql"
+    claims_successors = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, my)
@@ -148,33 +160,78 @@ class MysqlStore(Store):
         async def advance(conn: Any) -> int:
             # One query: the procedure runs its own transaction; the read takes its answer.
             script = Script(conn)
-            await my.advance_by_procedure(
-                script,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                flow_id=successor.flow_id,
-                step_depth=successor.depth,
-                step_token=successor.token,
-                task_name=successor.task_name,
-                state=successor.state,
-                state_base=successor.state_base,
-                time_budget_ms=successor.time_budget_ms,
-                lineage_id=successor.lineage_id,
-                fan_out_ordinal=successor.ordinal,
-                predecessor_id=successor.predecessor_id,
-                priority=successor.priority,
-                fairness_key=successor.fairness_key,
-                fairness_weight=successor.fairness_weight,
-                delay_ms=successor.delay_ms,
-            )
+            await _call_advance(script, done, successor, None)
             await my.advanced_successor(script)
             _, read = await script.run()
             return await my.advanced_successor(replay(read)) or 0
 
         # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
         return await self._autocommit_on_connection(advance, self.advance_to_successor)
+
+    async def advance_claiming_successor(
+        self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
+    ) -> ClaimedStep | int:
+        """``advance_to_successor`` with the successor inserted claimed (D13): one query, the
+        procedure's CALL with the lease and the read of what it left, as for a pending one."""
+        if _over_script_limit(successor.state, done.changes):
+            return await self.advance_to_successor(done, successor)
+
+        async def advance(conn: Any) -> ClaimedStep | None:
+            # One query: the CALL and the read of what it left, as for a pending successor.
+            script = Script(conn)
+            await _call_advance(script, done, successor, lease)
+            await my.claimed_successor(script)
+            _, read = await script.run()
+            left = await my.claimed_successor(replay(read))
+            if left is None or not left.successor_id:
+                return None  # nothing written
+            return claimed_successor(
+                done,
+                successor,
+                Advanced(
+                    left.successor_id,
+                    left.created_at,
+                    left.base_lease_seq,
+                    left.flow_status,
+                    left.flow_breakpoints,
+                    left.flow_updated_at,
+                ),
+                flow,
+            )
+
+        try:
+            claimed = await self._autocommit_on_connection(advance, self.advance_to_successor)
+        except UnavailableError:
+            # The CALL may have committed before its connection went: its successor is then
+            # this replica's, and nobody else's until its lease expires (S10).
+            found = await self._claimed_successor_of(done, successor, lease)
+            if found is None:
+                raise
+            return found
+        if claimed is None:
+            # Nothing written; or a re-run, after a lost reply, found its first run's work done.
+            return await self._claimed_successor_of(done, successor, lease) or 0
+        return claimed
+
+    async def _claimed_successor_of(
+        self, done: Completion, successor: NewStep, lease: Lease
+    ) -> ClaimedStep | None:
+        """The successor an earlier run of a claiming advance inserted, read back by its token."""
+        step_id = await self._patiently(
+            lambda: self._autocommit_on_connection(
+                lambda conn: my.find_claimed_successor(
+                    conn,
+                    flow_id=successor.flow_id,
+                    predecessor_id=done.step_id,
+                    step_token=successor.token,
+                    lease_owner=lease.owner,
+                )
+            )
+        )
+        if step_id is None:
+            return None
+        claimed = await self._read_back_claimed([step_id], lease.owner)
+        return claimed[0] if claimed else None
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         if _over_script_limit(done.changes, final_state):
@@ -224,3 +281,32 @@ def _open(conn: Any) -> bool:
     """asyncmy reads its socket in the background: a killed connection's transport is closing."""
     transport = getattr(conn, "_transport", None)
     return transport is None or not transport.is_closing()
+
+
+async def _call_advance(
+    script: Script, done: Completion, successor: NewStep, lease: Lease | None
+) -> None:
+    """Record dwarf_advance's CALL in ``script``: the successor pending, or claimed (D13)."""
+    await my.advance_by_procedure(
+        script,
+        step_id=done.step_id,
+        lease_seq=done.lease_seq,
+        changes=done.changes,
+        goto_next=done.goto_next,
+        flow_id=successor.flow_id,
+        step_depth=successor.depth,
+        step_token=successor.token,
+        task_name=successor.task_name,
+        state=successor.state,
+        state_base=successor.state_base,
+        time_budget_ms=successor.time_budget_ms,
+        lineage_id=successor.lineage_id,
+        fan_out_ordinal=successor.ordinal,
+        predecessor_id=successor.predecessor_id,
+        priority=successor.priority,
+        fairness_key=successor.fairness_key,
+        fairness_weight=successor.fairness_weight,
+        delay_ms=successor.delay_ms,
+        lease_owner=lease.owner if lease else "",
+        lease_margin_ms=lease.margin_ms if lease else 0,
+    )

@@ -4,34 +4,30 @@ One ``AdvanceToSuccessor`` statement (``AdvanceToSuccessors`` for a batch of the
 the moment, docs/internals/storage.md, S12) completes a claimed step, touches its flow and
 inserts its successor. With a ``Lease`` the successor is inserted already claimed under it, and
 the statement returns what the claim's read-back would have read (docs/internals/dispatch.md,
-D13): ``claimed_successor`` builds the claimed row from that and from what the caller sent.
+D13): ``_claims.claimed_successor`` builds the claimed row from that and from what the caller
+sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg import AsyncConnection
 
+from dwarf._storage._claims import Advanced
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import (
     AdvanceToSuccessorRow,
     AdvanceToSuccessorsRow,
-    ClaimedStepRow,
-    FlowRow,
 )
-from dwarf._storage._records import ClaimedStep, Completion, Lease, NewStep
-from dwarf.workflow import Status
+from dwarf._storage._records import Completion, Lease, NewStep
 
 __all__ = [
     "BATCH_DOCUMENT_LIMIT",
     "AdvanceItem",
-    "Advanced",
     "advance_many",
     "advance_one",
-    "claimed_successor",
     "heavy_advance",
 ]
 
@@ -48,17 +44,6 @@ A document that large costs more in a batch than the statement the batch saves: 
 statements take documents in text arrays, which cost the client far more per byte than a lone
 statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
 ``benches/profile_throughput.py --payload-bytes 1048576``)."""
-
-
-class Advanced(NamedTuple):
-    """What an advance wrote: its successor, and (for a claimed one) the read-back columns."""
-
-    successor_id: int
-    created_at: datetime
-    base_lease_seq: int
-    flow_status: Status | None
-    flow_breakpoints: str | None
-    flow_updated_at: datetime | None
 
 
 def heavy_advance(item: AdvanceItem) -> bool:
@@ -138,51 +123,3 @@ def _advanced(row: AdvanceToSuccessorRow | AdvanceToSuccessorsRow) -> Advanced |
         row.flow_breakpoints,
         row.flow_updated_at,
     )
-
-
-def claimed_successor(
-    done: Completion, successor: NewStep, advanced: Advanced, flow: FlowRow
-) -> ClaimedStep:
-    """The successor a claiming advance inserted, as ``SelectClaimedSteps`` would read it.
-
-    Everything but its id, its timestamps and its base's lease_seq is what the caller sent (a
-    new step's other columns take their defaults); ``flow`` is the claimed step's flow row,
-    brought up to date with what the statement read of it while writing it.
-    """
-    at = advanced.created_at
-    row = ClaimedStepRow(
-        step_id=advanced.successor_id,
-        flow_id=successor.flow_id,
-        step_depth=successor.depth,
-        step_token=successor.token,
-        task_name=successor.task_name,
-        state=successor.state,
-        state_base=successor.state_base,
-        changes="{}",
-        breakpoint_hit=False,
-        attempt=0,
-        lineage_id=successor.lineage_id,
-        fan_out_ordinal=successor.ordinal,
-        predecessor_id=done.step_id,
-        time_budget_ms=successor.time_budget_ms,
-        interrupt_done=False,
-        resume_data="{}",
-        subgraph_done=False,
-        subgraph_result="{}",
-        subgraph_error="",
-        priority=successor.priority,
-        fairness_key=successor.fairness_key,
-        fairness_weight=successor.fairness_weight,
-        lease_seq=1,
-        created_at=at,
-        started_at=at,
-        updated_at=at,
-        base_lease_seq=advanced.base_lease_seq,
-    )
-    fresh = flow._replace(
-        status=advanced.flow_status or flow.status,
-        step_id=advanced.successor_id,
-        breakpoints=advanced.flow_breakpoints or flow.breakpoints,
-        updated_at=advanced.flow_updated_at or flow.updated_at,
-    )
-    return ClaimedStep(row, fresh)

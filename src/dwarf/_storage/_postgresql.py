@@ -20,6 +20,7 @@ import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
+from dwarf._storage._claims import Advanced, claimed_successor
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
@@ -38,11 +39,9 @@ from dwarf._storage._pg_creates import Created, CreateItem, claimed_entry, creat
 from dwarf._storage._pg_statistics import StatisticsUpkeep
 from dwarf._storage._pg_successors import (
     BATCH_DOCUMENT_LIMIT,
-    Advanced,
     AdvanceItem,
     advance_many,
     advance_one,
-    claimed_successor,
     heavy_advance,
 )
 from dwarf._storage._pool import Pool
@@ -69,7 +68,8 @@ class PostgresqlStore(Store):
 
     dialect = "postgresql"
     claims_due_bands = True
-    claims_on_insert = True
+    claims_successors = True
+    claims_entries = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, pg)
@@ -180,8 +180,11 @@ class PostgresqlStore(Store):
 
     async def advance_claiming_successor(
         self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
-    ) -> ClaimedStep | None:
-        """``advance_to_successor`` with the successor inserted claimed (D13), in the same batch."""
+    ) -> ClaimedStep | int:
+        """``advance_to_successor`` with the successor inserted claimed (D13), in the same batch.
+
+        One statement: whenever it writes, the successor is claimed (0: nothing written).
+        """
         try:
             advanced = await self._advances.write((done, successor, lease))
         except UnavailableError:
@@ -193,7 +196,7 @@ class PostgresqlStore(Store):
             return found
         if advanced is None:
             # Nothing written; or a re-run, after a lost reply, found its first run's work done.
-            return await self._claimed_successor_of(done, successor, lease)
+            return await self._claimed_successor_of(done, successor, lease) or 0
         return claimed_successor(done, successor, advanced, flow)
 
     async def _claimed_successor_of(

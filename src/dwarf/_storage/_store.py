@@ -93,9 +93,10 @@ class Store:
     """The dialect's name, for messages ("postgresql", "mysql", "sqlite", "sqlserver")."""
     claims_due_bands: ClassVar[bool] = False
     """Whether ``claim_due_band`` can claim a due band whole in one statement (dispatch D12)."""
-    claims_on_insert: ClassVar[bool] = False
-    """Whether ``advance_claiming_successor`` and ``create_flow_claiming_entry`` can insert a
-    step already claimed (dispatch D13)."""
+    claims_successors: ClassVar[bool] = False
+    """Whether ``advance_claiming_successor`` can insert a successor already claimed (D13)."""
+    claims_entries: ClassVar[bool] = False
+    """Whether ``create_flow_claiming_entry`` can insert an entry step already claimed (D13)."""
 
     def __init__(self, index: int, dsn: Dsn, q: Queries) -> None:
         self.index = index
@@ -316,7 +317,7 @@ class Store:
     async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
         """``create_flow(new, start=True)``, with the entry step inserted claimed under ``lease``.
 
-        Only a store whose ``claims_on_insert`` is True has such a statement (dispatch D13).
+        Only a store whose ``claims_entries`` is True has such a statement (dispatch D13).
         Returns the entry step as a claim of it would have read it, with its flow.
         """
         raise NotImplementedError(f"{self.dialect} cannot claim an entry step as it inserts it")
@@ -460,12 +461,13 @@ class Store:
 
     async def advance_claiming_successor(
         self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
-    ) -> ClaimedStep | None:
+    ) -> ClaimedStep | int:
         """``advance_to_successor``, with the successor inserted already claimed under ``lease``.
 
-        Only a store whose ``claims_on_insert`` is True has such a statement (dispatch D13).
+        Only a store whose ``claims_successors`` is True has such a statement (dispatch D13).
         Returns the successor as a claim of it would have read it, its flow row being ``flow``
-        as the write left it; None when nothing was written (as ``advance_to_successor``'s 0).
+        as the write left it; else what ``advance_to_successor`` returns: the id of a successor
+        inserted pending (a write too large for the statement), 0 when nothing was written.
         """
         raise NotImplementedError(f"{self.dialect} cannot claim a successor as it inserts it")
 

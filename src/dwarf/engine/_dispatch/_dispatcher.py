@@ -211,9 +211,13 @@ class Dispatcher:
         that no claimed step waits for, nor is kept for (so a step due elsewhere never waits
         for this one), and with protection restricting nothing (as for D12).
         """
+        if not shard.claims_successors:
+            return None
+        return self._lease_if_free()
+
+    def _lease_if_free(self) -> Lease | None:
         if (
             self._stopping
-            or not shard.claims_on_insert
             or self._idle <= self._queue.qsize() + self._reserved
             or not self._rt.protection.unrestricted(datetime.now(UTC))
         ):
@@ -226,7 +230,7 @@ class Dispatcher:
         On the same terms as ``_successor_lease``; the worker is kept until ``_deliver``, so
         concurrent creates never claim more entries than there are idle workers (D5).
         """
-        lease = self._successor_lease(shard)
+        lease = self._lease_if_free() if shard.claims_entries else None
         if lease is not None:
             self._reserved += 1
             self._entries.add(entry_token)

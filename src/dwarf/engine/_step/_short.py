@@ -101,9 +101,11 @@ async def _to_claimed_successor(
     claimed = await ctx.store.advance_claiming_successor(
         _completion(ctx, decision), successor, lease, ctx.flow
     )
-    if claimed is None:
+    if not claimed:
         await _settle_unwritten(ctx)
         return AdvanceResult()
+    if isinstance(claimed, int):
+        return AdvanceResult(inserted=(claimed,))  # inserted pending: a refill claims it
     row = claimed.row
     ctx.rt.protection.commit(row.task_name, ctx.store.index, row.step_id, datetime.now(UTC))
     claimed_on_insert(ctx.rt, row)

@@ -1,0 +1,122 @@
+"""A MariaDB store's advance that claims its successor (dispatch D13), through the store.
+
+The procedure and its reads are tested with the other fast paths (``test_fast_paths_mysql``).
+Here: the claimed step the store hands back is the one a claim's read-back would have read, flow
+row included; a reply lost after the procedure committed (re-sent, or given up on) reads the
+successor back by its token; a fenced-out advance claims nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncmy.errors
+import pytest
+
+from dwarf._storage import ClaimedStep, Completion, Lease, NewStep, Store
+from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._mysql_script import Script
+from dwarf._storage._open import open_store
+from tests.fixtures.storage import Db, backend_dsn, open_db
+
+pytestmark = pytest.mark.mysql
+
+LEASE = Lease("me", 1_000)
+
+
+@pytest.fixture(params=["mysql"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """MariaDB only: the dialect of the procedure."""
+    return backend_dsn(request)
+
+
+async def _running(db: Db) -> tuple[int, int, int]:
+    flow_id = await db.flow()
+    step_id = await db.step(flow_id)
+    await db.q.touch_flow(db.conn, flow_id=flow_id, step_id=step_id)
+    lease_seq = await db.claim(step_id, owner="me")
+    assert lease_seq
+    return flow_id, step_id, lease_seq
+
+
+async def _advance(
+    dsn: str, flow_id: int, step_id: int, lease_seq: int, fault_window: float = 5.0
+) -> tuple[ClaimedStep | int, ClaimedStep | None]:
+    """Advance claiming; return what the store handed back and what a read-back finds."""
+    store: Store = await open_store(1, parse_dsn(dsn), max_open_conns=2)
+    store.fault_window = fault_window
+    try:
+        flow = await store.read(lambda db: db.get_flow_by_id(flow_id=flow_id))
+        assert flow is not None
+        successor = NewStep(
+            flow_id=flow_id,
+            depth=2,
+            token="00000000000000ab",
+            task_name="b",
+            state='{"x": 1}',
+            time_budget_ms=20_000,
+            lineage_id=0,
+            ordinal=0,
+            predecessor_id=step_id,
+            priority=6,
+            fairness_key="tenant",
+            fairness_weight=1.5,
+            delay_ms=0,
+        )
+        done = Completion(step_id, lease_seq, '{"y": 2}', "")
+        claimed = await store.advance_claiming_successor(done, successor, LEASE, flow)
+        if not isinstance(claimed, ClaimedStep):
+            return claimed, None
+        read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
+        return claimed, read[0] if read else None
+    finally:
+        await store.close()
+
+
+async def test_the_claimed_successor_is_what_a_claim_would_read_back(
+    backend: tuple[str, str],
+) -> None:
+    async with open_db(*backend) as db:
+        flow_id, step_id, lease_seq = await _running(db)
+        claimed, read = await _advance(backend[1], flow_id, step_id, lease_seq)
+        assert isinstance(claimed, ClaimedStep)
+        assert claimed == read
+        assert (claimed.row.lease_seq, claimed.row.predecessor_id) == (1, step_id)
+        assert claimed.flow is not None
+        assert claimed.flow.step_id == claimed.row.step_id
+        assert (await db.get_step(step_id)).status == "completed"
+
+
+async def test_a_fenced_out_advance_claims_nothing(backend: tuple[str, str]) -> None:
+    async with open_db(*backend) as db:
+        flow_id, step_id, lease_seq = await _running(db)
+        claimed, _ = await _advance(backend[1], flow_id, step_id, lease_seq + 1)
+        assert claimed == 0
+        assert (await db.get_step(step_id)).status == "running"
+
+
+@pytest.mark.parametrize("give_up", [False, True], ids=["re-sent", "given-up"])
+async def test_a_lost_reply_reads_the_claimed_successor_back(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch, give_up: bool
+) -> None:
+    async with open_db(*backend) as db:
+        flow_id, step_id, lease_seq = await _running(db)
+        real = Script.run
+        calls = 0
+
+        async def reply_lost_once(self: Script) -> Any:
+            nonlocal calls
+            calls += 1
+            outcomes = await real(self)
+            if calls == 1:  # committed, and then the connection went
+                raise asyncmy.errors.OperationalError(2013, "Lost connection to server")
+            return outcomes
+
+        monkeypatch.setattr(Script, "run", reply_lost_once)
+        # A zero fault window gives up at once: UnavailableError inside the store.
+        window = 0.0 if give_up else 5.0
+        claimed, read = await _advance(backend[1], flow_id, step_id, lease_seq, window)
+        assert calls == (1 if give_up else 2)
+        assert isinstance(claimed, ClaimedStep)
+        assert claimed == read
+        assert claimed.row.predecessor_id == step_id
