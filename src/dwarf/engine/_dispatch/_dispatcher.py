@@ -31,7 +31,6 @@ from dwarf._storage import (
     DueStepRow,
     FlowRow,
     Lease,
-    LeasedStepRow,
     Store,
 )
 from dwarf.engine._dispatch._leases import hand_back, hand_back_patiently, holds
@@ -71,6 +70,9 @@ class Dispatcher:
         """Idle workers kept for entry steps whose creates are under way (D13)."""
         self._entries: set[str] = set()
         """The tokens of those entry steps."""
+        self._unreserved = asyncio.Event()
+        """Set while no worker is kept for an entry (``stop`` waits for it)."""
+        self._unreserved.set()
         self._signal = RefillSignal()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -128,6 +130,7 @@ class Dispatcher:
             self._refill_timer.cancel()
         await self._prober.stop()
         await self._settle_refill()
+        await self._settle_reservations()
         for task in self._service:
             task.cancel()
         await asyncio.gather(*self._service, return_exceptions=True)
@@ -162,6 +165,16 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._grace):
                 await asyncio.shield(refiller)
+
+    async def _settle_reservations(self) -> None:
+        """Let creates that claim an entry for a kept worker return (bounded by the grace period).
+
+        What they claimed then reaches the queue, and is handed back with the rest of it
+        (``_release_unstarted``) instead of staying leased to this stopped replica.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._grace):
+                await self._unreserved.wait()
 
     async def _release_unstarted(self) -> None:
         while not self._queue.empty():
@@ -233,6 +246,7 @@ class Dispatcher:
         lease = self._lease_if_free() if shard.claims_entries else None
         if lease is not None:
             self._reserved += 1
+            self._unreserved.clear()
             self._entries.add(entry_token)
         return lease
 
@@ -240,18 +254,15 @@ class Dispatcher:
         """The create of a reserved entry returned: queue the entry it claimed (None: failed)."""
         self._reserved -= 1
         self._entries.discard(entry_token)
+        if not self._reserved:
+            self._unreserved.set()
         if claimed is None:
             return
         row = claimed.row
-        if self._stopping:
-            # Too late to run here: back to pending for the next replica (as at ``stop``).
-            self._rt.spawn(hand_back(shard, row), "handing back an entry claimed at shutdown")
-            return
+        # Queued even while stopping: ``stop`` waits for the creates under way, then hands back
+        # what the queue holds.
         self._rt.protection.commit(row.task_name, shard.index, row.step_id, datetime.now(UTC))
         self._queue.put_nowait((shard, row, claimed.flow))
-
-    def _held(self, shard: Store, row: LeasedStepRow) -> bool:
-        return holds(self._rt.protection, self._entries, shard.index, row)
 
     async def _run(
         self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None
@@ -367,7 +378,7 @@ class Dispatcher:
             wanted,
             self._rt.owner,
             self._margin_ms,
-            lambda row: self._held(shard, row),
+            lambda row: holds(protection, self._entries, shard.index, row),
         )
         for claim in claims:
             protection.commit(claim.step.row.task_name, shard.index, claim.step.row.step_id, now)
