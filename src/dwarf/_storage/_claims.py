@@ -3,16 +3,17 @@ the claimed row of a successor an advance inserted already claimed (dispatch D13
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 from dwarf._storage._gen.tx import Tx
 from dwarf._storage._records import ClaimedStep, Completion, NewStep
+from dwarf.errors import UnavailableError
 from dwarf.workflow import Status
 
-__all__ = ["Advanced", "claimed_successor", "with_flows"]
+__all__ = ["Advanced", "claimed_or_read_back", "claimed_successor", "with_flows"]
 
 
 async def with_flows(db: Tx, rows: Sequence[ClaimedStepRow]) -> list[ClaimedStep]:
@@ -81,3 +82,26 @@ def claimed_successor(
         updated_at=advanced.flow_updated_at or flow.updated_at,
     )
     return ClaimedStep(row, fresh)
+
+
+async def claimed_or_read_back(
+    write: Callable[[], Awaitable[ClaimedStep | None]],
+    read_back: Callable[[], Awaitable[ClaimedStep | None]],
+) -> ClaimedStep | int:
+    """A claiming advance's successor (``write``; None: nothing written), read back by its token
+    instead (``read_back``) when the advance's reply was lost (storage.md, S10).
+
+    A reply lost after the commit makes ``write`` raise (given up on) or, re-sent, write
+    nothing; the successor is then this replica's, and nobody else's until its lease expires,
+    so it is found and run here. 0 when nothing was written.
+    """
+    try:
+        claimed = await write()
+    except UnavailableError:
+        found = await read_back()
+        if found is None:
+            raise
+        return found
+    if claimed is None:
+        return await read_back() or 0
+    return claimed

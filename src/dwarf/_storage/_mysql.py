@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage._claims import Advanced, claimed_successor
+from dwarf._storage._claims import Advanced, claimed_or_read_back, claimed_successor
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
@@ -30,7 +30,6 @@ from dwarf._storage._records import (
     StartedFlow,
 )
 from dwarf._storage._store import Store
-from dwarf.errors import UnavailableError
 from dwarf.workflow import Status
 
 __all__ = ["MysqlStore"]
@@ -199,39 +198,19 @@ class MysqlStore(Store):
                 flow,
             )
 
-        try:
-            claimed = await self._autocommit_on_connection(advance, self.advance_to_successor)
-        except UnavailableError:
-            # The CALL may have committed before its connection went: its successor is then
-            # this replica's, and nobody else's until its lease expires (S10).
-            found = await self._claimed_successor_of(done, successor, lease)
-            if found is None:
-                raise
-            return found
-        if claimed is None:
-            # Nothing written; or a re-run, after a lost reply, found its first run's work done.
-            return await self._claimed_successor_of(done, successor, lease) or 0
-        return claimed
-
-    async def _claimed_successor_of(
-        self, done: Completion, successor: NewStep, lease: Lease
-    ) -> ClaimedStep | None:
-        """The successor an earlier run of a claiming advance inserted, read back by its token."""
-        step_id = await self._patiently(
-            lambda: self._autocommit_on_connection(
+        return await claimed_or_read_back(
+            lambda: self._autocommit_on_connection(advance, self.advance_to_successor),
+            lambda: self._found_claimed(
                 lambda conn: my.find_claimed_successor(
                     conn,
                     flow_id=successor.flow_id,
                     predecessor_id=done.step_id,
                     step_token=successor.token,
                     lease_owner=lease.owner,
-                )
-            )
+                ),
+                lease.owner,
+            ),
         )
-        if step_id is None:
-            return None
-        claimed = await self._read_back_claimed([step_id], lease.owner)
-        return claimed[0] if claimed else None
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         if _over_script_limit(done.changes, final_state):

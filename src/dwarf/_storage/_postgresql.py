@@ -20,7 +20,7 @@ import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
-from dwarf._storage._claims import Advanced, claimed_successor
+from dwarf._storage._claims import Advanced, claimed_or_read_back, claimed_successor
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
@@ -185,39 +185,24 @@ class PostgresqlStore(Store):
 
         One statement: whenever it writes, the successor is claimed (0: nothing written).
         """
-        try:
-            advanced = await self._advances.write((done, successor, lease))
-        except UnavailableError:
-            # The statement may have committed before its connection went: its successor is
-            # then this replica's, and nobody else's until its lease expires (S10).
-            found = await self._claimed_successor_of(done, successor, lease)
-            if found is None:
-                raise
-            return found
-        if advanced is None:
-            # Nothing written; or a re-run, after a lost reply, found its first run's work done.
-            return await self._claimed_successor_of(done, successor, lease) or 0
-        return claimed_successor(done, successor, advanced, flow)
 
-    async def _claimed_successor_of(
-        self, done: Completion, successor: NewStep, lease: Lease
-    ) -> ClaimedStep | None:
-        """The successor an earlier run of a claiming advance inserted, read back by its token."""
-        step_id = await self._patiently(
-            lambda: self._autocommit_on_connection(
+        async def write() -> ClaimedStep | None:
+            advanced = await self._advances.write((done, successor, lease))
+            return None if advanced is None else claimed_successor(done, successor, advanced, flow)
+
+        return await claimed_or_read_back(
+            write,
+            lambda: self._found_claimed(
                 lambda conn: pg.find_claimed_successor(
                     conn,
                     flow_id=successor.flow_id,
                     predecessor_id=done.step_id,
                     step_token=successor.token,
                     lease_owner=lease.owner,
-                )
-            )
+                ),
+                lease.owner,
+            ),
         )
-        if step_id is None:
-            return None
-        claimed = await self._read_back_claimed([step_id], lease.owner)
-        return claimed[0] if claimed else None
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow, with the finishes of the moment (S12)."""

@@ -471,6 +471,14 @@ class Store:
         """
         raise NotImplementedError(f"{self.dialect} cannot claim a successor as it inserts it")
 
+    async def _found_claimed(
+        self, find: Callable[[Any], Awaitable[int | None]], owner: str
+    ) -> ClaimedStep | None:
+        """The step ``find`` names (a dialect's ``FindClaimedSuccessor``), if ``owner`` holds it."""
+        step_id = await self._patiently(lambda: self._autocommit_on_connection(find))
+        claimed = [] if step_id is None else await self._read_back_claimed([step_id], owner)
+        return claimed[0] if claimed else None
+
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
         """Complete a flow's last step and the flow itself with ``final_state``, atomically.
 
