@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 
 from dwarf.engine import Engine, TestProxy
-from dwarf.engine._dispatch import _dispatcher as dispatch_module
+from dwarf.engine._dispatch._poll_timer import PollTimer
 from dwarf.workflow import END, Flow, Graph, Reducer, Status
 from tests.fixtures.engines import MakeEngine
 
@@ -516,10 +516,10 @@ async def test_delayed_retry_armed_during_a_poll_still_runs_when_due(
     # fixture on MariaDB). The retry must still run once its delay has passed.
     woken = asyncio.Event()
     polls = 0
-    real_poll = dispatch_module.Dispatcher._poll_once
-    real_wake = dispatch_module.Dispatcher.wake_in
+    real_poll = PollTimer._poll_once
+    real_wake = PollTimer.wake_in
 
-    async def slow_first_poll(self: dispatch_module.Dispatcher) -> float:
+    async def slow_first_poll(self: PollTimer) -> float:
         nonlocal polls
         polls += 1
         delay = await real_poll(self)
@@ -527,12 +527,12 @@ async def test_delayed_retry_armed_during_a_poll_still_runs_when_due(
             await asyncio.wait_for(woken.wait(), _WAIT)
         return delay
 
-    def wake_in(self: dispatch_module.Dispatcher, delay: timedelta) -> None:
+    def wake_in(self: PollTimer, delay: timedelta) -> None:
         woken.set()
         real_wake(self, delay)
 
-    monkeypatch.setattr(dispatch_module.Dispatcher, "_poll_once", slow_first_poll)
-    monkeypatch.setattr(dispatch_module.Dispatcher, "wake_in", wake_in)
+    monkeypatch.setattr(PollTimer, "_poll_once", slow_first_poll)
+    monkeypatch.setattr(PollTimer, "wake_in", wake_in)
 
     graph = _graph("later", "Split", "Work", "Join")
     graph.set_fan_in("Join")

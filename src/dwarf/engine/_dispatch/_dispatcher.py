@@ -34,6 +34,7 @@ from dwarf._storage import (
     Store,
 )
 from dwarf.engine._dispatch._leases import hand_back, hand_back_patiently, holds
+from dwarf.engine._dispatch._poll_timer import PollTimer
 from dwarf.engine._protection import Prober
 from dwarf.engine._runtime._config import LEASE_MARGIN
 from dwarf.engine._runtime._runtime import Runtime
@@ -46,8 +47,6 @@ from dwarf.errors import UnavailableError
 
 __all__ = ["Dispatcher"]
 
-MAX_POLL = 300.0
-BACKLOG_POLL = 60.0
 LOWEST_BAND = -(2**31)
 MAX_LOST_ROUNDS = 3
 
@@ -74,12 +73,8 @@ class Dispatcher:
         """Set while no worker is kept for an entry (``stop`` waits for it)."""
         self._unreserved.set()
         self._signal = RefillSignal()
-        self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._next_poll = self._loop.time()
-        # The earliest wake-up asked for since the last poll began: a wake_in that arrives while
-        # a poll runs must survive that poll's own (older) view of the schedule.
-        self._requested = float("inf")
+        self._poll_timer = PollTimer(rt, self._signal.request)
         self._rng = random.Random()
         self._stopping = False
         self._service: list[asyncio.Task[None]] = []
@@ -98,7 +93,7 @@ class Dispatcher:
         """Start the refiller, the poll timer and the workers."""
         self._rt.request_refill = self._signal.request
         self._rt.queue_depth = self._queue.qsize
-        self._rt.wake_in = self.wake_in
+        self._rt.wake_in = self._poll_timer.wake_in
         self._rt.successor_lease = self._successor_lease
         self._rt.reserve_worker = self._reserve_worker
         self._rt.deliver = self._deliver
@@ -108,20 +103,14 @@ class Dispatcher:
         # The refiller first: ``stop`` lets it finish a claim in progress (``_settle_refill``).
         self._service = [
             self._loop.create_task(self._refiller(), name="dwarf-refiller"),
-            self._loop.create_task(self._poller(), name="dwarf-poller"),
+            self._loop.create_task(
+                self._poll_timer.run(lambda: self._stopping), name="dwarf-poller"
+            ),
         ]
         self._worker_tasks = [
             self._loop.create_task(self._worker(), name=f"dwarf-worker-{i}")
             for i in range(self._workers)
         ]
-
-    def wake_in(self, delay: timedelta) -> None:
-        """Make sure the poll timer fires no later than ``delay`` from now."""
-        when = self._loop.time() + max(delay.total_seconds(), 0.0)
-        self._requested = min(self._requested, when)
-        if when < self._next_poll:
-            self._next_poll = when
-            self._wake.set()
 
     async def stop(self) -> None:
         """Stop claiming, let running steps finish (bounded), and hand back unstarted claims."""
@@ -281,7 +270,7 @@ class Dispatcher:
                 exc,
             )
             await hand_back_patiently(shard, row, lambda: self._stopping)
-            self.wake_in(timedelta(seconds=1))
+            self._poll_timer.wake_in(timedelta(seconds=1))
         except Exception as exc:
             # Counted on the step: handed back to run again soon, or (a poison step) failed.
             await engine_fault(self._rt, shard, row, flow, exc)
@@ -298,7 +287,7 @@ class Dispatcher:
                 raise
             except Exception:
                 self._rt.log.exception("Refilling candidate cache")
-                self.wake_in(timedelta(seconds=1))
+                self._poll_timer.wake_in(timedelta(seconds=1))
 
     async def _fill(self) -> None:
         lost_rounds = 0
@@ -316,7 +305,7 @@ class Dispatcher:
                 # rather than idling until the next poll while work is due.
                 lost_rounds += 1
                 if lost_rounds > MAX_LOST_ROUNDS:
-                    self.wake_in(timedelta(milliseconds=50))
+                    self._poll_timer.wake_in(timedelta(milliseconds=50))
                     return
 
     async def _claim(self, wanted: int) -> tuple[list[Claimed], int]:
@@ -426,49 +415,6 @@ class Dispatcher:
     async def _claim_on(self, shard: Store, step_ids: list[int]) -> list[Claimed]:
         won = await shard.claim(step_ids, self._rt.owner, self._margin_ms)
         return [(shard, claimed.row, claimed.flow) for claimed in won]
-
-    # --- poll timer ---------------------------------------------------------------------
-
-    async def _poller(self) -> None:
-        while not self._stopping:
-            timeout = self._next_poll - self._loop.time()
-            if timeout > 0:
-                # asyncio.timeout: 3.11's wait_for can swallow a cancellation (see the prober).
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
-                self._wake.clear()
-                if self._loop.time() < self._next_poll:
-                    continue
-            self._requested = float("inf")
-            try:
-                delay = await self._poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._rt.log.exception("Polling pending steps")
-                delay = 1.0
-            self._next_poll = min(self._loop.time() + delay, self._requested)
-            self._signal.request()
-
-    async def _poll_once(self) -> float:
-        async def one(shard: Store) -> float:
-            self._rt.metrics.steps_recovered(
-                await shard.transact(lambda db: db.recover_expired_leases())
-            )
-            horizon = await shard.read(lambda db: db.poll_horizon())
-            delay = MAX_POLL
-            if horizon is None:
-                return delay
-            if horizon.due_count:
-                delay = min(delay, BACKLOG_POLL)
-            for ms in (horizon.next_due_ms, horizon.next_lease_ms):
-                if ms is not None:
-                    delay = min(delay, max(ms, 0) / 1000.0)
-            return delay
-
-        delays = await asyncio.gather(*(one(shard) for shard in self._rt.shards))
-        return min(delays, default=MAX_POLL)
 
 
 async def _on_each(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
