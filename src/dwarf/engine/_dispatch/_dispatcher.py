@@ -48,6 +48,8 @@ from dwarf.errors import UnavailableError
 __all__ = ["Dispatcher"]
 
 LOWEST_BAND = -(2**31)
+DRAINED_TRUST = 0.1
+"""Seconds a scan that found nothing due stands for the database without another scan (D14)."""
 MAX_LOST_ROUNDS = 3
 
 Claimed = tuple[Store, ClaimedStepRow, FlowRow | None]
@@ -73,8 +75,12 @@ class Dispatcher:
         """Set while no worker is kept for an entry (``stop`` waits for it)."""
         self._unreserved.set()
         self._signal = RefillSignal()
+        self._drained_at: float | None = None
+        """When the last scan that found nothing due began (loop time); None: it found some."""
+        self._rings = 0
+        """Refill requests that said work may be due (doorbells, polls, timers), ever."""
         self._loop = asyncio.get_running_loop()
-        self._poll_timer = PollTimer(rt, self._signal.request)
+        self._poll_timer = PollTimer(rt, self._request_refill)
         self._rng = random.Random()
         self._stopping = False
         self._service: list[asyncio.Task[None]] = []
@@ -91,7 +97,7 @@ class Dispatcher:
 
     def start(self) -> None:
         """Start the refiller, the poll timer and the workers."""
-        self._rt.request_refill = self._signal.request
+        self._rt.request_refill = self._request_refill
         self._rt.queue_depth = self._queue.qsize
         self._rt.wake_in = self._poll_timer.wake_in
         self._rt.successor_lease = self._successor_lease
@@ -187,7 +193,7 @@ class Dispatcher:
             finally:
                 self._busy.discard(current)
                 self._idle += 1
-                if not self._stopping:
+                if not self._stopping and not self._drained():
                     self._signal.request()
 
     async def _run_chain(self, shard: Store, row: ClaimedStepRow, flow: FlowRow | None) -> None:
@@ -209,18 +215,20 @@ class Dispatcher:
     def _successor_lease(self, shard: Store) -> Lease | None:
         """The lease for a successor a finishing step's worker may claim and run next (D13).
 
-        Only while the dispatcher runs, on a store with the statement, with a worker idle
-        that no claimed step waits for, nor is kept for (so a step due elsewhere never waits
-        for this one), and with protection restricting nothing (as for D12).
+        Only while the dispatcher runs, on a store with the statement, when no step due
+        elsewhere waits for this worker: every claimed step in the queue has an idle worker not
+        kept for an entry, and so does a step due in the database, unless a scan a moment ago
+        found none (D14); and with protection restricting nothing (as for D12).
         """
         if not shard.claims_successors:
             return None
-        return self._lease_if_free()
+        return self._lease_if_free(spare=0 if self._drained() else 1)
 
-    def _lease_if_free(self) -> Lease | None:
+    def _lease_if_free(self, spare: int) -> Lease | None:
+        """The lease, if ``spare`` idle workers remain once the queue's and the kept are served."""
         if (
             self._stopping
-            or self._idle <= self._queue.qsize() + self._reserved
+            or self._idle < self._queue.qsize() + self._reserved + spare
             or not self._rt.protection.unrestricted(datetime.now(UTC))
         ):
             return None
@@ -232,7 +240,7 @@ class Dispatcher:
         On the same terms as ``_successor_lease``; the worker is kept until ``_deliver``, so
         concurrent creates never claim more entries than there are idle workers (D5).
         """
-        lease = self._lease_if_free() if shard.claims_entries else None
+        lease = self._lease_if_free(spare=1) if shard.claims_entries else None
         if lease is not None:
             self._reserved += 1
             self._unreserved.clear()
@@ -278,6 +286,17 @@ class Dispatcher:
 
     # --- refiller -----------------------------------------------------------------------
 
+    def _request_refill(self) -> None:
+        """Work may be due that no scan has seen (a doorbell, a poll, a timer): scan again."""
+        self._rings += 1
+        self._drained_at = None
+        self._signal.request()
+
+    def _drained(self) -> bool:
+        """Whether a scan found nothing due a moment ago, with no request since (D14)."""
+        at = self._drained_at
+        return at is not None and self._loop.time() - at < DRAINED_TRUST
+
     async def _refiller(self) -> None:
         while not self._stopping:
             await self._signal.wait()
@@ -290,16 +309,21 @@ class Dispatcher:
                 self._poll_timer.wake_in(timedelta(seconds=1))
 
     async def _fill(self) -> None:
+        if self._drained():
+            return  # a freed worker's request, answered by a scan a moment ago (D14)
         lost_rounds = 0
         while not self._stopping:
             wanted = self._idle - self._queue.qsize() - self._reserved
             if wanted <= 0:
                 return
-            claimed, planned = await self._claim(wanted)
+            began, rings = self._loop.time(), self._rings
+            claimed, planned, nothing_due = await self._claim(wanted)
             for item in claimed:
                 self._queue.put_nowait(item)
+            # A request during the scan may be for a step it missed: its own refill decides.
+            self._drained_at = began if nothing_due and rings == self._rings else None
             if planned < wanted:
-                return  # nothing more is due
+                return  # nothing more is due in the best band
             if len(claimed) < planned:
                 # Peers won some of the planned steps: scan again for the rest, a few times,
                 # rather than idling until the next poll while work is due.
@@ -308,8 +332,9 @@ class Dispatcher:
                     self._poll_timer.wake_in(timedelta(milliseconds=50))
                     return
 
-    async def _claim(self, wanted: int) -> tuple[list[Claimed], int]:
-        """Plan and claim up to ``wanted`` due steps: (what this replica won, how many planned).
+    async def _claim(self, wanted: int) -> tuple[list[Claimed], int, bool]:
+        """Plan and claim up to ``wanted`` due steps: (what this replica won, how many planned,
+        whether nothing at all was due).
 
         Bands are strict, except that a band whose steps protection refused in part or in whole
         lends the unused capacity to the next band (docs/internals/protection.md#admission).
@@ -322,7 +347,7 @@ class Dispatcher:
         if self._band_store is not None and protection.unrestricted(now):
             whole = await self._claim_band(self._band_store, wanted, now)
             if whole:
-                return whole, len(whole)
+                return whole, len(whole), False
         batch: list[Candidate] = []
         planned: list[Planned] = []
         refused = False
@@ -354,7 +379,7 @@ class Dispatcher:
             self._refill_at(protection.next_admission(now))
         mine = await self._claim_batch(batch) if batch else []
         refill_planned(self._rt, planned, mine)
-        return mine, len(batch)
+        return mine, len(batch), not planned
 
     async def _claim_band(self, shard: Store, wanted: int, now: datetime) -> list[Claimed]:
         """Claim the due band whole when it fits ``wanted`` (D12): no scan, no plan.
@@ -410,7 +435,7 @@ class Dispatcher:
 
     def _timed_refill(self) -> None:
         self._refill_timer = None
-        self._signal.request()
+        self._request_refill()
 
     async def _claim_on(self, shard: Store, step_ids: list[int]) -> list[Claimed]:
         won = await shard.claim(step_ids, self._rt.owner, self._margin_ms)
