@@ -79,7 +79,12 @@ SUBMIT_MODES = ("run", "create-start")
 outcome writes, and what LangGraph's ``ainvoke`` is, timed beside dwarf in
 ``../shared/bench/side_by_side.sh``); or ``create-start``, three (``create``, ``start``,
 ``await_flow``), this benchmark's workload before 2026-12-07."""
-WORKERS = 32
+WORKERS = 64
+"""The engine's default (``Engine.with_workers``): the benchmark measures dwarf as shipped.
+
+Until 2026-12-07 17:50 it was 32, as many as the submitters: a worker was then seldom idle, and a
+successor is claimed on insert only when one is or the database was just found empty
+(docs/internals/dispatch.md#d13, #d14)."""
 WORKFLOW = "bench_linear"
 TASKS = ("T0", "T1", "T2")
 STEPS_PER_FLOW = len(TASKS)
