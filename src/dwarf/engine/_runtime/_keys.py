@@ -7,7 +7,8 @@ wrong token is indistinguishable from a missing row and ids cannot be guessed.
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 from dataclasses import dataclass
 
 from dwarf.errors import BadRequestError, NotFoundError
@@ -30,9 +31,43 @@ class Key:
         return format_key(self.shard, self.id, self.token)
 
 
+_TOKEN_BYTES = 8
+_DRAW = 4096
+"""Bytes asked of the operating system's CSPRNG at a time: 512 tokens."""
+
+
+class _RandomBytes(threading.local):
+    """The CSPRNG's bytes, drawn a page at a time and handed out once each.
+
+    ``secrets.token_hex`` makes a system call per token, and the hot path mints about three per
+    flow: 1.6 % of the engine's CPU time in the throughput benchmark. The bytes are the same
+    ``os.urandom`` ones, never handed out twice: each thread draws its own, and a forked child
+    drops what it inherited (its parent hands those out too).
+    """
+
+    def __init__(self) -> None:
+        self.drop()
+
+    def drop(self) -> None:
+        """Forget the bytes drawn so far (a forked child's, which its parent hands out too)."""
+        self.drawn = b""
+        self.used = 0
+
+    def take(self, size: int) -> bytes:
+        if self.used + size > len(self.drawn):
+            self.drawn, self.used = os.urandom(max(_DRAW, size)), 0
+        start = self.used
+        self.used = start + size
+        return self.drawn[start : self.used]
+
+
+_random = _RandomBytes()
+os.register_at_fork(after_in_child=_random.drop)
+
+
 def new_token() -> str:
-    """A fresh 64-bit token as 16 lowercase hex characters."""
-    return secrets.token_hex(8)
+    """A fresh 64-bit token from the CSPRNG, as 16 lowercase hex characters."""
+    return _random.take(_TOKEN_BYTES).hex()
 
 
 def format_key(shard: int, row_id: int, token: str) -> str:
