@@ -62,7 +62,8 @@ def flow_budget_ms(options: FlowOptions) -> int:
     return max(int(options.time_budget.total_seconds() * 1000), 1)
 
 
-async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> Graph:
+async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> tuple[Graph, str]:
+    """The loader's graph for ``workflow_name``, validated and frozen, with its JSON text."""
     loader = rt.config.graph_loader
     if loader is None:  # an operator engine (workers=0) may start without one
         raise BadRequestError("no graph loader: this engine cannot create flows")
@@ -72,7 +73,7 @@ async def _load_graph(rt: Runtime, workflow_name: str, baggage: Any) -> Graph:
         raise NotFoundError(f"workflow {workflow_name!r} not found")
     if not isinstance(graph, Graph):
         raise BadRequestError(f"the graph loader returned {type(graph).__name__}, not a Graph")
-    return rt.validated(graph)[0]
+    return rt.validated(graph)
 
 
 async def create(
@@ -90,8 +91,8 @@ async def create(
     name(workflow_name, "workflow_name")
     opts = flow_options(options)
     baggage = json_value(opts.baggage, "options.baggage")
-    graph = await _load_graph(rt, workflow_name, baggage)
-    return await insert_flow(rt, workflow_name, graph, initial_state, opts, start=start)
+    graph, graph_text = await _load_graph(rt, workflow_name, baggage)
+    return await insert_flow(rt, workflow_name, graph, graph_text, initial_state, opts, start=start)
 
 
 async def create_task(
@@ -105,15 +106,16 @@ async def create_task(
     graph = Graph(task_name)
     graph.add_task(task_name, task_name)
     graph.add_transition(task_name, END)
-    graph = rt.validated(graph)[0]
+    graph, graph_text = rt.validated(graph)
     opts = flow_options(options)
-    return await insert_flow(rt, task_name, graph, initial_state, opts)
+    return await insert_flow(rt, task_name, graph, graph_text, initial_state, opts)
 
 
 async def insert_flow(
     rt: Runtime,
     workflow_name: str,
     graph: Graph,
+    graph_text: str,
     initial_state: Mapping[str, Any] | None,
     opts: FlowOptions,
     *,
@@ -122,6 +124,8 @@ async def insert_flow(
     start: bool = False,
 ) -> str:
     """Insert a ``created`` flow and its entry step in one transaction; return the flow key.
+
+    ``graph_text`` is ``graph``'s JSON, as ``Runtime.validated`` returns them together.
 
     With ``start`` the same transaction starts it, and the entry step is rung in afterwards.
     """
@@ -144,7 +148,6 @@ async def insert_flow(
         shard, thread = thread_shard, (latest.thread_id, latest.thread_token)
     target = shard if shard is not None else rt.random_shard()
     token = new_token()
-    graph_text = graph.to_json()
     entry = graph.entry_point
     # Its own trace unless the host links root flows to the span current at create.
     trace_parent = rt.tracing.mint(workflow_name, under_current=rt.config.link_root_traces)
