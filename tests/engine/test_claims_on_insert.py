@@ -1,8 +1,8 @@
 """Steps claimed as they are inserted (dispatch D13): a successor by its predecessor's advance,
 for the same worker; the entry step of a flow ``run`` creates, for an idle worker.
 
-On PostgreSQL a linear flow's steps then need no claim of their own, on MariaDB all but the
-entry, unless protection restricts anything. On every dialect the rules a claim enforces still
+On PostgreSQL and MariaDB a linear flow's steps then need no claim of their own, unless
+protection restricts anything. On every dialect the rules a claim enforces still
 hold: a breakpoint set while the step before runs pauses the flow before the next step.
 """
 
@@ -90,11 +90,10 @@ def _count_claimed_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return claimed
 
 
-# Steps of a three-step flow claimed by a refill, by dialect: PostgreSQL claims the entry in
-# run's create and every successor in its advance; MariaDB the successors only; elsewhere a
-# refill claims every step.
+# Steps of a three-step flow claimed by a refill, by dialect: PostgreSQL and MariaDB claim the
+# entry in run's create and every successor in its advance; elsewhere a refill claims every step.
 REFILL_CLAIMS = {
-    "run": {"postgresql": 0, "mysql": 1},
+    "run": {"postgresql": 0, "mysql": 0},
     "create-start": {"postgresql": 1, "mysql": 1},
     "limited": {"postgresql": 3, "mysql": 3},
 }

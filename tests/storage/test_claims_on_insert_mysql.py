@@ -1,9 +1,11 @@
-"""A MariaDB store's advance that claims its successor (dispatch D13), through the store.
+"""A MariaDB store's advance that claims its successor, and its create that claims the entry
+step of a flow it starts (dispatch D13), through the store.
 
-The procedure and its reads are tested with the other fast paths (``test_fast_paths_mysql``).
+The procedures and their reads are tested with the other fast paths (``test_fast_paths_mysql``).
 Here: the claimed step the store hands back is the one a claim's read-back would have read, flow
 row included; a reply lost after the procedure committed (re-sent, or given up on) reads the
-successor back by its token; a fenced-out advance claims nothing.
+step back by its token; a fenced-out advance claims nothing; a create too large for one script
+claims its entry in the portable transaction.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from typing import Any
 import asyncmy.errors
 import pytest
 
-from dwarf._storage import ClaimedStep, Completion, Lease, NewStep, Store
+from dwarf._storage import ClaimedStep, Completion, Lease, NewFlow, NewStep, Store
 from dwarf._storage._dsn import parse_dsn
+from dwarf._storage._mysql import SCRIPT_DOCUMENT_LIMIT
 from dwarf._storage._mysql_script import Script
 from dwarf._storage._open import open_store
+from dwarf.errors import UnavailableError
 from tests.fixtures.storage import Db, backend_dsn, open_db
+from tests.storage.test_claims_on_insert_postgresql import NEW_FLOW, same_as_read_back
 
 pytestmark = pytest.mark.mysql
 
@@ -120,3 +125,61 @@ async def test_a_lost_reply_reads_the_claimed_successor_back(
         assert isinstance(claimed, ClaimedStep)
         assert claimed == read
         assert claimed.row.predecessor_id == step_id
+
+
+async def _create(
+    backend: tuple[str, str], new: NewFlow = NEW_FLOW
+) -> tuple[ClaimedStep, ClaimedStep | None]:
+    """Create ``new`` started, its entry claimed; return that and what a read-back finds."""
+    async with open_db(*backend):
+        store: Store = await open_store(1, parse_dsn(backend[1]), max_open_conns=2)
+        try:
+            claimed = await store.create_flow_claiming_entry(new, LEASE)
+            read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
+            return claimed, read[0] if read else None
+        finally:
+            await store.close()
+
+
+async def test_the_claimed_entry_is_what_a_claim_would_read_back(
+    backend: tuple[str, str],
+) -> None:
+    same_as_read_back(*await _create(backend))
+
+
+async def test_an_entry_too_large_for_one_script_is_claimed_by_the_portable_create(
+    backend: tuple[str, str],
+) -> None:
+    # Over SCRIPT_DOCUMENT_LIMIT the procedure is not called: the portable transaction inserts
+    # the flow and claims its entry before it commits.
+    large = '{"blob": "' + "x" * (SCRIPT_DOCUMENT_LIMIT + 1) + '"}'
+    claimed, read = await _create(backend, NEW_FLOW._replace(state=large))
+    same_as_read_back(claimed, read)
+    assert claimed.row.state == large
+
+
+async def test_a_lost_create_reply_reads_the_claimed_entry_back(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A create is never sent twice (it has no fence): lost, its entry is found by its token.
+    real = Script.run
+
+    async def reply_lost(self: Script) -> Any:
+        await real(self)  # committed, and then the connection went
+        raise asyncmy.errors.OperationalError(2013, "Lost connection to server")
+
+    monkeypatch.setattr(Script, "run", reply_lost)
+    claimed, read = await _create(backend)
+    assert claimed == read
+    assert claimed.row.step_token == NEW_FLOW.entry_token
+
+
+async def test_a_lost_create_reply_of_a_create_that_wrote_nothing_is_unavailable(
+    backend: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never_sent(self: Script) -> Any:
+        raise asyncmy.errors.OperationalError(2013, "Lost connection to server")
+
+    monkeypatch.setattr(Script, "run", never_sent)
+    with pytest.raises(UnavailableError):
+        await _create(backend)

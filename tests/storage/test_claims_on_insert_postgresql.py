@@ -184,16 +184,20 @@ async def _create(backend: tuple[str, str]) -> tuple[ClaimedStep, ClaimedStep | 
             await store.close()
 
 
-async def test_the_claimed_entry_is_what_a_claim_would_read_back(
-    backend: tuple[str, str],
-) -> None:
-    claimed, read = await _create(backend)
+def same_as_read_back(claimed: ClaimedStep, read: ClaimedStep | None) -> None:
+    """A claimed entry is, field by field, what a claim's read-back finds (JSON as values)."""
     assert read is not None
     assert _values(claimed.row) == _values(read.row)
     assert claimed.flow is not None
     assert read.flow is not None
     assert _values(claimed.flow) == _values(read.flow)
     assert (claimed.row.lease_seq, claimed.flow.status) == (1, "running")
+
+
+async def test_the_claimed_entry_is_what_a_claim_would_read_back(
+    backend: tuple[str, str],
+) -> None:
+    same_as_read_back(*await _create(backend))
 
 
 async def test_a_lost_create_reply_reads_the_claimed_entry_back(

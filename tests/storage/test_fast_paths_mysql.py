@@ -256,6 +256,38 @@ async def test_the_advance_procedure_with_a_lease_owner_claims_the_successor(db:
         )
 
 
+async def test_the_create_procedure_with_a_lease_owner_claims_the_entry(db: Db) -> None:
+    flow_id, step_id = await _create(db, lease_owner="me", lease_margin_ms=30_000)
+    left = await fast(db).created_flow(db.conn)  # what the call left, read again
+    assert left is not None
+    # Claimed as ClaimSteps claims: running, the first lease, its owner, budget + margin; both
+    # rows were written at the instant the procedure left.
+    (claimed,) = await db.q.select_claimed_steps(db.conn, step_ids=[step_id], lease_owner="me")
+    flow = await db.get_flow(flow_id)
+    assert (claimed.lease_seq, claimed.created_at, claimed.started_at) == (
+        1,
+        left.created_at,
+        left.created_at,
+    )
+    assert (flow.status, flow.created_at, flow.started_at, flow.updated_at) == (
+        Status.RUNNING,
+        *(left.created_at,) * 3,
+    )
+    async with db.conn.cursor() as cur:
+        await cur.execute(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, lease_expires) DIV 1000"
+            " FROM dwarf_steps WHERE step_id = %s",
+            (step_id,),
+        )
+        assert await cur.fetchone() == (30_000 + 30_000,)
+    # Found again by its token under its owner, and only so (a lost reply's read-back).
+    for owner, found in (("me", step_id), ("other", None)):
+        assert (
+            await fast(db).find_claimed_entry(db.conn, lease_owner=owner, step_token=STEP_TOKEN)
+            == found
+        )
+
+
 @pytest.mark.parametrize("spoil", ["lease", "flow", "gone"])
 async def test_the_advance_procedure_leaves_nothing_when_fenced_out(db: Db, spoil: str) -> None:
     flow_id, step_id, lease_seq = await running_step(db)
@@ -333,6 +365,8 @@ async def _create(db: Db, **overrides: Any) -> tuple[int, int]:
         "step_status": Status.PENDING,
         "step_time_budget_ms": 30_000,
         "delay_ms": 0,
+        "lease_owner": "",
+        "lease_margin_ms": 0,
         **overrides,
     }
     script = Script(db.conn)
@@ -452,7 +486,7 @@ SHARED_FAST_PATHS = {"find_claimed_successor"}
 
 
 def test_only_mysql_has_these_fast_paths() -> None:
-    assert len(declared()) == 10
+    assert len(declared()) == 11
     assert all(callable(getattr(mysql, name, None)) for name in declared())
     for module in (postgresql, sqlite, sqlserver):
         shared = SHARED_FAST_PATHS if module is postgresql else set()

@@ -38,8 +38,9 @@ WHERE f.flow_id = sqlc.arg(flow_id);
 -- Fast path for a create's transaction (storage.md S12c): the stored procedure dwarf_create
 -- inserts the flow and its entry step and makes the flow its own thread and root (unless it
 -- joined a thread or has a root), in its own transaction; the ids it gave are left in
--- @dwarf_flow_id and @dwarf_entry_step_id for CreatedFlow. Each argument is cast so that sqlc
--- can type it.
+-- @dwarf_flow_id and @dwarf_entry_step_id for CreatedFlow. A lease_owner other than '' inserts
+-- a started flow's entry already claimed by that replica (dispatch D13). Each argument is cast
+-- so that sqlc can type it.
 CALL dwarf_create(
     CAST(sqlc.arg(flow_token) AS CHAR), CAST(sqlc.arg(workflow_name) AS CHAR),
     CAST(sqlc.arg(graph) AS CHAR), CAST(sqlc.arg(baggage) AS CHAR),
@@ -53,14 +54,25 @@ CALL dwarf_create(
     CAST(sqlc.arg(step_depth) AS SIGNED), CAST(sqlc.arg(step_token) AS CHAR),
     CAST(sqlc.arg(task_name) AS CHAR), CAST(sqlc.arg(state) AS CHAR),
     CAST(sqlc.arg(step_status) AS CHAR), CAST(sqlc.arg(step_time_budget_ms) AS SIGNED),
-    CAST(sqlc.arg(delay_ms) AS SIGNED),
+    CAST(sqlc.arg(delay_ms) AS SIGNED), CAST(sqlc.arg(lease_owner) AS CHAR),
+    CAST(sqlc.arg(lease_margin_ms) AS SIGNED),
     @dwarf_flow_id, @dwarf_entry_step_id
 );
 
 -- name: CreatedFlow :one
--- Fast path: what CreateByProcedure left, on the same connection: the new flow's id and its
--- entry step's.
-SELECT CAST(@dwarf_flow_id AS SIGNED) AS flow_id, CAST(@dwarf_entry_step_id AS SIGNED) AS step_id;
+-- Fast path: what CreateByProcedure left, on the same connection: the new flow's id, its entry
+-- step's, and the instant both rows were written at.
+SELECT CAST(@dwarf_flow_id AS SIGNED) AS flow_id, CAST(@dwarf_entry_step_id AS SIGNED) AS step_id,
+       CAST(@dwarf_created_at AS DATETIME(6)) AS created_at;
+
+-- name: FindClaimedEntry :one
+-- Fast path for the read-back of a lost claiming CreateByProcedure reply: the entry step it
+-- inserted (dispatch D13), found by the token its caller gave it among the steps running under
+-- the caller's lease (the selection index's running rows: a replica's few).
+SELECT step_id
+FROM dwarf_steps
+WHERE status = 'running' AND lease_owner = sqlc.arg(lease_owner)
+  AND step_token = sqlc.arg(step_token) AND predecessor_id = 0;
 
 -- name: AdvanceByProcedure :exec
 -- Fast path for a step-to-successor transaction (storage.md S12c): the stored procedure

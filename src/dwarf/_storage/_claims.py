@@ -1,5 +1,6 @@
 """Shared by the portable claim and the dialects' fast paths: claimed rows paired with flows, and
-the claimed row of a successor an advance inserted already claimed (dispatch D13)."""
+the claimed rows of a successor an advance, or an entry step a create, inserted already claimed
+(dispatch D13)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from typing import NamedTuple
 
 from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 from dwarf._storage._gen.tx import Tx
-from dwarf._storage._records import ClaimedStep, Completion, NewStep
+from dwarf._storage._records import ClaimedStep, Completion, NewFlow, NewStep
 from dwarf.errors import UnavailableError
 from dwarf.workflow import Status
 
-__all__ = ["Advanced", "claimed_or_read_back", "claimed_successor", "with_flows"]
+__all__ = [
+    "Advanced",
+    "Created",
+    "claimed_entry",
+    "claimed_or_read_back",
+    "claimed_successor",
+    "with_flows",
+]
 
 
 async def with_flows(db: Tx, rows: Sequence[ClaimedStepRow]) -> list[ClaimedStep]:
@@ -82,6 +90,84 @@ def claimed_successor(
         updated_at=advanced.flow_updated_at or flow.updated_at,
     )
     return ClaimedStep(row, fresh)
+
+
+class Created(NamedTuple):
+    """The ids a create drew, and its rows' timestamp."""
+
+    flow_id: int
+    step_id: int
+    created_at: datetime
+
+
+def claimed_entry(new: NewFlow, created: Created) -> ClaimedStep:
+    """The claimed entry step of a flow created started, with its flow, as a claim would read them.
+
+    A new row's other columns take their defaults. JSON columns hold the text the caller sent,
+    which the database keeps as a value: a read would give the same value in its own spelling.
+    """
+    at = created.created_at
+    row = ClaimedStepRow(
+        step_id=created.step_id,
+        flow_id=created.flow_id,
+        step_depth=new.caller_depth + 1,
+        step_token=new.entry_token,
+        task_name=new.entry,
+        state=new.state,
+        state_base=0,
+        changes="{}",
+        breakpoint_hit=False,
+        attempt=0,
+        lineage_id=0,
+        fan_out_ordinal=0,
+        predecessor_id=0,
+        time_budget_ms=new.entry_time_budget_ms,
+        interrupt_done=False,
+        resume_data="{}",
+        subgraph_done=False,
+        subgraph_result="{}",
+        subgraph_error="",
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        lease_seq=1,
+        created_at=at,
+        started_at=at,
+        updated_at=at,
+        base_lease_seq=0,
+    )
+    flow = FlowRow(
+        flow_id=created.flow_id,
+        flow_token=new.token,
+        workflow_name=new.workflow_name,
+        graph=new.graph,
+        baggage=new.baggage,
+        status=Status.RUNNING,
+        step_id=created.step_id,
+        surgraph_flow_id=new.parent_flow_id,
+        surgraph_step_depth=new.caller_depth,
+        surgraph_step_id=new.caller_step_id,
+        root_flow_id=new.root_flow_id or created.flow_id,
+        thread_id=new.thread[0] if new.thread else created.flow_id,
+        thread_token=new.thread[1] if new.thread else new.token,
+        forked_from_step=0,
+        trace_parent=new.trace_parent,
+        notify_hostname="",
+        final_state="{}",
+        breakpoints=new.breakpoints,
+        error="",
+        error_type="",
+        cancel_reason="",
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        time_budget_ms=new.time_budget_ms,
+        delete_on_completion=new.delete_on_completion,
+        created_at=at,
+        started_at=at,
+        updated_at=at,
+    )
+    return ClaimedStep(row, flow)
 
 
 async def claimed_or_read_back(

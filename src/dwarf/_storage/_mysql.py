@@ -12,12 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwarf._storage._claims import Advanced, claimed_or_read_back, claimed_successor
+from dwarf._storage._claims import (
+    Advanced,
+    Created,
+    claimed_entry,
+    claimed_or_read_back,
+    claimed_successor,
+)
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
 from dwarf._storage._gen.rows import FlowRow
+from dwarf._storage._gen.tx import Tx
 from dwarf._storage._mysql_script import Script, replay
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
@@ -30,6 +37,7 @@ from dwarf._storage._records import (
     StartedFlow,
 )
 from dwarf._storage._store import Store
+from dwarf.errors import UnavailableError
 from dwarf.workflow import Status
 
 __all__ = ["MysqlStore"]
@@ -40,6 +48,7 @@ class MysqlStore(Store):
 
     dialect = "mysql"
     claims_successors = True
+    claims_entries = True
 
     def __init__(self, index: int, dsn: Dsn, size: int) -> None:
         super().__init__(index, dsn, my)
@@ -108,49 +117,56 @@ class MysqlStore(Store):
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         if _over_script_limit(new.graph, new.baggage, new.breakpoints, new.state):
             return await super().create_flow(new, start=start)
-
-        async def create(conn: Any) -> FlowIds:
-            # One query: the procedure runs its own transaction; the read takes its answer.
-            script = Script(conn)
-            thread_id, thread_token = new.thread or (0, "")
-            await my.create_by_procedure(
-                script,
-                flow_token=new.token,
-                workflow_name=new.workflow_name,
-                graph=new.graph,
-                baggage=new.baggage,
-                flow_status=Status.RUNNING if start else Status.CREATED,
-                surgraph_flow_id=new.parent_flow_id,
-                surgraph_step_depth=new.caller_depth,
-                surgraph_step_id=new.caller_step_id,
-                root_flow_id=new.root_flow_id,
-                thread_id=thread_id,
-                thread_token=thread_token,
-                trace_parent=new.trace_parent,
-                breakpoints=new.breakpoints,
-                priority=new.priority,
-                fairness_key=new.fairness_key,
-                fairness_weight=new.fairness_weight,
-                time_budget_ms=new.time_budget_ms,
-                delete_on_completion=new.delete_on_completion,
-                step_depth=new.caller_depth + 1,
-                step_token=new.entry_token,
-                task_name=new.entry,
-                state=new.state,
-                step_status=Status.PENDING if start else Status.CREATED,
-                step_time_budget_ms=new.entry_time_budget_ms,
-                delay_ms=new.delay_ms,
-            )
-            await my.created_flow(script)
-            _, read = await script.run()
-            created = await my.created_flow(replay(read))
-            if created is None:  # a SELECT of two variables always answers one row
-                raise RuntimeError("dwarf_create left no answer")
-            return FlowIds(created.flow_id, created.step_id)
-
         # Sent as one query, a create cut off may have committed: never sent twice (S10).
         with replay_unsafe():
-            return await self._autocommit_on_connection(create, self.create_flow)
+            created = await self._autocommit_on_connection(
+                lambda conn: _create(conn, new, start, None), self.create_flow
+            )
+        return FlowIds(created.flow_id, created.step_id)
+
+    async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
+        """``create_flow(new, start=True)`` with the entry inserted claimed (D13): one query, the
+        procedure's CALL with the lease and the read of what it left, as for a pending entry.
+
+        Too large for one script, the portable transaction inserts the flow and claims its entry
+        before it commits. A reply lost after the commit reads the entry back by its token.
+        """
+        try:
+            if _over_script_limit(new.graph, new.baggage, new.breakpoints, new.state):
+                return await self._create_claiming_portably(new, lease)
+            with replay_unsafe():
+                created = await self._autocommit_on_connection(
+                    lambda conn: _create(conn, new, True, lease), self.create_flow
+                )
+        except UnavailableError:
+            found = await self._found_claimed(
+                lambda conn: my.find_claimed_entry(
+                    conn, lease_owner=lease.owner, step_token=new.entry_token
+                ),
+                lease.owner,
+            )
+            if found is None:
+                raise
+            return found
+        return claimed_entry(new, created)
+
+    async def _create_claiming_portably(self, new: NewFlow, lease: Lease) -> ClaimedStep:
+        async def create_and_claim(db: Tx) -> int:
+            ids = await self.insert_flow(db, new, start=True)
+            # Uncommitted, the entry is this transaction's alone: the claim cannot miss it.
+            await db.claim_steps(
+                step_ids=[ids.entry_step_id],
+                lease_owner=lease.owner,
+                lease_margin_ms=lease.margin_ms,
+            )
+            return ids.entry_step_id
+
+        with replay_unsafe():
+            entry_id = await self.transact(create_and_claim, self.create_flow)
+        claimed = await self._read_back_claimed([entry_id], lease.owner)
+        if not claimed:  # cancelled or deleted since: as a claim that lost the step
+            raise UnavailableError(f"shard {self.index}: the new flow's entry step is gone")
+        return claimed[0]
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         if _over_script_limit(successor.state, done.changes):
@@ -260,6 +276,48 @@ def _open(conn: Any) -> bool:
     """asyncmy reads its socket in the background: a killed connection's transport is closing."""
     transport = getattr(conn, "_transport", None)
     return transport is None or not transport.is_closing()
+
+
+async def _create(conn: Any, new: NewFlow, start: bool, lease: Lease | None) -> Created:
+    """Create ``new`` in one query: dwarf_create's CALL and the read of what it left."""
+    script = Script(conn)
+    thread_id, thread_token = new.thread or (0, "")
+    await my.create_by_procedure(
+        script,
+        flow_token=new.token,
+        workflow_name=new.workflow_name,
+        graph=new.graph,
+        baggage=new.baggage,
+        flow_status=Status.RUNNING if start else Status.CREATED,
+        surgraph_flow_id=new.parent_flow_id,
+        surgraph_step_depth=new.caller_depth,
+        surgraph_step_id=new.caller_step_id,
+        root_flow_id=new.root_flow_id,
+        thread_id=thread_id,
+        thread_token=thread_token,
+        trace_parent=new.trace_parent,
+        breakpoints=new.breakpoints,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        time_budget_ms=new.time_budget_ms,
+        delete_on_completion=new.delete_on_completion,
+        step_depth=new.caller_depth + 1,
+        step_token=new.entry_token,
+        task_name=new.entry,
+        state=new.state,
+        step_status=Status.PENDING if start else Status.CREATED,
+        step_time_budget_ms=new.entry_time_budget_ms,
+        delay_ms=new.delay_ms,
+        lease_owner=lease.owner if lease else "",
+        lease_margin_ms=lease.margin_ms if lease else 0,
+    )
+    await my.created_flow(script)
+    _, read = await script.run()
+    created = await my.created_flow(replay(read))
+    if created is None:  # a SELECT of variables always answers one row
+        raise RuntimeError("dwarf_create left no answer")
+    return Created(created.flow_id, created.step_id, created.created_at)
 
 
 async def _call_advance(

@@ -3,38 +3,28 @@
 One ``CreateFlowWithEntry`` statement (``CreateFlowsWithEntries`` for the creates of the moment,
 docs/internals/storage.md, S12) inserts a flow and its entry step. A started flow's entry may be
 inserted already claimed under a ``Lease`` (docs/internals/dispatch.md, D13):
-``claimed_entry`` then builds the claimed row and its flow from what the caller sent, the ids
-and the rows' timestamp, as a claim's read-back would have read them.
+``_claims.claimed_entry`` then builds the claimed row and its flow from what the caller sent,
+the ids and the rows' timestamp, as a claim's read-back would have read them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg import AsyncConnection
 
+from dwarf._storage._claims import Created
 from dwarf._storage._gen import postgresql as pg
-from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
-from dwarf._storage._records import ClaimedStep, Lease, NewFlow
-from dwarf.workflow import Status
+from dwarf._storage._records import Lease, NewFlow
 
-__all__ = ["CreateItem", "Created", "claimed_entry", "create_many", "create_one"]
+__all__ = ["CreateItem", "create_many", "create_one"]
 
 Connection = AsyncConnection[Any]
 
 CreateItem = tuple[NewFlow, bool, Lease | None]
 """A new flow, whether it starts, and the lease its entry step is inserted under (None: not
 claimed; only a started flow's entry can be)."""
-
-
-class Created(NamedTuple):
-    """The ids a create drew, and its rows' timestamp."""
-
-    flow_id: int
-    step_id: int
-    created_at: datetime
 
 
 async def create_one(conn: Connection, item: CreateItem) -> Created:
@@ -107,73 +97,3 @@ async def create_many(conn: Connection, items: Sequence[CreateItem]) -> list[Cre
         lease_margins_ms=[lease.margin_ms if lease else 0 for lease in leases],
     )
     return [Created(row.flow_id, row.step_id, row.created_at) for row in rows]
-
-
-def claimed_entry(new: NewFlow, created: Created) -> ClaimedStep:
-    """The claimed entry step of a flow created started, with its flow, as a claim would read them.
-
-    A new row's other columns take their defaults. JSON columns hold the text the caller sent,
-    which the database keeps as a value: a read would give the same value in its own spelling.
-    """
-    at = created.created_at
-    row = ClaimedStepRow(
-        step_id=created.step_id,
-        flow_id=created.flow_id,
-        step_depth=new.caller_depth + 1,
-        step_token=new.entry_token,
-        task_name=new.entry,
-        state=new.state,
-        state_base=0,
-        changes="{}",
-        breakpoint_hit=False,
-        attempt=0,
-        lineage_id=0,
-        fan_out_ordinal=0,
-        predecessor_id=0,
-        time_budget_ms=new.entry_time_budget_ms,
-        interrupt_done=False,
-        resume_data="{}",
-        subgraph_done=False,
-        subgraph_result="{}",
-        subgraph_error="",
-        priority=new.priority,
-        fairness_key=new.fairness_key,
-        fairness_weight=new.fairness_weight,
-        lease_seq=1,
-        created_at=at,
-        started_at=at,
-        updated_at=at,
-        base_lease_seq=0,
-    )
-    flow = FlowRow(
-        flow_id=created.flow_id,
-        flow_token=new.token,
-        workflow_name=new.workflow_name,
-        graph=new.graph,
-        baggage=new.baggage,
-        status=Status.RUNNING,
-        step_id=created.step_id,
-        surgraph_flow_id=new.parent_flow_id,
-        surgraph_step_depth=new.caller_depth,
-        surgraph_step_id=new.caller_step_id,
-        root_flow_id=new.root_flow_id or created.flow_id,
-        thread_id=new.thread[0] if new.thread else created.flow_id,
-        thread_token=new.thread[1] if new.thread else new.token,
-        forked_from_step=0,
-        trace_parent=new.trace_parent,
-        notify_hostname="",
-        final_state="{}",
-        breakpoints=new.breakpoints,
-        error="",
-        error_type="",
-        cancel_reason="",
-        priority=new.priority,
-        fairness_key=new.fairness_key,
-        fairness_weight=new.fairness_weight,
-        time_budget_ms=new.time_budget_ms,
-        delete_on_completion=new.delete_on_completion,
-        created_at=at,
-        started_at=at,
-        updated_at=at,
-    )
-    return ClaimedStep(row, flow)

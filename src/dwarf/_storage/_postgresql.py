@@ -20,7 +20,13 @@ import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
-from dwarf._storage._claims import Advanced, claimed_or_read_back, claimed_successor
+from dwarf._storage._claims import (
+    Advanced,
+    Created,
+    claimed_entry,
+    claimed_or_read_back,
+    claimed_successor,
+)
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._faults import replay_unsafe
@@ -35,7 +41,7 @@ from dwarf._storage._gen.rows import (
 from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._hot_path import Finish
 from dwarf._storage._pg_arrays import FlatListDumper
-from dwarf._storage._pg_creates import Created, CreateItem, claimed_entry, create_many, create_one
+from dwarf._storage._pg_creates import CreateItem, create_many, create_one
 from dwarf._storage._pg_statistics import StatisticsUpkeep
 from dwarf._storage._pg_successors import (
     BATCH_DOCUMENT_LIMIT,

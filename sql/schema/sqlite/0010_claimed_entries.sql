@@ -1,0 +1,2 @@
+-- Nothing to change here: this version gives MySQL's dwarf_create procedure a lease (dispatch
+-- D13); this dialect has no such procedure.
