@@ -9,6 +9,9 @@ running until SIGTERM (then it shuts down cleanly) or SIGKILL.
 - ``hang``: ``t1`` hangs for good (it ignores cancellation, like a call that never returns), so its
   step stays ``running`` under this replica's claim until the test SIGKILLs the process. ``t2``
   must never run here.
+- ``hang-entry``: the flows are submitted with ``run`` instead, so each entry step ``t0`` is
+  claimed by the create that inserts it (dispatch D13), and ``t0`` hangs for good. The keys are
+  those of the running flows, read once every flow exists.
 - ``pause``: ``t1`` of the first flows waits ``PAUSE_TASK_SECONDS`` (the test SIGSTOPs the process
   meanwhile and lets a peer take the steps); ``t1`` of later flows and ``t2`` run normally. Every
   task stamps ``<task>_by = "worker"`` so the test can tell whose result was kept.
@@ -24,7 +27,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from dwarf.engine import Engine, TestProxy
-from dwarf.workflow import END, Flow, Graph
+from dwarf.workflow import END, Flow, Graph, Query
 
 TASKS = ("t0", "t1", "t2")
 TIME_BUDGET_SECONDS = 3600.0
@@ -78,6 +81,10 @@ async def main() -> None:
         proxy.handle_task("t0", _t0)
         proxy.handle_task("t1", _stuck)
         proxy.handle_task("t2", _never_reached)
+    elif mode == "hang-entry":
+        proxy.handle_task("t0", _stuck)
+        proxy.handle_task("t1", _never_reached)
+        proxy.handle_task("t2", _never_reached)
     else:
         for task in TASKS:
             proxy.handle_task(task, _worker_task(task, count))
@@ -92,15 +99,33 @@ async def main() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await engine.startup()
+    keys = await (_run_all(engine, count) if mode == "hang-entry" else _start_all(engine, count))
+    sys.stdout.write(json.dumps(keys) + "\n")
+    sys.stdout.flush()
+    await stop.wait()
+    await engine.shutdown()
+
+
+async def _start_all(engine: Engine, count: int) -> list[str]:
     keys = []
     for n in range(count):
         key = await engine.create("crash", {"n": n})
         await engine.start(key)
         keys.append(key)
-    sys.stdout.write(json.dumps(keys) + "\n")
-    sys.stdout.flush()
-    await stop.wait()
-    await engine.shutdown()
+    return keys
+
+
+_runs: list[asyncio.Task[object]] = []
+"""The ``run`` calls of ``hang-entry``, kept alive until the process dies."""
+
+
+async def _run_all(engine: Engine, count: int) -> list[str]:
+    _runs.extend(asyncio.create_task(engine.run("crash", {"n": n})) for n in range(count))
+    while True:
+        flows, _ = await engine.list_flows(Query(workflow_name="crash"))
+        if len(flows) == count:
+            return [flow.flow_key for flow in flows]
+        await asyncio.sleep(0.05)
 
 
 if __name__ == "__main__":

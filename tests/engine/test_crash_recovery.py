@@ -8,6 +8,8 @@ budget, so its steps' leases outlast the test: only heartbeat recovery can hand 
   which must notice that the dead replica stopped heartbeating and drive every flow to
   completion with the right state, without re-running ``t0`` and with exactly one stored
   completion per step.
+- Killed with its entry steps claimed by ``run``'s creates (dispatch D13): ``t0`` hangs instead,
+  in a step no refill ever saw pending; the peer takes and finishes every flow just the same.
 - Paused: the test SIGSTOPs the process instead; the peer takes and finishes its steps; after
   SIGCONT the worker's own late results are fenced out (the peer's stay), and the worker carries
   on with new work and removes its heartbeat row when it shuts down cleanly.
@@ -82,20 +84,23 @@ async def _keys_from_worker(proc: asyncio.subprocess.Process, stderr: Path) -> l
     pytest.fail(f"the crash worker did not report its flows within {STARTUP_LIMIT}s")
 
 
-async def _wait_until_stuck(dsn: str, proc: asyncio.subprocess.Process, stderr: Path) -> None:
-    """Wait until every flow's ``t1`` is claimed by the worker and ``t0`` is done."""
+async def _wait_until_stuck(
+    dsn: str, proc: asyncio.subprocess.Process, stderr: Path, task: str = "t1"
+) -> None:
+    """Wait until every flow's ``task`` is claimed by the worker (and what precedes it done)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_LIMIT
     while loop.time() < deadline:
         running = await _count(
-            dsn, "SELECT COUNT(*) FROM dwarf_steps WHERE task_name = 't1' AND status = 'running'"
+            dsn,
+            f"SELECT COUNT(*) FROM dwarf_steps WHERE task_name = '{task}' AND status = 'running'",
         )
         if running == FLOWS:
             return
         if proc.returncode is not None:
             pytest.fail(_worker_failure(proc, stderr))
         await asyncio.sleep(0.1)
-    pytest.fail(f"the crash worker did not claim every t1 within {STARTUP_LIMIT}s")
+    pytest.fail(f"the crash worker did not claim every {task} within {STARTUP_LIMIT}s")
 
 
 def _peer(dsn: str, ran: Counter[tuple[str, str]]) -> Engine:
@@ -161,6 +166,51 @@ async def test_flows_of_a_killed_replica_complete_on_a_live_peer_exactly_once(
     # t0 finished before the crash and stays finished: only the hung t1 and the unreached t2
     # run here, for every flow.
     assert set(ran) == {(key, task) for key in keys for task in ("t1", "t2")}
+    await _one_completion_per_step(postgres_dsn, FLOWS)
+
+
+async def test_entries_claimed_by_a_killed_replicas_creates_complete_on_a_live_peer_once(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    # run's create inserts each entry step already claimed (dispatch D13): a step nobody else
+    # saw pending, running under the killed replica. Its peer must take it all the same.
+    proc, stderr = await _start_worker(postgres_dsn, "hang-entry", tmp_path)
+    try:
+        keys = await _keys_from_worker(proc, stderr)
+        await _wait_until_stuck(postgres_dsn, proc, stderr, "t0")
+        # Claimed as inserted: one instant for the row's creation and its start (a refill's
+        # claim starts a step after it was created).
+        assert (
+            await _count(
+                postgres_dsn,
+                "SELECT COUNT(*) FROM dwarf_steps"
+                " WHERE task_name = 't0' AND started_at = created_at",
+            )
+            == FLOWS
+        )
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    assert proc.returncode == -9, _worker_failure(proc, stderr)
+    assert len(keys) == FLOWS
+
+    ran: Counter[tuple[str, str]] = Counter()
+    async with _peer(postgres_dsn, ran) as engine:
+        outcomes = await asyncio.gather(
+            *(engine.await_flow(key, timeout=RECOVERY_LIMIT) for key in keys)
+        )
+
+    for outcome in outcomes:
+        assert outcome.status is Status.COMPLETED, (outcome.flow_key, outcome.error)
+        n = outcome.state["n"]
+        assert outcome.state == {
+            "n": n,
+            **dict.fromkeys(TASKS, n),
+            **{f"{task}_by": "peer" for task in TASKS},
+        }
+    assert set(ran) == {(key, task) for key in keys for task in TASKS}
+    assert set(ran.values()) == {1}
     await _one_completion_per_step(postgres_dsn, FLOWS)
 
 
