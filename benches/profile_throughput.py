@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submitters", type=int, default=SUBMITTERS)
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument(
+        "--max-open-conns",
+        type=int,
+        default=0,
+        help="connections per shard (0: the engine's default, Engine.with_max_open_conns)",
+    )
+    parser.add_argument(
         "--payload-bytes", type=int, default=0, help="state each step writes (0: none)"
     )
     parser.add_argument(
@@ -63,8 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flows, --submitters and --workers must be at least 1")
     if args.payload_bytes < 0:
         parser.error("--payload-bytes must not be negative")
+    if args.max_open_conns < 0:
+        parser.error("--max-open-conns must not be negative")
 
-    bench = BenchEngine(args.dialect, workers=args.workers)
+    conns = args.max_open_conns
+    bench = BenchEngine(
+        args.dialect,
+        workers=args.workers,
+        configure=(lambda engine: engine.with_max_open_conns(conns)) if conns else None,
+    )
     try:
         bench.start()
     except DatabaseUnavailableError as exc:
@@ -86,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     server = result.server_cpu_ms_per_flow
     print(
         f"{args.dialect}: {result.flows} flows, {args.submitters} submitters, "
-        f"{args.workers} workers{', gc frozen' if args.gc_freeze else ''}, "
+        f"{args.workers} workers{', gc frozen' if args.gc_freeze else ''}"
+        f"{f', {conns} connections per shard' if conns else ''}, "
         f"{result.elapsed:.2f} s wall, "
         f"{result.cpu_ms_per_flow:.2f} ms CPU per flow"
         + ("" if server is None else f", {server:.2f} ms database server CPU per flow")
