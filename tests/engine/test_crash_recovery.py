@@ -8,8 +8,9 @@ budget, so its steps' leases outlast the test: only heartbeat recovery can hand 
   which must notice that the dead replica stopped heartbeating and drive every flow to
   completion with the right state, without re-running ``t0`` and with exactly one stored
   completion per step.
-- Killed with its entry steps claimed by ``run``'s creates (dispatch D13): ``t0`` hangs instead,
-  in a step no refill ever saw pending; the peer takes and finishes every flow just the same.
+- Killed with its entry steps claimed by ``run``'s creates (dispatch D13), on PostgreSQL and on
+  MariaDB: ``t0`` hangs instead, in a step no refill ever saw pending; the peer takes and
+  finishes every flow just the same.
 - Paused: the test SIGSTOPs the process instead; the peer takes and finishes its steps; after
   SIGCONT the worker's own late results are fenced out (the peer's stay), and the worker carries
   on with new work and removes its heartbeat row when it shuts down cleanly.
@@ -24,10 +25,13 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from dwarf._storage._connect import connect_mysql
+from dwarf._storage._dsn import parse_dsn
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import Flow, Status
 from tests.engine.crash_worker import TASKS, crash_graph
@@ -40,11 +44,23 @@ RECOVERY_LIMIT = 120.0
 """A hang guard, not a timing: the leases last an hour, so only heartbeat recovery gets here."""
 
 
+async def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` on the database ``dsn`` names (PostgreSQL or MariaDB)."""
+    if dsn.startswith("mysql"):
+        conn = await connect_mysql(parse_dsn(dsn))
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+                return list(await cur.fetchall())
+        finally:
+            conn.close()
+    async with await psycopg.AsyncConnection.connect(dsn) as pg_conn:
+        cursor = await pg_conn.execute(sql)
+        return list(await cursor.fetchall())
+
+
 async def _count(dsn: str, sql: str) -> int:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cursor = await conn.execute(sql)
-        row = await cursor.fetchone()
-    assert row is not None
+    (row,) = await _rows(dsn, sql)
     return int(row[0])
 
 
@@ -124,9 +140,7 @@ def _peer(dsn: str, ran: Counter[tuple[str, str]]) -> Engine:
 
 
 async def _one_completion_per_step(dsn: str, flows: int) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cursor = await conn.execute("SELECT flow_id, task_name, status FROM dwarf_steps")
-        steps = await cursor.fetchall()
+    steps = await _rows(dsn, "SELECT flow_id, task_name, status FROM dwarf_steps")
     assert Counter(status for *_, status in steps) == {"completed": flows * len(TASKS)}
     per_task = Counter((flow_id, task) for flow_id, task, _ in steps)
     assert set(per_task.values()) == {1}
@@ -169,20 +183,28 @@ async def test_flows_of_a_killed_replica_complete_on_a_live_peer_exactly_once(
     await _one_completion_per_step(postgres_dsn, FLOWS)
 
 
+@pytest.fixture(params=["postgres_dsn", "mysql_dsn"], ids=["postgresql", "mysql"])
+def claiming_dsn(request: pytest.FixtureRequest) -> str:
+    """A fresh database of each dialect whose creates claim entry steps (dispatch D13)."""
+    dsn: str = request.getfixturevalue(request.param)
+    return dsn
+
+
 async def test_entries_claimed_by_a_killed_replicas_creates_complete_on_a_live_peer_once(
-    postgres_dsn: str, tmp_path: Path
+    claiming_dsn: str, tmp_path: Path
 ) -> None:
     # run's create inserts each entry step already claimed (dispatch D13): a step nobody else
     # saw pending, running under the killed replica. Its peer must take it all the same.
-    proc, stderr = await _start_worker(postgres_dsn, "hang-entry", tmp_path)
+    dsn = claiming_dsn
+    proc, stderr = await _start_worker(dsn, "hang-entry", tmp_path)
     try:
         keys = await _keys_from_worker(proc, stderr)
-        await _wait_until_stuck(postgres_dsn, proc, stderr, "t0")
+        await _wait_until_stuck(dsn, proc, stderr, "t0")
         # Claimed as inserted: one instant for the row's creation and its start (a refill's
         # claim starts a step after it was created).
         assert (
             await _count(
-                postgres_dsn,
+                dsn,
                 "SELECT COUNT(*) FROM dwarf_steps"
                 " WHERE task_name = 't0' AND started_at = created_at",
             )
@@ -196,7 +218,7 @@ async def test_entries_claimed_by_a_killed_replicas_creates_complete_on_a_live_p
     assert len(keys) == FLOWS
 
     ran: Counter[tuple[str, str]] = Counter()
-    async with _peer(postgres_dsn, ran) as engine:
+    async with _peer(dsn, ran) as engine:
         outcomes = await asyncio.gather(
             *(engine.await_flow(key, timeout=RECOVERY_LIMIT) for key in keys)
         )
@@ -211,7 +233,7 @@ async def test_entries_claimed_by_a_killed_replicas_creates_complete_on_a_live_p
         }
     assert set(ran) == {(key, task) for key in keys for task in TASKS}
     assert set(ran.values()) == {1}
-    await _one_completion_per_step(postgres_dsn, FLOWS)
+    await _one_completion_per_step(dsn, FLOWS)
 
 
 async def test_a_paused_replica_is_fenced_out_of_taken_steps_and_then_carries_on(
