@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from dwarf._storage._gen.rows import ClaimedStepRow, FlowRow
 from dwarf._storage._gen.tx import Tx
@@ -21,7 +21,10 @@ __all__ = [
     "claimed_or_read_back",
     "claimed_successor",
     "with_flows",
+    "written_or_found",
 ]
+
+T = TypeVar("T")
 
 
 async def with_flows(db: Tx, rows: Sequence[ClaimedStepRow]) -> list[ClaimedStep]:
@@ -170,24 +173,36 @@ def claimed_entry(new: NewFlow, created: Created) -> ClaimedStep:
     return ClaimedStep(row, flow)
 
 
+async def written_or_found(
+    write: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[ClaimedStep | None]]
+) -> T | ClaimedStep:
+    """What a write that claims the step it inserts returned; or, given up on as unavailable,
+    that step, found by its token (``find``) (storage.md, S10).
+
+    A reply lost after the commit leaves the step this replica's, and nobody else's until its
+    lease expires, so it is found and run here. When ``find`` finds nothing, nothing was
+    written: the unavailability stands.
+    """
+    try:
+        return await write()
+    except UnavailableError:
+        found = await find()
+        if found is None:
+            raise
+        return found
+
+
 async def claimed_or_read_back(
     write: Callable[[], Awaitable[ClaimedStep | None]],
     read_back: Callable[[], Awaitable[ClaimedStep | None]],
 ) -> ClaimedStep | int:
     """A claiming advance's successor (``write``; None: nothing written), read back by its token
-    instead (``read_back``) when the advance's reply was lost (storage.md, S10).
+    instead (``read_back``) when the advance's reply was lost (``written_or_found``).
 
-    A reply lost after the commit makes ``write`` raise (given up on) or, re-sent, write
-    nothing; the successor is then this replica's, and nobody else's until its lease expires,
-    so it is found and run here. 0 when nothing was written.
+    Re-sent after a lost reply, an advance writes nothing: the successor it wrote the first
+    time is read back too. 0 when nothing was written.
     """
-    try:
-        claimed = await write()
-    except UnavailableError:
-        found = await read_back()
-        if found is None:
-            raise
-        return found
+    claimed = await written_or_found(write, read_back)
     if claimed is None:
         return await read_back() or 0
     return claimed

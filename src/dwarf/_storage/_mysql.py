@@ -18,6 +18,7 @@ from dwarf._storage._claims import (
     claimed_entry,
     claimed_or_read_back,
     claimed_successor,
+    written_or_found,
 )
 from dwarf._storage._connect import connect_mysql
 from dwarf._storage._dsn import Dsn
@@ -115,7 +116,7 @@ class MysqlStore(Store):
         return started
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
-        if _over_script_limit(new.graph, new.baggage, new.breakpoints, new.state):
+        if _over_script_limit(*_documents(new)):
             return await super().create_flow(new, start=start)
         # Sent as one query, a create cut off may have committed: never sent twice (S10).
         with replay_unsafe():
@@ -131,24 +132,25 @@ class MysqlStore(Store):
         Too large for one script, the portable transaction inserts the flow and claims its entry
         before it commits. A reply lost after the commit reads the entry back by its token.
         """
-        try:
-            if _over_script_limit(new.graph, new.baggage, new.breakpoints, new.state):
+
+        async def write() -> ClaimedStep:
+            if _over_script_limit(*_documents(new)):
                 return await self._create_claiming_portably(new, lease)
             with replay_unsafe():
                 created = await self._autocommit_on_connection(
                     lambda conn: _create(conn, new, True, lease), self.create_flow
                 )
-        except UnavailableError:
-            found = await self._found_claimed(
+            return claimed_entry(new, created)
+
+        return await written_or_found(
+            write,
+            lambda: self._found_claimed(
                 lambda conn: my.find_claimed_entry(
                     conn, lease_owner=lease.owner, step_token=new.entry_token
                 ),
                 lease.owner,
-            )
-            if found is None:
-                raise
-            return found
-        return claimed_entry(new, created)
+            ),
+        )
 
     async def _create_claiming_portably(self, new: NewFlow, lease: Lease) -> ClaimedStep:
         async def create_and_claim(db: Tx) -> int:
@@ -266,6 +268,11 @@ the portable transaction (storage.md S12b).
 def _over_script_limit(*documents: str) -> bool:
     """Whether ``documents`` together are too large for one script (``SCRIPT_DOCUMENT_LIMIT``)."""
     return sum(map(len, documents)) > SCRIPT_DOCUMENT_LIMIT
+
+
+def _documents(new: NewFlow) -> tuple[str, ...]:
+    """The JSON documents a create's script carries."""
+    return new.graph, new.baggage, new.breakpoints, new.state
 
 
 async def _close(conn: Any) -> None:

@@ -26,6 +26,7 @@ from dwarf._storage._claims import (
     claimed_entry,
     claimed_or_read_back,
     claimed_successor,
+    written_or_found,
 )
 from dwarf._storage._connect import connect_postgresql
 from dwarf._storage._dsn import Dsn
@@ -161,12 +162,15 @@ class PostgresqlStore(Store):
         return FlowIds(created.flow_id, created.step_id)
 
     async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
-        """``create_flow(new, start=True)`` with the entry inserted claimed (D13), batched too."""
-        try:
-            created = await self._creates.write((new, True, lease))
-        except UnavailableError:
-            # The statement may have committed before its connection went: its entry is then
-            # this replica's, found by its token among what the owner holds (S10).
+        """``create_flow(new, start=True)`` with the entry inserted claimed (D13), batched too.
+
+        A reply lost after the commit finds the entry by its token among what the owner holds.
+        """
+
+        async def write() -> ClaimedStep:
+            return claimed_entry(new, await self._creates.write((new, True, lease)))
+
+        async def find() -> ClaimedStep | None:
             leased = await self._patiently(
                 lambda: self._autocommit_on_connection(
                     lambda conn: pg.list_leased_steps(conn, lease_owner=lease.owner)
@@ -174,10 +178,9 @@ class PostgresqlStore(Store):
             )
             mine = [row.step_id for row in leased if row.step_token == new.entry_token]
             found = await self._read_back_claimed(mine, lease.owner) if mine else []
-            if not found:
-                raise
-            return found[0]
-        return claimed_entry(new, created)
+            return found[0] if found else None
+
+        return await written_or_found(write, find)
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
         """Complete a claimed step and insert its successor, with the advances of the moment."""

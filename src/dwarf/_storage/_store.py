@@ -474,7 +474,8 @@ class Store:
     async def _found_claimed(
         self, find: Callable[[Any], Awaitable[int | None]], owner: str
     ) -> ClaimedStep | None:
-        """The step ``find`` names (a dialect's ``FindClaimedSuccessor``), if ``owner`` holds it."""
+        """The step ``find`` names (a dialect's ``FindClaimedSuccessor`` or ``FindClaimedEntry``),
+        if ``owner`` holds it."""
         step_id = await self._patiently(lambda: self._autocommit_on_connection(find))
         claimed = [] if step_id is None else await self._read_back_claimed([step_id], owner)
         return claimed[0] if claimed else None
