@@ -15,14 +15,18 @@ from typing import Any
 import asyncmy.errors
 import pytest
 
-from dwarf._storage import ClaimedStep, Completion, Lease, NewFlow, NewStep, Store
+from dwarf._storage import ClaimedStep, Completion, Lease, NewStep, Store
 from dwarf._storage._dsn import parse_dsn
 from dwarf._storage._mysql import SCRIPT_DOCUMENT_LIMIT
 from dwarf._storage._mysql_script import Script
 from dwarf._storage._open import open_store
 from dwarf.errors import UnavailableError
 from tests.fixtures.storage import Db, backend_dsn, open_db
-from tests.storage.test_claims_on_insert_postgresql import NEW_FLOW, same_as_read_back
+from tests.storage.test_claims_on_insert_postgresql import (
+    NEW_FLOW,
+    create_claiming,
+    same_as_read_back,
+)
 
 pytestmark = pytest.mark.mysql
 
@@ -127,24 +131,10 @@ async def test_a_lost_reply_reads_the_claimed_successor_back(
         assert claimed.row.predecessor_id == step_id
 
 
-async def _create(
-    backend: tuple[str, str], new: NewFlow = NEW_FLOW
-) -> tuple[ClaimedStep, ClaimedStep | None]:
-    """Create ``new`` started, its entry claimed; return that and what a read-back finds."""
-    async with open_db(*backend):
-        store: Store = await open_store(1, parse_dsn(backend[1]), max_open_conns=2)
-        try:
-            claimed = await store.create_flow_claiming_entry(new, LEASE)
-            read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
-            return claimed, read[0] if read else None
-        finally:
-            await store.close()
-
-
 async def test_the_claimed_entry_is_what_a_claim_would_read_back(
     backend: tuple[str, str],
 ) -> None:
-    same_as_read_back(*await _create(backend))
+    same_as_read_back(*await create_claiming(backend))
 
 
 async def test_an_entry_too_large_for_one_script_is_claimed_by_the_portable_create(
@@ -153,7 +143,7 @@ async def test_an_entry_too_large_for_one_script_is_claimed_by_the_portable_crea
     # Over SCRIPT_DOCUMENT_LIMIT the procedure is not called: the portable transaction inserts
     # the flow and claims its entry before it commits.
     large = '{"blob": "' + "x" * (SCRIPT_DOCUMENT_LIMIT + 1) + '"}'
-    claimed, read = await _create(backend, NEW_FLOW._replace(state=large))
+    claimed, read = await create_claiming(backend, NEW_FLOW._replace(state=large))
     same_as_read_back(claimed, read)
     assert claimed.row.state == large
 
@@ -169,7 +159,7 @@ async def test_a_lost_create_reply_reads_the_claimed_entry_back(
         raise asyncmy.errors.OperationalError(2013, "Lost connection to server")
 
     monkeypatch.setattr(Script, "run", reply_lost)
-    claimed, read = await _create(backend)
+    claimed, read = await create_claiming(backend)
     assert claimed == read
     assert claimed.row.step_token == NEW_FLOW.entry_token
 
@@ -182,4 +172,4 @@ async def test_a_lost_create_reply_of_a_create_that_wrote_nothing_is_unavailable
 
     monkeypatch.setattr(Script, "run", never_sent)
     with pytest.raises(UnavailableError):
-        await _create(backend)
+        await create_claiming(backend)

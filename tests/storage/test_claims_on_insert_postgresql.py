@@ -172,12 +172,14 @@ def _values(row: Any) -> dict[str, Any]:
     return fields
 
 
-async def _create(backend: tuple[str, str]) -> tuple[ClaimedStep, ClaimedStep | None]:
-    """Create NEW_FLOW started, its entry claimed; return that and what a read-back finds."""
+async def create_claiming(
+    backend: tuple[str, str], new: NewFlow = NEW_FLOW
+) -> tuple[ClaimedStep, ClaimedStep | None]:
+    """Create ``new`` started, its entry claimed; return that and what a read-back finds."""
     async with open_db(*backend):
         store: Store = await open_store(1, parse_dsn(backend[1]), max_open_conns=2)
         try:
-            claimed = await store.create_flow_claiming_entry(NEW_FLOW, LEASE)
+            claimed = await store.create_flow_claiming_entry(new, LEASE)
             read = await store._read_back_claimed([claimed.row.step_id], LEASE.owner)
             return claimed, read[0] if read else None
         finally:
@@ -197,7 +199,7 @@ def same_as_read_back(claimed: ClaimedStep, read: ClaimedStep | None) -> None:
 async def test_the_claimed_entry_is_what_a_claim_would_read_back(
     backend: tuple[str, str],
 ) -> None:
-    same_as_read_back(*await _create(backend))
+    same_as_read_back(*await create_claiming(backend))
 
 
 async def test_a_lost_create_reply_reads_the_claimed_entry_back(
@@ -210,7 +212,7 @@ async def test_a_lost_create_reply_reads_the_claimed_entry_back(
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(pg, "create_flow_with_entry", reply_lost)
-    claimed, read = await _create(backend)
+    claimed, read = await create_claiming(backend)
     assert claimed == read
     assert claimed.row.step_token == NEW_FLOW.entry_token
 
@@ -223,4 +225,4 @@ async def test_a_lost_create_reply_of_a_create_that_wrote_nothing_is_unavailable
 
     monkeypatch.setattr(pg, "create_flow_with_entry", never_sent)
     with pytest.raises(UnavailableError):
-        await _create(backend)
+        await create_claiming(backend)
