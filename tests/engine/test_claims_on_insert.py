@@ -1,8 +1,8 @@
 """Steps claimed as they are inserted (dispatch D13): a successor by its predecessor's advance,
 for the same worker; the entry step of a flow ``run`` creates, for an idle worker.
 
-On PostgreSQL and MariaDB a linear flow's steps then need no claim of their own, unless
-protection restricts anything. On every dialect the rules a claim enforces still
+On PostgreSQL, MariaDB and SQLite a linear flow's steps then need no claim of their own,
+unless protection restricts anything. On every dialect the rules a claim enforces still
 hold: a breakpoint set while the step before runs pauses the flow before the next step.
 """
 
@@ -90,12 +90,13 @@ def _count_claimed_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return claimed
 
 
-# Steps of a three-step flow claimed by a refill, by dialect: PostgreSQL and MariaDB claim the
-# entry in run's create and every successor in its advance; elsewhere a refill claims every step.
+# Steps of a three-step flow claimed by a refill, by dialect: PostgreSQL, MariaDB and SQLite
+# claim the entry in run's create and every successor in its advance; elsewhere (SQL Server) a
+# refill claims every step.
 REFILL_CLAIMS = {
-    "run": {"postgresql": 0, "mysql": 0},
-    "create-start": {"postgresql": 1, "mysql": 1},
-    "limited": {"postgresql": 3, "mysql": 3},
+    "run": {"postgresql": 0, "mysql": 0, "sqlite": 0},
+    "create-start": {"postgresql": 1, "mysql": 1, "sqlite": 1},
+    "limited": {"postgresql": 3, "mysql": 3, "sqlite": 3},
 }
 
 

@@ -8,9 +8,9 @@ budget, so its steps' leases outlast the test: only heartbeat recovery can hand 
   which must notice that the dead replica stopped heartbeating and drive every flow to
   completion with the right state, without re-running ``t0`` and with exactly one stored
   completion per step.
-- Killed with its entry steps claimed by ``run``'s creates (dispatch D13), on PostgreSQL and on
-  MariaDB: ``t0`` hangs instead, in a step no refill ever saw pending; the peer takes and
-  finishes every flow just the same.
+- Killed with its entry steps claimed by ``run``'s creates (dispatch D13), on PostgreSQL,
+  MariaDB and a SQLite file: ``t0`` hangs instead, in a step no refill ever saw pending; the
+  peer takes and finishes every flow just the same.
 - Paused: the test SIGSTOPs the process instead; the peer takes and finishes its steps; after
   SIGCONT the worker's own late results are fenced out (the peer's stay), and the worker carries
   on with new work and removes its heartbeat row when it shuts down cleanly.
@@ -19,9 +19,11 @@ budget, so its steps' leases outlast the test: only heartbeat recovery can hand 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
@@ -45,7 +47,10 @@ RECOVERY_LIMIT = 120.0
 
 
 async def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` on the database ``dsn`` names (PostgreSQL or MariaDB)."""
+    """The rows of ``sql`` on the database ``dsn`` names (PostgreSQL, MariaDB or a SQLite file)."""
+    if dsn.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(parse_dsn(dsn).path)) as lite:
+            return list(lite.execute(sql).fetchall())
     if dsn.startswith("mysql"):
         conn = await connect_mysql(parse_dsn(dsn))
         try:
@@ -183,7 +188,9 @@ async def test_flows_of_a_killed_replica_complete_on_a_live_peer_exactly_once(
     await _one_completion_per_step(postgres_dsn, FLOWS)
 
 
-@pytest.fixture(params=["postgres_dsn", "mysql_dsn"], ids=["postgresql", "mysql"])
+@pytest.fixture(
+    params=["postgres_dsn", "mysql_dsn", "sqlite_dsn"], ids=["postgresql", "mysql", "sqlite"]
+)
 def claiming_dsn(request: pytest.FixtureRequest) -> str:
     """A fresh database of each dialect whose creates claim entry steps (dispatch D13)."""
     dsn: str = request.getfixturevalue(request.param)

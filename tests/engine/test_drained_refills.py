@@ -70,11 +70,11 @@ def _engine(dsn: str, workers: int) -> tuple[Engine, list[str]]:
     return engine, ran
 
 
-# Refill scans while FLOWS three-step flows run one after another, by dialect. On PostgreSQL
-# and MariaDB every step is claimed as it is inserted: nothing rings, and freed workers trust
-# the last scan. Elsewhere steps inserted pending ring doorbells, and each doorbell's refill
-# scans.
-SCANS = {"postgresql": 0, "mysql": 0}
+# Refill scans while FLOWS three-step flows run one after another, by dialect. On PostgreSQL,
+# MariaDB and SQLite every step is claimed as it is inserted: nothing rings, and freed workers
+# trust the last scan. Elsewhere (SQL Server) steps inserted pending ring doorbells, and each
+# doorbell's refill scans.
+SCANS = {"postgresql": 0, "mysql": 0, "sqlite": 0}
 
 
 async def test_freed_workers_do_not_scan_a_database_just_found_empty(
@@ -97,9 +97,9 @@ async def test_freed_workers_do_not_scan_a_database_just_found_empty(
 
 
 # Steps of a three-step flow claimed by a refill on a one-worker engine, by dialect. That worker
-# is never idle while its step advances; on PostgreSQL and MariaDB the database was found
-# empty, so the worker claims each successor itself. Elsewhere refills claim every step.
-ONE_WORKER_REFILL_CLAIMS = {"postgresql": 0, "mysql": 0}
+# is never idle while its step advances; on PostgreSQL, MariaDB and SQLite the database was
+# found empty, so the worker claims each successor itself. Elsewhere refills claim every step.
+ONE_WORKER_REFILL_CLAIMS = {"postgresql": 0, "mysql": 0, "sqlite": 0}
 
 
 async def test_the_only_worker_claims_its_successor_when_nothing_else_is_due(

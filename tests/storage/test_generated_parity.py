@@ -20,7 +20,7 @@ import pytest
 
 from codegen import check
 from dwarf._storage._gen import migrations, mysql, postgresql, rows, sqlite, sqlserver
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, SqliteFastPaths
 from tests.fixtures.storage import protocol_members
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +47,11 @@ def accessors(module: ModuleType) -> dict[str, Callable[..., Any]]:
 
 def fast_path_names() -> set[str]:
     """The accessors the fast-path protocols declare (each exists only where it is defined)."""
-    return set(protocol_members(PostgresqlFastPaths)) | set(protocol_members(MysqlFastPaths))
+    return (
+        set(protocol_members(PostgresqlFastPaths))
+        | set(protocol_members(MysqlFastPaths))
+        | set(protocol_members(SqliteFastPaths))
+    )
 
 
 def test_every_query_exists_in_every_dialect() -> None:

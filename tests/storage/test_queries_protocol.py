@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths
+from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, SqliteFastPaths
 from tests.fixtures.storage import protocol_members
 
 MODULES: dict[str, ModuleType] = {
@@ -28,7 +28,11 @@ NOT_ACCESSORS = {"configure_connection"}
 
 
 # Each dialect's fast paths (optional queries), as the protocol its module also satisfies.
-FAST_PATHS: dict[str, type] = {"postgresql": PostgresqlFastPaths, "mysql": MysqlFastPaths}
+FAST_PATHS: dict[str, type] = {
+    "postgresql": PostgresqlFastPaths,
+    "mysql": MysqlFastPaths,
+    "sqlite": SqliteFastPaths,
+}
 
 
 def module_accessors(module: ModuleType) -> dict[str, Callable[..., Any]]:

@@ -20,7 +20,12 @@ import asyncmy
 import psycopg
 
 from dwarf._storage._gen import mysql, postgresql, sqlite, sqlserver
-from dwarf._storage._gen.queries import MysqlFastPaths, PostgresqlFastPaths, Queries
+from dwarf._storage._gen.queries import (
+    MysqlFastPaths,
+    PostgresqlFastPaths,
+    Queries,
+    SqliteFastPaths,
+)
 from dwarf._storage._sqlite_inline import InlineSqlite
 
 POSTGRESQL: Queries = postgresql
@@ -29,6 +34,7 @@ SQLITE: Queries = sqlite
 SQLSERVER: Queries = sqlserver
 POSTGRESQL_FAST: PostgresqlFastPaths = postgresql
 MYSQL_FAST: MysqlFastPaths = mysql
+SQLITE_FAST: SqliteFastPaths = sqlite
 
 
 async def drivers_connect_to_their_modules(

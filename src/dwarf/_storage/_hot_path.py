@@ -25,6 +25,7 @@ __all__ = [
     "advance",
     "finish",
     "insert_flow",
+    "insert_flow_row",
 ]
 
 
@@ -70,27 +71,7 @@ async def finish(db: Tx, item: Finish) -> bool:
 
 async def insert_flow(db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
     """Insert a new flow, its entry step, and make the flow its own thread and root."""
-    flow_id = await db.insert_flow(
-        flow_token=new.token,
-        workflow_name=new.workflow_name,
-        graph=new.graph,
-        baggage=new.baggage,
-        status=Status.RUNNING if start else Status.CREATED,
-        surgraph_flow_id=new.parent_flow_id,
-        surgraph_step_depth=new.caller_depth,
-        surgraph_step_id=new.caller_step_id,
-        root_flow_id=new.root_flow_id,
-        thread_id=new.thread[0] if new.thread else 0,
-        thread_token=new.thread[1] if new.thread else "",
-        forked_from_step=0,
-        trace_parent=new.trace_parent,
-        breakpoints=new.breakpoints,
-        priority=new.priority,
-        fairness_key=new.fairness_key,
-        fairness_weight=new.fairness_weight,
-        time_budget_ms=new.time_budget_ms,
-        delete_on_completion=new.delete_on_completion,
-    )
+    flow_id = await insert_flow_row(db, new, start=start)
     step_id = await db.insert_step(
         flow_id=flow_id,
         step_depth=new.caller_depth + 1,
@@ -112,3 +93,31 @@ async def insert_flow(db: Tx, new: NewFlow, *, start: bool) -> FlowIds:
     )
     await db.adopt_flow_identity(flow_id=flow_id, step_id=step_id)
     return FlowIds(flow_id, step_id)
+
+
+async def insert_flow_row(db: Tx, new: NewFlow, *, start: bool) -> int:
+    """Insert a new flow's row (running with ``start``, else created); its id.
+
+    Its entry step comes next, and ``AdoptFlowIdentity`` after it (``insert_flow``).
+    """
+    return await db.insert_flow(
+        flow_token=new.token,
+        workflow_name=new.workflow_name,
+        graph=new.graph,
+        baggage=new.baggage,
+        status=Status.RUNNING if start else Status.CREATED,
+        surgraph_flow_id=new.parent_flow_id,
+        surgraph_step_depth=new.caller_depth,
+        surgraph_step_id=new.caller_step_id,
+        root_flow_id=new.root_flow_id,
+        thread_id=new.thread[0] if new.thread else 0,
+        thread_token=new.thread[1] if new.thread else "",
+        forked_from_step=0,
+        trace_parent=new.trace_parent,
+        breakpoints=new.breakpoints,
+        priority=new.priority,
+        fairness_key=new.fairness_key,
+        fairness_weight=new.fairness_weight,
+        time_budget_ms=new.time_budget_ms,
+        delete_on_completion=new.delete_on_completion,
+    )

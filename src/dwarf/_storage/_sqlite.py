@@ -5,8 +5,10 @@ transaction starts with ``BEGIN IMMEDIATE`` (read-first deferred transactions de
 upgrade). Engines in one process share one connection per database (memory or file), so two
 engines can act as two replicas of one database; a second connection in the same process
 would only wait on the first. The units of work of one turn of the event loop share one
-transaction and one COMMIT (``_sqlite_group``). SQLite has no fast paths: a statement is a
-local call, not a round trip, so writing an operation in fewer statements saves little.
+transaction and one COMMIT (``_sqlite_group``). A statement is a local call, not a round trip,
+so writing an operation in fewer statements saves little: SQLite's only fast paths are the
+writes that insert a step already claimed (dispatch D13), which save a claim, its read-backs
+and a refill (``_sqlite_claims``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from urllib.parse import quote, urlencode
 from dwarf._storage._connect import connect_sqlite
 from dwarf._storage._dsn import Dsn
 from dwarf._storage._gen import sqlite as lite
+from dwarf._storage._gen.rows import FlowRow
+from dwarf._storage._hot_path import NothingWritten
+from dwarf._storage._records import ClaimedStep, Completion, Lease, NewFlow, NewStep
+from dwarf._storage._sqlite_claims import advance_claiming, create_claiming
 from dwarf._storage._sqlite_group import SharedSqlite
 from dwarf._storage._sqlite_inline import open_inline_sqlite
 from dwarf._storage._store import Store
@@ -53,6 +59,8 @@ class SqliteStore(Store):
     """A SQLite shard: the process's one connection to its database file (or memory)."""
 
     dialect = "sqlite"
+    claims_successors = True
+    claims_entries = True
 
     def __init__(self, index: int, dsn: Dsn, handle: SharedSqlite, key: str) -> None:
         super().__init__(index, dsn, lite)
@@ -88,6 +96,31 @@ class SqliteStore(Store):
         self._check_open()
         await asyncio.sleep(0)
         return await self._handle.statements(fn)
+
+    async def advance_claiming_successor(
+        self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
+    ) -> ClaimedStep | int:
+        """``advance_to_successor`` with the successor inserted claimed (D13), in one
+        transaction: the same three writes, the insert claiming and the flow's touch returning
+        what a claim would read. 0 when nothing was written.
+
+        No lost reply to recover from: the call is local, and the transaction either commits
+        with the successor or rolls back without it.
+        """
+        try:
+            return await self._transact_on_connection(
+                lambda conn: advance_claiming(conn, done, successor, lease, flow),
+                self.advance_to_successor,
+            )
+        except NothingWritten:
+            return 0
+
+    async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
+        """``create_flow(new, start=True)`` with the entry step inserted claimed (D13), in one
+        transaction; the entry as a claim of it would have read it, with its flow."""
+        return await self._transact_on_connection(
+            lambda conn: create_claiming(conn, new, lease), self.create_flow
+        )
 
     async def _close(self) -> None:
         handle = self._handle
