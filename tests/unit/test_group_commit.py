@@ -116,3 +116,67 @@ async def test_an_item_picked_to_go_alone_fails_alone() -> None:
     assert await queued[2] == 400
     assert writes.together == [[2, 4]]
     assert sorted(writes.alone) == [-3, 1]
+
+
+async def test_writes_made_in_the_same_turn_go_together_from_the_first() -> None:
+    # No gather window: the turn in which the first write is made is the only wait.
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many)
+
+    assert await asyncio.gather(*(commit.write(item) for item in (1, 2, 3))) == [100, 200, 300]
+    assert writes.together == [[1, 2, 3]]
+    assert writes.alone == []
+
+
+async def test_a_batch_sent_outlives_its_cancelled_caller_and_the_next_batch_follows() -> None:
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many)
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, 3)]
+    await asyncio.sleep(0.01)
+    first.cancel()  # mid-batch: [1] is written all the same, and [2, 3] after it
+    await asyncio.sleep(0.01)
+    writes.release.set()
+
+    assert await asyncio.gather(*queued) == [200, 300]
+    assert first.cancelled()
+    assert writes.alone == [1]
+    assert writes.together == [[2, 3]]
+
+
+async def test_a_write_cancelled_while_queued_is_never_sent() -> None:
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many)
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, 3, 4)]
+    await asyncio.sleep(0.01)
+    queued[1].cancel()
+    await asyncio.sleep(0.01)
+    writes.release.set()
+
+    assert [await first, await queued[0], await queued[2]] == [10, 200, 400]
+    assert writes.together == [[2, 4]]
+
+
+async def test_a_batch_cut_off_by_the_loop_closing_is_unavailable_and_the_rest_go_alone() -> None:
+    # The writer is cancelled only as its event loop closes: the batch under way may have
+    # committed, so its callers are not sent to write it again; what was never sent is.
+    writes = Writes()
+    commit = GroupCommit(writes.one, writes.many)
+    first = asyncio.create_task(commit.write(1))
+    await writes.started.wait()
+    queued = [asyncio.create_task(commit.write(item)) for item in (2, 3)]
+    await asyncio.sleep(0.01)
+    writer = commit._writer
+    assert writer is not None
+    writer.cancel()
+    await asyncio.sleep(0.01)
+    writes.release.set()
+
+    with pytest.raises(UnavailableError):
+        await first
+    assert await asyncio.gather(*queued) == [20, 30]
+    assert writes.together == []
+    assert writes.alone == [1, 2, 3]

@@ -64,13 +64,11 @@ def _deliver(
 class _Key(Generic[T, R]):
     """A key's queued submissions and whether a batch of it is running."""
 
-    __slots__ = ("queued", "running", "task")
+    __slots__ = ("queued", "running")
 
     def __init__(self) -> None:
         self.queued: list[tuple[T, asyncio.Future[R]]] = []
         self.running = False
-        self.task: asyncio.Future[Sequence[R]] | None = None
-        """A shielded batch's task, held here while it runs (the loop keeps only weak ones)."""
 
 
 class KeyedBatcher(Generic[T, R]):
@@ -84,15 +82,11 @@ class KeyedBatcher(Generic[T, R]):
         key: Hashable,
         item: T,
         run: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
-        *,
-        shielded: bool = False,
     ) -> R:
         """Run ``item`` in a batch of ``key`` (``run`` returns one result per item, in order).
 
-        A ``shielded`` batch runs in a task of its own, so a caller cancelled while its batch
-        runs (the one running it too) leaves the others' results intact: for writes a batch
-        must never repeat. Otherwise a cancelled runner abandons its batch, and the others each
-        do their work alone (``BatchAbandonedError``).
+        A cancelled runner abandons its batch, and the others each do their work alone
+        (``BatchAbandonedError``).
         """
         state = self._keys.get(key)
         if state is None:
@@ -112,8 +106,6 @@ class KeyedBatcher(Generic[T, R]):
                 return outcome
         state.running = True
         batch, state.queued = state.queued, []
-        if shielded:
-            return await self._run_shielded(key, state, batch, mine, run)
         try:
             results = await run([queued for queued, _ in batch])
         except BaseException as exc:
@@ -125,32 +117,6 @@ class KeyedBatcher(Generic[T, R]):
             self._hand_over(key, state)
         _deliver(batch, results, skip=mine)
         return results[[future for _, future in batch].index(mine)]
-
-    async def _run_shielded(
-        self,
-        key: Hashable,
-        state: _Key[T, R],
-        batch: list[tuple[T, asyncio.Future[R]]],
-        mine: asyncio.Future[R],
-        run: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
-    ) -> R:
-        """Run ``batch`` in a task that settles every caller's future, the runner's too."""
-        loop = asyncio.get_running_loop()
-        if mine.done():  # it holds the turn: the runner awaits a fresh future for its result
-            turn, mine = mine, loop.create_future()
-            batch = [(queued, mine if future is turn else future) for queued, future in batch]
-
-        def settle(task: asyncio.Future[Sequence[R]]) -> None:
-            state.task = None
-            self._hand_over(key, state)
-            if task.cancelled():
-                _deliver(batch, asyncio.CancelledError())
-            else:
-                _deliver(batch, task.exception() or task.result())
-
-        state.task = task = asyncio.ensure_future(run([queued for queued, _ in batch]))
-        task.add_done_callback(settle)
-        return await mine
 
     @staticmethod
     def _drop(state: _Key[T, R], future: asyncio.Future[R]) -> None:

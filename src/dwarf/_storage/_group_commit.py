@@ -4,10 +4,17 @@ One statement per step is the ceiling of a step-at-a-time engine on a CPU-bound 
 breaks it is writing what many flows do at once in one statement (docs/internals/storage.md,
 S12: PostgreSQL's array statements; a transaction of per-item statements saved commits but no
 statements, and cost SQLite and MariaDB more than it saved).
-A ``GroupCommit`` writes the first item submitted after a quiet moment at once and alone (there
-is no gather window, so an idle engine pays no latency); items submitted while a batch is being
-written queue, and the next batch takes all of them. Batches therefore grow with the number of
-writers waiting, and one kind of write has one batch in flight per store.
+
+A ``GroupCommit`` has one writer task, which writes the batches one at a time (S12a):
+
+- The first item submitted after a quiet moment starts the writer, which runs once the event
+  loop's current turn is over: the items submitted in that turn go in its first batch, and an
+  idle engine waits no longer than that turn (there is no gather window).
+- Items submitted while a batch is being written queue. When the batch returns, the writer
+  hands out its results and writes everything queued as the next batch at once, in the same
+  turn: no caller's task has to wake first to send it.
+- A caller cancelled while its item is queued is left out of the batch; once its batch has
+  been sent, the batch runs on without it (a batch must never be sent twice, S10).
 
 Each item keeps its own fencing inside the batch (an item whose lease was lost writes nothing
 and its neighbours still commit). A batch that fails as a whole is not retried as a batch: each
@@ -20,10 +27,11 @@ batch is in flight, and its outcome (or error) is its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from dwarf._storage._batcher import BatchAbandonedError, KeyedBatcher
 from dwarf.errors import UnavailableError
 
 __all__ = ["GroupCommit"]
@@ -37,40 +45,77 @@ class _BatchFailedError(Exception):
 
 
 class GroupCommit(Generic[T, R]):
-    """Writes items with ``one`` when alone and ``many`` (one result per item) when several.
-
-    ``shielded``: a caller's cancellation never cuts its batch off (``KeyedBatcher.submit``).
-    """
+    """Writes items with ``one`` when alone and ``many`` (one result per item) when several."""
 
     def __init__(
         self,
         one: Callable[[T], Awaitable[R]],
         many: Callable[[Sequence[T]], Awaitable[list[R]]],
         alone: Callable[[T], bool] | None = None,
-        *,
-        shielded: bool = False,
     ) -> None:
         self._one = one
         self._many = many
         self._alone = alone
-        self._shielded = shielded
-        self._batcher: KeyedBatcher[T, R] = KeyedBatcher()
+        self._queued: list[tuple[T, asyncio.Future[R]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def write(self, item: T) -> R:
         """Write ``item`` in the next batch (or alone, when picked) and return its result."""
         if self._alone is not None and self._alone(item):
             return await self._one(item)
+        written: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queued.append((item, written))
+        if self._writer is None or self._writer.done():
+            # A context of its own: a batch is no one caller's (its trace, its replay rules).
+            self._writer = asyncio.create_task(self._write_queued(), context=contextvars.Context())
         try:
-            return await self._batcher.submit(None, item, self._run, shielded=self._shielded)
-        except (_BatchFailedError, BatchAbandonedError):
+            return await written
+        except _BatchFailedError:
             return await self._one(item)
 
-    async def _run(self, items: Sequence[T]) -> Sequence[R]:
-        if len(items) == 1:
-            return [await self._one(items[0])]
+    async def _write_queued(self) -> None:
+        """Write what is queued, batch after batch, until nothing is."""
+        batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
+            while self._queued:
+                # A caller cancelled while queued cancelled its future: its item is not sent.
+                batch = [entry for entry in self._queued if not entry[1].done()]
+                self._queued = []
+                if batch:
+                    _settle(batch, await self._outcome([item for item, _ in batch]))
+                batch = []
+        finally:
+            self._writer = None
+            if batch or self._queued:
+                # Cancelled (the event loop is closing): a batch under way may have committed,
+                # so its callers learn "unavailable"; what was never sent is written alone.
+                _settle(batch, UnavailableError("the batch's writer was cancelled"))
+                _settle(self._queued, _BatchFailedError("never sent"))
+                self._queued = []
+
+    async def _outcome(self, items: Sequence[T]) -> Sequence[R] | Exception:
+        """Each item's result, or what failed them all (a lone item's own error, as is)."""
+        try:
+            if len(items) == 1:
+                return [await self._one(items[0])]
             return await self._many(items)
-        except UnavailableError:
-            raise
+        except UnavailableError as exc:
+            return exc
         except Exception as exc:
-            raise _BatchFailedError(str(exc)) from exc
+            if len(items) == 1:
+                return exc
+            return _BatchFailedError(str(exc))
+
+
+def _settle(
+    batch: Sequence[tuple[object, asyncio.Future[R]]], outcome: Sequence[R] | Exception
+) -> None:
+    """Hand each waiting caller of ``batch`` its result, or all of them the failure."""
+    if isinstance(outcome, Exception):
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(outcome)
+        return
+    for (_, future), result in zip(batch, outcome, strict=True):
+        if not future.done():
+            future.set_result(result)

@@ -83,11 +83,11 @@ class PostgresqlStore(Store):
         self._pool: Pool[Connection] = Pool(
             self._connect, size, close=_close, alive=lambda conn: not conn.closed, idle_ok=_quiet
         )
-        # Shielded: a batch carries other callers' creates and starts, and one cut off by its
-        # runner's cancellation could have committed them; abandoned, it would send the others
-        # to insert their flows again alone, or to find them running and answer 409.
-        self._creates = GroupCommit(self._create_one, self._create_many, shielded=True)
-        self._starts = GroupCommit(self._start_one, self._start_many, shielded=True)
+        # Each in a writer task of its own: no caller's cancellation cuts a batch off, which
+        # could have committed the others' writes (a create sent again would insert its flow
+        # twice; a start would find it running and answer 409).
+        self._creates = GroupCommit(self._create_one, self._create_many)
+        self._starts = GroupCommit(self._start_one, self._start_many)
         self._advances = GroupCommit(self._advance_one, self._advance_many, heavy_advance)
         self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
         self._statistics = StatisticsUpkeep(self._pool.connection)
