@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from _throughput import DIALECTS, FLOWS_PER_ROUND, SUBMIT_MODES
+from _throughput import DIALECTS, FLOWS_PER_ROUND, SUBMIT_MODES, SUBMITTERS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -42,11 +42,14 @@ def export_src(commit: str, into: Path) -> Path:
     return into / "src"
 
 
-def one_round(src: Path, dialect: str, flows: int, submit: str) -> dict[str, float]:
+def one_round(
+    src: Path, dialect: str, flows: int, submit: str, submitters: int
+) -> dict[str, float]:
     """One round of the linear workload with the engine from ``src``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]))
     command = [sys.executable, str(HERE / "profile_throughput.py")]
     command += ["--dialect", dialect, "--flows", str(flows), "--submit", submit, "--json"]
+    command += ["--submitters", str(submitters)]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     numbers: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return numbers
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialect", choices=DIALECTS, default="sqlite")
     parser.add_argument("--flows", type=int, default=FLOWS_PER_ROUND)
     parser.add_argument("--submit", choices=SUBMIT_MODES, default=SUBMIT_MODES[0])
+    parser.add_argument("--submitters", type=int, default=SUBMITTERS)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.flows < 1:
         parser.error("--runs and --flows must be at least 1")
@@ -90,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         sources = {"baseline": baseline, "candidate": ROOT / "src"}
         for run in range(args.runs):
             for side in ("baseline", "candidate") if run % 2 == 0 else ("candidate", "baseline"):
-                sides[side].append(one_round(sources[side], args.dialect, args.flows, args.submit))
+                sides[side].append(
+                    one_round(sources[side], args.dialect, args.flows, args.submit, args.submitters)
+                )
                 print(f"run {run + 1} {side}: {sides[side][-1]}", file=sys.stderr)
     base_steps, base_cpu, base_server = describe("baseline", sides["baseline"])
     cand_steps, cand_cpu, cand_server = describe("candidate", sides["candidate"])
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"candidate vs baseline ({args.baseline}, {args.dialect}, {args.flows} flows, "
-        f"--submit {args.submit}, "
+        f"--submit {args.submit}, {args.submitters} submitters, "
         f"{args.runs} runs each): steps/s {cand_steps / base_steps - 1:+.1%}, "
         f"CPU ms/flow {cand_cpu / base_cpu - 1:+.1%}{server}"
     )
