@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 from dwarf._storage._connect import connect_sqlite
 from dwarf._storage._dsn import Dsn
+from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import sqlite as lite
 from dwarf._storage._gen.rows import FlowRow
 from dwarf._storage._hot_path import NothingWritten
@@ -118,9 +119,10 @@ class SqliteStore(Store):
     async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
         """``create_flow(new, start=True)`` with the entry step inserted claimed (D13), in one
         transaction; the entry as a claim of it would have read it, with its flow."""
-        return await self._transact_on_connection(
-            lambda conn: create_claiming(conn, new, lease), self.create_flow
-        )
+        with replay_unsafe():  # as every create (S10): never inserted twice
+            return await self._transact_on_connection(
+                lambda conn: create_claiming(conn, new, lease), self.create_flow
+            )
 
     async def _close(self) -> None:
         handle = self._handle
