@@ -39,7 +39,10 @@ async def _running(db: Db) -> tuple[int, int, int]:
     return flow_id, step_id, lease_seq
 
 
-def _successor(flow_id: int, step_id: int, token: str = "00000000000000ab") -> NewStep:
+def new_successor(
+    flow_id: int, step_id: int, token: str = "00000000000000ab", state_base: int = 0
+) -> NewStep:
+    """The successor of running step ``step_id`` that the claiming-advance tests insert."""
     return NewStep(
         flow_id=flow_id,
         depth=2,
@@ -54,6 +57,7 @@ def _successor(flow_id: int, step_id: int, token: str = "00000000000000ab") -> N
         fairness_key="tenant",
         fairness_weight=1.5,
         delay_ms=0,
+        state_base=state_base,
     )
 
 
@@ -68,7 +72,7 @@ async def _advance(
         assert flow is not None
         done = Completion(step_id, lease_seq, '{"y": 2}', "")
         claimed = await store.advance_claiming_successor(
-            done, _successor(flow_id, step_id), LEASE, flow
+            done, new_successor(flow_id, step_id), LEASE, flow
         )
         if not isinstance(claimed, ClaimedStep):
             assert claimed == 0  # one statement: claimed whenever anything was written

@@ -18,6 +18,7 @@ from tests.fixtures.storage import Db, backend_dsn, open_db
 from tests.storage.test_claims_on_insert_postgresql import (
     NEW_FLOW,
     create_claiming,
+    new_successor,
     same_as_read_back,
 )
 
@@ -36,25 +37,6 @@ async def _running(db: Db) -> tuple[int, int, int]:
     lease_seq = await db.claim(step_id, owner="me")
     assert lease_seq
     return flow_id, step_id, lease_seq
-
-
-def _successor(flow_id: int, step_id: int, state_base: int = 0) -> NewStep:
-    return NewStep(
-        flow_id=flow_id,
-        depth=2,
-        token="00000000000000ab",
-        task_name="b",
-        state='{"x": 1, "y": 2}',
-        time_budget_ms=20_000,
-        lineage_id=0,
-        ordinal=0,
-        predecessor_id=step_id,
-        priority=6,
-        fairness_key="tenant",
-        fairness_weight=1.5,
-        delay_ms=0,
-        state_base=state_base,
-    )
 
 
 async def _advance(
@@ -81,7 +63,7 @@ async def test_the_claimed_successor_is_what_a_claim_would_read_back(
 ) -> None:
     async with open_db(*backend) as db:
         flow_id, step_id, lease_seq = await _running(db)
-        successor = _successor(flow_id, step_id, state_base=step_id if based else 0)
+        successor = new_successor(flow_id, step_id, state_base=step_id if based else 0)
         claimed, read = await _advance(backend[1], successor, lease_seq)
         assert isinstance(claimed, ClaimedStep)
         assert claimed == read
@@ -102,7 +84,7 @@ async def test_a_fenced_out_advance_claims_nothing_and_inserts_nothing(
 ) -> None:
     async with open_db(*backend) as db:
         flow_id, step_id, lease_seq = await _running(db)
-        claimed, _ = await _advance(backend[1], _successor(flow_id, step_id), lease_seq + 1)
+        claimed, _ = await _advance(backend[1], new_successor(flow_id, step_id), lease_seq + 1)
         assert claimed == 0
         assert (await db.get_step(step_id)).status == "running"
         assert await _steps_of(db, flow_id) == [step_id]
@@ -116,7 +98,7 @@ async def test_an_advance_of_a_flow_no_longer_live_claims_nothing(
         assert await db.q.cancel_flow(
             db.conn, flow_id=flow_id, cancel_reason="test", final_state="{}"
         )
-        claimed, _ = await _advance(backend[1], _successor(flow_id, step_id), lease_seq)
+        claimed, _ = await _advance(backend[1], new_successor(flow_id, step_id), lease_seq)
         assert claimed == 0
         assert (await db.get_step(step_id)).status == "running"
         assert await _steps_of(db, flow_id) == [step_id]
