@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["BatchAbandonedError", "KeyedBatcher"]
+__all__ = ["BatchAbandonedError", "KeyedBatcher", "deliver"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,12 +40,14 @@ class BatchAbandonedError(Exception):
     """The task running a batch was cancelled before the batch ended."""
 
 
-def _deliver(
+def deliver(
     batch: Sequence[tuple[Any, asyncio.Future[R]]],
     outcome: Sequence[R] | BaseException,
     skip: asyncio.Future[R] | None = None,
 ) -> None:
     """Settle the batch's waiting futures (but ``skip``): each its result, or all the failure.
+
+    Shared with ``GroupCommit``'s writer, whose batches settle their callers the same way.
 
     A failure that is not an ``Exception`` (a cancellation) reaches them as
     ``BatchAbandonedError``: their batch was cut off, not refused.
@@ -111,11 +113,11 @@ class KeyedBatcher(Generic[T, R]):
         except BaseException as exc:
             # The others learn it too (a cancelled runner as an error of its own), and each
             # does its work alone; the runner raises it itself.
-            _deliver(batch, exc, skip=mine)
+            deliver(batch, exc, skip=mine)
             raise
         finally:
             self._hand_over(key, state)
-        _deliver(batch, results, skip=mine)
+        deliver(batch, results, skip=mine)
         return results[[future for _, future in batch].index(mine)]
 
     @staticmethod

@@ -32,6 +32,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from dwarf._storage._batcher import deliver
 from dwarf.errors import UnavailableError
 
 __all__ = ["GroupCommit"]
@@ -82,15 +83,15 @@ class GroupCommit(Generic[T, R]):
                 batch = [entry for entry in self._queued if not entry[1].done()]
                 self._queued = []
                 if batch:
-                    _settle(batch, await self._outcome([item for item, _ in batch]))
+                    deliver(batch, await self._outcome([item for item, _ in batch]))
                 batch = []
         finally:
             self._writer = None
             if batch or self._queued:
                 # Cancelled (the event loop is closing): a batch under way may have committed,
                 # so its callers learn "unavailable"; what was never sent is written alone.
-                _settle(batch, UnavailableError("the batch's writer was cancelled"))
-                _settle(self._queued, _BatchFailedError("never sent"))
+                deliver(batch, UnavailableError("the batch's writer was cancelled"))
+                deliver(self._queued, _BatchFailedError("never sent"))
                 self._queued = []
 
     async def _outcome(self, items: Sequence[T]) -> Sequence[R] | Exception:
@@ -105,17 +106,3 @@ class GroupCommit(Generic[T, R]):
             if len(items) == 1:
                 return exc
             return _BatchFailedError(str(exc))
-
-
-def _settle(
-    batch: Sequence[tuple[object, asyncio.Future[R]]], outcome: Sequence[R] | Exception
-) -> None:
-    """Hand each waiting caller of ``batch`` its result, or all of them the failure."""
-    if isinstance(outcome, Exception):
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(outcome)
-        return
-    for (_, future), result in zip(batch, outcome, strict=True):
-        if not future.done():
-            future.set_result(result)
