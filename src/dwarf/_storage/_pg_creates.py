@@ -14,17 +14,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from dwarf._storage._batch_items import CreateItem
 from dwarf._storage._claims import Created
 from dwarf._storage._gen import postgresql as pg
-from dwarf._storage._records import Lease, NewFlow
 
-__all__ = ["CreateItem", "create_many", "create_one"]
+__all__ = ["create_many", "create_one"]
 
 Connection = AsyncConnection[Any]
-
-CreateItem = tuple[NewFlow, bool, Lease | None]
-"""A new flow, whether it starts, and the lease its entry step is inserted under (None: not
-claimed; only a started flow's entry can be)."""
 
 
 async def create_one(conn: Connection, item: CreateItem) -> Created:

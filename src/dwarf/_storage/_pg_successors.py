@@ -15,41 +15,17 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from dwarf._storage._batch_items import AdvanceItem
 from dwarf._storage._claims import Advanced
 from dwarf._storage._gen import postgresql as pg
 from dwarf._storage._gen.rows import (
     AdvanceToSuccessorRow,
     AdvanceToSuccessorsRow,
 )
-from dwarf._storage._records import Completion, Lease, NewStep
 
-__all__ = [
-    "BATCH_DOCUMENT_LIMIT",
-    "AdvanceItem",
-    "advance_many",
-    "advance_one",
-    "heavy_advance",
-]
+__all__ = ["advance_many", "advance_one"]
 
 Connection = AsyncConnection[Any]
-
-AdvanceItem = tuple[Completion, NewStep, Lease | None]
-"""A claimed step's completion, its one successor, and the lease to insert that under (None:
-pending, for any replica to claim)."""
-
-BATCH_DOCUMENT_LIMIT = 16_384
-"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
-
-A document that large costs more in a batch than the statement the batch saves: the batch
-statements take documents in text arrays, which cost the client far more per byte than a lone
-statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
-``benches/profile_throughput.py --payload-bytes 1048576``)."""
-
-
-def heavy_advance(item: AdvanceItem) -> bool:
-    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, successor, _ = item
-    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 async def advance_one(conn: Connection, item: AdvanceItem) -> Advanced | None:

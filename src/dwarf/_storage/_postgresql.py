@@ -20,6 +20,13 @@ import psycopg
 import psycopg.sql
 from psycopg import AsyncConnection
 
+from dwarf._storage._batch_items import (
+    AdvanceItem,
+    CreateItem,
+    Finish,
+    heavy_advance,
+    heavy_finish,
+)
 from dwarf._storage._claims import (
     Advanced,
     Created,
@@ -40,17 +47,10 @@ from dwarf._storage._gen.rows import (
     LeasedStepRow,
 )
 from dwarf._storage._group_commit import GroupCommit
-from dwarf._storage._hot_path import Finish
 from dwarf._storage._pg_arrays import FlatListDumper
-from dwarf._storage._pg_creates import CreateItem, create_many, create_one
+from dwarf._storage._pg_creates import create_many, create_one
 from dwarf._storage._pg_statistics import StatisticsUpkeep
-from dwarf._storage._pg_successors import (
-    BATCH_DOCUMENT_LIMIT,
-    AdvanceItem,
-    advance_many,
-    advance_one,
-    heavy_advance,
-)
+from dwarf._storage._pg_successors import advance_many, advance_one
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
     BandClaim,
@@ -89,7 +89,7 @@ class PostgresqlStore(Store):
         self._creates = GroupCommit(self._create_one, self._create_many)
         self._starts = GroupCommit(self._start_one, self._start_many)
         self._advances = GroupCommit(self._advance_one, self._advance_many, heavy_advance)
-        self._finishes = GroupCommit(self._finish_one, self._finish_many, _heavy_finish)
+        self._finishes = GroupCommit(self._finish_one, self._finish_many, heavy_finish)
         self._statistics = StatisticsUpkeep(self._pool.connection)
 
     @classmethod
@@ -372,12 +372,6 @@ The hot path's statements are few and run thousands of times; each unprepared ru
 planned again, and a pool of connections pays that five times per statement and connection:
 about one execution in six of a fresh engine's first thousand flows. At 1 a statement run once
 (a listing's filters) is never prepared (docs/internals/storage.md, S14, with its measure)."""
-
-
-def _heavy_finish(item: Finish) -> bool:
-    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, _, final_state = item
-    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
 
 
 # A claimed row's two parts, by field name: the step's columns, and its flow's as flow_<name>.

@@ -1,0 +1,48 @@
+"""The items of the hot path's batched writes (docs/internals/storage.md, S12), and which of
+them are written alone.
+
+A create, an advance and a finish each queue as one item in their ``GroupCommit``; PostgreSQL
+writes a batch of them as one statement.
+"""
+
+from __future__ import annotations
+
+from dwarf._storage._hot_path import Finish
+from dwarf._storage._records import Completion, Lease, NewFlow, NewStep
+
+__all__ = [
+    "BATCH_DOCUMENT_LIMIT",
+    "AdvanceItem",
+    "CreateItem",
+    "Finish",
+    "heavy_advance",
+    "heavy_finish",
+]
+
+CreateItem = tuple[NewFlow, bool, Lease | None]
+"""A new flow, whether it starts, and the lease its entry step is inserted under (None: not
+claimed; only a started flow's entry can be)."""
+
+AdvanceItem = tuple[Completion, NewStep, Lease | None]
+"""A claimed step's completion, its one successor, and the lease to insert that under (None:
+pending, for any replica to claim)."""
+
+BATCH_DOCUMENT_LIMIT = 16_384
+"""Characters of JSON above which an advance or a finish is written alone, beside its batch.
+
+A document that large costs more in a batch than the statement the batch saves: PostgreSQL's
+batch statements take documents in text arrays, which cost the client far more per byte than a
+lone statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
+``benches/profile_throughput.py --payload-bytes 1048576``)."""
+
+
+def heavy_advance(item: AdvanceItem) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, successor, _ = item
+    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
+
+
+def heavy_finish(item: Finish) -> bool:
+    """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
+    done, _, final_state = item
+    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
