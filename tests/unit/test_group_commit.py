@@ -128,6 +128,26 @@ async def test_writes_made_in_the_same_turn_go_together_from_the_first() -> None
     assert writes.alone == []
 
 
+async def test_a_batch_stays_within_its_capacity_and_the_rest_go_next() -> None:
+    # Weighed by value: 5 + 4 fit in 10 and 6 does not join them; 12 is over it, and goes alone
+    # (a batch of one), as does the 1 left after it.
+    writes = Writes()
+    writes.release.set()
+    commit = GroupCommit(writes.one, writes.many, weight=lambda item: item, capacity=10)
+
+    items = (5, 4, 6, 3, 12, 1)
+    assert await asyncio.gather(*(commit.write(item) for item in items)) == [
+        500,
+        400,
+        600,
+        300,
+        120,
+        10,
+    ]
+    assert writes.together == [[5, 4], [6, 3]]
+    assert writes.alone == [12, 1]
+
+
 async def test_a_batch_sent_outlives_its_cancelled_caller_and_the_next_batch_follows() -> None:
     writes = Writes()
     commit = GroupCommit(writes.one, writes.many)

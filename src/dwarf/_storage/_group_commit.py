@@ -22,7 +22,10 @@ of its items is then written alone, so one bad item cannot fail its neighbours. 
 is unavailable fails every item of the batch, as it would have failed each alone. An item
 ``alone`` picks (a dialect's batch statement may handle some items badly: PostgreSQL's arrays
 of huge documents) never joins a batch: it is written at once with ``one``, beside whatever
-batch is in flight, and its outcome (or error) is its own.
+batch is in flight, and its outcome (or error) is its own. Where a batch must stay under a
+size (MySQL's packet), ``weight`` and ``capacity`` bound it: the writer takes items in order
+while their weights sum to at most ``capacity`` (always the first), and leaves the rest queued
+for the next batch.
 """
 
 from __future__ import annotations
@@ -53,10 +56,15 @@ class GroupCommit(Generic[T, R]):
         one: Callable[[T], Awaitable[R]],
         many: Callable[[Sequence[T]], Awaitable[list[R]]],
         alone: Callable[[T], bool] | None = None,
+        *,
+        weight: Callable[[T], int] | None = None,
+        capacity: int = 0,
     ) -> None:
         self._one = one
         self._many = many
         self._alone = alone
+        self._weight = weight
+        self._capacity = capacity
         self._queued: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -79,9 +87,7 @@ class GroupCommit(Generic[T, R]):
         batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._queued:
-                # A caller cancelled while queued cancelled its future: its item is not sent.
-                batch = [entry for entry in self._queued if not entry[1].done()]
-                self._queued = []
+                batch = self._next_batch()
                 if batch:
                     deliver(batch, await self._outcome([item for item, _ in batch]))
                 batch = []
@@ -93,6 +99,21 @@ class GroupCommit(Generic[T, R]):
                 deliver(batch, UnavailableError("the batch's writer was cancelled"))
                 deliver(self._queued, _BatchFailedError("never sent"))
                 self._queued = []
+
+    def _next_batch(self) -> list[tuple[T, asyncio.Future[R]]]:
+        """Take the next batch from the queue: all of it, or as much as ``capacity`` allows."""
+        # A caller cancelled while queued cancelled its future: its item is not sent.
+        live = [entry for entry in self._queued if not entry[1].done()]
+        taken = len(live)
+        if self._weight is not None:
+            load = 0
+            for index, (item, _) in enumerate(live):
+                load += self._weight(item)
+                if index and load > self._capacity:
+                    taken = index
+                    break
+        self._queued = live[taken:]
+        return live[:taken]
 
     async def _outcome(self, items: Sequence[T]) -> Sequence[R] | Exception:
         """Each item's result, or what failed them all (a lone item's own error, as is)."""
