@@ -219,7 +219,14 @@ async def test_the_printed_mysql_script_migrates_as_dwarf_migrate_does(mysql_dsn
         "SELECT routine_name FROM information_schema.routines"
         " WHERE routine_schema = DATABASE() ORDER BY routine_name",
     )
-    assert [name for (name,) in routines] == ["dwarf_advance", "dwarf_create", "dwarf_finish"]
+    assert [name for (name,) in routines] == [
+        "dwarf_advance",
+        "dwarf_advance_many",
+        "dwarf_create",
+        "dwarf_create_many",
+        "dwarf_finish",
+        "dwarf_finish_many",
+    ]
 
 
 async def test_sql_range_prints_only_the_chosen_versions() -> None:

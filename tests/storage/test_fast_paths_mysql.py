@@ -7,8 +7,8 @@ answer as one script (``_mysql_script``), field by field, with quotes, a backsla
 and non-ASCII text in their documents; and, for each write, the cases where it must leave both
 tables as they were and no transaction open (a lost lease, an ended or deleted flow, a flow that
 is not ``created``, a statement that fails inside a procedure). Matched rows count both tables (the
-connection uses ``CLIENT.FOUND_ROWS``). The last test requires the scenarios to call every accessor
-``MysqlFastPaths`` declares.
+connection uses ``CLIENT.FOUND_ROWS``). The last test requires the scenarios, with the batch
+procedures' (``test_batch_procedures_mysql``), to call every accessor ``MysqlFastPaths`` declares.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.fixtures.storage import (
     open_db,
     protocol_members,
 )
+from tests.storage import test_batch_procedures_mysql as batch_scenarios
 
 pytestmark = pytest.mark.mysql
 
@@ -391,10 +392,11 @@ async def _advance(
     """dwarf_advance and the read of its answer, as one script: the successor's id, or 0."""
     script = Script(db.conn)
     await _call_advance(db, script, flow_id, step_id, lease_seq, changes, step_token, 60_000)
-    await fast(db).advanced_successor(script)
+    await fast(db).claimed_successor(script)
     called, read = await script.run()
     assert not called.rows
-    return await fast(db).advanced_successor(replay(read)) or 0
+    left = await fast(db).claimed_successor(replay(read))
+    return left.successor_id if left is not None else 0
 
 
 async def _call_advance(
@@ -486,7 +488,7 @@ SHARED_FAST_PATHS = {"find_claimed_successor"}
 
 
 def test_only_mysql_has_these_fast_paths() -> None:
-    assert len(declared()) == 11
+    assert len(declared()) == 14
     assert all(callable(getattr(mysql, name, None)) for name in declared())
     for module in (postgresql, sqlite, sqlserver):
         shared = SHARED_FAST_PATHS if module is postgresql else set()
@@ -495,7 +497,7 @@ def test_only_mysql_has_these_fast_paths() -> None:
 
 async def test_the_scenarios_call_every_fast_path(backend: tuple[str, str]) -> None:
     called: set[str] = set()
-    for name, func in list(globals().items()):
+    for name, func in [*globals().items(), *vars(batch_scenarios).items()]:
         if name.startswith("test_") and list(inspect.signature(func).parameters) == ["db"]:
             async with open_db(*backend) as db:
                 await func(db)

@@ -451,6 +451,7 @@ def test_schema_files_are_numbered_alike_in_every_dialect() -> None:
         "0008_hot_path_procedures.sql",
         "0009_claimed_successors.sql",
         "0010_claimed_entries.sql",
+        "0011_batched_procedures.sql",
     ]
     for dialect in DIALECTS:
         assert [p.name for p in schema_files(dialect)] == expected, dialect

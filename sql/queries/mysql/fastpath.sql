@@ -79,9 +79,8 @@ WHERE status = 'running' AND lease_owner = sqlc.arg(lease_owner)
 -- dwarf_advance inserts the successor, completes the claimed step linked to it (fenced on its
 -- lease, and only while its flow is live) and makes it the flow's current step, in its own
 -- transaction; the successor's id, or 0 when nothing was written, is left in
--- @dwarf_successor_id for AdvancedSuccessor. A lease_owner other than '' inserts the successor
--- already claimed by that replica (dispatch D13), for ClaimedSuccessor to read back. Each
--- argument is cast so that sqlc can type it.
+-- @dwarf_successor_id for ClaimedSuccessor. A lease_owner other than '' inserts the successor
+-- already claimed by that replica (dispatch D13). Each argument is cast so that sqlc can type it.
 CALL dwarf_advance(
     CAST(sqlc.arg(step_id) AS SIGNED), CAST(sqlc.arg(lease_seq) AS SIGNED),
     CAST(sqlc.arg(changes) AS CHAR), CAST(sqlc.arg(goto_next) AS CHAR),
@@ -96,15 +95,10 @@ CALL dwarf_advance(
     @dwarf_successor_id
 );
 
--- name: AdvancedSuccessor :one
--- Fast path: what AdvanceByProcedure left, on the same connection: the successor's id, 0 when
--- the transition wrote nothing.
-SELECT CAST(@dwarf_successor_id AS SIGNED) AS successor_id;
-
 -- name: ClaimedSuccessor :one
--- Fast path: what a claiming AdvanceByProcedure left (dispatch D13), on the same connection:
--- the successor's id (0: nothing written), and what the claim's read-back would have read that
--- the caller does not know. The flow's columns are NULL until a claiming CALL sets them.
+-- Fast path: what an AdvanceByProcedure left, on the same connection: the successor's id (0:
+-- nothing written), and, after a claiming CALL (dispatch D13), what the claim's read-back would
+-- have read that the caller does not know (a CALL without a lease leaves their defaults).
 SELECT CAST(@dwarf_successor_id AS SIGNED) AS successor_id,
        CAST(@dwarf_created_at AS DATETIME(6)) AS created_at,
        CAST(@dwarf_base_lease_seq AS SIGNED) AS base_lease_seq,
@@ -138,3 +132,31 @@ CALL dwarf_finish(
 -- Fast path: what FinishByProcedure left, on the same connection: 1 when the step and its flow
 -- completed, 0 when nothing was written.
 SELECT CAST(@dwarf_finished AS SIGNED) AS finished;
+
+-- name: CreateManyByProcedure :exec
+-- Fast path for a batch of CreateByProcedure (storage.md S12d): the stored procedure
+-- dwarf_create_many does what dwarf_create does for each item of a JSON array of items (one
+-- array of dwarf_create's values per item), in one transaction; the ids it gave are left in
+-- @dwarf_answers, one [flow_id, step_id] per item, for BatchAnswers.
+CALL dwarf_create_many(CAST(sqlc.arg(items) AS CHAR));
+
+-- name: AdvanceManyByProcedure :exec
+-- Fast path for a batch of AdvanceByProcedure (storage.md S12d): dwarf_advance_many does what
+-- dwarf_advance does for each item (one array of dwarf_advance's values per item), in one
+-- transaction, an item whose fence matched nothing rolled back to its own savepoint; left in
+-- @dwarf_answers, one [successor_id, base_lease_seq, flow_status, flow_breakpoints,
+-- flow_updated_at] per item (successor_id 0: nothing written; the rest as ClaimedSuccessor).
+CALL dwarf_advance_many(CAST(sqlc.arg(items) AS CHAR));
+
+-- name: FinishManyByProcedure :exec
+-- Fast path for a batch of FinishByProcedure (storage.md S12d): dwarf_finish_many does what
+-- dwarf_finish does for each item (one array of dwarf_finish's values per item), in one
+-- transaction; left in @dwarf_answers, 1 (written) or 0 (nothing) per item.
+CALL dwarf_finish_many(CAST(sqlc.arg(items) AS CHAR));
+
+-- name: BatchAnswers :one
+-- Fast path: what a batch procedure left, on the same connection: its answers (a JSON array,
+-- an element per item in input order) and the instant the batch began, at which its creates
+-- and transitions wrote their rows.
+SELECT CAST(@dwarf_answers AS CHAR) AS answers,
+       CAST(@dwarf_created_at AS DATETIME(6)) AS created_at;

@@ -1,8 +1,8 @@
-"""The items of the hot path's batched writes (docs/internals/storage.md, S12), and which of
-them are written alone.
+"""The items of the hot path's batched writes (docs/internals/storage.md, S12, S12d), shared by
+the dialects that batch them, and which of them are written alone.
 
 A create, an advance and a finish each queue as one item in their ``GroupCommit``; PostgreSQL
-writes a batch of them as one statement.
+writes a batch of them as one statement, MySQL/MariaDB as one procedure's CALL.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ BATCH_DOCUMENT_LIMIT = 16_384
 A document that large costs more in a batch than the statement the batch saves: PostgreSQL's
 batch statements take documents in text arrays, which cost the client far more per byte than a
 lone statement's parameter (a 1 MB state per step: three times the CPU per flow, measured with
-``benches/profile_throughput.py --payload-bytes 1048576``)."""
+``benches/profile_throughput.py --payload-bytes 1048576``), and MySQL's batches carry theirs
+escaped twice, once in the JSON array of items and once in the query's text."""
 
 
 def heavy_advance(item: AdvanceItem) -> bool:

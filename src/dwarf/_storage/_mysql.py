@@ -1,17 +1,26 @@
 """MySQL / MariaDB: asyncmy connections, and the hot path in one round trip per operation.
 
-Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b, S12c): a start is one multi-table
-UPDATE (the flow and its created steps) and a read, sent as one query. A create, a step-to-successor
-transition and a flow's last step are stored procedures (sql/schema/mysql/0008), each running its
-own transaction with the fences of the statements it replaces (a lost lease or an ended flow
-writes nothing); each is called with the read of the answer it leaves in a user variable as one
-query (``_mysql_script``).
+Fast paths (sql/queries/mysql/fastpath.sql, storage.md S12b, S12c, S12d): a start is one
+multi-table UPDATE (the flow and its created steps) and a read, sent as one query. Creates,
+step-to-successor transitions and flows' last steps go through a ``GroupCommit`` each: alone, a
+stored procedure's CALL (sql/schema/mysql/0008) with the read of the answer it leaves in a user
+variable, as one query (``_mysql_script``); several at once, one CALL of a batch procedure
+(0011) that writes them all in one transaction. Either way each item keeps the fences of the
+statements it replaces (a lost lease or an ended flow writes nothing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from dwarf._storage._batch_items import (
+    AdvanceItem,
+    CreateItem,
+    Finish,
+    heavy_advance,
+    heavy_finish,
+)
 from dwarf._storage._claims import (
     Advanced,
     Created,
@@ -26,7 +35,19 @@ from dwarf._storage._faults import replay_unsafe
 from dwarf._storage._gen import mysql as my
 from dwarf._storage._gen.rows import FlowRow
 from dwarf._storage._gen.tx import Tx
+from dwarf._storage._group_commit import GroupCommit
 from dwarf._storage._mysql_script import Script, replay
+from dwarf._storage._mysql_writes import (
+    advance_many,
+    advance_one,
+    advance_weight,
+    create_many,
+    create_one,
+    create_weight,
+    finish_many,
+    finish_one,
+    finish_weight,
+)
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
     ClaimedStep,
@@ -39,7 +60,6 @@ from dwarf._storage._records import (
 )
 from dwarf._storage._store import Store
 from dwarf.errors import UnavailableError
-from dwarf.workflow import Status
 
 __all__ = ["MysqlStore"]
 
@@ -59,6 +79,28 @@ class MysqlStore(Store):
             close=_close,
             alive=lambda conn: bool(conn.connected),
             idle_ok=_open,
+        )
+        # Each in a writer task of its own, as on PostgreSQL; a batch is one procedure's CALL
+        # in one packet, so its documents are bounded as a script's are.
+        self._creates = GroupCommit(
+            self._create_one,
+            self._create_many,
+            weight=create_weight,
+            capacity=SCRIPT_DOCUMENT_LIMIT,
+        )
+        self._advances = GroupCommit(
+            self._advance_one,
+            self._advance_many,
+            heavy_advance,
+            weight=advance_weight,
+            capacity=SCRIPT_DOCUMENT_LIMIT,
+        )
+        self._finishes = GroupCommit(
+            self._finish_one,
+            self._finish_many,
+            heavy_finish,
+            weight=finish_weight,
+            capacity=SCRIPT_DOCUMENT_LIMIT,
         )
 
     @classmethod
@@ -116,18 +158,14 @@ class MysqlStore(Store):
         return started
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
+        """Insert a new flow with its entry step, with the creates of the moment (S12d)."""
         if _over_script_limit(*_documents(new)):
             return await super().create_flow(new, start=start)
-        # Sent as one query, a create cut off may have committed: never sent twice (S10).
-        with replay_unsafe():
-            created = await self._autocommit_on_connection(
-                lambda conn: _create(conn, new, start, None), self.create_flow
-            )
+        created = await self._creates.write((new, start, None))
         return FlowIds(created.flow_id, created.step_id)
 
     async def create_flow_claiming_entry(self, new: NewFlow, lease: Lease) -> ClaimedStep:
-        """``create_flow(new, start=True)`` with the entry inserted claimed (D13): one query, the
-        procedure's CALL with the lease and the read of what it left, as for a pending entry.
+        """``create_flow(new, start=True)`` with the entry inserted claimed (D13), batched too.
 
         Too large for one script, the portable transaction inserts the flow and claims its entry
         before it commits. A reply lost after the commit reads the entry back by its token.
@@ -136,11 +174,7 @@ class MysqlStore(Store):
         async def write() -> ClaimedStep:
             if _over_script_limit(*_documents(new)):
                 return await self._create_claiming_portably(new, lease)
-            with replay_unsafe():
-                created = await self._autocommit_on_connection(
-                    lambda conn: _create(conn, new, True, lease), self.create_flow
-                )
-            return claimed_entry(new, created)
+            return claimed_entry(new, await self._creates.write((new, True, lease)))
 
         return await written_or_found(
             write,
@@ -171,53 +205,28 @@ class MysqlStore(Store):
         return claimed[0]
 
     async def advance_to_successor(self, done: Completion, successor: NewStep) -> int:
+        """Complete a claimed step and insert its successor, with the advances of the moment."""
         if _over_script_limit(successor.state, done.changes):
             return await super().advance_to_successor(done, successor)
-
-        async def advance(conn: Any) -> int:
-            # One query: the procedure runs its own transaction; the read takes its answer.
-            script = Script(conn)
-            await _call_advance(script, done, successor, None)
-            await my.advanced_successor(script)
-            _, read = await script.run()
-            return await my.advanced_successor(replay(read)) or 0
-
-        # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
-        return await self._autocommit_on_connection(advance, self.advance_to_successor)
+        advanced = await self._advances.write((done, successor, None))
+        return advanced.successor_id if advanced is not None else 0
 
     async def advance_claiming_successor(
         self, done: Completion, successor: NewStep, lease: Lease, flow: FlowRow
     ) -> ClaimedStep | int:
-        """``advance_to_successor`` with the successor inserted claimed (D13): one query, the
-        procedure's CALL with the lease and the read of what it left, as for a pending one."""
+        """``advance_to_successor`` with the successor inserted claimed (D13), in the same batch.
+
+        Whenever it writes, the successor is claimed (0: nothing written).
+        """
         if _over_script_limit(successor.state, done.changes):
             return await self.advance_to_successor(done, successor)
 
-        async def advance(conn: Any) -> ClaimedStep | None:
-            # One query: the CALL and the read of what it left, as for a pending successor.
-            script = Script(conn)
-            await _call_advance(script, done, successor, lease)
-            await my.claimed_successor(script)
-            _, read = await script.run()
-            left = await my.claimed_successor(replay(read))
-            if left is None or not left.successor_id:
-                return None  # nothing written
-            return claimed_successor(
-                done,
-                successor,
-                Advanced(
-                    left.successor_id,
-                    left.created_at,
-                    left.base_lease_seq,
-                    left.flow_status,
-                    left.flow_breakpoints,
-                    left.flow_updated_at,
-                ),
-                flow,
-            )
+        async def write() -> ClaimedStep | None:
+            advanced = await self._advances.write((done, successor, lease))
+            return None if advanced is None else claimed_successor(done, successor, advanced, flow)
 
         return await claimed_or_read_back(
-            lambda: self._autocommit_on_connection(advance, self.advance_to_successor),
+            write,
             lambda: self._found_claimed(
                 lambda conn: my.find_claimed_successor(
                     conn,
@@ -231,27 +240,46 @@ class MysqlStore(Store):
         )
 
     async def finish_flow(self, done: Completion, flow_id: int, final_state: str) -> bool:
+        """Complete a flow's last step and the flow, with the finishes of the moment (S12d)."""
         if _over_script_limit(done.changes, final_state):
             return await super().finish_flow(done, flow_id, final_state)
+        return await self._finishes.write((done, flow_id, final_state))
 
-        async def finish(conn: Any) -> bool:
-            # One query: the procedure runs its own transaction; the read takes its answer.
-            script = Script(conn)
-            await my.finish_by_procedure(
-                script,
-                step_id=done.step_id,
-                lease_seq=done.lease_seq,
-                changes=done.changes,
-                goto_next=done.goto_next,
-                flow_id=flow_id,
-                final_state=final_state,
+    # Creates are not fenced: a batch of them, or one, sent as one query and cut off may have
+    # committed, so it is never sent twice (S10). Advances and finishes are fenced: a re-run
+    # after a lost reply finds its steps completed and writes nothing.
+
+    async def _create_one(self, item: CreateItem) -> Created:
+        with replay_unsafe():
+            return await self._autocommit_on_connection(
+                lambda conn: create_one(conn, item), self.create_flow
             )
-            await my.finished(script)
-            _, read = await script.run()
-            return await my.finished(replay(read)) == 1
 
-        # Fenced: a re-run after a lost reply finds the step completed and writes nothing.
-        return await self._autocommit_on_connection(finish, self.finish_flow)
+    async def _create_many(self, items: Sequence[CreateItem]) -> list[Created]:
+        with replay_unsafe():
+            return await self._autocommit_on_connection(
+                lambda conn: create_many(conn, items), self.create_flow
+            )
+
+    async def _advance_one(self, item: AdvanceItem) -> Advanced | None:
+        return await self._autocommit_on_connection(
+            lambda conn: advance_one(conn, item), self.advance_to_successor
+        )
+
+    async def _advance_many(self, items: Sequence[AdvanceItem]) -> list[Advanced | None]:
+        return await self._autocommit_on_connection(
+            lambda conn: advance_many(conn, items), self.advance_to_successor
+        )
+
+    async def _finish_one(self, item: Finish) -> bool:
+        return await self._autocommit_on_connection(
+            lambda conn: finish_one(conn, item), self.finish_flow
+        )
+
+    async def _finish_many(self, items: Sequence[Finish]) -> list[bool]:
+        return await self._autocommit_on_connection(
+            lambda conn: finish_many(conn, items), self.finish_flow
+        )
 
 
 SCRIPT_DOCUMENT_LIMIT = 2_000_000
@@ -283,74 +311,3 @@ def _open(conn: Any) -> bool:
     """asyncmy reads its socket in the background: a killed connection's transport is closing."""
     transport = getattr(conn, "_transport", None)
     return transport is None or not transport.is_closing()
-
-
-async def _create(conn: Any, new: NewFlow, start: bool, lease: Lease | None) -> Created:
-    """Create ``new`` in one query: dwarf_create's CALL and the read of what it left."""
-    script = Script(conn)
-    thread_id, thread_token = new.thread or (0, "")
-    await my.create_by_procedure(
-        script,
-        flow_token=new.token,
-        workflow_name=new.workflow_name,
-        graph=new.graph,
-        baggage=new.baggage,
-        flow_status=Status.RUNNING if start else Status.CREATED,
-        surgraph_flow_id=new.parent_flow_id,
-        surgraph_step_depth=new.caller_depth,
-        surgraph_step_id=new.caller_step_id,
-        root_flow_id=new.root_flow_id,
-        thread_id=thread_id,
-        thread_token=thread_token,
-        trace_parent=new.trace_parent,
-        breakpoints=new.breakpoints,
-        priority=new.priority,
-        fairness_key=new.fairness_key,
-        fairness_weight=new.fairness_weight,
-        time_budget_ms=new.time_budget_ms,
-        delete_on_completion=new.delete_on_completion,
-        step_depth=new.caller_depth + 1,
-        step_token=new.entry_token,
-        task_name=new.entry,
-        state=new.state,
-        step_status=Status.PENDING if start else Status.CREATED,
-        step_time_budget_ms=new.entry_time_budget_ms,
-        delay_ms=new.delay_ms,
-        lease_owner=lease.owner if lease else "",
-        lease_margin_ms=lease.margin_ms if lease else 0,
-    )
-    await my.created_flow(script)
-    _, read = await script.run()
-    created = await my.created_flow(replay(read))
-    if created is None:  # a SELECT of variables always answers one row
-        raise RuntimeError("dwarf_create left no answer")
-    return Created(created.flow_id, created.step_id, created.created_at)
-
-
-async def _call_advance(
-    script: Script, done: Completion, successor: NewStep, lease: Lease | None
-) -> None:
-    """Record dwarf_advance's CALL in ``script``: the successor pending, or claimed (D13)."""
-    await my.advance_by_procedure(
-        script,
-        step_id=done.step_id,
-        lease_seq=done.lease_seq,
-        changes=done.changes,
-        goto_next=done.goto_next,
-        flow_id=successor.flow_id,
-        step_depth=successor.depth,
-        step_token=successor.token,
-        task_name=successor.task_name,
-        state=successor.state,
-        state_base=successor.state_base,
-        time_budget_ms=successor.time_budget_ms,
-        lineage_id=successor.lineage_id,
-        fan_out_ordinal=successor.ordinal,
-        predecessor_id=successor.predecessor_id,
-        priority=successor.priority,
-        fairness_key=successor.fairness_key,
-        fairness_weight=successor.fairness_weight,
-        delay_ms=successor.delay_ms,
-        lease_owner=lease.owner if lease else "",
-        lease_margin_ms=lease.margin_ms if lease else 0,
-    )

@@ -1,0 +1,2 @@
+-- Nothing to change here: this version adds MySQL's procedures that write a batch of creates,
+-- transitions or last steps in one transaction (storage.md S12d); this dialect has none.
