@@ -1,5 +1,5 @@
-"""Group commit on PostgreSQL (the dialect that batches): advances, finishes and creates of
-several flows written as one batch, through the engine's own store.
+"""Group commit on PostgreSQL and MariaDB (the dialects that batch): advances, finishes and
+creates of several flows written as one batch, through the engine's own store.
 
 Each item of a batch keeps its own fencing: an item whose lease was lost, or whose flow was
 cancelled under it, writes nothing (not even its successor row), and its neighbours in the same
@@ -21,10 +21,21 @@ from dwarf._storage import ClaimedStep, Completion, FlowRow, NewStep, StepRow, S
 from dwarf._storage._group_commit import GroupCommit
 from dwarf.engine import Engine, TestProxy
 from dwarf.workflow import END, Flow, Graph, Status
-
-pytestmark = pytest.mark.postgres
+from tests.fixtures.databases import SERVER_FIXTURES
 
 LOWEST_BAND = -(2**31)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
+def batching_dsn(request: pytest.FixtureRequest) -> str:
+    """A fresh database of each dialect that batches its hot-path writes in turn."""
+    dsn: str = request.getfixturevalue(SERVER_FIXTURES[request.param])
+    return dsn
 
 
 def proxy() -> TestProxy:
@@ -140,9 +151,9 @@ async def steps_of_flow(store: Store, flow_id: int) -> int:
 
 
 async def test_a_batch_of_advances_fences_each_item_on_its_own(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+    batching_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with idle_engine(postgres_dsn) as engine:
+    async with idle_engine(batching_dsn) as engine:
         store, claimed = await claim_entries(engine, "two", 6)
         sizes = batch_sizes(monkeypatch, store, "_advances")
         lost, cancelled, good = claimed[1], claimed[4], [claimed[i] for i in (0, 2, 3, 5)]
@@ -182,9 +193,9 @@ async def test_a_batch_of_advances_fences_each_item_on_its_own(
 
 
 async def test_a_batch_of_finishes_fences_each_item_on_its_own(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+    batching_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with idle_engine(postgres_dsn) as engine:
+    async with idle_engine(batching_dsn) as engine:
         store, claimed = await claim_entries(engine, "one", 5)
         sizes = batch_sizes(monkeypatch, store, "_finishes")
         lost, good = claimed[2], [claimed[i] for i in (0, 1, 3, 4)]
@@ -210,9 +221,9 @@ async def test_a_batch_of_finishes_fences_each_item_on_its_own(
 
 
 async def test_a_batch_of_creates_is_written_once_though_its_caller_is_cancelled(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+    batching_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with idle_engine(postgres_dsn) as engine:
+    async with idle_engine(batching_dsn) as engine:
         rt = engine._rt
         assert rt is not None
         store = rt.shards[0]
