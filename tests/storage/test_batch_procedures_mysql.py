@@ -68,11 +68,11 @@ def _comparable(row: Any) -> dict[str, Any]:
     return {k: v for k, v in row._asdict().items() if k not in _IDS | _TIMES | _TOKENS}
 
 
-async def _running(db: Db, owner: str = "me") -> tuple[int, int, int]:
+async def _running(db: Db) -> tuple[int, int, int]:
     flow_id = await db.flow()
     step_id = await db.step(flow_id)
     await db.q.touch_flow(db.conn, flow_id=flow_id, step_id=step_id)
-    lease_seq = await db.claim(step_id, owner=owner)
+    lease_seq = await db.claim(step_id, owner=LEASE.owner)
     assert lease_seq
     return flow_id, step_id, lease_seq
 
@@ -113,8 +113,10 @@ async def test_a_batch_of_advances_writes_what_each_alone_writes(db: Db) -> None
         batch = await writes.advance_many(db.conn, batch_items)
 
     assert [a is None for a in alone] == [b is None for b in batch] == [False, False, True, True]
-    for (done, successor, lease), one, many in zip(alone_items, alone, batch, strict=True):
-        twin = batch_items[alone_items.index((done, successor, lease))][1].flow_id
+    for (done, successor, lease), (_, twin_successor, _), one, many in zip(
+        alone_items, batch_items, alone, batch, strict=True
+    ):
+        twin = twin_successor.flow_id
         assert await _step_rows(db, successor.flow_id) == await _step_rows(db, twin)
         assert _comparable(await db.get_flow(successor.flow_id)) == _comparable(
             await db.get_flow(twin)
@@ -139,7 +141,9 @@ async def test_a_batch_of_advances_writes_what_each_alone_writes(db: Db) -> None
                 flow.updated_at,
             )
             assert (claimed.base_lease_seq, claimed.lease_seq) == (done.lease_seq, 1)
-    assert (await db.get_step(batch[1].successor_id if batch[1] else 0)).state == TRICKY
+    pending = batch[1]
+    assert pending is not None
+    assert (await db.get_step(pending.successor_id)).state == TRICKY
 
 
 async def test_advances_of_one_flow_in_a_batch_each_write_and_the_flow_takes_the_last(
@@ -147,7 +151,7 @@ async def test_advances_of_one_flow_in_a_batch_each_write_and_the_flow_takes_the
 ) -> None:
     flow_id, first, first_seq = await _running(db)
     second = await db.step(flow_id)
-    second_seq = await db.claim(second, owner="me")
+    second_seq = await db.claim(second, owner=LEASE.owner)
     items: list[AdvanceItem] = [
         (Completion(first, first_seq, "{}", "b"), _successor(flow_id, first, "b"), LEASE),
         (Completion(second, second_seq, "{}", "c"), _successor(flow_id, second, "c"), None),
@@ -174,7 +178,7 @@ async def test_a_batch_of_finishes_writes_what_each_alone_writes(db: Db) -> None
         # A second last step of the first flow: it finds the flow ended and writes nothing.
         twin = await db.step(made[0][1])
         made.append(
-            (Completion(twin, await db.claim(twin, owner="me"), "{}", ""), made[0][1], "{}")
+            (Completion(twin, await db.claim(twin, owner=LEASE.owner), "{}", ""), made[0][1], "{}")
         )
         return made
 
