@@ -15,6 +15,10 @@ __all__ = [
     "AdvanceItem",
     "CreateItem",
     "Finish",
+    "advance_weight",
+    "create_weight",
+    "finish_weight",
+    "flow_documents",
     "heavy_advance",
     "heavy_finish",
 ]
@@ -37,13 +41,33 @@ lone statement's parameter (a 1 MB state per step: three times the CPU per flow,
 escaped twice, once in the JSON array of items and once in the query's text."""
 
 
+def flow_documents(new: NewFlow) -> tuple[str, ...]:
+    """The JSON documents a create carries."""
+    return new.graph, new.baggage, new.breakpoints, new.state
+
+
+def create_weight(item: CreateItem) -> int:
+    """Characters of JSON a create carries (what bounds a MySQL batch, S12d)."""
+    return sum(map(len, flow_documents(item[0])))
+
+
+def advance_weight(item: AdvanceItem) -> int:
+    """Characters of JSON an advance carries."""
+    done, successor, _ = item
+    return len(successor.state) + len(done.changes)
+
+
+def finish_weight(item: Finish) -> int:
+    """Characters of JSON a flow's last step carries."""
+    done, _, final_state = item
+    return len(done.changes) + len(final_state)
+
+
 def heavy_advance(item: AdvanceItem) -> bool:
     """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, successor, _ = item
-    return len(successor.state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
+    return advance_weight(item) > BATCH_DOCUMENT_LIMIT
 
 
 def heavy_finish(item: Finish) -> bool:
     """Whether ``item`` carries more JSON than a batch should (``BATCH_DOCUMENT_LIMIT``)."""
-    done, _, final_state = item
-    return len(final_state) + len(done.changes) > BATCH_DOCUMENT_LIMIT
+    return finish_weight(item) > BATCH_DOCUMENT_LIMIT

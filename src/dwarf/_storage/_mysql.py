@@ -18,6 +18,10 @@ from dwarf._storage._batch_items import (
     AdvanceItem,
     CreateItem,
     Finish,
+    advance_weight,
+    create_weight,
+    finish_weight,
+    flow_documents,
     heavy_advance,
     heavy_finish,
 )
@@ -40,13 +44,10 @@ from dwarf._storage._mysql_script import Script, replay
 from dwarf._storage._mysql_writes import (
     advance_many,
     advance_one,
-    advance_weight,
     create_many,
     create_one,
-    create_weight,
     finish_many,
     finish_one,
-    finish_weight,
 )
 from dwarf._storage._pool import Pool
 from dwarf._storage._records import (
@@ -159,7 +160,7 @@ class MysqlStore(Store):
 
     async def create_flow(self, new: NewFlow, *, start: bool) -> FlowIds:
         """Insert a new flow with its entry step, with the creates of the moment (S12d)."""
-        if _over_script_limit(*_documents(new)):
+        if _over_script_limit(*flow_documents(new)):
             return await super().create_flow(new, start=start)
         created = await self._creates.write((new, start, None))
         return FlowIds(created.flow_id, created.step_id)
@@ -172,7 +173,7 @@ class MysqlStore(Store):
         """
 
         async def write() -> ClaimedStep:
-            if _over_script_limit(*_documents(new)):
+            if _over_script_limit(*flow_documents(new)):
                 return await self._create_claiming_portably(new, lease)
             return claimed_entry(new, await self._creates.write((new, True, lease)))
 
@@ -296,11 +297,6 @@ the portable transaction (storage.md S12b).
 def _over_script_limit(*documents: str) -> bool:
     """Whether ``documents`` together are too large for one script (``SCRIPT_DOCUMENT_LIMIT``)."""
     return sum(map(len, documents)) > SCRIPT_DOCUMENT_LIMIT
-
-
-def _documents(new: NewFlow) -> tuple[str, ...]:
-    """The JSON documents a create's script carries."""
-    return new.graph, new.baggage, new.breakpoints, new.state
 
 
 async def _close(conn: Any) -> None:

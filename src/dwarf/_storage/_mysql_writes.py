@@ -31,13 +31,10 @@ from dwarf.workflow import Status
 __all__ = [
     "advance_many",
     "advance_one",
-    "advance_weight",
     "create_many",
     "create_one",
-    "create_weight",
     "finish_many",
     "finish_one",
-    "finish_weight",
 ]
 
 
@@ -121,24 +118,6 @@ async def finish_many(conn: Any, items: Sequence[Finish]) -> list[bool]:
     )
     answers, _ = await _answers(script, len(items))
     return [int(finished) == 1 for finished in answers]
-
-
-def create_weight(item: CreateItem) -> int:
-    """Characters of JSON a create carries (a batch's size is bounded by their sum)."""
-    new = item[0]
-    return len(new.graph) + len(new.baggage) + len(new.breakpoints) + len(new.state)
-
-
-def advance_weight(item: AdvanceItem) -> int:
-    """Characters of JSON an advance carries."""
-    done, successor, _ = item
-    return len(successor.state) + len(done.changes)
-
-
-def finish_weight(item: Finish) -> int:
-    """Characters of JSON a last step carries."""
-    done, _, final_state = item
-    return len(done.changes) + len(final_state)
 
 
 def _array(rows: list[list[object]]) -> str:
